@@ -1,0 +1,3 @@
+from hivetui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The hive core: domain and services, pure asyncio. Never imports Textual or Rich."""
