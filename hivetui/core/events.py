@@ -172,14 +172,12 @@ class Lagged(Event):
     dropped: int
 
 
-EVENT_TYPES: dict[str, type[Event]] = {
-    cls.event: cls
-    for cls in [
+_ALL_EVENTS: list[type[Event]] = [
         ContainerCrash, CrashLoop, ApprovalResolved, OperatorAnswer, AgentStarted,
         AgentStopped, MessageSent, MessagesReceived, AgentChanged, StatusChanged,
         ApprovalRequested, QuestionAsked, Progress, Notification, TelemetryUpdated, Lagged,
-    ]
-}
+]
+EVENT_TYPES: dict[str, type[Event]] = {cls.event: cls for cls in _ALL_EVENTS}
 
 
 def event_from_dict(data: dict[str, Any]) -> Event:

@@ -1,0 +1,207 @@
+"""The message bus: durable inboxes with long-poll receive and backpressure."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from hivetui.core.config import BusConfig
+from hivetui.core.errors import BackpressureError, BusError, NotFoundError
+from hivetui.core.events import EventHub, MessageSent, MessagesReceived
+from hivetui.core.names import OPERATOR, SYSTEM
+from hivetui.core.registry import Registry
+from hivetui.core.store import Store
+
+log = logging.getLogger(__name__)
+
+KINDS = ("peer", "operator", "manager", "system")
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    sender: str
+    recipient: str
+    kind: str
+    body: str
+    ts: float
+    delivered_at: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "sender": self.sender, "recipient": self.recipient,
+                "kind": self.kind, "body": self.body, "ts": self.ts,
+                "delivered_at": self.delivered_at}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Message:
+        return cls(int(d["id"]), d["sender"], d["recipient"], d["kind"], d["body"],
+                   float(d["ts"]), d.get("delivered_at"))
+
+
+_COLS = "id, sender, recipient, kind, body, created_at, delivered_at"
+
+
+def _msg(row: tuple[Any, ...]) -> Message:
+    return Message(int(row[0]), row[1], row[2], row[3], row[4], float(row[5]), row[6])
+
+
+class MessageBus:
+    """Inboxes for agents and the operator; ``system`` only ever sends."""
+
+    def __init__(self, store: Store, registry: Registry, hub: EventHub, config: BusConfig) -> None:
+        self._store = store
+        self._registry = registry
+        self._hub = hub
+        self.config = config
+        self._depth: dict[str, int] = {}
+        self._wakeups: dict[str, asyncio.Event] = {}
+
+    async def load(self) -> None:
+        rows = await self._store.fetchall(
+            "SELECT recipient, COUNT(*) FROM messages WHERE delivered_at IS NULL "
+            "GROUP BY recipient"
+        )
+        self._depth = {r[0]: int(r[1]) for r in rows}
+
+    # --- queries ---------------------------------------------------------------
+    def depth(self, name: str) -> int:
+        """Undelivered messages waiting in ``name``'s inbox, live."""
+        return self._depth.get(name, 0)
+
+    def depths(self) -> dict[str, int]:
+        return {k: v for k, v in self._depth.items() if v}
+
+    def _kind(self, sender: str) -> str:
+        if sender == OPERATOR:
+            return "operator"
+        if sender == SYSTEM:
+            return "system"
+        manager = self._registry.manager()
+        if manager is not None and manager.name == sender:
+            return "manager"
+        return "peer"
+
+    def _check_participant(self, name: str, role: str) -> None:
+        if name in (OPERATOR, SYSTEM) and role == "sender":
+            return
+        if name == OPERATOR:
+            return
+        if name == SYSTEM:
+            raise BusError("'system' has no inbox: it only sends")
+        if not isinstance(name, str) or self._registry.find(name) is None:
+            raise NotFoundError(
+                f"unknown {role} {name!r}: must be an agent of this hive or 'operator'"
+            )
+
+    # --- send / recv -----------------------------------------------------------
+    async def send(self, sender: str, recipient: str, body: str) -> Message:
+        """Commit a message to ``recipient``'s inbox; returns once it is durable."""
+        self._check_participant(sender, "sender")
+        self._check_participant(recipient, "recipient")
+        if not isinstance(body, str):
+            raise BusError(f"message body must be text, got {type(body).__name__}")
+        size = len(body.encode("utf-8", "surrogatepass"))
+        if size > self.config.max_body_bytes:
+            raise BusError(
+                f"message body is {size} bytes; the limit is {self.config.max_body_bytes} bytes "
+                "(bus.max_body_bytes)"
+            )
+        if size == 0 or not body.strip():
+            raise BusError("message body is empty; send some text")
+        depth = self._depth.get(recipient, 0)
+        if recipient != OPERATOR and depth >= self.config.max_inbox_depth:
+            raise BackpressureError(
+                f"inbox of {recipient!r} is full ({depth} unread, limit "
+                f"{self.config.max_inbox_depth}, bus.max_inbox_depth); retry after it reads"
+            )
+        kind = self._kind(sender)
+        now = time.time()
+        # reserve the slot before awaiting so concurrent sends cannot overshoot the limit
+        self._depth[recipient] = depth + 1
+        try:
+            msg_id = await self._store.execute(
+                "INSERT INTO messages (sender, recipient, kind, body, created_at) "
+                "VALUES (?,?,?,?,?)",
+                (sender, recipient, kind, body, now),
+            )
+        except BaseException:
+            self._depth[recipient] -= 1
+            raise
+        wake = self._wakeups.get(recipient)
+        if wake is not None:
+            wake.set()
+        msg = Message(msg_id, sender, recipient, kind, body, now)
+        self._hub.publish(MessageSent(id=msg_id, sender=sender, recipient=recipient, kind=kind,
+                                      body=body, depth=self._depth[recipient]))
+        return msg
+
+    async def recv(self, recipient: str, wait_s: float = 0.0, max_count: int = 20) -> list[Message]:
+        """Take up to ``max_count`` messages, waiting up to ``wait_s`` for the first."""
+        self._check_participant(recipient, "recipient")
+        if isinstance(wait_s, bool) or not isinstance(wait_s, int | float) or wait_s < 0 \
+                or wait_s != wait_s:
+            raise BusError(f"wait_s must be a number of seconds >= 0, got {wait_s!r}")
+        if isinstance(max_count, bool) or not isinstance(max_count, int) or not \
+                1 <= max_count <= self.config.max_recv_batch:
+            raise BusError(
+                f"max must be an integer from 1 to {self.config.max_recv_batch}, got {max_count!r}"
+            )
+        wait_s = min(float(wait_s), self.config.max_wait_s)
+        deadline = time.monotonic() + wait_s
+        while True:
+            wake = self._wakeups.setdefault(recipient, asyncio.Event())
+            wake.clear()
+            got = await self._take(recipient, max_count)
+            if got:
+                return got
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
+            try:
+                await asyncio.wait_for(wake.wait(), remaining)
+            except TimeoutError:
+                return []
+
+    async def _take(self, recipient: str, max_count: int) -> list[Message]:
+        if not self._depth.get(recipient):
+            return []
+        now = time.time()
+        async with self._store.transaction() as db:
+            async with db.execute(
+                f"SELECT {_COLS} FROM messages WHERE recipient = ? AND delivered_at IS NULL "
+                "ORDER BY id LIMIT ?", (recipient, max_count),
+            ) as cur:
+                rows = [tuple(r) for r in await cur.fetchall()]
+            if rows:
+                ids = [r[0] for r in rows]
+                marks = ",".join("?" * len(ids))
+                await db.execute(
+                    f"UPDATE messages SET delivered_at = ? WHERE id IN ({marks})", (now, *ids)
+                )
+        if not rows:
+            return []
+        self._depth[recipient] = max(0, self._depth.get(recipient, 0) - len(rows))
+        self._hub.publish(MessagesReceived(agent=recipient, count=len(rows),
+                                           depth=self._depth[recipient]))
+        return [_msg(r) for r in rows]
+
+    async def history(self, name: str, limit: int = 100, before_id: int | None = None
+                      ) -> list[Message]:
+        """Recent messages to or from ``name``, oldest first."""
+        cond = "(recipient = ? OR sender = ?)"
+        params: list[Any] = [name, name]
+        if before_id is not None:
+            cond += " AND id < ?"
+            params.append(before_id)
+        rows = await self._store.fetchall(
+            f"SELECT {_COLS} FROM messages WHERE {cond} ORDER BY id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [_msg(r) for r in reversed(rows)]
+
+    async def forget_inbox(self, name: str) -> None:
+        """Drop the in-memory wakeup for a removed agent (messages stay in the store)."""
+        self._wakeups.pop(name, None)

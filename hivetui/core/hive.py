@@ -1,0 +1,151 @@
+"""The Hive: owns the store, registry, bus, telemetry and the long-lived services."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from types import TracebackType
+
+from hivetui.core.approvals import Approvals
+from hivetui.core.audit import AuditLog
+from hivetui.core.bus import MessageBus
+from hivetui.core.config import HiveConfig
+from hivetui.core.errors import HiveError
+from hivetui.core.events import EventHub, ManagerEvent, Notification
+from hivetui.core.lifecycle import Lifecycle
+from hivetui.core.names import SYSTEM
+from hivetui.core.paths import StatePaths
+from hivetui.core.ports import ContainerBackend
+from hivetui.core.questions import Questions
+from hivetui.core.registry import Registry
+from hivetui.core.store import Store
+from hivetui.core.telemetry import Telemetry
+
+log = logging.getLogger(__name__)
+
+ServiceFactory = Callable[[], Awaitable[None]]
+
+
+class Hive:
+    """The core. ``async with Hive(state_dir, config, backend) as hive: ...``
+
+    Services added with :meth:`add_service` run in a TaskGroup the hive owns, supervised:
+    a service that fails is logged, reported as an operator notification and restarted
+    with backoff, so no screen or client going away can stop it.
+    """
+
+    def __init__(self, state_dir: Path, config: HiveConfig | None = None,
+                 backend: ContainerBackend | None = None) -> None:
+        self.config = config or HiveConfig()
+        self.paths = StatePaths(state_dir)
+        self.hub = EventHub()
+        self.store = Store(self.paths.db)
+        self.registry = Registry(self.store, self.paths, self.hub)
+        self.bus = MessageBus(self.store, self.registry, self.hub, self.config.bus)
+        self.telemetry = Telemetry(self.store, self.hub, self.config.telemetry)
+        self._backend = backend
+        self.lifecycle: Lifecycle | None = (
+            Lifecycle(self.registry, backend, self.paths, self.hub, self.notify_manager)
+            if backend is not None else None
+        )
+        self.audit = AuditLog(self.store)
+        self.questions = Questions(self.store, self.registry, self.hub, self.audit,
+                                   self.notify_manager)
+        self.approvals = Approvals(
+            self.store, self.registry, self.paths, self.hub, self.audit, self.lifecycle,
+            self.notify_manager, self.config.harness.default_runtime,
+            self.config.harness.default_model,
+        )
+        self._tg: asyncio.TaskGroup | None = None
+        self._services: dict[str, asyncio.Task[None]] = {}
+        self._pending: list[tuple[str, ServiceFactory]] = []
+
+    @property
+    def backend(self) -> ContainerBackend | None:
+        return self._backend
+
+    async def __aenter__(self) -> Hive:
+        self.paths.prepare()
+        await self.store.open()
+        try:
+            await self.registry.load()
+            await self.bus.load()
+            self._tg = asyncio.TaskGroup()
+            await self._tg.__aenter__()
+        except BaseException:
+            await self.store.aclose()
+            raise
+        self.add_service("telemetry", self.telemetry.run)
+        for name, factory in self._pending:
+            self.add_service(name, factory)
+        self._pending.clear()
+        log.info("hive open at %s", self.paths.root)
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._tg is None:
+            return
+        tg, self._tg = self._tg, None
+        for task in self._services.values():
+            task.cancel()
+        await tg.__aexit__(None, None, None)
+        self._services.clear()
+        try:
+            await self.telemetry.flush()
+        finally:
+            if self._backend is not None:
+                await self._backend.aclose()
+            await self.store.aclose()
+        log.info("hive closed")
+
+    def add_service(self, name: str, factory: ServiceFactory) -> None:
+        """Run ``factory()`` for the life of the hive, restarting it if it fails."""
+        if self._tg is None:
+            self._pending.append((name, factory))
+            return
+        if name in self._services:
+            raise HiveError(f"a service named {name!r} is already running")
+        self._services[name] = self._tg.create_task(self._supervise(name, factory),
+                                                    name=f"hive:{name}")
+
+    def services(self) -> list[str]:
+        return [n for n, t in self._services.items() if not t.done()]
+
+    async def _supervise(self, name: str, factory: ServiceFactory) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                await factory()
+                log.info("service %s finished", name)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("service %s failed; restarting in %.1fs", name, backoff)
+                self.hub.publish(Notification(level="error", title=f"service {name} failed",
+                                              text=f"{type(exc).__name__}: {exc}"))
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    async def notify_manager(self, event: ManagerEvent) -> None:
+        """Publish ``event`` and put it in the manager's inbox as a system message."""
+        self.hub.publish(event)
+        manager = self.registry.manager()
+        if manager is None:
+            log.info("no manager to receive %s", event.event)
+            return
+        body = json.dumps(event.to_dict(), sort_keys=True)
+        try:
+            await self.bus.send(SYSTEM, manager.name, body)
+        except HiveError as exc:
+            # the manager's inbox refused (full): the operator must know, loudly
+            log.error("could not deliver %s to the manager: %s", event.event, exc)
+            self.hub.publish(Notification(level="error", title="manager inbox refused an event",
+                                          text=f"{event.event}: {exc}", agent=manager.name))

@@ -1,0 +1,152 @@
+"""Agent lifecycle: spawn, start, stop, restart, destroy, rebuild — with transient flags."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from hivetui.core.errors import ContainerError, RegistryError
+from hivetui.core.events import AgentStarted, AgentStopped, EventHub, ManagerEvent, Progress
+from hivetui.core.paths import StatePaths, ensure_private_dir, write_private_file
+from hivetui.core.ports import Bind, ContainerBackend, ContainerSpec
+from hivetui.core.registry import Agent, Flag, Registry
+from hivetui.core.settings import AgentSettings
+
+log = logging.getLogger(__name__)
+
+ManagerNotifier = Callable[[ManagerEvent], Awaitable[None]]
+
+
+class Lifecycle:
+    """Drives a backend; every operation holds its flag for its whole duration."""
+
+    def __init__(self, registry: Registry, backend: ContainerBackend, paths: StatePaths,
+                 hub: EventHub, notify: ManagerNotifier) -> None:
+        self.registry = registry
+        self.backend = backend
+        self.paths = paths
+        self.hub = hub
+        self._notify = notify
+        self.bridge_url = ""
+        self.harness_argv: tuple[str, ...] = (
+            sys.executable, "-m", "hivetui", "harness", "--run-dir", "/run/hive",
+            "--state-dir", "/state",
+        )
+
+    # --- helpers ---------------------------------------------------------------
+    def settings_for(self, agent: Agent) -> AgentSettings:
+        file = self.paths.agent_config(agent.name) / "settings.toml"
+        if file.exists():
+            settings = AgentSettings.from_toml(file.read_text(encoding="utf-8"))
+        else:
+            settings = AgentSettings(runtime=agent.runtime, model=agent.model)
+        return settings
+
+    def spec_for(self, agent: Agent) -> ContainerSpec:
+        settings = self.settings_for(agent)
+        run_dir = ensure_private_dir(self.paths.agent_run(agent.name))
+        state_dir = self.paths.agent_state(agent.name)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        write_private_file(run_dir / "bridge.json", json.dumps({"url": self.bridge_url}))
+        write_private_file(run_dir / "agent.json", json.dumps({
+            "name": agent.name, "role": agent.role, "runtime": agent.runtime,
+            "settings": settings.to_dict(),
+        }))
+        binds: tuple[Bind, ...] = ()
+        if agent.role == "manager":
+            # the manager edits proposed configs and reads agents' state (approvals issue)
+            binds = (Bind(self.paths.agents, "/agents", writable=True),)
+        return ContainerSpec(
+            name=agent.name, state_dir=state_dir, run_dir=run_dir,
+            log_file=self.paths.agent_log(agent.name), argv=self.harness_argv,
+            env={"HIVETUI_AGENT": agent.name}, settings=settings, extra_binds=binds,
+        )
+
+    @asynccontextmanager
+    async def _operation(self, name: str, flag: Flag, operation: str) -> AsyncIterator[None]:
+        self.hub.publish(Progress(agent=name, operation=operation, step="begin"))
+        try:
+            async with self.registry.flagged(name, flag):
+                yield
+        except Exception as exc:
+            self.hub.publish(Progress(agent=name, operation=operation, step="failed",
+                                      done=True, error=str(exc)))
+            raise
+        self.hub.publish(Progress(agent=name, operation=operation, step="done", done=True))
+
+    # --- operations ------------------------------------------------------------
+    async def spawn(self, name: str, *, runtime: str, model: str, role: str = "worker",
+                    start: bool = True) -> Agent:
+        agent = await self.registry.create(name, role=role, runtime=runtime, model=model)
+        async with self._operation(name, Flag.STARTING, "spawn"):
+            self.hub.publish(Progress(agent=name, operation="spawn", step="create container"))
+            await self.backend.create(self.spec_for(agent))
+        if start:
+            await self.start(name)
+        return self.registry.get(name)
+
+    async def start(self, name: str) -> None:
+        agent = self.registry.get(name)
+        if name in await self.backend.running():
+            raise ContainerError(f"{name} is already running")
+        async with self._operation(name, Flag.STARTING, "start"):
+            self.spec_for(agent)  # refresh bridge.json / agent.json
+            await self.backend.start(name)
+            await self.registry.update(name, state="running")
+        await self._notify(AgentStarted(agent=name))
+
+    async def stop(self, name: str) -> None:
+        self.registry.get(name)
+        async with self._operation(name, Flag.STOPPING, "stop"):
+            await self.registry.update(name, state="stopped", status="offline")
+            await self.backend.stop(name)
+        await self._notify(AgentStopped(agent=name, reason="stopped by request"))
+
+    async def kill(self, name: str) -> None:
+        await self.stop(name)
+
+    async def restart(self, name: str) -> None:
+        agent = self.registry.get(name)
+        async with self._operation(name, Flag.RESTARTING, "restart"):
+            if name in await self.backend.running():
+                await self.backend.stop(name)
+            self.spec_for(agent)
+            await self.backend.start(name)
+            await self.registry.update(name, state="running", crash_looping=False)
+        await self._notify(AgentStarted(agent=name))
+
+    async def destroy(self, name: str) -> None:
+        """Remove the container; the agent's state and config are kept (revivable)."""
+        self.registry.get(name)
+        async with self._operation(name, Flag.DESTROYING, "destroy"):
+            await self.registry.update(name, state="stopped", status="offline")
+            await self.backend.destroy(name)
+            await self.registry.remove(name)
+        await self._notify(AgentStopped(agent=name, reason="destroyed"))
+
+    async def rebuild(self, name: str) -> None:
+        agent = self.registry.get(name)
+        async with self._operation(name, Flag.REBUILDING, "rebuild"):
+            was_running = agent.state == "running"
+            await self.backend.rebuild(self.spec_for(agent))
+            if was_running and name not in await self.backend.running():
+                await self.backend.start(name)
+            await self.registry.update(name, state="running" if was_running else agent.state)
+
+    def kept(self) -> list[str]:
+        """Agents destroyed with their state dir kept."""
+        if not self.paths.agents.exists():
+            return []
+        return sorted(
+            p.name for p in self.paths.agents.iterdir()
+            if p.is_dir() and self.registry.find(p.name) is None and (p / "state").exists()
+        )
+
+    def kept_dir(self, name: str) -> Path:
+        if name not in self.kept():
+            raise RegistryError(f"no kept agent named {name!r} (see `hivetui ctl kept`)")
+        return self.paths.agent_dir(name)

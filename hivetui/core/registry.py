@@ -1,0 +1,198 @@
+"""The agent registry: records, tokens, and the transient lifecycle flags."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+from hivetui.core.errors import NotFoundError, RegistryError
+from hivetui.core.events import AgentChanged, EventHub
+from hivetui.core.names import validate_agent_name
+from hivetui.core.paths import StatePaths, ensure_private_dir, write_private_file
+from hivetui.core.store import Store
+
+log = logging.getLogger(__name__)
+
+ROLES = ("manager", "worker")
+STATES = ("created", "running", "stopped", "crashed", "destroyed")
+STATUSES = ("idle", "in_turn", "waiting_operator", "offline")
+
+
+class Flag(enum.Enum):
+    """Transient flags: set for the whole duration of a lifecycle operation."""
+
+    STOPPING = "Stopping"
+    RESTARTING = "Restarting"
+    DESTROYING = "Destroying"
+    REBUILDING = "Rebuilding"
+    STARTING = "Starting"
+
+
+@dataclass(frozen=True)
+class Agent:
+    name: str
+    role: str
+    runtime: str
+    model: str
+    model_override: str | None
+    state: str
+    status: str
+    status_detail: str
+    crash_looping: bool
+    created_at: float
+    last_turn_at: float | None
+
+    @property
+    def effective_model(self) -> str:
+        return self.model_override or self.model
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "role": self.role, "runtime": self.runtime,
+            "model": self.model, "model_override": self.model_override,
+            "state": self.state, "status": self.status, "status_detail": self.status_detail,
+            "crash_looping": self.crash_looping, "created_at": self.created_at,
+            "last_turn_at": self.last_turn_at,
+        }
+
+
+_COLUMNS = ("name, role, runtime, model, model_override, state, status, status_detail, "
+            "crash_looping, created_at, last_turn_at")
+
+
+def _agent(row: tuple[Any, ...]) -> Agent:
+    return Agent(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7],
+                 bool(row[8]), float(row[9]), row[10])
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class Registry:
+    """Agents by name, loaded from the store at start, written through on change."""
+
+    def __init__(self, store: Store, paths: StatePaths, hub: EventHub) -> None:
+        self._store = store
+        self._paths = paths
+        self._hub = hub
+        self._agents: dict[str, Agent] = {}
+        self._token_hashes: dict[str, str] = {}
+        self._flags: dict[str, set[Flag]] = {}
+
+    async def load(self) -> None:
+        rows = await self._store.fetchall(
+            f"SELECT {_COLUMNS}, token_hash FROM agents WHERE state != 'destroyed'"
+        )
+        for row in rows:
+            agent = _agent(row)
+            self._agents[agent.name] = agent
+            self._token_hashes[agent.name] = row[-1]
+
+    # --- reading -------------------------------------------------------------
+    def get(self, name: str) -> Agent:
+        agent = self._agents.get(name)
+        if agent is None:
+            raise NotFoundError(f"no agent named {name!r}")
+        return agent
+
+    def find(self, name: str) -> Agent | None:
+        return self._agents.get(name)
+
+    def all(self) -> list[Agent]:
+        return sorted(self._agents.values(), key=lambda a: (a.role != "manager", a.name))
+
+    def manager(self) -> Agent | None:
+        return next((a for a in self._agents.values() if a.role == "manager"), None)
+
+    def flags(self, name: str) -> frozenset[Flag]:
+        return frozenset(self._flags.get(name, ()))
+
+    def flags_snapshot(self) -> Mapping[str, frozenset[Flag]]:
+        """A consistent copy other services (crash_watch) can read without races."""
+        return {name: frozenset(flags) for name, flags in self._flags.items() if flags}
+
+    def authenticate(self, token: str) -> Agent | None:
+        """The agent whose token this is, compared in constant time; None if none."""
+        digest = _hash(token)
+        found: Agent | None = None
+        for name, stored in self._token_hashes.items():
+            if hmac.compare_digest(digest, stored):
+                found = self._agents.get(name)
+        return found
+
+    # --- writing -------------------------------------------------------------
+    async def create(self, name: str, *, role: str = "worker", runtime: str, model: str) -> Agent:
+        validate_agent_name(name)
+        if role not in ROLES:
+            raise RegistryError(f"role must be one of {ROLES}, got {role!r}")
+        if name in self._agents:
+            raise RegistryError(f"an agent named {name!r} already exists")
+        if role == "manager" and self.manager() is not None:
+            raise RegistryError(
+                f"the hive already has a manager ({self.manager().name!r}); only one is allowed"  # type: ignore[union-attr]
+            )
+        token = secrets.token_urlsafe(32)
+        run_dir = ensure_private_dir(self._paths.agent_run(name))
+        write_private_file(run_dir / "token", token + "\n")
+        agent = Agent(name, role, runtime, model, None, "created", "offline", "", False,
+                      time.time(), None)
+        async with self._store.transaction() as db:
+            # a destroyed-then-purged name may linger as 'destroyed': replace it
+            await db.execute("DELETE FROM agents WHERE name = ?", (name,))
+            await db.execute(
+                f"INSERT INTO agents ({_COLUMNS}, token_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (*self._row(agent), _hash(token)),
+            )
+        self._agents[name] = agent
+        self._token_hashes[name] = _hash(token)
+        log.info("agent %s created (role %s, runtime %s)", name, role, runtime)
+        self._hub.publish(AgentChanged(agent=name, what="created"))
+        return agent
+
+    @staticmethod
+    def _row(a: Agent) -> tuple[Any, ...]:
+        return (a.name, a.role, a.runtime, a.model, a.model_override, a.state, a.status,
+                a.status_detail, int(a.crash_looping), a.created_at, a.last_turn_at)
+
+    async def update(self, name: str, what: str = "", **changes: Any) -> Agent:
+        agent = replace(self.get(name), **changes)
+        sets = ", ".join(f"{k} = ?" for k in changes)
+        values = [int(v) if isinstance(v, bool) else v for v in changes.values()]
+        await self._store.execute(f"UPDATE agents SET {sets} WHERE name = ?", (*values, name))
+        self._agents[name] = agent
+        self._hub.publish(AgentChanged(agent=name, what=what or ",".join(changes)))
+        return agent
+
+    async def remove(self, name: str) -> None:
+        """Forget the agent (its record is marked destroyed; state dir handling is elsewhere)."""
+        self.get(name)
+        await self._store.execute("UPDATE agents SET state = 'destroyed' WHERE name = ?", (name,))
+        self._agents.pop(name, None)
+        self._token_hashes.pop(name, None)
+        self._hub.publish(AgentChanged(agent=name, what="removed"))
+
+    def token_path(self, name: str) -> str:
+        return str(self._paths.agent_run(name) / "token")
+
+    @asynccontextmanager
+    async def flagged(self, name: str, flag: Flag) -> AsyncIterator[None]:
+        """Hold ``flag`` on ``name`` for the duration of the block."""
+        flags = self._flags.setdefault(name, set())
+        if flag in flags:
+            raise RegistryError(f"{name} is already {flag.value.lower()}; wait for it to finish")
+        flags.add(flag)
+        self._hub.publish(AgentChanged(agent=name, what=f"flag+{flag.value}"))
+        try:
+            yield
+        finally:
+            flags.discard(flag)
+            self._hub.publish(AgentChanged(agent=name, what=f"flag-{flag.value}"))

@@ -1,0 +1,196 @@
+"""The sqlite store: one owned aiosqlite connection, WAL, migrations by user_version."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import aiosqlite
+
+from hivetui.core.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema
+    """
+    CREATE TABLE agents (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL CHECK (role IN ('manager', 'worker')),
+        runtime TEXT NOT NULL,
+        model TEXT NOT NULL,
+        model_override TEXT,
+        state TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'idle',
+        status_detail TEXT NOT NULL DEFAULT '',
+        token_hash TEXT NOT NULL,
+        crash_looping INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        last_turn_at REAL
+    );
+    CREATE UNIQUE INDEX agents_one_manager ON agents(role) WHERE role = 'manager';
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        sender TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('peer', 'operator', 'manager', 'system')),
+        body TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        delivered_at REAL
+    );
+    CREATE INDEX messages_pending ON messages(recipient, id) WHERE delivered_at IS NULL;
+    CREATE INDEX messages_recipient ON messages(recipient, id);
+    CREATE INDEX messages_sender ON messages(sender, id);
+    CREATE TABLE approvals (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        commit_sha TEXT NOT NULL DEFAULT '',
+        diff TEXT NOT NULL DEFAULT '',
+        detail TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL DEFAULT 'pending'
+            CHECK (state IN ('pending', 'approved', 'denied', 'failed')),
+        requested_by TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        resolved_at REAL,
+        resolved_by TEXT,
+        reason TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE questions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        agent TEXT NOT NULL,
+        question TEXT NOT NULL,
+        options TEXT NOT NULL DEFAULT '[]',
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'answered')),
+        answer TEXT,
+        created_at REAL NOT NULL,
+        answered_at REAL,
+        answered_by TEXT
+    );
+    CREATE TABLE telemetry (
+        agent TEXT NOT NULL,
+        ts REAL NOT NULL,
+        key TEXT NOT NULL,
+        value REAL NOT NULL
+    );
+    CREATE INDEX telemetry_agent_key_ts ON telemetry(agent, key, ts);
+    CREATE INDEX telemetry_ts ON telemetry(ts);
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts REAL NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL DEFAULT '',
+        detail TEXT NOT NULL DEFAULT '',
+        commit_sha TEXT NOT NULL DEFAULT ''
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class Store:
+    """Owns the one connection. Use ``async with Store(path) as store``.
+
+    Writes are serialized by a lock so a transaction never interleaves with another
+    coroutine's statements; every write helper commits before it returns.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def __aenter__(self) -> Store:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def open(self) -> None:
+        try:
+            self._db = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: durable across a process crash (kill -9); only an OS
+            # crash / power loss can roll back the last transactions.
+            await self._db.execute("PRAGMA synchronous=NORMAL")
+            await self._db.execute("PRAGMA foreign_keys=ON")
+            await self._db.execute("PRAGMA busy_timeout=5000")
+            await self._migrate()
+        except aiosqlite.Error as exc:
+            raise StoreError(f"cannot open the store {self.path}: {exc}") from exc
+        log.info("store open at %s (schema %s)", self.path, SCHEMA_VERSION)
+
+    async def _migrate(self) -> None:
+        db = self.db
+        async with db.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the store {self.path} has schema {version}, newer than this hivetui "
+                f"({SCHEMA_VERSION}); upgrade hivetui"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            log.info("migrating store to schema %s", number + 1)
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        await db.execute(statement)
+                await db.execute(f"PRAGMA user_version = {number + 1}")
+                await db.execute("COMMIT")
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise StoreError("the store is not open")
+        return self._db
+
+    async def aclose(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            await db.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A write transaction; committed when the block ends without error."""
+        async with self._lock:
+            db = self.db
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one write statement in its own transaction; return lastrowid."""
+        async with self.transaction() as db, db.execute(sql, params) as cur:
+            return int(cur.lastrowid or 0)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        async with self.transaction() as db:
+            await db.executemany(sql, rows)
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        async with self.db.execute(sql, params) as cur:
+            return [tuple(r) for r in await cur.fetchall()]
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        async with self.db.execute(sql, params) as cur:
+            row = await cur.fetchone()
+        return tuple(row) if row is not None else None

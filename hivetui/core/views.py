@@ -1,0 +1,89 @@
+"""Plain records the operator surfaces exchange (embedded or across the control socket)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Self
+
+
+class _Record:
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload, no-any-return]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        kwargs = {}
+        for key, value in data.items():
+            if key in fields:
+                kwargs[key] = tuple(value) if isinstance(value, list) else value
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class AgentView(_Record):
+    name: str
+    role: str
+    runtime: str
+    model: str
+    model_override: str | None
+    state: str  # created | running | stopped | crashed
+    status: str  # idle | in_turn | waiting_operator | offline
+    status_detail: str
+    crash_looping: bool
+    created_at: float
+    last_turn_at: float | None
+    inbox_depth: int
+    flags: tuple[str, ...] = ()
+
+    @property
+    def effective_model(self) -> str:
+        return self.model_override or self.model
+
+
+@dataclass(frozen=True)
+class Approval(_Record):
+    id: int
+    kind: str  # spawn | spawn_commit | apply_commit
+    agent: str
+    commit: str
+    diff: str
+    detail: str
+    state: str  # pending | approved | denied | failed
+    requested_by: str
+    created_at: float
+    resolved_at: float | None = None
+    resolved_by: str | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Question(_Record):
+    id: int
+    agent: str
+    question: str
+    options: tuple[str, ...]
+    state: str  # pending | answered
+    answer: str | None
+    created_at: float
+    answered_at: float | None = None
+    answered_by: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditEntry(_Record):
+    id: int
+    ts: float
+    actor: str
+    action: str
+    target: str
+    detail: str
+    commit: str
+
+
+@dataclass(frozen=True)
+class Draft(_Record):
+    name: str
+    head: str  # latest commit of the proposed repo
+    created_at: float
