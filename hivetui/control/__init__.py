@@ -1,0 +1,1 @@
+"""The operators' control API: a unix socket (JSON lines) and its client."""
