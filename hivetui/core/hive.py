@@ -16,6 +16,7 @@ from hivetui.core.config import HiveConfig
 from hivetui.core.errors import HiveError
 from hivetui.core.events import EventHub, ManagerEvent, Notification
 from hivetui.core.lifecycle import Lifecycle
+from hivetui.core.metrics import Metrics
 from hivetui.core.names import SYSTEM
 from hivetui.core.paths import StatePaths
 from hivetui.core.ports import ContainerBackend
@@ -59,6 +60,7 @@ class Hive:
             self.notify_manager, self.config.harness.default_runtime,
             self.config.harness.default_model,
         )
+        self.metrics = Metrics(self.telemetry, self.registry, self.bus, self._queue_lengths)
         self._tg: asyncio.TaskGroup | None = None
         self._services: dict[str, asyncio.Task[None]] = {}
         self._pending: list[tuple[str, ServiceFactory]] = []
@@ -79,6 +81,7 @@ class Hive:
             await self.store.aclose()
             raise
         self.add_service("telemetry", self.telemetry.run)
+        self.add_service("metrics", self.metrics.run)
         for name, factory in self._pending:
             self.add_service(name, factory)
         self._pending.clear()
@@ -104,6 +107,10 @@ class Hive:
                 await self._backend.aclose()
             await self.store.aclose()
         log.info("hive closed")
+
+    async def _queue_lengths(self) -> dict[str, int]:
+        return {"approval_queue": len(await self.approvals.query()),
+                "question_queue": len(await self.questions.query())}
 
     def add_service(self, name: str, factory: ServiceFactory) -> None:
         """Run ``factory()`` for the life of the hive, restarting it if it fails."""

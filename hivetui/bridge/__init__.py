@@ -1,0 +1,1 @@
+"""The MCP bridge: agents' tools over streamable HTTP, identity from bearer tokens."""

@@ -1,0 +1,111 @@
+"""The bridge service: MCPServer over streamable HTTP, uvicorn as a task in the core's loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+from collections.abc import Generator
+from contextlib import contextmanager
+
+import uvicorn
+from mcp.server import MCPServer
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.transport_security import TransportSecuritySettings
+
+from hivetui.bridge.auth import AgentTokenVerifier
+from hivetui.bridge.tools import register_tools
+from hivetui.core.errors import BridgeError
+from hivetui.core.hive import Hive
+from hivetui.core.paths import write_private_file
+
+log = logging.getLogger(__name__)
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its signal handlers: the process (TUI or serve) owns signals."""
+
+    @contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def build_mcp(hive: Hive, url: str) -> MCPServer:
+    server = MCPServer(
+        "hive",
+        instructions="The hive's message bus and operator tools. Your identity is your token.",
+        token_verifier=AgentTokenVerifier(hive.registry),
+        auth=AuthSettings(issuer_url=url, resource_server_url=url),  # type: ignore[arg-type]
+    )
+    register_tools(server, hive)
+    return server
+
+
+class Bridge:
+    """Serve the hive's MCP tools on ``host:port`` (0 picks a free port).
+
+    Run as a hive service: ``hive.add_service("bridge", bridge.run)``; ``await
+    bridge.ready()`` gives the URL, also written to ``<state>/run/bridge.json``.
+    """
+
+    def __init__(self, hive: Hive, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.hive = hive
+        self.host = host
+        self.port = port
+        self.url = ""
+        self._ready = asyncio.Event()
+        self._server: _QuietServer | None = None
+
+    async def ready(self, timeout: float = 10.0) -> str:
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        except TimeoutError as exc:
+            raise BridgeError(f"the MCP bridge did not start within {timeout}s") from exc
+        return self.url
+
+    async def run(self) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as exc:
+            sock.close()
+            raise BridgeError(f"cannot listen on {self.host}:{self.port}: {exc}") from exc
+        sock.listen(1024)
+        sock.setblocking(False)
+        port = sock.getsockname()[1]
+        self.url = f"http://{self.host}:{port}/mcp"
+        mcp = build_mcp(self.hive, f"http://{self.host}:{port}")
+        app = mcp.streamable_http_app(
+            transport_security=TransportSecuritySettings(
+                enable_dns_rebinding_protection=True,
+                allowed_hosts=[f"{self.host}:*", "127.0.0.1:*", "localhost:*"],
+            ),
+            host=self.host,
+        )
+        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off",
+                                timeout_graceful_shutdown=2)
+        self._server = _QuietServer(config)
+        async with mcp.session_manager.run():
+            serve = asyncio.create_task(self._server.serve(sockets=[sock]))
+            try:
+                while not self._server.started and not serve.done():
+                    await asyncio.sleep(0.01)
+                if serve.done():
+                    serve.result()
+                write_private_file(self.hive.paths.bridge_file, json.dumps({"url": self.url}))
+                if self.hive.lifecycle is not None:
+                    self.hive.lifecycle.bridge_url = self.url
+                log.info("MCP bridge listening at %s", self.url)
+                self._ready.set()
+                await serve
+            finally:
+                self._server.should_exit = True
+                if not serve.done():
+                    await asyncio.shield(serve)
+                sock.close()
+
+    async def aclose(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True

@@ -1,0 +1,187 @@
+"""The MCP tools of interfaces.md. Every tool learns its caller from the bearer token."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+
+from hivetui.bridge.auth import caller
+from hivetui.core.errors import ContainerError, HiveError, PermissionDenied
+from hivetui.core.events import StatusChanged
+from hivetui.core.hive import Hive
+from hivetui.core.lifecycle import Lifecycle
+from hivetui.core.registry import STATUSES, Agent
+from hivetui.core.views import Approval
+
+log = logging.getLogger(__name__)
+
+OUTCOMES = ("ok", "compact_retry", "failure")
+
+
+@asynccontextmanager
+async def refusals(tool: str) -> AsyncIterator[None]:
+    """Turn our errors into MCP tool errors carrying the title and the one-line reason."""
+    try:
+        yield
+    except HiveError as exc:
+        log.info("bridge: %s refused: %s", tool, exc)
+        raise ToolError(f"{exc.title}: {exc.message}") from exc
+
+
+def _approval(a: Approval) -> dict[str, Any]:
+    return {"id": a.id, "kind": a.kind, "agent": a.agent, "commit": a.commit, "state": a.state}
+
+
+def register_tools(server: MCPServer, hive: Hive) -> None:
+    registry = hive.registry
+
+    def manager() -> Agent:
+        agent = caller(registry)
+        if agent.role != "manager":
+            raise PermissionDenied(
+                f"{agent.name} is a worker: this tool is for the manager only"
+            )
+        return agent
+
+    def lifecycle() -> Lifecycle:
+        if hive.lifecycle is None:
+            raise ContainerError("this hive runs without a container backend")
+        return hive.lifecycle
+
+    # --- every agent -----------------------------------------------------------
+    @server.tool(description="Send a message to an agent or to 'operator'.")
+    async def send(to: str, body: str) -> dict[str, Any]:
+        async with refusals("send"):
+            me = caller(registry)
+            msg = await hive.bus.send(me.name, to, body)
+            return {"id": msg.id, "depth": hive.bus.depth(to)}
+
+    @server.tool(description="Receive messages from your inbox, waiting up to wait_s seconds.")
+    async def recv(wait_s: float = 0.0, max: int = 20) -> dict[str, Any]:
+        async with refusals("recv"):
+            me = caller(registry)
+            msgs = await hive.bus.recv(me.name, wait_s, max)
+            return {"messages": [
+                {"id": m.id, "sender": m.sender, "recipient": m.recipient, "kind": m.kind,
+                 "body": m.body, "ts": m.ts} for m in msgs
+            ]}
+
+    @server.tool(description="Report your own status: idle, in_turn or waiting_operator.")
+    async def set_status(status: str, detail: str = "") -> dict[str, Any]:
+        async with refusals("set_status"):
+            me = caller(registry)
+            allowed = [s for s in STATUSES if s != "offline"]
+            if status not in allowed:
+                raise HiveError(f"status must be one of {', '.join(allowed)}, got {status!r}")
+            if len(detail) > 500:
+                raise HiveError("status detail is limited to 500 characters")
+            await registry.update(me.name, status=status, status_detail=detail)
+            hive.hub.publish(StatusChanged(agent=me.name, status=status, detail=detail))
+            return {"ok": True}
+
+    @server.tool(description="Report the end of a turn (telemetry).")
+    async def report_turn(outcome: str, duration_s: float, tool_calls: dict[str, int] | None = None,
+                          cost_usd: float = 0.0, sent: dict[str, int] | None = None,
+                          received: dict[str, int] | None = None, notes_bytes: int = 0,
+                          detail: str = "") -> dict[str, Any]:
+        async with refusals("report_turn"):
+            me = caller(registry)
+            if outcome not in OUTCOMES:
+                raise HiveError(f"outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
+            await hive.metrics.record_turn(me.name, outcome, duration_s, tool_calls or {}, cost_usd,
+                              sent or {}, received or {}, notes_bytes, detail)
+            return {"ok": True}
+
+    @server.tool(description="Your settings, with the operator's model override if any.")
+    async def get_settings() -> dict[str, Any]:
+        async with refusals("get_settings"):
+            me = caller(registry)
+            return {"name": me.name, "role": me.role, "runtime": me.runtime, "model": me.model,
+                    "model_override": me.model_override}
+
+    # --- manager only ------------------------------------------------------------
+    @server.tool(description="Manager: list the hive's agents.")
+    async def list_agents() -> dict[str, Any]:
+        async with refusals("list_agents"):
+            manager()
+            return {"agents": [
+                {"name": a.name, "role": a.role, "state": a.state, "status": a.status,
+                 "model": a.effective_model, "inbox_depth": hive.bus.depth(a.name),
+                 "crash_looping": a.crash_looping} for a in registry.all()
+            ]}
+
+    @server.tool(description="Manager: ask the operator to approve spawning an agent.")
+    async def request_spawn(name: str, runtime: str | None = None) -> dict[str, Any]:
+        async with refusals("request_spawn"):
+            me = manager()
+            return _approval(await hive.approvals.request_spawn(me.name, name, runtime))
+
+    @server.tool(description="Manager: create a draft config repo and state dir (no container).")
+    async def request_spawn_draft(name: str) -> dict[str, Any]:
+        async with refusals("request_spawn_draft"):
+            me = manager()
+            draft = await hive.approvals.request_spawn_draft(me.name, name)
+            return {"name": draft.name, "head": draft.head,
+                    "config": f"/agents/{draft.name}/config"}
+
+    @server.tool(description="Manager: ask the operator to approve spawning a draft at a commit.")
+    async def request_spawn_commit(name: str, commit: str) -> dict[str, Any]:
+        async with refusals("request_spawn_commit"):
+            me = manager()
+            return _approval(await hive.approvals.request_spawn_commit(me.name, name, commit))
+
+    @server.tool(description="Manager: ask the operator to apply a config commit to an agent.")
+    async def request_apply_commit(agent: str, commit: str) -> dict[str, Any]:
+        async with refusals("request_apply_commit"):
+            me = manager()
+            return _approval(await hive.approvals.request_apply_commit(me.name, agent, commit))
+
+    async def _lifecycle_op(op: str, agent: str) -> dict[str, Any]:
+        me = manager()
+        registry.get(agent)
+        if agent == me.name and op in ("stop", "kill"):
+            raise HiveError("the manager cannot stop itself; ask the operator")
+        await hive.audit.record(me.name, op, agent, "manager tool")
+        await getattr(lifecycle(), op)(agent)
+        return {"ok": True, "agent": agent, "operation": op}
+
+    @server.tool(description="Manager: start an agent's container.")
+    async def start(agent: str) -> dict[str, Any]:
+        async with refusals("start"):
+            return await _lifecycle_op("start", agent)
+
+    @server.tool(description="Manager: stop an agent's container.")
+    async def stop(agent: str) -> dict[str, Any]:
+        async with refusals("stop"):
+            return await _lifecycle_op("stop", agent)
+
+    @server.tool(description="Manager: restart an agent's container.")
+    async def restart(agent: str) -> dict[str, Any]:
+        async with refusals("restart"):
+            return await _lifecycle_op("restart", agent)
+
+    @server.tool(description="Manager: kill an agent's container at once.")
+    async def kill(agent: str) -> dict[str, Any]:
+        async with refusals("kill"):
+            return await _lifecycle_op("kill", agent)
+
+    @server.tool(description="Manager: ask the operator a question; the answer arrives later.")
+    async def ask_operator(question: str, options: list[str] | None = None) -> dict[str, Any]:
+        async with refusals("ask_operator"):
+            me = manager()
+            q = await hive.questions.ask(me.name, question, options)
+            return {"id": q.id, "state": q.state}
+
+    @server.tool(description="Manager: the last lines of an agent's container log.")
+    async def get_logs(agent: str, lines: int = 50) -> dict[str, Any]:
+        async with refusals("get_logs"):
+            manager()
+            registry.get(agent)
+            if not 1 <= lines <= 5000:
+                raise HiveError(f"lines must be from 1 to 5000, got {lines}")
+            return {"agent": agent, "lines": await lifecycle().backend.logs(agent, lines)}
