@@ -36,7 +36,8 @@ def build_mcp(hive: Hive, url: str) -> MCPServer:
         "hive",
         instructions="The hive's message bus and operator tools. Your identity is your token.",
         token_verifier=AgentTokenVerifier(hive.registry),
-        auth=AuthSettings(issuer_url=url, resource_server_url=url),  # type: ignore[arg-type]
+        auth=AuthSettings(issuer_url=url, resource_server_url=url,  # type: ignore[arg-type]
+                          validate_token_resource=False),  # our verifier is the authority
     )
     register_tools(server, hive)
     return server

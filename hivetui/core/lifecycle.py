@@ -116,7 +116,7 @@ class Lifecycle:
                 await self.backend.stop(name)
             self.spec_for(agent)
             await self.backend.start(name)
-            await self.registry.update(name, state="running", crash_looping=False)
+            await self.registry.update(name, state="running")
         await self._notify(AgentStarted(agent=name))
 
     async def destroy(self, name: str) -> None:

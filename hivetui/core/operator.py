@@ -102,6 +102,7 @@ class OperatorSession:
     async def start(self, name: str) -> None:
         await self._act("start", name)
         await self._lifecycle().start(name)
+        await self._clear_crash_loop(name)
 
     async def stop(self, name: str) -> None:
         await self._act("stop", name)
@@ -110,6 +111,12 @@ class OperatorSession:
     async def restart(self, name: str) -> None:
         await self._act("restart", name)
         await self._lifecycle().restart(name)
+        await self._clear_crash_loop(name)
+
+    async def _clear_crash_loop(self, name: str) -> None:
+        """An operator's start/restart acknowledges a crash loop (the manager's does not)."""
+        if self.hive.registry.get(name).crash_looping:
+            await self.hive.registry.update(name, crash_looping=False)
 
     async def destroy(self, name: str) -> None:
         await self._act("destroy", name)

@@ -1,0 +1,133 @@
+"""crash_watch: tells the manager when a container stops without anyone asking it to.
+
+A seeding pass first (no events at start-up). Then, on every running→stopped transition
+of an agent whose record says ``running`` and that holds no transient flag, a
+``container_crash`` event goes to the manager's inbox plus an operator notification.
+Transitions are learnt two ways: by polling ``backend.running()`` every ``interval_s``
+(the seed's way, and the only one for the nixos backend) and, where the backend offers
+it, at once from ``backend.exits()``. A container that systemd brought back by itself
+between two polls is still reported: its backend exit stream or its start time says so
+(``restarts`` — see :meth:`CrashWatch.observe_restart`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict, deque
+
+from hivetui.core.config import CrashWatchConfig
+from hivetui.core.events import ContainerCrash, CrashLoop, EventHub, Notification
+from hivetui.core.hive import Hive
+from hivetui.core.ports import ContainerBackend, ContainerExit
+
+log = logging.getLogger(__name__)
+
+
+class CrashWatch:
+    def __init__(self, hive: Hive, backend: ContainerBackend,
+                 config: CrashWatchConfig | None = None) -> None:
+        self.hive = hive
+        self.backend = backend
+        self.config = config or hive.config.crash_watch
+        self._hub: EventHub = hive.hub
+        self._running: set[str] | None = None  # None until the seeding pass
+        self._crashes: dict[str, deque[float]] = defaultdict(deque)
+        self._reported_exit: dict[str, float] = {}
+        self._lock = asyncio.Lock()
+        self.seeded = asyncio.Event()
+
+    async def run(self) -> None:
+        """Service: seed, then poll; consume the backend's exit stream alongside."""
+        await self.seed()
+        exits = self.backend.exits()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._poll_loop())
+            if exits is not None:
+                tg.create_task(self._exit_loop(exits))
+
+    async def seed(self) -> None:
+        self._running = set(await self.backend.running())
+        log.info("crash_watch seeded: %s running", len(self._running))
+        self.seeded.set()
+
+    async def _poll_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.interval_s)
+            await self.poll()
+
+    async def _exit_loop(self, exits: object) -> None:
+        async for ex in exits:  # type: ignore[attr-defined]
+            await self.on_exit(ex)
+
+    async def poll(self) -> None:
+        """One polling pass over the running set."""
+        now_running = set(await self.backend.running())
+        async with self._lock:
+            before = self._running if self._running is not None else now_running
+            stopped = before - now_running
+            self._running = now_running
+        for name in sorted(stopped):
+            await self._maybe_crash(name, None, source="poll")
+
+    async def on_exit(self, ex: ContainerExit) -> None:
+        """The backend saw a container's main process end (event-driven path)."""
+        async with self._lock:
+            if self._running is not None:
+                self._running.discard(ex.name)
+        await self._maybe_crash(ex.name, ex.status, source="exit")
+
+    async def observe_restart(self, name: str, status: int | None = None) -> None:
+        """A container that crashed and was restarted by its supervisor (systemd)."""
+        await self._maybe_crash(name, status, source="restarted")
+
+    def _expected(self, name: str) -> bool:
+        agent = self.hive.registry.find(name)
+        if agent is None:
+            return True  # destroyed or unknown: nobody to restart
+        if self.hive.registry.flags(name):
+            return True  # Stopping / Restarting / Destroying / Rebuilding / Starting
+        return agent.state != "running"
+
+    async def _maybe_crash(self, name: str, status: int | None, source: str) -> None:
+        if self._expected(name):
+            log.debug("crash_watch: %s stopped as expected (%s)", name, source)
+            return
+        now = time.monotonic()
+        # the exit stream and the poll can both see one crash: report it once
+        last = self._reported_exit.get(name)
+        if last is not None and now - last < max(self.config.interval_s * 2, 1.0) \
+                and source == "poll":
+            return
+        self._reported_exit[name] = now
+        try:
+            lines = tuple(await self.backend.logs(name, self.config.log_lines))
+        except Exception as exc:  # logs are a courtesy: the crash must still be reported
+            log.warning("crash_watch: no logs for %s: %s", name, exc)
+            lines = (f"(logs unavailable: {exc})",)
+        await self.hive.registry.update(name, state="crashed", status="offline",
+                                        status_detail=f"exit status {status}")
+        log.warning("crash_watch: %s crashed (status %s, via %s)", name, status, source)
+        await self.hive.notify_manager(ContainerCrash(agent=name, exit_status=status,
+                                                      last_log_lines=lines))
+        self._hub.publish(Notification(level="error", title="container crashed",
+                                       text=f"{name} exited with status {status}", agent=name))
+        await self._count(name)
+
+    async def _count(self, name: str) -> None:
+        window = self.config.loop_window_s
+        now = time.monotonic()
+        crashes = self._crashes[name]
+        crashes.append(now)
+        while crashes and crashes[0] < now - window:
+            crashes.popleft()
+        agent = self.hive.registry.find(name)
+        if len(crashes) >= self.config.loop_count and agent is not None \
+                and not agent.crash_looping:
+            await self.hive.registry.update(name, crash_looping=True)
+            await self.hive.notify_manager(CrashLoop(agent=name, count=len(crashes),
+                                                     window_s=window))
+            self._hub.publish(Notification(
+                level="error", title="crash loop",
+                text=f"{name} crashed {len(crashes)} times in {window:.0f}s", agent=name))

@@ -1,0 +1,199 @@
+"""`hivetui ctl …`: one-shot operator commands against a running core."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from hivetui.control.client import ControlClient
+from hivetui.control.protocol import to_jsonable
+from hivetui.core.config import default_state_dir
+from hivetui.core.paths import StatePaths
+
+
+def add_ctl_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    ctl = sub.add_parser("ctl", help="one-shot operator commands against a running core")
+    common(ctl)
+    ctl.add_argument("--json", action="store_true", help="machine output")
+    cmds = ctl.add_subparsers(dest="ctl_command", required=True)
+
+    def cmd(name: str, help_: str) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = cmds.add_parser(name, help=help_)
+        p.add_argument("--json", action="store_true", help="machine output")
+        return p
+
+    cmd("agents", "list agents with state, model, inbox depth")
+    p = cmd("spawn", "operator-side spawn, no approval needed")
+    p.add_argument("name")
+    p.add_argument("--runtime", default=None)
+    p.add_argument("--manager", action="store_true")
+    for op in ("start", "stop", "restart", "destroy", "rebuild"):
+        cmd(op, f"{op} an agent's container").add_argument("name")
+    p = cmd("send", "message from the operator")
+    p.add_argument("name")
+    p.add_argument("text")
+    p = cmd("inbox", "recent messages to/from NAME")
+    p.add_argument("name")
+    p.add_argument("--limit", type=int, default=50)
+    cmd("approvals", "pending approvals")
+    cmd("approve", "approve a request").add_argument("id", type=int)
+    p = cmd("deny", "deny a request")
+    p.add_argument("id", type=int)
+    p.add_argument("--reason", required=True)
+    cmd("questions", "pending questions")
+    p = cmd("answer", "answer a question")
+    p.add_argument("id", type=int)
+    p.add_argument("text")
+    p = cmd("model", "set an agent's model")
+    p.add_argument("name")
+    p.add_argument("model")
+    p.add_argument("--persist", action="store_true")
+    p = cmd("stats", "telemetry series")
+    p.add_argument("name")
+    p.add_argument("--since", type=float, default=3600.0)
+    p.add_argument("--key", action="append", default=None)
+    p = cmd("events", "the live event stream")
+    p.add_argument("--follow", action="store_true")
+    p = cmd("logs", "an agent's container log")
+    p.add_argument("name")
+    p.add_argument("--lines", type=int, default=100)
+    cmd("kept", "agents destroyed with their state kept")
+    cmd("drafts", "spawn drafts")
+    cmd("revive", "revive a kept agent").add_argument("name")
+    p = cmd("purge", "delete a kept agent's state for good")
+    p.add_argument("name")
+    p.add_argument("--yes", action="store_true", help="confirm without asking")
+    p = cmd("audit", "the audit log")
+    p.add_argument("--limit", type=int, default=50)
+
+
+def _age(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    s = max(0, int(time.time() - ts))
+    return f"{s}s" if s < 120 else f"{s // 60}m" if s < 7200 else f"{s // 3600}h"
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+async def run_ctl(args: argparse.Namespace) -> int:
+    from hivetui.core.errors import HiveError
+
+    state_dir = args.state_dir or default_state_dir()
+    socket = args.socket or StatePaths(state_dir).control_socket
+    as_json = bool(args.json)
+    try:
+        async with await ControlClient.connect(socket) as api:
+            return await _dispatch(api, args, as_json)
+    except HiveError as exc:
+        print(f"hivetui ctl: {exc.title}: {exc.message}", file=sys.stderr)
+        return 1
+
+
+def _out(value: Any, as_json: bool, human: Callable[[], str]) -> None:
+    if as_json:
+        print(json.dumps(to_jsonable(value), ensure_ascii=False))
+    else:
+        print(human())
+
+
+async def _dispatch(api: ControlClient, args: argparse.Namespace, as_json: bool) -> int:
+    c = args.ctl_command
+    if c == "agents":
+        agents = await api.agents()
+        _out(agents, as_json, lambda: _table(
+            [[a.name, a.role, a.state + (" (crash-loop)" if a.crash_looping else ""),
+              a.status, a.effective_model, str(a.inbox_depth), _age(a.last_turn_at),
+              ",".join(a.flags)] for a in agents],
+            ["NAME", "ROLE", "STATE", "STATUS", "MODEL", "INBOX", "LAST TURN", "FLAGS"]))
+    elif c == "spawn":
+        a = await api.spawn(args.name, args.runtime, args.manager)
+        _out(a, as_json, lambda: f"spawned {a.name} ({a.role}, {a.runtime})")
+    elif c in ("start", "stop", "restart", "destroy", "rebuild"):
+        await getattr(api, c)(args.name)
+        _out({"ok": True, "agent": args.name, "operation": c}, as_json,
+             lambda: f"{c}: {args.name} done")
+    elif c == "send":
+        m = await api.send(args.name, args.text)
+        _out(m, as_json, lambda: f"sent #{m.id} to {m.recipient}")
+    elif c == "inbox":
+        msgs = await api.inbox(args.name, args.limit)
+        _out(msgs, as_json, lambda: "\n".join(
+            f"#{m.id} {time.strftime('%H:%M:%S', time.localtime(m.ts))} {m.sender} -> "
+            f"{m.recipient} [{m.kind}] {m.body}" for m in msgs) or "(no messages)")
+    elif c == "approvals":
+        items = await api.approvals()
+        _out(items, as_json, lambda: _table(
+            [[str(a.id), a.kind, a.agent, a.commit[:12], a.requested_by, _age(a.created_at)]
+             for a in items], ["ID", "KIND", "AGENT", "COMMIT", "BY", "AGE"])
+             if items else "(no pending approvals)")
+    elif c == "approve":
+        a = await api.approve(args.id)
+        _out(a, as_json, lambda: f"approved #{a.id} ({a.kind} {a.agent})")
+    elif c == "deny":
+        a = await api.deny(args.id, args.reason)
+        _out(a, as_json, lambda: f"denied #{a.id} ({a.kind} {a.agent}): {a.reason}")
+    elif c == "questions":
+        qs = await api.questions()
+        _out(qs, as_json, lambda: "\n".join(
+            f"#{q.id} {q.agent}: {q.question}" + (f"  [{' | '.join(q.options)}]"
+                                                  if q.options else "") for q in qs)
+             or "(no pending questions)")
+    elif c == "answer":
+        q = await api.answer(args.id, args.text)
+        _out(q, as_json, lambda: f"answered #{q.id}")
+    elif c == "model":
+        a = await api.set_model(args.name, args.model, args.persist)
+        _out(a, as_json, lambda: f"{a.name} model: {a.effective_model}"
+             + (" (persisted)" if args.persist else ""))
+    elif c == "stats":
+        series = await api.stats(args.name, args.since, args.key)
+        _out(series, as_json, lambda: "\n".join(
+            f"{k}: n={len(v)} last={v[-1][1]:g}" for k, v in sorted(series.items()))
+             or "(no samples)")
+    elif c == "events":
+        async for ev in api.events():
+            if as_json:
+                print(json.dumps(ev.to_dict(), ensure_ascii=False), flush=True)
+            else:
+                d = ev.to_dict()
+                rest = " ".join(f"{k}={v}" for k, v in d.items() if k not in ("event", "ts"))
+                print(f"{time.strftime('%H:%M:%S', time.localtime(ev.ts))} {ev.event} {rest}",
+                      flush=True)
+            if not args.follow:
+                break
+    elif c == "logs":
+        lines = await api.logs(args.name, args.lines)
+        _out(lines, as_json, lambda: "\n".join(lines))
+    elif c == "kept":
+        names = await api.kept()
+        _out(names, as_json, lambda: "\n".join(names) or "(no kept agents)")
+    elif c == "drafts":
+        drafts = await api.drafts()
+        _out(drafts, as_json, lambda: "\n".join(f"{d.name} {d.head[:12]}" for d in drafts)
+             or "(no drafts)")
+    elif c == "revive":
+        a = await api.revive(args.name)
+        _out(a, as_json, lambda: f"revived {a.name}")
+    elif c == "purge":
+        if not args.yes:
+            print(f"hivetui ctl: purge deletes {args.name}'s state for good; "
+                  "add --yes to confirm", file=sys.stderr)
+            return 1
+        await api.purge(args.name, args.name)
+        _out({"ok": True, "purged": args.name}, as_json, lambda: f"purged {args.name}")
+    elif c == "audit":
+        entries = await api.audit(args.limit)
+        _out(entries, as_json, lambda: "\n".join(
+            f"{time.strftime('%F %T', time.localtime(e.ts))} {e.actor} {e.action} {e.target} "
+            f"{e.detail} {e.commit[:12]}".rstrip() for e in entries))
+    return 0

@@ -1,0 +1,75 @@
+"""A running hive node: the core plus its edges (backend, bridge, control, crash_watch, SSH).
+
+This is the process-level wiring shared by `hivetui`, `hivetui serve` and `hivetui demo`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from types import TracebackType
+
+from hivetui.bridge.server import Bridge
+from hivetui.control.server import ControlServer
+from hivetui.control.sessions import SessionTokens
+from hivetui.core.config import HiveConfig
+from hivetui.core.crash_watch import CrashWatch
+from hivetui.core.errors import ConfigError
+from hivetui.core.hive import Hive
+from hivetui.core.paths import StatePaths
+from hivetui.core.ports import ContainerBackend
+
+log = logging.getLogger(__name__)
+
+
+def make_backend(config: HiveConfig, paths: StatePaths) -> ContainerBackend:
+    if config.backend == "local":
+        from hivetui.containers.local import LocalBackend
+
+        return LocalBackend(paths.agents, allow_unisolated=config.allow_unisolated)
+    if config.backend == "nixos":
+        from hivetui.containers.nixos import NixosBackend
+
+        return NixosBackend(paths.root / "nixos")
+    raise ConfigError(f"backend must be 'local' or 'nixos', got {config.backend!r}")
+
+
+class HiveNode:
+    """``async with HiveNode(state_dir, config) as node: node.hive, node.bridge.url, …``"""
+
+    def __init__(self, state_dir: Path, config: HiveConfig | None = None, *,
+                 socket: Path | None = None, backend: ContainerBackend | None = None,
+                 containers: bool = True) -> None:
+        self.config = config or HiveConfig()
+        self.paths = StatePaths(state_dir)
+        self.paths.prepare()
+        if backend is None and containers:
+            backend = make_backend(self.config, self.paths)
+        self.hive = Hive(state_dir, self.config, backend)
+        self.sessions = SessionTokens()
+        self.bridge = Bridge(self.hive, self.config.bridge.host, self.config.bridge.port)
+        self.control = ControlServer(self.hive, socket, self.sessions)
+        self.crash_watch = CrashWatch(self.hive, backend) if backend is not None else None
+
+    async def __aenter__(self) -> HiveNode:
+        await self.hive.__aenter__()
+        try:
+            self.hive.add_service("bridge", self.bridge.run)
+            self.hive.add_service("control", self.control.run)
+            await self.bridge.ready()
+            await self.control.ready()
+            if self.crash_watch is not None:
+                self.hive.add_service("crash_watch", self.crash_watch.run)
+                await self.crash_watch.seeded.wait()
+        except BaseException:
+            await self.hive.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.bridge.aclose()
+        await self.hive.aclose()

@@ -1,0 +1,112 @@
+"""The durable bus on a real sqlite file."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from hivetui.core.config import HiveConfig
+from hivetui.core.errors import BackpressureError, BusError, NotFoundError
+from hivetui.core.events import ContainerCrash
+from hivetui.core.hive import Hive
+
+
+async def _two(hive: Hive) -> None:
+    await hive.registry.create("alice", runtime="scripted:echo", model="m")
+    await hive.registry.create("bob", runtime="scripted:echo", model="m")
+
+
+async def test_send_then_recv_in_order_with_kinds(hive: Hive) -> None:
+    await hive.registry.create("boss", role="manager", runtime="scripted:manager", model="m")
+    await _two(hive)
+    await hive.bus.send("alice", "bob", "one")
+    await hive.bus.send("operator", "bob", "two")
+    await hive.bus.send("boss", "bob", "three")
+    await hive.bus.send("system", "bob", "four")
+    assert hive.bus.depth("bob") == 4
+    got = await hive.bus.recv("bob", 0, 10)
+    assert [(m.body, m.kind) for m in got] == [
+        ("one", "peer"), ("two", "operator"), ("three", "manager"), ("four", "system")]
+    assert hive.bus.depth("bob") == 0
+    assert await hive.bus.recv("bob", 0, 10) == []
+
+
+async def test_long_poll_wakes_within_milliseconds(hive: Hive) -> None:
+    await _two(hive)
+    waiter = asyncio.create_task(hive.bus.recv("bob", 10, 5))
+    await asyncio.sleep(0.05)
+    t0 = time.perf_counter()
+    await hive.bus.send("alice", "bob", "wake up")
+    got = await waiter
+    elapsed = time.perf_counter() - t0
+    assert [m.body for m in got] == ["wake up"]
+    assert elapsed < 0.05, f"long-poll woke after {elapsed * 1000:.1f} ms"
+
+
+async def test_long_poll_times_out_empty(hive: Hive) -> None:
+    await _two(hive)
+    t0 = time.perf_counter()
+    assert await hive.bus.recv("bob", 0.2, 5) == []
+    assert 0.18 <= time.perf_counter() - t0 < 1.0
+
+
+async def test_limits_refuse_clearly(tmp_path: Path) -> None:
+    cfg = HiveConfig()
+    cfg.bus.max_body_bytes = 100
+    cfg.bus.max_inbox_depth = 3
+    async with Hive(tmp_path, cfg) as hive:
+        await _two(hive)
+        with pytest.raises(BusError, match=r"101 bytes; the limit is 100 bytes"):
+            await hive.bus.send("alice", "bob", "x" * 101)
+        for i in range(3):
+            await hive.bus.send("alice", "bob", f"m{i}")
+        with pytest.raises(BackpressureError, match=r"inbox of 'bob' is full \(3 unread, limit 3"):
+            await hive.bus.send("alice", "bob", "overflow")
+        # concurrent senders cannot overshoot the limit either
+        await hive.bus.recv("bob", 0, 3)
+        results = await asyncio.gather(
+            *[hive.bus.send("alice", "bob", f"c{i}") for i in range(10)], return_exceptions=True)
+        assert sum(not isinstance(r, Exception) for r in results) == 3
+        assert all(isinstance(r, BackpressureError) for r in results if isinstance(r, Exception))
+        assert hive.bus.depth("bob") == 3
+        with pytest.raises(NotFoundError, match="unknown recipient 'carol'"):
+            await hive.bus.send("alice", "carol", "hi")
+        with pytest.raises(BusError, match="empty"):
+            await hive.bus.send("alice", "bob", "   ")
+        with pytest.raises(BusError, match="max must be an integer"):
+            await hive.bus.recv("bob", 0, 0)
+
+
+async def test_messages_survive_reopen(tmp_path: Path) -> None:
+    async with Hive(tmp_path) as hive:
+        await _two(hive)
+        for i in range(5):
+            await hive.bus.send("alice", "bob", f"m{i}")
+        await hive.bus.recv("bob", 0, 2)
+    async with Hive(tmp_path) as hive:
+        assert hive.bus.depth("bob") == 3
+        assert [m.body for m in await hive.bus.recv("bob", 0, 10)] == ["m2", "m3", "m4"]
+        assert len(await hive.bus.history("bob")) == 5
+
+
+async def test_manager_gets_events_as_system_json(hive: Hive) -> None:
+    await hive.registry.create("boss", role="manager", runtime="scripted:manager", model="m")
+    await hive.notify_manager(ContainerCrash(agent="w", exit_status=3, last_log_lines=("x",)))
+    (msg,) = await hive.bus.recv("boss", 0, 5)
+    assert msg.kind == "system" and msg.sender == "system"
+    body = json.loads(msg.body)
+    assert body["event"] == "container_crash" and body["agent"] == "w"
+    assert body["exit_status"] == 3 and body["last_log_lines"] == ["x"]
+
+
+async def test_store_schema_and_wal(hive: Hive) -> None:
+    row = await hive.store.fetchone("PRAGMA journal_mode")
+    assert row == ("wal",)
+    tables = {r[0] for r in await hive.store.fetchall(
+        "SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"agents", "messages", "approvals", "questions", "telemetry", "audit"} <= tables
+    assert (await hive.store.fetchone("PRAGMA user_version")) == (1,)
