@@ -1,0 +1,1 @@
+"""What runs inside an agent's container: the turn loop and the agent runtimes."""

@@ -1,0 +1,233 @@
+"""The ``claude`` runtime: one ``claude -p`` run per turn (reference.md, Claude Code CLI)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hivetui.core.errors import HarnessError
+from hivetui.harness.client import Message
+from hivetui.harness.process import ProcessResult, run_process
+from hivetui.harness.runtime import AgentInfo, TurnContext, TurnResult
+from hivetui.harness.stream import HIVE_SERVER, StreamParser, StreamStats
+
+log = logging.getLogger(__name__)
+
+CLAUDE_BIN_ENV = "HIVETUI_CLAUDE_BIN"
+NO_CONVERSATION = "No conversation found"
+
+MANAGER_PROMPT = (
+    "You are the hive's manager: you coordinate the workers. Manager tools: "
+    "mcp__hive__list_agents, request_spawn, request_spawn_draft, request_spawn_commit, "
+    "request_apply_commit, start, stop, restart, kill, ask_operator, get_logs. Spawning an "
+    "agent or applying a config commit waits for the operator's approval."
+)
+
+COMPACT_SYSTEM_PROMPT = (
+    "You rewrite an agent's notes file to make it shorter. Keep every durable fact, open "
+    "task, decision and name; drop repetition and finished detail. Answer with the new "
+    "notes only, as Markdown, with no preamble."
+)
+
+
+def claude_bin_default() -> str:
+    return os.environ.get(CLAUDE_BIN_ENV) or "claude"
+
+
+def format_messages(messages: tuple[Message, ...] | list[Message]) -> str:
+    """The turn prompt: the new messages, oldest first."""
+    lines = [f"You have {len(messages)} new message(s) on the hive bus."]
+    for m in messages:
+        when = datetime.fromtimestamp(m.ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if m.ts else "?"
+        lines += ["", f"[message {m.id} from {m.sender} ({m.kind}) at {when}]", m.body]
+    lines += ["", "Act on them. Reply with mcp__hive__send (to = the sender's name; "
+              "\"operator\" reaches the human operator)."]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class _Run:
+    stats: StreamStats
+    proc: ProcessResult
+
+    def verdict(self) -> tuple[bool, str]:
+        """(ok, reason): exit code, ``is_error`` and ``subtype`` together decide."""
+        s, rc = self.stats, self.proc.returncode
+        if s.result is None:
+            last = self.proc.stderr_tail[-1] if self.proc.stderr_tail else "no stderr"
+            return False, f"claude exited {rc} without a result event ({last})"
+        if s.is_error:
+            text = s.result_text.strip().splitlines()[0][:200] if s.result_text.strip() else ""
+            return False, f"claude reported an error (exit {rc}, {s.subtype}): {text}"
+        if rc != 0:
+            return False, f"claude exited {rc} after a result"
+        if s.subtype != "success":
+            return False, f"claude ended with {s.subtype}"
+        return True, ""
+
+
+class ClaudeRuntime:
+    name = "claude"
+
+    def __init__(self, agent: AgentInfo, *, bridge_url: str, token: str, state_dir: Path,
+                 claude_bin: str | None = None, env: Mapping[str, str] | None = None) -> None:
+        self.agent = agent
+        self.bridge_url = bridge_url
+        self._token = token
+        self.state_dir = state_dir
+        self.claude_bin = claude_bin or claude_bin_default()
+        base = dict(os.environ if env is None else env)
+        base.setdefault("CLAUDE_CONFIG_DIR", str(state_dir / ".claude"))
+        base.setdefault("DISABLE_AUTOUPDATER", "1")
+        self.env = base
+        self.hive_dir = state_dir / ".hive"
+        self.session_file = self.hive_dir / "claude-session"
+        self.notes_file = state_dir / "notes.md"
+
+    # --- command line ---------------------------------------------------------------
+    def mcp_config(self) -> dict[str, Any]:
+        servers: dict[str, Any] = {HIVE_SERVER: {
+            "type": "http", "url": self.bridge_url,
+            "headers": {"Authorization": f"Bearer {self._token}"},
+        }}
+        for spec in self.agent.settings.extra_mcp_servers:
+            servers[spec.name] = {"command": spec.command, "args": list(spec.args),
+                                  "env": dict(spec.env)}
+        return {"mcpServers": servers}
+
+    def allowed_tools(self) -> list[str]:
+        tools = list(self.agent.settings.allowed_tools)
+        if not any(t == f"mcp__{HIVE_SERVER}" or t.startswith(f"mcp__{HIVE_SERVER}__")
+                   for t in tools):
+            tools.append(f"mcp__{HIVE_SERVER}")  # without it the agent cannot answer anyone
+        return tools
+
+    def system_prompt(self) -> str:
+        try:
+            notes = self.notes_file.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            notes = ""
+        parts = [
+            f'You are "{self.agent.name}", a {self.agent.role} agent in a hive of autonomous '
+            "coding agents run by a human operator. Turn prompts bring you new messages; talk "
+            "to others only through the hive MCP tools (mcp__hive__send(to, body); the "
+            'operator is "operator").',
+        ]
+        if self.agent.role == "manager":
+            parts.append(MANAGER_PROMPT)
+        parts.append("Keep durable notes in /state/notes.md (short: they come back to you "
+                     "at every turn, below).")
+        parts.append("## /state/notes.md\n" + (notes.strip() or "(empty)"))
+        return "\n\n".join(parts)
+
+    def build_argv(self, model: str, *, resume: bool) -> list[str]:
+        argv = [self.claude_bin, "-p", "--output-format", "stream-json", "--verbose",
+                "--model", model, "--strict-mcp-config",
+                "--mcp-config", json.dumps(self.mcp_config(), separators=(",", ":")),
+                "--allowedTools", *self.allowed_tools(),
+                "--append-system-prompt", self.system_prompt()]
+        if resume:
+            argv.append("--continue")
+        return argv
+
+    # --- one run --------------------------------------------------------------------
+    def _on_init(self, stats: StreamStats) -> None:
+        if stats.session_id:
+            self.hive_dir.mkdir(parents=True, exist_ok=True)
+            self.session_file.write_text(stats.session_id + "\n", encoding="utf-8")
+        if stats.mcp_servers.get(HIVE_SERVER) == "failed":
+            raise HarnessError(f"MCP server {HIVE_SERVER} failed at init ({self.bridge_url}): "
+                               "the agent cannot reach the bridge; turn stopped")
+        if HIVE_SERVER not in stats.mcp_servers:
+            log.error("claude's init lists no %s MCP server: %s", HIVE_SERVER,
+                      sorted(stats.mcp_servers))
+        for name in stats.failed_servers():
+            log.error("MCP server %s failed at init (agent %s)", name, self.agent.name)
+
+    async def _run(self, argv: list[str], prompt: str, cwd: Path, *, check_init: bool = True
+                   ) -> _Run:
+        parser = StreamParser(on_init=self._on_init if check_init else None)
+        log.info("claude run (%s, cwd %s)", "continue" if "--continue" in argv else "new", cwd)
+        proc = await run_process(argv, prompt, cwd=cwd, env=self.env, on_line=parser.feed)
+        return _Run(parser.stats, proc)
+
+    async def run_turn(self, ctx: TurnContext) -> TurnResult:
+        prompt = format_messages(ctx.messages)
+        resume = self.session_file.exists()
+        runs = [await self._run(self.build_argv(ctx.model, resume=resume), prompt,
+                                self.state_dir)]
+        if resume and runs[0].stats.result is None and \
+                any(NO_CONVERSATION in line for line in runs[0].proc.stderr_tail):
+            log.warning("claude found no conversation to continue: starting a new one")
+            self.session_file.unlink(missing_ok=True)
+            runs.append(await self._run(self.build_argv(ctx.model, resume=False), prompt,
+                                        self.state_dir))
+        ok, reason = runs[-1].verdict()
+        outcome = "ok" if ok else "failure"
+        if runs[-1].stats.prompt_too_long:
+            log.warning("prompt too long for %s: compacting once and retrying", self.agent.name)
+            argv = self.build_argv(ctx.model, resume=True)
+            runs.append(await self._run(argv, "/compact", self.state_dir))
+            compact_ok, compact_reason = runs[-1].verdict()
+            if compact_ok:
+                runs.append(await self._run(argv, prompt, self.state_dir))
+                ok, reason = runs[-1].verdict()
+                outcome = "compact_retry" if ok else "failure"
+                if not ok:
+                    reason = f"failed after compaction: {reason}"
+            else:
+                outcome, reason = "failure", f"compaction failed: {compact_reason}"
+        return self._result(outcome, reason, runs)
+
+    def _result(self, outcome: str, reason: str, runs: list[_Run]) -> TurnResult:
+        result = TurnResult(outcome="ok" if outcome == "ok" else
+                            "compact_retry" if outcome == "compact_retry" else "failure")
+        details = [reason] if reason else []
+        for run in runs:
+            result.tool_calls.update(run.stats.tool_calls)
+            result.sent_to.update(run.stats.sent_to)
+            result.cost_usd += run.stats.cost_usd
+            result.denials += run.stats.denials
+            if run.stats.questions:
+                result.waiting_operator = run.stats.questions[-1]
+        failed = sorted({n for run in runs for n in run.stats.failed_servers()})
+        if failed:
+            details.append("MCP server(s) failed at init: " + ", ".join(failed))
+        if result.denials:
+            details.append("denied: " + ", ".join(result.denials[:5]))
+        result.detail = "; ".join(details)
+        return result
+
+    # --- notes compaction -------------------------------------------------------------
+    async def compact_notes(self, notes: str, limit_bytes: int, model: str) -> str:
+        """A separate short run in its own cwd (so ``--continue`` never picks it up)."""
+        cwd = self.hive_dir / "compact"
+        cwd.mkdir(parents=True, exist_ok=True)
+        argv = [self.claude_bin, "-p", "--output-format", "stream-json", "--verbose",
+                "--model", model, "--strict-mcp-config",
+                "--mcp-config", json.dumps({"mcpServers": {}}),
+                "--append-system-prompt", COMPACT_SYSTEM_PROMPT]
+        prompt = (f"Rewrite these notes in at most {limit_bytes // 2} bytes.\n\n"
+                  f"<notes>\n{notes}\n</notes>\n")
+        run = await self._run(argv, prompt, cwd, check_init=False)
+        ok, reason = run.verdict()
+        if not ok:
+            raise HarnessError(f"notes compaction run failed: {reason}")
+        text = run.stats.result_text.strip()
+        if not text:
+            raise HarnessError("notes compaction run returned empty notes")
+        return text + "\n"
+
+    async def aclose(self) -> None:
+        return None
+
+
+def tally(counter: Counter[str]) -> dict[str, int]:
+    return {k: v for k, v in sorted(counter.items()) if v}

@@ -1,0 +1,190 @@
+"""The harness turn loop: wait for the inbox, run one turn, report it, repeat."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hivetui.core.errors import HarnessError
+from hivetui.harness.client import BridgeUnreachable, HiveApi, Message, TurnReport
+from hivetui.harness.runtime import AgentInfo, Runtime, TurnContext, TurnResult
+
+log = logging.getLogger(__name__)
+
+OPERATOR = "operator"
+KINDS = ("peer", "operator", "manager", "system")
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    turn_timeout_s: float = 1800.0
+    notes_compact_bytes: int = 64 * 1024
+    compact_timeout_s: float = 300.0
+    recv_wait_s: float = 30.0
+    recv_max: int = 20
+    max_turns: int | None = None  # stop after this many turns (tests, one-shot runs)
+    reconnect_max_s: float = 30.0
+
+
+def read_model_file(state_dir: Path) -> str | None:
+    """``/state/model``: the operator's persisted override (``--persist``), if any."""
+    try:
+        text = (state_dir / "model").read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return text or None
+
+
+def resolve_model(settings: Mapping[str, Any], file_model: str | None, default: str) -> str:
+    """Operator override at run time > ``/state/model`` > the agent's settings model."""
+    override = settings.get("model_override")
+    if isinstance(override, str) and override.strip():
+        return override.strip()
+    if file_model:
+        return file_model
+    model = settings.get("model")
+    if isinstance(model, str) and model.strip():
+        return model.strip()
+    return default
+
+
+def count_kinds(values: Iterable[str]) -> dict[str, int]:
+    counts = Counter(values)
+    return {k: counts[k] for k in KINDS if counts[k]}
+
+
+class TurnLoop:
+    def __init__(self, client: HiveApi, runtime: Runtime, agent: AgentInfo, state_dir: Path,
+                 config: LoopConfig | None = None) -> None:
+        self.client = client
+        self.runtime = runtime
+        self.agent = agent
+        self.state_dir = state_dir
+        self.config = config or LoopConfig()
+        self.notes_file = state_dir / "notes.md"
+        self.file_model = read_model_file(state_dir)
+        if self.file_model:
+            log.info("persisted model override from %s: %s", state_dir / "model", self.file_model)
+        self.turns = 0
+        self._kind_of: dict[str, str] = {OPERATOR: "operator"}  # learned from senders
+
+    # --- the loop ---------------------------------------------------------------------
+    async def run(self) -> int:
+        """Run until a turn asks the harness to exit (its status) or ``max_turns``."""
+        await self.client.set_status("idle", "harness started")
+        backoff = 1.0
+        while self.config.max_turns is None or self.turns < self.config.max_turns:
+            try:
+                messages = await self.client.recv(self.config.recv_wait_s, self.config.recv_max)
+                status = await self.turn(messages) if messages else None
+            except BridgeUnreachable as exc:
+                log.warning("%s; reconnecting in %.0fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.config.reconnect_max_s)
+                await self._reconnect()
+                continue
+            backoff = 1.0
+            if status is not None:
+                log.warning("runtime %s asked the harness to exit with status %s",
+                            self.runtime.name, status)
+                return status
+        return 0
+
+    async def _reconnect(self) -> None:
+        reconnect = getattr(self.client, "reconnect", None)
+        if reconnect is None:
+            return
+        try:
+            await reconnect()
+        except BridgeUnreachable as exc:
+            log.warning("reconnect failed: %s", exc)
+
+    async def turn(self, messages: list[Message]) -> int | None:
+        """One turn for ``messages``; returns an exit status when the harness should stop."""
+        self.turns += 1
+        for m in messages:
+            if m.sender not in self._kind_of or m.kind in ("manager", "operator"):
+                self._kind_of[m.sender] = m.kind
+        settings = await self.client.get_settings()
+        model = resolve_model(settings, self.file_model, self.agent.settings.model)
+        notes_detail = await self.maybe_compact_notes(model)
+        senders = ", ".join(dict.fromkeys(m.sender for m in messages))
+        await self.client.set_status(
+            "in_turn", f"turn {self.turns}: {len(messages)} message(s) from {senders} "
+                       f"(model {model})")
+        started = time.monotonic()
+        ctx = TurnContext(messages=tuple(messages), model=model, turn_no=self.turns)
+        try:
+            async with asyncio.timeout(self.config.turn_timeout_s):
+                result = await self.runtime.run_turn(ctx)
+        except TimeoutError:
+            log.error("turn %s of %s timed out after %.0fs: runtime killed", self.turns,
+                      self.agent.name, self.config.turn_timeout_s)
+            result = TurnResult(outcome="failure", detail=(
+                f"turn timed out after {self.config.turn_timeout_s:g}s; runtime killed"))
+        except HarnessError as exc:
+            log.error("turn %s of %s failed: %s", self.turns, self.agent.name, exc)
+            result = TurnResult(outcome="failure", detail=str(exc))
+        duration = time.monotonic() - started
+        detail = "; ".join(d for d in (f"model={model}", result.detail, notes_detail) if d)
+        report = TurnReport(
+            outcome=result.outcome, duration_s=duration,
+            tool_calls={k: v for k, v in sorted(result.tool_calls.items()) if v},
+            cost_usd=round(result.cost_usd, 6),
+            sent=count_kinds(self._kind_of.get(to, "peer")
+                             for to, n in result.sent_to.items() for _ in range(n)),
+            received=count_kinds(m.kind for m in messages),
+            notes_bytes=self.notes_bytes(), detail=detail,
+        )
+        await self.client.report_turn(report)
+        if result.waiting_operator:
+            await self.client.set_status("waiting_operator", result.waiting_operator[:200])
+        else:
+            await self.client.set_status(
+                "idle", f"last turn {result.outcome} in {duration:.1f}s")
+        return result.exit_status
+
+    # --- notes ---------------------------------------------------------------------------
+    def notes_bytes(self) -> int:
+        try:
+            return self.notes_file.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    async def maybe_compact_notes(self, model: str) -> str:
+        """Compact ``notes.md`` when past the limit; returns a detail line ('' if nothing)."""
+        size = self.notes_bytes()
+        limit = self.config.notes_compact_bytes
+        if size <= limit:
+            return ""
+        await self.client.set_status("in_turn", f"compacting notes ({size} bytes > {limit})")
+        old = self.notes_file.read_text(encoding="utf-8", errors="replace")
+        backup = self.notes_file.with_name(self.notes_file.name + ".bak")
+        shutil.copy2(self.notes_file, backup)
+        try:
+            async with asyncio.timeout(self.config.compact_timeout_s):
+                new = await self.runtime.compact_notes(old, limit, model)
+        except TimeoutError:
+            log.error("notes compaction timed out after %.0fs", self.config.compact_timeout_s)
+            return f"notes compaction timed out after {self.config.compact_timeout_s:g}s"
+        except HarnessError as exc:
+            log.error("notes compaction failed: %s", exc)
+            return f"notes compaction failed: {exc}"
+        new_size = len(new.encode())
+        if not new.strip() or new_size >= size:
+            log.error("notes compaction gave %s bytes from %s: keeping the old notes",
+                      new_size, size)
+            return f"notes compaction did not shrink the notes ({size} -> {new_size} bytes)"
+        tmp = self.notes_file.with_name(self.notes_file.name + ".tmp")
+        tmp.write_text(new, encoding="utf-8")
+        os.replace(tmp, self.notes_file)
+        log.info("notes compacted: %s -> %s bytes (old kept in %s)", size, new_size, backup)
+        return f"notes compacted {size} -> {new_size} bytes"

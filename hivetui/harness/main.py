@@ -1,0 +1,121 @@
+"""``hivetui harness``: the entry the CLI calls inside a container."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from pathlib import Path
+from typing import Any
+
+from hivetui.core.errors import HarnessError
+from hivetui.harness.claude import ClaudeRuntime
+from hivetui.harness.client import HiveClient
+from hivetui.harness.loop import LoopConfig, TurnLoop
+from hivetui.harness.runtime import AgentInfo, Runtime
+from hivetui.harness.scripted import make_scripted
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RUN_DIR = Path("/run/hive")
+DEFAULT_STATE_DIR = Path("/state")
+
+
+def read_bridge(run_dir: Path) -> tuple[str, str]:
+    """(url, token) from ``bridge.json`` and ``token`` in the run dir."""
+    try:
+        token = (run_dir / "token").read_text(encoding="utf-8").strip()
+        data = json.loads((run_dir / "bridge.json").read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise HarnessError(f"{exc.filename} is missing: the core writes the token and "
+                           "bridge.json into the run dir before starting the harness") from exc
+    except json.JSONDecodeError as exc:
+        raise HarnessError(f"{run_dir / 'bridge.json'} is not valid JSON: {exc}") from exc
+    url = data.get("url") if isinstance(data, dict) else None
+    if not isinstance(url, str) or not url:
+        raise HarnessError(f"{run_dir / 'bridge.json'} needs a string 'url'")
+    if not token:
+        raise HarnessError(f"{run_dir / 'token'} is empty")
+    return url, token
+
+
+def prepare(run_dir: Path, state_dir: Path) -> tuple[AgentInfo, str, str]:
+    agent = AgentInfo.load(run_dir / "agent.json")
+    url, token = read_bridge(run_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    return agent, url, token
+
+
+def loop_config(agent: AgentInfo, overrides: dict[str, Any]) -> LoopConfig:
+    """Knobs: defaults < agent.json's "harness" object < explicit arguments."""
+    known = {"turn_timeout_s", "notes_compact_bytes", "compact_timeout_s", "recv_wait_s",
+             "recv_max", "max_turns"}
+    merged = {k: v for k, v in agent.harness.items() if k in known}
+    unknown = set(agent.harness) - known
+    if unknown:
+        log.warning("agent.json harness keys ignored (unknown): %s", sorted(unknown))
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    return LoopConfig(**merged)
+
+
+def make_runtime(agent: AgentInfo, client: HiveClient, *, url: str, token: str,
+                 state_dir: Path, claude_bin: str | None = None) -> Runtime:
+    if agent.runtime == "claude":
+        return ClaudeRuntime(agent, bridge_url=url, token=token, state_dir=state_dir,
+                             claude_bin=claude_bin)
+    if agent.runtime.startswith("scripted:"):
+        return make_scripted(agent.runtime, client, agent, state_dir)
+    raise HarnessError(f"unknown runtime {agent.runtime!r} (known: claude, scripted:echo, "
+                       "scripted:manager, scripted:crash-after:N)")
+
+
+async def run_harness(run_dir: Path = DEFAULT_RUN_DIR, state_dir: Path = DEFAULT_STATE_DIR, *,
+                      turn_timeout_s: float | None = None,
+                      notes_compact_bytes: int | None = None,
+                      recv_wait_s: float | None = None, max_turns: int | None = None,
+                      claude_bin: str | None = None) -> int:
+    """Run the turn loop until a runtime asks to exit, or SIGTERM/SIGINT (then 0).
+
+    Returns the process exit status (``scripted:crash-after:N`` -> 3). Raises
+    ``HarnessError`` for a run dir the core did not prepare or an unknown runtime.
+    """
+    agent, url, token = prepare(run_dir, state_dir)
+    config = loop_config(agent, {"turn_timeout_s": turn_timeout_s,
+                                 "notes_compact_bytes": notes_compact_bytes,
+                                 "recv_wait_s": recv_wait_s, "max_turns": max_turns})
+    log.info("harness for %s (%s, runtime %s), bridge %s", agent.name, agent.role,
+             agent.runtime, url)
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    stopping: list[int] = []
+
+    def stop(sig: int) -> None:
+        log.info("signal %s: stopping the harness", signal.Signals(sig).name)
+        stopping.append(sig)
+        if task is not None:
+            task.cancel()
+
+    installed = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop, sig)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError) as exc:  # not the main thread
+            log.debug("no handler for %s: %s", sig, exc)
+    try:
+        async with HiveClient(url, token) as client:
+            runtime = make_runtime(agent, client, url=url, token=token, state_dir=state_dir,
+                                   claude_bin=claude_bin)
+            try:
+                return await TurnLoop(client, runtime, agent, state_dir, config).run()
+            finally:
+                await runtime.aclose()
+    except asyncio.CancelledError:
+        if stopping and task is not None:
+            task.uncancel()
+            return 0
+        raise
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
