@@ -194,6 +194,8 @@ class ClaudeRuntime:
             result.tool_calls.update(run.stats.tool_calls)
             result.sent_to.update(run.stats.sent_to)
             result.cost_usd += run.stats.cost_usd
+            result.runtime_duration_s = (result.runtime_duration_s or 0.0) + \
+                run.stats.duration_ms / 1000
             result.denials += run.stats.denials
             if run.stats.questions:
                 result.waiting_operator = run.stats.questions[-1]

@@ -31,6 +31,7 @@ class LoopConfig:
     recv_wait_s: float = 30.0
     recv_max: int = 20
     max_turns: int | None = None  # stop after this many turns (tests, one-shot runs)
+    reconnect_min_s: float = 1.0
     reconnect_max_s: float = 30.0
 
 
@@ -80,7 +81,7 @@ class TurnLoop:
     async def run(self) -> int:
         """Run until a turn asks the harness to exit (its status) or ``max_turns``."""
         await self.client.set_status("idle", "harness started")
-        backoff = 1.0
+        backoff = self.config.reconnect_min_s
         while self.config.max_turns is None or self.turns < self.config.max_turns:
             try:
                 messages = await self.client.recv(self.config.recv_wait_s, self.config.recv_max)
@@ -91,7 +92,7 @@ class TurnLoop:
                 backoff = min(backoff * 2, self.config.reconnect_max_s)
                 await self._reconnect()
                 continue
-            backoff = 1.0
+            backoff = self.config.reconnect_min_s
             if status is not None:
                 log.warning("runtime %s asked the harness to exit with status %s",
                             self.runtime.name, status)

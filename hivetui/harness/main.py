@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -119,3 +120,19 @@ async def run_harness(run_dir: Path = DEFAULT_RUN_DIR, state_dir: Path = DEFAULT
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
+
+
+def main(run_dir: Path = DEFAULT_RUN_DIR, state_dir: Path = DEFAULT_STATE_DIR) -> int:
+    """Synchronous entry for ``hivetui harness``: logs to stderr (the container log)."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+    try:
+        return asyncio.run(run_harness(run_dir, state_dir))
+    except HarnessError as exc:
+        log.error("%s", exc)
+        print(f"hivetui harness: {exc}", file=sys.stderr)
+        return 2

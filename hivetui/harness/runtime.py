@@ -58,6 +58,7 @@ class TurnResult:
     outcome: Outcome
     tool_calls: Counter[str] = field(default_factory=Counter)
     cost_usd: float = 0.0
+    runtime_duration_s: float | None = None  # as the runtime itself reported it
     sent_to: Counter[str] = field(default_factory=Counter)  # recipient name -> count
     detail: str = ""
     denials: list[str] = field(default_factory=list)
