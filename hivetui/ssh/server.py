@@ -1,0 +1,327 @@
+"""The operators' SSH server: public keys only, one PTY program per session.
+
+Runs in the core's event loop (asyncssh). Each authenticated key is an operator (see
+:mod:`hivetui.ssh.keys`); each session gets a control-API session token bound to that
+operator and role, handed to the child in ``HIVETUI_SESSION_TOKEN`` next to
+``HIVETUI_SOCKET`` — the control server maps the token back, so what the client says
+about itself never decides who it is.
+
+Usage (the CLI)::
+
+    server = SSHServer(SSHServerConfig(host=..., port=..., authorized_keys=...,
+                                       state_dir=..., socket=...), tokens)
+    async with server:               # listening; server.fingerprint, server.port
+        ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol
+
+import asyncssh
+
+from hivetui.control.sessions import SESSION_TOKEN_ENV, SessionTokens
+from hivetui.core.config import SSHConfig
+from hivetui.core.errors import SSHError
+from hivetui.ssh.hostkey import load_or_create_host_key
+from hivetui.ssh.keys import AuthorizedKey, AuthorizedKeysFile
+from hivetui.ssh.session import Identity, PtySession, SessionInfo
+
+log = logging.getLogger(__name__)
+
+SOCKET_ENV = "HIVETUI_SOCKET"
+# What the child inherits from the server: enough to run, never the server's secrets
+# (an API key in the server's environment stays there).
+_PASS_ENV = frozenset({"PATH", "HOME", "USER", "LOGNAME", "SHELL", "TZ", "LANG", "LANGUAGE",
+                       "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV"})
+_PASS_PREFIXES = ("LC_", "XDG_", "HIVETUI_")
+# What the client may set (OpenSSH SendEnv): locale and colour support only.
+_CLIENT_ENV = frozenset({"LANG", "LANGUAGE", "COLORTERM"})
+_NEVER_PASS = frozenset({SESSION_TOKEN_ENV, SOCKET_ENV})
+
+
+class AuditSink(Protocol):
+    def record(self, actor: str, action: str, target: str = "", detail: str = "",
+               commit: str = "") -> Awaitable[object]: ...
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT`` for IPv6) → (host, port)."""
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise SSHError(f"ssh listen address {value!r} must be HOST:PORT with a port 0-65535")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port_text)
+
+
+def default_child_argv(socket: Path) -> list[str]:
+    return [sys.executable, "-m", "hivetui", "attach", "--socket", str(socket)]
+
+
+@dataclass
+class SSHServerConfig:
+    authorized_keys: Path
+    state_dir: Path
+    socket: Path
+    host: str = "127.0.0.1"
+    port: int = 0
+    max_sessions: int = 20
+    idle_timeout_s: float = 3600.0
+    read_only: Sequence[str] = ()
+    child_argv: Sequence[str] | None = None  # default: `python -m hivetui attach --socket S`
+    child_env: Mapping[str, str] = field(default_factory=dict)  # extra variables
+    login_timeout_s: float = 30.0
+    kill_grace_s: float = 1.0
+
+    def validate(self) -> None:
+        if self.max_sessions < 1:
+            raise SSHError("ssh.max_sessions must be at least 1")
+        if self.idle_timeout_s < 0:
+            raise SSHError("ssh.idle_timeout_s must be 0 (no timeout) or positive")
+        if not 0 <= self.port <= 65535:
+            raise SSHError(f"ssh port {self.port} is outside 0-65535")
+
+
+class _Connection(asyncssh.SSHServer):
+    """One client connection: authentication only; sessions are PtySession objects."""
+
+    def __init__(self, service: SSHServer) -> None:
+        self._service = service
+        self._conn: asyncssh.SSHServerConnection | None = None
+        self._peer = ("", 0)
+        self._username = ""
+        self._candidate: AuthorizedKey | None = None
+        self.identity: Identity | None = None
+
+    @property
+    def peer(self) -> str:
+        return f"{self._peer[0]}:{self._peer[1]}"
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._conn = conn
+        peer = conn.get_extra_info("peername")
+        if peer:
+            self._peer = (str(peer[0]), int(peer[1]))
+        self._service._connections.add(conn)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._conn is not None:
+            self._service._connections.discard(self._conn)
+        if self.identity is None:
+            log.info("ssh: connection from %s closed before authentication%s", self.peer,
+                     f" ({exc})" if exc else "")
+
+    def begin_auth(self, username: str) -> bool:
+        self._username = username
+        return True
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def password_auth_supported(self) -> bool:
+        return False
+
+    def kbdint_auth_supported(self) -> bool:
+        return False
+
+    def host_based_auth_supported(self) -> bool:
+        return False
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        # asyncssh verifies the signature right after this returns True, for this key:
+        # the last candidate before auth_completed is the key that proved itself.
+        entry = self._service.keys.match(key, self._peer[0], self._peer[0])
+        self._candidate = entry
+        if entry is None:
+            log.info("ssh: key %s offered by %s (user %r) is not authorized",
+                     key.get_fingerprint("sha256"), self.peer, username)
+        return entry is not None
+
+    async def auth_completed(self) -> None:
+        entry = self._candidate
+        if entry is None:  # cannot happen: only public-key auth is enabled
+            raise SSHError("authentication completed without an authorized key")
+        self.identity = Identity(entry.operator, entry.read_only, entry.fingerprint,
+                                 self.peer, self._username)
+        await self._service._logged_in(self.identity)
+
+    def session_requested(self) -> PtySession | bool:
+        if self.identity is None:
+            return False
+        return PtySession(self._service, self.identity)
+
+
+class SSHServer:
+    """The SSH service: ``async with SSHServer(config, tokens):`` listens until closed."""
+
+    def __init__(self, config: SSHServerConfig, tokens: SessionTokens,
+                 audit: AuditSink | None = None) -> None:
+        config.validate()
+        self.config = config
+        self.tokens = tokens
+        self.audit = audit
+        self.keys = AuthorizedKeysFile(config.authorized_keys, config.read_only)
+        self.idle_timeout_s = config.idle_timeout_s
+        self.kill_grace_s = config.kill_grace_s
+        self.logins: dict[str, str] = {}  # key fingerprint → operator, as seen at login
+        self._host_key: asyncssh.SSHKey | None = None
+        self._acceptor: asyncssh.SSHAcceptor | None = None
+        self._sessions: dict[int, PtySession] = {}
+        self._connections: set[asyncssh.SSHServerConnection] = set()
+        self._closing = False
+
+    @classmethod
+    def from_config(cls, cfg: SSHConfig, *, state_dir: Path, socket: Path,
+                    tokens: SessionTokens, listen: str | None = None,
+                    authorized_keys: Path | None = None, audit: AuditSink | None = None,
+                    child_argv: Sequence[str] | None = None) -> SSHServer:
+        """Build from the ``[ssh]`` config section; CLI flags override listen/keys."""
+        address = listen if listen is not None else cfg.listen
+        if not address:
+            raise SSHError("no ssh listen address: pass --ssh HOST:PORT or set ssh.listen")
+        keys = authorized_keys if authorized_keys is not None else (
+            Path(cfg.authorized_keys).expanduser() if cfg.authorized_keys else None)
+        if keys is None:
+            raise SSHError("no authorized keys file: pass --authorized-keys FILE or set "
+                           "ssh.authorized_keys")
+        host, port = parse_listen(address)
+        return cls(SSHServerConfig(
+            authorized_keys=keys, state_dir=state_dir, socket=socket, host=host, port=port,
+            max_sessions=cfg.max_sessions, idle_timeout_s=cfg.idle_timeout_s,
+            read_only=tuple(cfg.read_only), child_argv=child_argv,
+        ), tokens, audit)
+
+    # --- lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._acceptor is not None:
+            raise SSHError("the ssh server is already started")
+        self._host_key = load_or_create_host_key(self.config.state_dir / "ssh")
+        self.keys.refresh()
+        if not self.config.authorized_keys.exists():
+            log.warning("ssh: authorized keys file %s does not exist yet: nobody can log in "
+                        "until it does", self.config.authorized_keys)
+        try:
+            self._acceptor = await asyncssh.listen(
+                self.config.host, self.config.port,
+                server_factory=lambda: _Connection(self),
+                server_host_keys=[self._host_key], config=None,
+                public_key_auth=True, password_auth=False, kbdint_auth=False,
+                host_based_auth=False, gss_auth=False, gss_kex=False,
+                allow_pty=True, line_editor=False, encoding=None,
+                agent_forwarding=False, x11_forwarding=False, allow_scp=False,
+                rdns_lookup=False, login_timeout=self.config.login_timeout_s,
+                authorized_client_keys=None,
+            )
+        except OSError as exc:
+            raise SSHError(f"cannot listen for ssh on {self.config.host}:{self.config.port}: "
+                           f"{exc.strerror or exc}") from exc
+        log.info("ssh: listening on %s:%d, host key %s", self.config.host, self.port,
+                 self.fingerprint)
+
+    async def aclose(self) -> None:
+        """Stop listening, end every session (its program and stragglers), close all."""
+        if self._closing:
+            return
+        self._closing = True
+        if self._acceptor is not None:
+            self._acceptor.close()
+            await self._acceptor.wait_closed()
+        sessions = list(self._sessions.values())
+        for session in sessions:
+            session.stop("the hive's ssh server is shutting down")
+        results = await asyncio.gather(*(s.wait_closed() for s in sessions),
+                                       return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                log.error("ssh: a session failed while closing: %s", result)
+        for conn in list(self._connections):
+            conn.close()
+        for conn in list(self._connections):
+            await conn.wait_closed()
+        log.info("ssh: server closed")
+
+    async def __aenter__(self) -> SSHServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    # --- facts -------------------------------------------------------------------------
+    @property
+    def fingerprint(self) -> str:
+        """SHA256 fingerprint of the host key, as `ssh` shows it."""
+        if self._host_key is None:
+            raise SSHError("the ssh server has not started: no host key yet")
+        return self._host_key.get_fingerprint("sha256")
+
+    @property
+    def port(self) -> int:
+        if self._acceptor is None:
+            raise SSHError("the ssh server has not started")
+        return self._acceptor.get_port()
+
+    @property
+    def sessions(self) -> list[SessionInfo]:
+        return [s.info for s in self._sessions.values()]
+
+    def session_objects(self) -> list[PtySession]:
+        return list(self._sessions.values())
+
+    # --- SessionHost -------------------------------------------------------------------
+    def reserve(self, session: PtySession) -> str | None:
+        if self._closing:
+            return "the hive's ssh server is shutting down"
+        if len(self._sessions) >= self.config.max_sessions:
+            return (f"too many operator sessions ({len(self._sessions)} of "
+                    f"{self.config.max_sessions} in use, ssh.max_sessions); try again later")
+        self._sessions[id(session)] = session
+        return None
+
+    def release(self, session: PtySession) -> None:
+        self._sessions.pop(id(session), None)
+
+    def issue_token(self, identity: Identity) -> str:
+        return self.tokens.issue(identity.operator, identity.read_only)
+
+    def revoke_token(self, token: str) -> None:
+        self.tokens.revoke(token)
+
+    def child_argv(self) -> list[str]:
+        if self.config.child_argv is not None:
+            return list(self.config.child_argv)
+        return default_child_argv(self.config.socket)
+
+    def child_env(self, identity: Identity, term: str, token: str,
+                  client_env: Mapping[str, str]) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items()
+               if (k in _PASS_ENV or k.startswith(_PASS_PREFIXES)) and k not in _NEVER_PASS}
+        for key, value in client_env.items():
+            if (key in _CLIENT_ENV or key.startswith("LC_")) and len(value) <= 256 \
+                    and value.isprintable():
+                env[key] = value
+        env.update(self.config.child_env)
+        env["TERM"] = term
+        env[SOCKET_ENV] = str(self.config.socket)
+        env[SESSION_TOKEN_ENV] = token
+        return env
+
+    async def _logged_in(self, identity: Identity) -> None:
+        self.logins[identity.fingerprint] = identity.operator
+        log.info("ssh: login of operator %s (%s) with key %s from %s (user %r)",
+                 identity.operator, "read-only" if identity.read_only else "read-write",
+                 identity.fingerprint, identity.peer, identity.username)
+        if self.audit is not None:
+            await self.audit.record(identity.operator, "ssh_login", identity.peer,
+                                    f"key={identity.fingerprint} "
+                                    f"read_only={identity.read_only}")

@@ -1,0 +1,82 @@
+"""A stand-in for `hivetui attach` run by the SSH server on a session's PTY (tests only).
+
+It reports what a real TUI depends on, one line each (``\\r\\n``, the terminal is raw):
+``TERM=…``, ``SIZE=<cols>x<rows>`` (again on every SIGWINCH), ``TOKEN=…``, ``SOCKET=…``,
+``PROC=<pid> <pgid> <sid>``, ``CTTY=<yes|no>`` (the PTY is its controlling terminal and
+it is in the foreground), then ``READY``. Input is echoed as ``IN=<repr>``; ``q`` exits 0,
+``x`` exits 7, ``w`` prints the window size again without a signal.
+
+Flags: ``--grandchild`` starts ``sleep`` in a session of its own (a straggler the server
+must still clean up) and prints ``GRANDCHILD=<pid>``; ``--ignore-hup`` ignores SIGHUP and
+SIGTERM (the server must escalate to SIGKILL).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import termios
+import time
+import tty
+
+
+def say(line: str) -> None:
+    os.write(1, (line + "\r\n").encode())
+
+
+def size_line() -> str:
+    cols, rows = os.get_terminal_size(0)
+    return f"SIZE={cols}x{rows}"
+
+
+def main() -> int:
+    args = sys.argv[1:]
+    if "--ignore-hup" in args:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGWINCH, lambda *_: say("WINCH " + size_line()))
+    old = termios.tcgetattr(0)
+    tty.setraw(0)
+    try:
+        say(f"TERM={os.environ.get('TERM', '')}")
+        say(size_line())
+        say(f"TOKEN={os.environ.get('HIVETUI_SESSION_TOKEN', '')}")
+        say(f"SOCKET={os.environ.get('HIVETUI_SOCKET', '')}")
+        say(f"PROC={os.getpid()} {os.getpgrp()} {os.getsid(0)}")
+        try:
+            fd = os.open("/dev/tty", os.O_RDWR)
+            os.close(fd)
+            ctty = os.tcgetpgrp(0) == os.getpgrp()
+        except OSError:
+            ctty = False
+        say(f"CTTY={'yes' if ctty else 'no'}")
+        say(f"SECRET={os.environ.get('FAKE_SERVER_SECRET', '')}")
+        if "--grandchild" in args:
+            proc = subprocess.Popen(["sleep", "1000"], start_new_session=True)
+            say(f"GRANDCHILD={proc.pid}")
+        say("READY")
+        while True:
+            try:
+                data = os.read(0, 1024)
+            except OSError:  # hung up
+                data = b""
+            if not data and "--ignore-hup" in args:
+                while True:  # a stubborn program: only SIGKILL ends it
+                    time.sleep(1)
+            if not data:
+                return 0
+            say(f"IN={data!r}")
+            if b"q" in data:
+                return 0
+            if b"x" in data:
+                return 7
+            if b"w" in data:
+                say(size_line())
+    finally:
+        termios.tcsetattr(0, termios.TCSADRAIN, old)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
