@@ -1,0 +1,373 @@
+"""The shell process on its own PTY, and the reader that feeds its output with backpressure.
+
+No textual import: the process and the pump work in any asyncio program.
+
+* ``PtyProcess.spawn`` starts ``argv`` with ptyprocess: fork, ``setsid``, the
+  PTY slave as controlling terminal of the new session, the window size set
+  before ``exec``.
+* ``OutputPump`` reads the master fd into a bounded buffer (coalescing reads)
+  and hands it to a consumer in time slices so the event loop keeps running
+  between slices. When the buffer is full the fd reader is removed: the kernel
+  buffer fills and the producer blocks in ``write()`` instead of the loop
+  drowning. A throttled pump (hidden terminal) feeds at a bounded rate.
+* ``aclose()`` ends the session: SIGHUP to the process group, then SIGKILL,
+  and the child is reaped (no zombie).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import fcntl
+import logging
+import os
+import signal
+import struct
+import termios
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import ptyprocess
+
+from hivetui.core.errors import TerminalError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TERM = "xterm-256color"
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    """How the child ended: ``code`` when it exited, ``signal`` when a signal killed it."""
+
+    code: int | None
+    signal: int | None
+
+    @property
+    def returncode(self) -> int:
+        """subprocess-style: the exit code, or minus the signal number."""
+        if self.signal is not None:
+            return -self.signal
+        return self.code if self.code is not None else 0
+
+    def describe(self) -> str:
+        if self.signal is not None:
+            try:
+                name = signal.Signals(self.signal).name
+            except ValueError:
+                name = str(self.signal)
+            return f"[process killed by signal {name}]"
+        return f"[process exited with status {self.code}]"
+
+    @classmethod
+    def from_wait_status(cls, status: int) -> ExitStatus:
+        if os.WIFSIGNALED(status):
+            return cls(code=None, signal=os.WTERMSIG(status))
+        return cls(code=os.WEXITSTATUS(status), signal=None)
+
+
+def terminal_env(env: Mapping[str, str] | None) -> dict[str, str]:
+    """The child's environment: ``env`` (or ours) with TERM/COLORTERM set if missing."""
+    result = dict(os.environ if env is None else env)
+    result.setdefault("TERM", DEFAULT_TERM)
+    result.setdefault("COLORTERM", "truecolor")
+    for name in ("COLUMNS", "LINES"):  # the PTY's size is the truth; stale values mislead
+        result.pop(name, None)
+    return result
+
+
+class PtyProcess:
+    """A child process whose controlling terminal is a PTY we hold the master of."""
+
+    def __init__(self, proc: ptyprocess.PtyProcess, argv: Sequence[str]) -> None:
+        self._proc = proc
+        self.argv = list(argv)
+        self.pid: int = proc.pid
+        self.fd: int = proc.fd
+        os.set_blocking(self.fd, False)
+        self.exit_status: ExitStatus | None = None
+        self._closed = False
+        self._out = bytearray()
+        self._writing = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    def spawn(
+        cls,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        rows: int = 24,
+        columns: int = 80,
+    ) -> PtyProcess:
+        if not argv:
+            raise TerminalError("terminal: argv is empty; give the program to run, e.g. ['bash']")
+        try:
+            proc = ptyprocess.PtyProcess.spawn(
+                list(argv),
+                cwd=None if cwd is None else os.fspath(cwd),
+                env=terminal_env(env),
+                dimensions=(max(1, rows), max(1, columns)),
+            )
+        except (OSError, ptyprocess.PtyProcessError) as error:
+            raise TerminalError(f"terminal: cannot start {argv[0]!r}: {error}") from error
+        log.debug("terminal: spawned %s as pid %s", argv, proc.pid)
+        return cls(proc, argv)
+
+    # ----- size ----------------------------------------------------------------
+
+    def set_size(self, rows: int, columns: int) -> None:
+        """TIOCSWINSZ on the master: the kernel sends SIGWINCH to the foreground group."""
+        if self._closed:
+            return
+        packed = struct.pack("HHHH", max(1, rows), max(1, columns), 0, 0)
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, packed)
+
+    def get_size(self) -> tuple[int, int]:
+        rows, columns, _, _ = struct.unpack(
+            "HHHH", fcntl.ioctl(self.fd, termios.TIOCGWINSZ, b"\0" * 8)
+        )
+        return rows, columns
+
+    # ----- input ---------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Queue bytes for the program; written without blocking, in order."""
+        if self._closed or not data:
+            return
+        self._out += data
+        if not self._writing:
+            self._flush()
+
+    def _flush(self) -> None:
+        while self._out and not self._closed:
+            try:
+                written = os.write(self.fd, self._out)
+            except BlockingIOError:
+                break
+            except OSError as error:
+                if error.errno in (errno.EIO, errno.EBADF):  # the other side is gone
+                    self._out.clear()
+                    break
+                raise
+            del self._out[:written]
+        want_writer = bool(self._out) and not self._closed
+        if want_writer != self._writing:
+            loop = self._loop or asyncio.get_running_loop()
+            self._loop = loop
+            if want_writer:
+                loop.add_writer(self.fd, self._flush)
+            else:
+                loop.remove_writer(self.fd)
+            self._writing = want_writer
+
+    # ----- exit ----------------------------------------------------------------
+
+    def poll(self) -> ExitStatus | None:
+        """Reap the child if it has exited (never blocks)."""
+        if self.exit_status is not None:
+            return self.exit_status
+        try:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            self.exit_status = ExitStatus(code=None, signal=None)
+            self._mark_reaped()
+            return self.exit_status
+        if pid == 0:
+            return None
+        self.exit_status = ExitStatus.from_wait_status(status)
+        self._mark_reaped()
+        return self.exit_status
+
+    def _mark_reaped(self) -> None:
+        # Keep ptyprocess from waiting on (or signalling) a pid we already reaped.
+        self._proc.terminated = True
+        if self.exit_status is not None:
+            self._proc.exitstatus = self.exit_status.code
+            self._proc.signalstatus = self.exit_status.signal
+
+    async def wait(self, timeout: float | None = None, interval: float = 0.01) -> ExitStatus | None:
+        """Wait for the child to exit; ``None`` if it is still running after ``timeout``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (status := self.poll()) is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+            await asyncio.sleep(interval)
+            interval = min(interval * 1.5, 0.1)
+        return status
+
+    def signal_group(self, signum: int) -> None:
+        """Send ``signum`` to the child's process group (it leads its own session)."""
+        if self.exit_status is not None:
+            return
+        try:
+            os.killpg(self.pid, signum)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            os.kill(self.pid, signum)
+
+    def close_fd(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._writing and self._loop is not None:
+            self._loop.remove_writer(self.fd)
+            self._writing = False
+        self._proc.fileobj.close()
+        self._proc.closed = True
+        self._proc.fd = -1
+
+    async def aclose(self, grace: float = 1.0) -> ExitStatus:
+        """End the session: SIGHUP, then SIGKILL after ``grace`` seconds; reap the child."""
+        if self.poll() is None:
+            self.signal_group(signal.SIGHUP)
+            self.signal_group(signal.SIGCONT)
+            status = await self.wait(timeout=grace)
+            if status is None:
+                log.debug("terminal: pid %s ignored SIGHUP, killing it", self.pid)
+                self.signal_group(signal.SIGKILL)
+                status = await self.wait(timeout=5.0)
+            if status is None:
+                raise TerminalError(f"terminal: pid {self.pid} survived SIGKILL; cannot reap it")
+        self.close_fd()
+        assert self.exit_status is not None
+        return self.exit_status
+
+    def kill_now(self) -> None:
+        """Synchronous last resort (interpreter shutdown): SIGHUP + SIGKILL, close the fd."""
+        self.signal_group(signal.SIGHUP)
+        self.signal_group(signal.SIGKILL)
+        self.close_fd()
+
+
+class OutputPump:
+    """Reads a PTY master into a bounded buffer and feeds a consumer in time slices.
+
+    ``consumer(data)`` runs on the loop; ``on_eof()`` once when the child's side closed.
+    """
+
+    def __init__(
+        self,
+        fd: int,
+        consumer: Callable[[bytes], None],
+        on_eof: Callable[[], None],
+        *,
+        high_water: int = 16384,
+        low_water: int = 4096,
+        slice_bytes: int = 4096,
+        slice_budget: float = 0.008,
+        throttled_interval: float = 0.05,
+    ) -> None:
+        self.fd = fd
+        self._consumer = consumer
+        self._on_eof = on_eof
+        self.high_water = high_water
+        self.low_water = low_water
+        self.slice_bytes = slice_bytes
+        self.slice_budget = slice_budget
+        self.throttled_interval = throttled_interval
+        self.throttled = False
+        self._buf = bytearray()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._reading = False
+        self._step_handle: asyncio.Handle | None = None
+        self._eof = False
+        self._stopped = False
+        #: Counters for tests and benchmarks.
+        self.bytes_read = 0
+        self.bytes_fed = 0
+        self.pauses = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self._buf)
+
+    @property
+    def reading(self) -> bool:
+        return self._reading
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._resume_reading()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._pause_reading()
+        if self._step_handle is not None:
+            self._step_handle.cancel()
+            self._step_handle = None
+
+    def set_throttled(self, throttled: bool) -> None:
+        """Throttled: one slice per ``throttled_interval`` (a hidden terminal)."""
+        if throttled == self.throttled:
+            return
+        self.throttled = throttled
+        if not throttled and self._buf and self._step_handle is not None:
+            self._step_handle.cancel()
+            self._step_handle = None
+            self._schedule_step()
+
+    def _resume_reading(self) -> None:
+        if not self._reading and not self._eof and not self._stopped and self._loop is not None:
+            self._loop.add_reader(self.fd, self._on_readable)
+            self._reading = True
+
+    def _pause_reading(self) -> None:
+        if self._reading and self._loop is not None:
+            self._loop.remove_reader(self.fd)
+            self._reading = False
+
+    def _on_readable(self) -> None:
+        room = self.high_water - len(self._buf)
+        while room > 0:
+            try:
+                data = os.read(self.fd, max(room, 1024))
+            except BlockingIOError:
+                break
+            except OSError as error:
+                if error.errno != errno.EIO:  # EIO: the slave side is closed (Linux)
+                    raise
+                data = b""
+            if not data:
+                self._eof = True
+                self._pause_reading()
+                break
+            self._buf += data
+            self.bytes_read += len(data)
+            room -= len(data)
+        if room <= 0 and self._reading:
+            self.pauses += 1
+            self._pause_reading()  # backpressure: the producer blocks in the kernel
+        self._schedule_step()
+
+    def _schedule_step(self) -> None:
+        if self._step_handle is not None or self._stopped or self._loop is None:
+            return
+        if self.throttled:
+            self._step_handle = self._loop.call_later(self.throttled_interval, self._step)
+        else:
+            self._step_handle = self._loop.call_soon(self._step)
+
+    def _step(self) -> None:
+        self._step_handle = None
+        if self._stopped:
+            return
+        buf = self._buf
+        deadline = time.perf_counter() + self.slice_budget
+        while buf:
+            chunk = bytes(buf[: self.slice_bytes])
+            del buf[: len(chunk)]
+            self.bytes_fed += len(chunk)
+            self._consumer(chunk)
+            if self.throttled or time.perf_counter() >= deadline:
+                break
+        if len(buf) <= self.low_water:
+            self._resume_reading()
+        if buf:
+            self._schedule_step()
+        elif self._eof:
+            self._stopped = True
+            self._on_eof()

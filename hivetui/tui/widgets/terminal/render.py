@@ -1,0 +1,134 @@
+"""Emulator lines to Textual ``Strip``s, with cached styles."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pyte.screens import Char, wcwidth
+from rich.color import Color
+from rich.segment import Segment
+from rich.style import Style
+from textual.strip import Strip
+
+_ANSI = {
+    "black": 0,
+    "red": 1,
+    "green": 2,
+    "brown": 3,
+    "yellow": 3,
+    "blue": 4,
+    "magenta": 5,
+    "cyan": 6,
+    "white": 7,
+}
+
+#: A Char's attributes without its data: (fg, bg, bold, italics, underscore, strike, reverse, blink)
+AttrKey = tuple[str, str, bool, bool, bool, bool, bool, bool]
+
+_MAX_STYLES = 4096
+
+
+def pyte_color(name: str) -> Color | None:
+    """pyte's colour name (``default``, ``red``, ``brightred``, ``ff8700``) as a Rich colour."""
+    if name == "default":
+        return None
+    number = _ANSI.get(name)
+    if number is not None:
+        return Color.from_ansi(number)
+    if name.startswith("bright"):
+        number = _ANSI.get(name[6:])
+        if number is not None:
+            return Color.from_ansi(number + 8)
+    if len(name) == 6:
+        try:
+            return Color.from_rgb(int(name[0:2], 16), int(name[2:4], 16), int(name[4:6], 16))
+        except ValueError:
+            return None
+    return None
+
+
+class LineRenderer:
+    """Turns emulator lines into strips of exactly ``width`` cells."""
+
+    def __init__(self) -> None:
+        self.base = Style()
+        self._styles: dict[tuple[AttrKey, bool], Style] = {}
+        self._blank: dict[int, Strip] = {}
+
+    def set_base(self, base: Style) -> None:
+        """The widget's own style (theme colours for the program's "default")."""
+        if base != self.base:
+            self.base = base
+            self._styles.clear()
+            self._blank.clear()
+
+    def style(self, key: AttrKey, cursor: bool = False) -> Style:
+        cached = self._styles.get((key, cursor))
+        if cached is not None:
+            return cached
+        fg, bg, bold, italics, underscore, strike, reverse, blink = key
+        style = self.base + Style(
+            color=pyte_color(fg),
+            bgcolor=pyte_color(bg),
+            bold=bold or None,
+            italic=italics or None,
+            underline=underscore or None,
+            strike=strike or None,
+            reverse=reverse != cursor,
+            blink=blink or None,
+        )
+        if len(self._styles) >= _MAX_STYLES:
+            self._styles.clear()
+        self._styles[(key, cursor)] = style
+        return style
+
+    def blank(self, width: int) -> Strip:
+        strip = self._blank.get(width)
+        if strip is None:
+            strip = self._blank[width] = Strip([Segment(" " * width, self.base)], width)
+        return strip
+
+    def render(self, line: Mapping[int, Char], width: int, cursor_x: int = -1) -> Strip:
+        """One line; ``cursor_x`` (or -1) is drawn with reversed colours."""
+        if not line and cursor_x < 0:
+            return self.blank(width)
+        segments: list[Segment] = []
+        append = segments.append
+        style = self.style
+        run: tuple[object, ...] | None = None
+        text: list[str] = []
+        cells = 0
+        skip = False
+        for x in range(width):
+            char = line[x]
+            data = char[0]
+            if skip:
+                skip = False
+                if data == "":
+                    continue
+            if data == "":
+                data = " "
+            elif data > "\x7f" and wcwidth(data[0]) == 2:
+                if x + 1 >= width:
+                    data = " "  # a wide character cut at the right edge
+                else:
+                    skip = True
+            key = char[1:]
+            if x == cursor_x:
+                if text:
+                    append(Segment("".join(text), style(run)))  # type: ignore[arg-type]
+                append(Segment(data, style(key, True)))
+                run, text = None, []
+            elif key != run:
+                if text:
+                    append(Segment("".join(text), style(run)))  # type: ignore[arg-type]
+                run, text = key, [data]
+            else:
+                text.append(data)
+            cells += 2 if skip else 1
+        if text:
+            append(Segment("".join(text), style(run)))  # type: ignore[arg-type]
+        strip = Strip(segments, cells)
+        if cells != width:
+            strip = strip.adjust_cell_length(width, self.base)
+        return strip
