@@ -13,6 +13,8 @@ import uvicorn
 from mcp.server import MCPServer
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.transport_security import TransportSecuritySettings
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from hivetui.bridge.auth import AgentTokenVerifier
 from hivetui.bridge.tools import register_tools
@@ -40,6 +42,12 @@ def build_mcp(hive: Hive, url: str) -> MCPServer:
                           validate_token_resource=False),  # our verifier is the authority
     )
     register_tools(server, hive)
+
+    @server.custom_route("/healthz", methods=["GET"], include_in_schema=False)
+    async def healthz(request: Request) -> Response:
+        """Liveness without auth; says nothing about the hive but that it answers."""
+        return JSONResponse({"ok": True})
+
     return server
 
 
@@ -68,6 +76,7 @@ class Bridge:
     async def run(self) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited by accepts
         try:
             sock.bind((self.host, self.port))
         except OSError as exc:

@@ -235,8 +235,9 @@ class ControlClient:
         return [AuditEntry.from_dict(d) for d in await self._call("audit", {"limit": limit})]
 
     async def stats(self, name: str, since_s: float = 3600.0,
-                    keys: list[str] | None = None) -> Series:
-        raw = await self._call("stats", {"name": name, "since_s": since_s, "keys": keys})
+                    keys: list[str] | None = None, max_points: int | None = 600) -> Series:
+        raw = await self._call("stats", {"name": name, "since_s": since_s, "keys": keys,
+                                         "max_points": max_points})
         return {k: [(float(t), float(v)) for t, v in points] for k, points in raw.items()}
 
     async def events(self) -> AsyncIterator[Event]:

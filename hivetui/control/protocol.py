@@ -42,7 +42,7 @@ OPS: dict[str, tuple[tuple[str, ...], int]] = {
     "revive": (("name",), 1),
     "purge": (("name", "confirm"), 2),
     "audit": (("limit",), 0),
-    "stats": (("name", "since_s", "keys"), 1),
+    "stats": (("name", "since_s", "keys", "max_points"), 1),
 }
 STREAM_OPS: dict[str, tuple[tuple[str, ...], int]] = {
     "events": ((), 0),

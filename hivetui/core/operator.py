@@ -203,11 +203,13 @@ class OperatorSession:
 
     # --- telemetry and events ----------------------------------------------------
     async def stats(self, name: str, since_s: float = 3600.0,
-                    keys: list[str] | None = None) -> Series:
+                    keys: list[str] | None = None, max_points: int | None = 600) -> Series:
         if name != "_hive":
             self.hive.registry.get(name)
         await self.hive.telemetry.flush()
-        return await self.hive.telemetry.query(name, since_s, keys)
+        if not 0 < since_s <= 366 * 86400:
+            raise HiveError(f"since must be from 0 to a year in seconds, got {since_s}")
+        return await self.hive.telemetry.query(name, since_s, keys, max_points=max_points)
 
     async def events(self) -> AsyncIterator[Event]:
         sub = self.hive.hub.subscribe()

@@ -78,7 +78,7 @@ MIGRATIONS: list[str] = [
         key TEXT NOT NULL,
         value REAL NOT NULL
     );
-    CREATE INDEX telemetry_agent_key_ts ON telemetry(agent, key, ts);
+    CREATE INDEX telemetry_agent_key_ts ON telemetry(agent, key, ts, value);
     CREATE INDEX telemetry_ts ON telemetry(ts);
     CREATE TABLE audit (
         id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -70,16 +70,28 @@ class Telemetry:
                 await self.apply_retention()
 
     async def query(self, agent: str, since_s: float = 86400.0,
-                    keys: Iterable[str] | None = None, now: float | None = None) -> Series:
-        """Series for ``agent`` over the last ``since_s`` seconds, by key, oldest first."""
+                    keys: Iterable[str] | None = None, now: float | None = None,
+                    max_points: int | None = None) -> Series:
+        """Series for ``agent`` over the last ``since_s`` seconds, by key, oldest first.
+
+        With ``max_points`` each series is averaged into at most that many time buckets,
+        so a chart of a busy day costs the same as a chart of a quiet hour.
+        """
         t0 = (time.time() if now is None else now) - since_s
         key_list = list(keys or [])
-        sql = "SELECT key, ts, value FROM telemetry WHERE agent = ? AND ts >= ?"
+        cond = "agent = ? AND ts >= ?"
         params: list[object] = [agent, t0]
         if key_list:
-            sql += f" AND key IN ({','.join('?' * len(key_list))})"
+            cond += f" AND key IN ({','.join('?' * len(key_list))})"
             params += key_list
-        rows = await self._store.fetchall(sql + " ORDER BY ts", params)
+        if max_points:
+            bucket = max(since_s / max_points, 1e-3)
+            sql = (f"SELECT key, AVG(ts), AVG(value) FROM telemetry WHERE {cond} "
+                   "GROUP BY key, CAST((ts - ?) / ? AS INTEGER) ORDER BY key, 2")
+            rows = await self._store.fetchall(sql, (*params, t0, bucket))
+        else:
+            rows = await self._store.fetchall(
+                f"SELECT key, ts, value FROM telemetry WHERE {cond} ORDER BY key, ts", params)
         out: Series = defaultdict(list)
         for key, ts, value in rows:
             out[key].append((ts, value))
