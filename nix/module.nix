@@ -282,6 +282,10 @@ in
 
     networking.firewall.allowedTCPPorts = optional (cfg.ssh.openFirewall && sshPort != null) sshPort;
 
+    # ReadWritePaths= must exist when the service starts, and under
+    # ProtectSystem=strict the service could not create them in /etc or /nix.
+    systemd.tmpfiles.rules = optionals nixosBackend (map (p: "d ${p} 0755 root root -") containerPaths);
+
     # `hivetui attach` and `hivetui ctl` for operators on the host.
     environment.systemPackages = [ cfg.package ];
 

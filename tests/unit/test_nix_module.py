@@ -117,6 +117,7 @@ def _config(stub: str, **over: Any) -> Any:
         path = map toString (svc.path or [ ]);
         ports = c.networking.firewall.allowedTCPPorts or [ ];
         users = builtins.attrNames (c.users.users or {{ }});
+        tmpfiles = c.systemd.tmpfiles.rules or [ ];
         settingsBackend = c.services.hivetui.settings.backend or null;
       }}""")
 
@@ -169,6 +170,10 @@ def test_hardening(stub: str) -> None:
     assert service["StateDirectoryMode"] == "0700"
     assert "/etc/nixos-containers" in service["ReadWritePaths"]
     assert "RestrictNamespaces" not in service and "PrivateUsers" not in service
+    # every writable path exists before the service starts (tmpfiles creates them)
+    tmpfiles = _config(stub)["tmpfiles"]
+    for path in service["ReadWritePaths"][1:]:
+        assert f"d {path} 0755 root root -" in tmpfiles
 
 
 def test_local_backend_without_ssh(stub: str) -> None:
@@ -181,6 +186,7 @@ def test_local_backend_without_ssh(stub: str) -> None:
     assert "/nix/store/stub-bubblewrap" in out["path"]
     assert out["users"] == ["hivetui"]
     assert out["ports"] == []
+    assert out["tmpfiles"] == []
 
 
 def test_assertions_catch_misconfiguration(stub: str) -> None:
@@ -213,12 +219,24 @@ def test_flake_outputs(stub: str) -> None:
     out = nix_eval_json(f"""
       let
         s = import {stub};
-        self = (import {nix_path(NIX_DIR / "flake.nix")}).outputs {{ inherit self; nixpkgs = s.nixpkgs; }};
+        flake = import {nix_path(NIX_DIR / "flake.nix")};
+        self = flake.outputs {{ inherit self; nixpkgs = s.nixpkgs; }}
+               // {{ sourceInfo.outPath = "/nix/store/src"; }};
+        wrapper = self.nixosModules.hivetui {{ inherit (s) lib pkgs; }};
       in {{
         pkg = self.packages.x86_64-linux.hivetui.pname;
         default = self.packages.aarch64-linux.default.pname;
         shell = self.devShells.x86_64-linux.default._stub;
         modules = builtins.attrNames self.nixosModules;
-      }}""")  # noqa: E501
+        imports = map toString wrapper.imports;
+        agentFlake = wrapper.services.hivetui.agentFlake;
+        agentNixpkgs = wrapper.services.hivetui.agentNixpkgs;
+        package = wrapper.services.hivetui.package.pname;
+        nixpkgsUrl = flake.inputs.nixpkgs.url;
+      }}""")
     assert out == {"pkg": "hivetui", "default": "hivetui", "shell": "mkShell",
-                   "modules": ["agent", "default", "hivetui"]}
+                   "modules": ["agent", "default", "hivetui"],
+                   "imports": [str(NIX_DIR / "module.nix")],
+                   "agentFlake": "path:/nix/store/src?dir=nix",
+                   "agentNixpkgs": "path:/nix/store/stub-nixpkgs", "package": "hivetui",
+                   "nixpkgsUrl": "github:NixOS/nixpkgs/nixos-unstable"}

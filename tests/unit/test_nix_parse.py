@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -58,3 +59,13 @@ def test_rendered_flake_dir_parses(tmp_path: Path, private_users: bool) -> None:
     for name in ("flake.nix", "agent.nix"):
         proc = nix_parse(tmp_path / "flake" / name)
         assert proc.returncode == 0, f"rendered {name} does not parse:\n{proc.stderr}"
+
+
+def test_missing_nix_fails_in_ci_and_skips_locally(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda _name: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must install nix-bin"):
+        nix_instantiate()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="nix-bin"):
+        nix_instantiate()
