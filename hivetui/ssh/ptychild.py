@@ -187,11 +187,14 @@ class PtyChild:
     async def terminate(self, grace_s: float = 1.0) -> int:
         """End the child and everything it left: SIGHUP, then SIGTERM, then SIGKILL.
 
-        Works on a child that already exited too (then it only sweeps stragglers).
+        Descendants are listed first (they may live in sessions of their own), then the
+        terminal is hung up. Works on a child that already exited too (then it only sweeps
+        its session and group).
         Returns the child's exit code (negative: killed by that signal).
         """
         if not self.exited.done():
             self._snapshot_tree()
+        self.close_master()
         for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGKILL):
             pids = self.leftovers()
             if not pids and self.exited.done():
@@ -206,7 +209,6 @@ class PtyChild:
             left = self.leftovers()
             if left:
                 raise SSHError(f"session processes {left} survived SIGKILL")
-        self.close_master()
         return await self.exited
 
     async def _gone(self, timeout: float) -> bool:

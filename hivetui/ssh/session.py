@@ -236,6 +236,7 @@ class PtySession(asyncssh.SSHServerSession):  # type: ignore[type-arg]
         if ended.done():
             code = ended.result()
             self._set_reader(False)
+            self._set_writer(False)
             await child.terminate(self.host.kill_grace_s)
             log.info("ssh: session of %s ended: program exited with %d",
                      self.identity.operator, code)
@@ -250,7 +251,6 @@ class PtySession(asyncssh.SSHServerSession):  # type: ignore[type-arg]
         reason = self._stop.result()
         self._set_reader(False)
         self._set_writer(False)
-        child.close_master()
         code = await child.terminate(self.host.kill_grace_s)
         log.info("ssh: session of %s ended (%s): program stopped with %d",
                  self.identity.operator, reason, code)

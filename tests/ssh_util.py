@@ -1,0 +1,154 @@
+"""Helpers for the SSH tests: keys, a server on loopback, a PTY client that can `expect`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from hivetui.control.sessions import SessionTokens
+from hivetui.ssh.server import SSHServer, SSHServerConfig
+
+FAKE_CHILD = Path(__file__).parent / "fakes" / "fake_attach_child.py"
+
+
+def fake_child_argv(*flags: str) -> list[str]:
+    return [sys.executable, str(FAKE_CHILD), *flags]
+
+
+def new_key() -> asyncssh.SSHKey:
+    return asyncssh.generate_private_key("ssh-ed25519")
+
+
+def key_line(key: asyncssh.SSHKey, comment: str, options: str = "") -> str:
+    public = key.export_public_key("openssh").decode().split()
+    return " ".join(p for p in (options, public[0], public[1], comment) if p) + "\n"
+
+
+def server_config(tmp: Path, keys_text: str, **kw: Any) -> SSHServerConfig:
+    keys = tmp / "authorized_keys"
+    keys.write_text(keys_text)
+    kw.setdefault("child_argv", fake_child_argv())
+    kw.setdefault("kill_grace_s", 0.5)
+    return SSHServerConfig(authorized_keys=keys, state_dir=tmp / "state",
+                           socket=tmp / "state" / "run" / "control.sock", **kw)
+
+
+@asynccontextmanager
+async def running_server(tmp: Path, keys_text: str, tokens: SessionTokens | None = None,
+                         **kw: Any) -> AsyncIterator[SSHServer]:
+    tokens = SessionTokens() if tokens is None else tokens
+    async with SSHServer(server_config(tmp, keys_text, **kw), tokens) as s:
+        yield s
+
+
+def fields(text: str) -> dict[str, str]:
+    """KEY=VALUE lines of the stand-in child's report (the first of each key)."""
+    found: dict[str, str] = {}
+    for m in re.finditer(r"^([A-Z]+)=(.*?)\r?$", text, re.M):
+        found.setdefault(m.group(1), m.group(2))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """True if ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            raw = fh.read().decode()
+    except OSError:
+        return False
+    return raw[raw.rfind(")") + 2] not in "ZX"
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes in process group or session ``pgid``."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                raw = fh.read().decode()
+        except OSError:
+            continue
+        rest = raw[raw.rfind(")") + 2:].split()
+        if rest[0] not in "ZX" and pgid in (int(rest[2]), int(rest[3])):
+            found.append(int(name))
+    return found
+
+
+async def wait_until(cond: Any, timeout: float = 10.0, what: str = "condition") -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not cond():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+class Term:
+    """The client side of a PTY session: accumulate output, wait for patterns."""
+
+    def __init__(self, conn: asyncssh.SSHClientConnection,
+                 proc: asyncssh.SSHClientProcess[bytes]) -> None:
+        self.conn = conn
+        self.proc = proc
+        self.out = b""
+
+    @property
+    def text(self) -> str:
+        return self.out.decode(errors="replace")
+
+    async def expect(self, pattern: str, timeout: float = 15.0) -> re.Match[str]:
+        rx = re.compile(pattern, re.M)
+        pos = 0
+
+        async def _loop() -> re.Match[str]:
+            nonlocal pos
+            while True:
+                m = rx.search(self.text, pos)
+                if m:
+                    pos = m.end()
+                    return m
+                chunk = await self.proc.stdout.read(65536)
+                if not chunk:
+                    raise AssertionError(f"EOF before {pattern!r}; got {self.text!r}")
+                self.out += chunk
+
+        try:
+            return await asyncio.wait_for(_loop(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"timed out waiting for {pattern!r}; got {self.text!r}"
+                                 ) from None
+
+    async def ready(self) -> dict[str, str]:
+        await self.expect(r"^READY\r?$")
+        return fields(self.text)
+
+    async def finish(self, timeout: float = 15.0) -> asyncssh.SSHCompletedProcess:
+        result = await asyncio.wait_for(self.proc.wait(), timeout)
+        rest = result.stdout
+        if isinstance(rest, bytes):
+            self.out += rest
+        return result
+
+
+async def open_term(port: int, key: asyncssh.SSHKey, *, term: str | None = "xterm-256color",
+                    size: tuple[int, int] = (100, 30), command: str | None = None,
+                    env: dict[str, str] | None = None) -> Term:
+    conn = await asyncssh.connect("127.0.0.1", port, client_keys=[key], known_hosts=None,
+                                  username="anyone", agent_path=None, config=None)
+    kwargs: dict[str, Any] = {"encoding": None}
+    if term is not None:
+        kwargs.update(term_type=term, term_size=size)
+    if env:
+        kwargs["env"] = env
+    proc = await conn.create_process(command, **kwargs)
+    return Term(conn, proc)
