@@ -23,7 +23,7 @@
       devShells = forAllSystems (pkgs: {
         default = pkgs.mkShell {
           packages = [
-            (pkgs.python3.withPackages (
+            ((pkgs.callPackage ./package.nix { }).passthru.python.withPackages (
               ps:
               import ./python-deps.nix ps
               ++ (with ps; [

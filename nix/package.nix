@@ -1,13 +1,19 @@
 # hivetui as a Python application (pyproject / hatchling build of this repo).
 {
   lib,
-  python3Packages,
+  python3,
   git,
   bubblewrap,
 }:
 
 let
   pyproject = builtins.fromTOML (builtins.readFile ../pyproject.toml);
+  # nixpkgs' Python, with the few libraries hivetui needs newer (MCP SDK 2.x, textual 8).
+  python = python3.override {
+    packageOverrides = import ./python-overrides.nix;
+    self = python;
+  };
+  python3Packages = python.pkgs;
 in
 python3Packages.buildPythonApplication {
   pname = "hivetui";
@@ -49,6 +55,9 @@ python3Packages.buildPythonApplication {
   ];
 
   pythonImportsCheck = [ "hivetui" ];
+
+  # The dev shell builds its interpreter from the same package set.
+  passthru = { inherit python; };
 
   meta = {
     description = pyproject.project.description;

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -205,7 +206,10 @@ def test_package_mirrors_pyproject(stub: str) -> None:
     out = nix_eval_json(f"""
       let s = import {stub}; p = s.pkgs.callPackage {nix_path(NIX_DIR / "package.nix")} {{ }};
       in {{ inherit (p) pname version pyproject; deps = map (d: d.pname) p.dependencies;
-            build = map (d: d.pname) p.build-system; main = p.meta.mainProgram; }}""")
+            build = map (d: d.pname) p.build-system; main = p.meta.mainProgram;
+            pinned = map (d: {{ inherit (d) pname version; wheel = d.src.format;
+                               deps = map (x: x.pname) d.dependencies; }})
+                     (builtins.filter (d: d ? version) p.dependencies); }}""")
     assert out["pname"] == pyproject["project"]["name"]
     assert out["version"] == pyproject["project"]["version"]
     assert out["pyproject"] is True and out["build"] == ["hatchling"]
@@ -213,6 +217,14 @@ def test_package_mirrors_pyproject(stub: str) -> None:
     wanted = {re.split(r"[<>=!~\[ ]", d, maxsplit=1)[0].lower()
               for d in pyproject["project"]["dependencies"]}
     assert set(out["deps"]) == wanted
+    # nixpkgs trails: the MCP SDK 2.x and textual 8 come pinned from python-overrides.nix
+    pinned = {d["pname"]: d for d in out["pinned"]}
+    assert pinned["mcp"]["version"] == "2.3.0" and pinned["mcp"]["wheel"] == "wheel"
+    assert {"httpx2", "mcp_types"} <= set(pinned["mcp"]["deps"])
+    assert pinned["textual"]["version"] == "8.2.8"
+    # ... at the versions the test suite itself runs with
+    for name, dep in pinned.items():
+        assert dep["version"] == metadata.version(name), f"re-pin {name} in python-overrides.nix"
 
 
 def test_flake_outputs(stub: str) -> None:

@@ -139,18 +139,31 @@ let
     (map (a: b.replaceStrings [ "%" "$" ] [ "%%" "$$" ] (b.toJSON "${a}")) args);
   pyNames = [ "textual" "asyncssh" "aiosqlite" "pexpect" "ptyprocess" "mcp" "pyte"
               "textual-plotext" "uvicorn" "hatchling" "pytest" "pytest-asyncio"
-              "pytest-timeout" "hypothesis" "mypy" "requests" ];
+              "pytest-timeout" "hypothesis" "mypy" "requests"
+              # dependencies of python-overrides.nix
+              "h11" "truststore" "anyio" "idna" "typing-extensions" "pydantic" "jsonschema"
+              "opentelemetry-api" "pyjwt" "cryptography" "python-multipart" "sse-starlette"
+              "starlette" "typing-inspection" "markdown-it-py" "linkify-it-py"
+              "mdit-py-plugins" "platformdirs" "pygments" "rich" ];
   python3Packages = lib.genAttrs pyNames pkg // {
     buildPythonApplication = args: args // { _stub = "buildPythonApplication"; };
+    buildPythonPackage = args: args // { _stub = "buildPythonPackage"; };
+    fetchPypi = args: args // { _stub = "fetchPypi"; };
+  };
+  # python3.override { packageOverrides; self; }: the overrides' fixed point, as nixpkgs does.
+  mkPython = ps: {
+    pkgs = ps;
+    override = { packageOverrides, ... }:
+      let fixed = ps // packageOverrides fixed ps; in mkPython fixed;
+    withPackages = f: { _stub = "python-env"; pythonPackages = map (p: p.pname) (f ps); };
   };
   pkgs = lib.genAttrs [ "git" "util-linux" "bubblewrap" "bash" "coreutils" "claude-code"
                         "ripgrep" "ruff" "nix" ] pkg // {
     inherit python3Packages lib;
-    python3.withPackages = f: { _stub = "python-env";
-                                pythonPackages = map (p: p.pname) (f python3Packages); };
+    python3 = mkPython python3Packages;
     mkShell = args: args // { _stub = "mkShell"; };
     callPackage = f: overrides:
-      import f ({ inherit lib python3Packages; inherit (pkgs) git bubblewrap; } // overrides);
+      import f ({ inherit lib; inherit (pkgs) python3 git bubblewrap; } // overrides);
     formats.toml = _: {
       type = ty "toml" { };
       generate = name: value: { outPath = "/nix/store/stub-${name}<${b.toJSON value}>"; };
