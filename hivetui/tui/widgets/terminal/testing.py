@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from rich.style import Style
 from textual.app import App, ComposeResult
 
 from hivetui.tui.screens.stylesheet import style_path
@@ -99,3 +100,23 @@ async def wait_for_text(terminal: Terminal, text: str, timeout: float = 10.0) ->
         timeout,
         lambda: f"{text!r} on the rendered terminal; it shows:\n{rendered_text(terminal)}",
     )
+
+
+def cell_style(terminal: Terminal, x: int, y: int) -> Style:
+    """The Rich style Textual receives for cell (x, y) of the widget."""
+    position = 0
+    for segment in terminal.render_line(y):
+        width = segment.cell_length
+        if position <= x < position + width:
+            return segment.style or Style()
+        position += width
+    raise AssertionError(f"cell ({x}, {y}) is outside the rendered line")
+
+
+def find_text(terminal: Terminal, text: str) -> tuple[int, int]:
+    """(x, y) of the first rendered occurrence of ``text``."""
+    for y in range(terminal.size.height):
+        x = terminal.render_line(y).text.find(text)
+        if x >= 0:
+            return x, y
+    raise AssertionError(f"{text!r} is not on the rendered terminal:\n{rendered_text(terminal)}")

@@ -1,0 +1,165 @@
+"""The PTY process and its output pump, with real programs on real PTYs (no Textual)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+
+import pytest
+
+from hivetui.core.errors import TerminalError
+from hivetui.tui.widgets.terminal.pty import ExitStatus, OutputPump, PtyProcess
+
+
+async def collect(process: PtyProcess, **pump_options: float) -> tuple[OutputPump, bytearray]:
+    out = bytearray()
+    eof = asyncio.Event()
+    pump = OutputPump(process.fd, out.extend, eof.set, **pump_options)  # type: ignore[arg-type]
+    pump.start()
+    await asyncio.wait_for(eof.wait(), timeout=10)
+    return pump, out
+
+
+def reaped(pid: int) -> bool:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+async def test_child_sees_the_pty_size_and_its_own_session() -> None:
+    script = (
+        "import os, sys; "
+        "print(os.get_terminal_size(), os.getsid(0) == os.getpid(), os.isatty(0))"
+    )
+    process = PtyProcess.spawn([sys.executable, "-c", script], rows=33, columns=101)
+    _, out = await collect(process)
+    status = await process.wait(timeout=5)
+    assert status == ExitStatus(code=0, signal=None)
+    assert b"columns=101, lines=33" in out
+    assert b"True True" in out  # session leader, stdin is the tty
+    process.close_fd()
+
+
+async def test_set_size_reaches_the_child_as_sigwinch() -> None:
+    script = (
+        "import os, signal, sys\n"
+        "def winch(*a):\n"
+        "    print('WINCH', os.get_terminal_size(), flush=True)\n"
+        "signal.signal(signal.SIGWINCH, winch)\n"
+        "print('ready', flush=True)\n"
+        "signal.pause()\n"
+    )
+    process = PtyProcess.spawn([sys.executable, "-c", script], rows=10, columns=40)
+    out = bytearray()
+    pump = OutputPump(process.fd, out.extend, lambda: None)
+    pump.start()
+    while b"ready" not in out:
+        await asyncio.sleep(0.02)
+    process.set_size(50, 132)
+    for _ in range(250):
+        if b"WINCH" in out:
+            break
+        await asyncio.sleep(0.02)
+    assert b"columns=132, lines=50" in out
+    assert process.get_size() == (50, 132)
+    pump.stop()
+    await process.aclose()
+
+
+async def test_exit_status_and_signal_are_reported() -> None:
+    process = PtyProcess.spawn(["sh", "-c", "exit 7"])
+    await collect(process)
+    status = await process.wait(timeout=5)
+    assert status is not None and status.returncode == 7
+    assert status.describe() == "[process exited with status 7]"
+    process.close_fd()
+    process = PtyProcess.spawn(["sh", "-c", "kill -TERM $$"])
+    await collect(process)
+    status = await process.wait(timeout=5)
+    assert status is not None and status.returncode == -signal.SIGTERM
+    assert "SIGTERM" in status.describe()
+    process.close_fd()
+
+
+async def test_aclose_hangs_up_then_kills_and_reaps() -> None:
+    process = PtyProcess.spawn(["sh", "-c", "sleep 60"])
+    status = await process.aclose()
+    assert status.signal == signal.SIGHUP
+    assert reaped(process.pid)
+
+    stubborn = PtyProcess.spawn(
+        [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGHUP, signal.SIG_IGN); "
+         "print('x', flush=True); time.sleep(60)"]
+    )
+    await asyncio.sleep(0.3)
+    status = await stubborn.aclose(grace=0.3)
+    assert status.signal == signal.SIGKILL
+    assert reaped(stubborn.pid)
+
+
+async def test_writes_reach_the_program_in_order() -> None:
+    process = PtyProcess.spawn(["sh", "-c", "stty -echo; read a; read b; echo \"got $a $b\""])
+    out = bytearray()
+    eof = asyncio.Event()
+    pump = OutputPump(process.fd, out.extend, eof.set)
+    pump.start()
+    await asyncio.sleep(0.2)
+    process.write(b"one\r")
+    process.write(b"two\r")
+    await asyncio.wait_for(eof.wait(), timeout=10)
+    assert b"got one two" in out
+    await process.wait(timeout=5)
+    process.close_fd()
+
+
+async def test_pump_pauses_reading_so_a_flooding_producer_blocks() -> None:
+    process = PtyProcess.spawn(["yes", "flood"])
+    fed = bytearray()
+    pump = OutputPump(
+        process.fd,
+        fed.extend,
+        lambda: None,
+        high_water=8192,
+        low_water=2048,
+        slice_bytes=1024,
+        throttled_interval=0.1,
+    )
+    pump.set_throttled(True)  # a slow consumer: 1 KB per 100 ms
+    pump.start()
+    await asyncio.sleep(1.0)
+    read_after_1s = pump.bytes_read
+    await asyncio.sleep(1.0)
+    # The reader was removed whenever the buffer was full: we never hold more than the
+    # high-water mark (plus one read), and reading goes no faster than feeding.
+    assert pump.pauses >= 1
+    assert pump.pending <= 8192 + 4096
+    assert pump.bytes_read - read_after_1s <= 20 * 1024
+    assert pump.bytes_fed <= 25 * 1024
+    # `yes` would write megabytes per second if it could: it is blocked in the kernel.
+    with open(f"/proc/{process.pid}/stat") as stat:
+        assert stat.read().split(") ")[1][0] in "SD"
+    pump.stop()
+    await process.aclose()
+
+
+async def test_unthrottled_pump_keeps_up_and_reports_eof() -> None:
+    process = PtyProcess.spawn(["sh", "-c", "head -c 300000 /dev/zero | tr '\\0' x"])
+    pump, out = await collect(process)
+    assert out.count(b"x") == 300000
+    assert pump.bytes_fed == pump.bytes_read == len(out)
+    await process.wait(timeout=5)
+    process.close_fd()
+
+
+def test_empty_argv_is_refused() -> None:
+    with pytest.raises(TerminalError, match="argv is empty"):
+        PtyProcess.spawn([])
+
+
+def test_missing_program_is_refused_with_its_name() -> None:
+    with pytest.raises(TerminalError, match="no-such-program-xyz"):
+        PtyProcess.spawn(["no-such-program-xyz"])
