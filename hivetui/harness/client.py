@@ -5,10 +5,10 @@ Identity is the agent's bearer token; every call goes through the bridge, never 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Mapping
-from contextlib import AsyncExitStack
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, Protocol
@@ -27,6 +27,8 @@ Outcome = Literal["ok", "compact_retry", "failure"]
 MessageKind = Literal["peer", "operator", "manager", "system"]
 
 CONNECTION_CLOSED = -32000  # JSON-RPC code the SDK uses when the transport went away
+INVALID_REQUEST = -32600  # the SDK's "Session terminated" (HTTP 404: the bridge restarted)
+INTERNAL_ERROR = -32603  # the SDK's stand-in for any other HTTP error status
 
 
 class BridgeUnreachable(HarnessError):
@@ -106,6 +108,13 @@ def _structured(name: str, result: Any) -> dict[str, Any]:
     return data
 
 
+def _leaf(exc: BaseException) -> BaseException:
+    """The first real error inside (nested) exception groups."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
 def _error_text(result: Any) -> str:
     texts = [getattr(b, "text", "") for b in result.content]
     return " ".join(t for t in texts if t).strip() or "tool reported an error without text"
@@ -119,7 +128,8 @@ class HiveClient:
     """
 
     def __init__(self, url: str, token: str, *, timeout_s: float = 30.0,
-                 max_wait_s: float = 300.0) -> None:
+                 max_wait_s: float = 300.0, url_source: Callable[[], str] | None = None
+                 ) -> None:
         if not url.startswith(("http://", "https://")):
             raise HarnessError(f"bridge url {url!r} must be an http(s) URL")
         if not token or any(c.isspace() for c in token):
@@ -128,8 +138,24 @@ class HiveClient:
         self._token = token
         self._timeout_s = timeout_s
         self._max_wait_s = max_wait_s
-        self._stack: AsyncExitStack | None = None
+        self._url_source = url_source  # re-read on reconnect: a restarted core may move
+        self._owner: asyncio.Task[None] | None = None
+        self._closing = asyncio.Event()
         self._client: Client | None = None
+        self._last_status = 0  # HTTP status of the last response (the SDK hides it)
+
+    async def _on_response(self, response: httpx2.Response) -> None:
+        self._last_status = response.status_code
+
+    def _http_failure(self, what: str, exc: BaseException) -> HarnessError:
+        """Classify a failed exchange: a refused token is final, the rest is retryable."""
+        status = self._last_status
+        if status == 401:
+            return HarnessError(f"the bridge at {self.url} refused this agent's bearer token "
+                                f"(HTTP 401) during {what}: the token in the run dir is not "
+                                "valid for this hive")
+        reason = f"HTTP {status}" if status >= 400 else f"{type(exc).__name__}: {exc}"
+        return BridgeUnreachable(f"bridge at {self.url} unreachable during {what} ({reason})")
 
     async def __aenter__(self) -> HiveClient:
         await self.connect()
@@ -140,52 +166,97 @@ class HiveClient:
         await self.aclose()
 
     async def connect(self) -> None:
-        if self._client is not None:
+        """Open the session in its own owner task.
+
+        The SDK's transport runs an anyio task group whose cancel scope fires when the
+        connection dies; entered from the caller's task it would cancel the caller. In an
+        owner task it only ends that task, and pending calls fail as ``BridgeUnreachable``.
+        """
+        if self._owner is not None and not self._owner.done():
             return
-        stack = AsyncExitStack()
+        self._last_status = 0
+        opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._closing = asyncio.Event()
+        self._owner = asyncio.create_task(self._own(opened, self._closing),
+                                          name=f"hive-mcp-session {self.url}")
         try:
-            http = await stack.enter_async_context(httpx2.AsyncClient(
-                headers={"Authorization": f"Bearer {self._token}"},
-                timeout=httpx2.Timeout(self._timeout_s, read=self._max_wait_s + self._timeout_s),
-            ))
-            client = Client(streamable_http_client(self.url, http_client=http))
-            self._client = await stack.enter_async_context(client)
-        except BaseException as exc:
-            await stack.aclose()
-            if isinstance(exc, Exception):
-                raise BridgeUnreachable(
-                    f"cannot open an MCP session with the bridge at {self.url}: {exc}") from exc
-            raise
-        self._stack = stack
+            await opened
+        except Exception as exc:
+            await self._end_owner()
+            raise self._http_failure("connect", _leaf(exc)) from exc
         log.info("connected to the bridge at %s", self.url)
 
+    async def _own(self, opened: asyncio.Future[None], closing: asyncio.Event) -> None:
+        try:
+            async with httpx2.AsyncClient(
+                headers={"Authorization": f"Bearer {self._token}"},
+                timeout=httpx2.Timeout(self._timeout_s, read=self._max_wait_s + self._timeout_s),
+                event_hooks={"response": [self._on_response]},
+            ) as http, Client(streamable_http_client(self.url, http_client=http)) as client:
+                self._client = client
+                opened.set_result(None)
+                await closing.wait()
+        except BaseException as exc:
+            if not opened.done():
+                opened.set_exception(exc if isinstance(exc, Exception)
+                                     else BridgeUnreachable(f"session task ended: {exc!r}"))
+            elif not closing.is_set():
+                log.warning("the bridge session at %s ended: %r", self.url, _leaf(exc))
+            if not isinstance(exc, Exception | asyncio.CancelledError):
+                raise
+        finally:
+            self._client = None
+
+    async def _end_owner(self) -> None:
+        owner, self._owner = self._owner, None
+        if owner is None:
+            return
+        self._closing.set()
+        try:
+            await asyncio.wait_for(owner, self._timeout_s)
+        except TimeoutError:
+            log.warning("the bridge session at %s did not close in %.0fs", self.url,
+                        self._timeout_s)
+
     async def aclose(self) -> None:
-        stack, self._stack, self._client = self._stack, None, None
-        if stack is not None:
-            try:
-                await stack.aclose()
-            except Exception as exc:  # a dead transport may fail to close: say so, move on
-                log.warning("closing the bridge session failed: %s", exc)
+        await self._end_owner()
 
     async def reconnect(self) -> None:
         await self.aclose()
+        if self._url_source is not None:
+            url = self._url_source()
+            if url != self.url:
+                log.info("the bridge moved: %s -> %s", self.url, url)
+                self.url = url
         await self.connect()
 
     async def call(self, tool: str, args: Mapping[str, Any] | None = None,
                    timeout_s: float | None = None) -> dict[str, Any]:
         """Call a bridge tool; tool errors and refusals raise ``HarnessError``."""
-        if self._client is None:
+        client, owner = self._client, self._owner
+        if client is None or owner is None or owner.done():
             raise BridgeUnreachable(f"no session with the bridge at {self.url} (call {tool})")
+        self._last_status = 0
+        pending = asyncio.ensure_future(client.call_tool(
+            tool, dict(args or {}), read_timeout_seconds=timeout_s or self._timeout_s))
         try:
-            result = await self._client.call_tool(
-                tool, dict(args or {}), read_timeout_seconds=timeout_s or self._timeout_s)
+            await asyncio.wait([pending, owner], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not pending.done():
+                pending.cancel()
+                await asyncio.gather(pending, return_exceptions=True)
+        if pending.cancelled():
+            raise self._http_failure(tool, BridgeUnreachable("the session ended"))
+        try:
+            result = pending.result()
         except MCPError as exc:
-            if exc.code == CONNECTION_CLOSED:
-                raise BridgeUnreachable(f"bridge connection lost during {tool}: "
-                                        f"{exc.message}") from exc
+            transport = exc.code in (CONNECTION_CLOSED, INTERNAL_ERROR) or (
+                exc.code == INVALID_REQUEST and "Session terminated" in exc.message)
+            if transport or self._last_status >= 400:
+                raise self._http_failure(tool, exc) from exc
             raise HarnessError(f"bridge refused {tool}: {exc.message}") from exc
         except (httpx2.HTTPError, OSError) as exc:
-            raise BridgeUnreachable(f"bridge unreachable during {tool}: {exc}") from exc
+            raise self._http_failure(tool, exc) from exc
         if result.is_error:
             raise HarnessError(f"bridge tool {tool} failed: {_error_text(result)}")
         return _structured(tool, result)

@@ -12,7 +12,7 @@ from typing import Any
 
 from hivetui.core.errors import HarnessError
 from hivetui.harness.claude import ClaudeRuntime
-from hivetui.harness.client import HiveClient
+from hivetui.harness.client import BridgeUnreachable, HiveClient
 from hivetui.harness.loop import LoopConfig, TurnLoop
 from hivetui.harness.runtime import AgentInfo, Runtime
 from hivetui.harness.scripted import make_scripted
@@ -51,13 +51,26 @@ def prepare(run_dir: Path, state_dir: Path) -> tuple[AgentInfo, str, str]:
 def loop_config(agent: AgentInfo, overrides: dict[str, Any]) -> LoopConfig:
     """Knobs: defaults < agent.json's "harness" object < explicit arguments."""
     known = {"turn_timeout_s", "notes_compact_bytes", "compact_timeout_s", "recv_wait_s",
-             "recv_max", "max_turns"}
+             "recv_max", "max_turns", "reconnect_min_s", "reconnect_max_s"}
     merged = {k: v for k, v in agent.harness.items() if k in known}
     unknown = set(agent.harness) - known
     if unknown:
         log.warning("agent.json harness keys ignored (unknown): %s", sorted(unknown))
     merged.update({k: v for k, v in overrides.items() if v is not None})
     return LoopConfig(**merged)
+
+
+async def connect_with_retry(client: HiveClient, config: LoopConfig) -> None:
+    """The bridge may not be up yet (or is restarting): retry; a refused token is final."""
+    delay = config.reconnect_min_s
+    while True:
+        try:
+            await client.reconnect()  # (re-)reads bridge.json each time
+            return
+        except BridgeUnreachable as exc:
+            log.warning("%s; retrying in %.1fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, config.reconnect_max_s)
 
 
 def make_runtime(agent: AgentInfo, client: HiveClient, *, url: str, token: str,
@@ -105,13 +118,17 @@ async def run_harness(run_dir: Path = DEFAULT_RUN_DIR, state_dir: Path = DEFAULT
         except (NotImplementedError, RuntimeError) as exc:  # not the main thread
             log.debug("no handler for %s: %s", sig, exc)
     try:
-        async with HiveClient(url, token) as client:
-            runtime = make_runtime(agent, client, url=url, token=token, state_dir=state_dir,
-                                   claude_bin=claude_bin)
+        client = HiveClient(url, token, url_source=lambda: read_bridge(run_dir)[0])
+        try:
+            await connect_with_retry(client, config)
+            runtime = make_runtime(agent, client, url=client.url, token=token,
+                                   state_dir=state_dir, claude_bin=claude_bin)
             try:
                 return await TurnLoop(client, runtime, agent, state_dir, config).run()
             finally:
                 await runtime.aclose()
+        finally:
+            await client.aclose()
     except asyncio.CancelledError:
         if stopping and task is not None:
             task.uncancel()

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from hivetui.bridge.server import Bridge
+from hivetui.core.errors import HarnessError
 from hivetui.core.events import ContainerCrash
 from hivetui.core.hive import Hive
 from hivetui.harness.main import run_harness
@@ -188,3 +189,47 @@ async def test_scripted_manager_spawns_asks_forwards_and_restarts(
     assert series["received_operator"] == [4.0] and series["received_system"] == [3.0]
     assert series["received_peer"] == [1.0] and series["sent_peer"] == [2.0]
     assert series["tool:mcp__hive__restart"] == [1.0]
+
+
+async def test_harness_waits_for_the_bridge_and_follows_it_when_it_moves(
+        hive: Hive, tmp_path: Path) -> None:
+    """Start before any bridge; then the bridge restarts on another port (bridge.json moves)."""
+    await hive.registry.create("roam", runtime="scripted:echo", model=MODEL)
+    run, state = hive.paths.agent_run("roam"), hive.paths.agent_state("roam")
+    (run / "agent.json").write_text(json.dumps({
+        "name": "roam", "role": "worker", "runtime": "scripted:echo",
+        "settings": {"runtime": "scripted:echo", "model": MODEL},
+        "harness": {"reconnect_min_s": 0.05, "reconnect_max_s": 0.2}}))
+    (run / "bridge.json").write_text(json.dumps({"url": "http://127.0.0.1:9/mcp"}))
+    task = asyncio.create_task(run_harness(run, state, recv_wait_s=1, max_turns=2))
+    await asyncio.sleep(0.3)
+    assert not task.done()  # still retrying, not dead
+
+    first = Bridge(hive)
+    serving = asyncio.create_task(first.run())
+    await first.ready()
+    (run / "bridge.json").write_text(json.dumps({"url": first.url}))
+    await hive.bus.send("operator", "roam", "one")
+    await _until(lambda: _has(hive, ("roam", "echo: one")))
+
+    await first.aclose()
+    await serving
+    second = Bridge(hive)
+    serving = asyncio.create_task(second.run())
+    await second.ready()
+    assert second.url != first.url
+    (run / "bridge.json").write_text(json.dumps({"url": second.url}))
+    await hive.bus.send("operator", "roam", "two")
+    try:
+        assert await asyncio.wait_for(task, 20) == 0
+        assert ("roam", "echo: two") in await _operator_inbox(hive)
+    finally:
+        await second.aclose()
+        await serving
+
+
+async def test_a_refused_token_is_final(hive: Hive, bridge: Bridge) -> None:
+    run, state = await _agent(hive, bridge, "nope", "scripted:echo")
+    (run / "token").write_text("not-the-token\n")
+    with pytest.raises(HarnessError, match=r"refused this agent's bearer token \(HTTP 401\)"):
+        await asyncio.wait_for(run_harness(run, state, recv_wait_s=1, max_turns=1), 20)
