@@ -196,7 +196,7 @@ def parse_authorized_keys(text: str, read_only_names: Iterable[str] = (), source
 
 
 class AuthorizedKeysFile:
-    """The keys of one file, re-read whenever its identity, size or mtime changes.
+    """The keys of one file, re-read whenever its inode, size, mtime, ctime or mode changes.
 
     A missing, unreadable, or group/world-writable file authorizes nobody (and says so in
     the log): removing the file revokes every key.
@@ -205,7 +205,7 @@ class AuthorizedKeysFile:
     def __init__(self, path: Path, read_only_names: Iterable[str] = ()) -> None:
         self.path = path
         self.read_only_names = frozenset(read_only_names)
-        self._stamp: tuple[int, int, int, int] | None = None
+        self._stamp: tuple[int, ...] | None = None
         self._keys: list[AuthorizedKey] = []
         self.errors: list[str] = []
         self.loads = 0
@@ -221,7 +221,7 @@ class AuthorizedKeysFile:
         except OSError as exc:
             self._set([], [f"cannot read authorized keys {self.path}: {exc.strerror}"], None)
             return
-        stamp = (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns)
+        stamp = (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode)
         if stamp == self._stamp:
             return
         if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
@@ -242,7 +242,7 @@ class AuthorizedKeysFile:
                  self.path, len(keys), len(errors))
 
     def _set(self, keys: list[AuthorizedKey], errors: list[str],
-             stamp: tuple[int, int, int, int] | None) -> None:
+             stamp: tuple[int, ...] | None) -> None:
         if errors != self.errors or stamp != self._stamp:
             for message in errors:
                 log.error("%s", message)
