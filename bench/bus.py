@@ -69,7 +69,8 @@ async def agent(url: str, name: str, token: str, peer: str, count: int,
 async def run(agents: int, per_agent: int) -> dict[str, object]:
     state = Path(tempfile.mkdtemp(prefix="hivetui-bench-bus-"))
     server = os.environ.get("BENCH_BUS_SERVER", str(HERE / "_bus_server.py"))
-    proc = subprocess.Popen([sys.executable, server, str(state), str(agents)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, server, str(state), str(agents)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True, env={**os.environ, "PYTHONPATH": str(HERE.parent)})
     try:
         assert proc.stdout is not None
