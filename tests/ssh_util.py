@@ -37,8 +37,8 @@ def server_config(tmp: Path, keys_text: str, **kw: Any) -> SSHServerConfig:
     keys.write_text(keys_text)
     kw.setdefault("child_argv", fake_child_argv())
     kw.setdefault("kill_grace_s", 0.5)
-    return SSHServerConfig(authorized_keys=keys, state_dir=tmp / "state",
-                           socket=tmp / "state" / "run" / "control.sock", **kw)
+    kw.setdefault("socket", tmp / "state" / "run" / "control.sock")
+    return SSHServerConfig(authorized_keys=keys, state_dir=tmp / "state", **kw)
 
 
 @asynccontextmanager

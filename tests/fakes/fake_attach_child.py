@@ -6,6 +6,10 @@ It reports what a real TUI depends on, one line each (``\\r\\n``, the terminal i
 it is in the foreground), then ``READY``. Input is echoed as ``IN=<repr>``; ``q`` exits 0,
 ``x`` exits 7, ``w`` prints the window size again without a signal.
 
+``--shell`` instead reads lines and runs ``ctl ARGS…`` as the real ``hivetui ctl --socket
+$HIVETUI_SOCKET ARGS…`` (which finds its session token in the environment, as ``attach``
+does), printing ``CTL rc=<code> <stdout+stderr>``; an operator's actions go end to end.
+
 Flags: ``--grandchild`` starts ``sleep`` in a session of its own (a straggler the server
 must still clean up) and prints ``GRANDCHILD=<pid>``; ``--ignore-hup`` ignores SIGHUP and
 SIGTERM (the server must escalate to SIGKILL).
@@ -29,6 +33,27 @@ def say(line: str) -> None:
 def size_line() -> str:
     cols, rows = os.get_terminal_size(0)
     return f"SIZE={cols}x{rows}"
+
+
+def shell() -> int:
+    line = b""
+    while True:
+        data = os.read(0, 1024)
+        if not data:
+            return 0
+        line += data
+        while b"\r" in line:
+            cmd, line = line.split(b"\r", 1)
+            words = cmd.decode().split()
+            if words[:1] == ["exit"]:
+                return 0
+            if words[:1] == ["ctl"]:
+                out = subprocess.run(
+                    [sys.executable, "-m", "hivetui", "ctl", "--socket",
+                     os.environ["HIVETUI_SOCKET"], *words[1:]],
+                    capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+                text = (out.stdout + out.stderr).strip().replace("\n", " | ")
+                say(f"CTL rc={out.returncode} {text}")
 
 
 def main() -> int:
@@ -57,6 +82,8 @@ def main() -> int:
             proc = subprocess.Popen(["sleep", "1000"], start_new_session=True)
             say(f"GRANDCHILD={proc.pid}")
         say("READY")
+        if "--shell" in args:
+            return shell()
         while True:
             try:
                 data = os.read(0, 1024)
