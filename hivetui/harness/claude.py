@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 CLAUDE_BIN_ENV = "HIVETUI_CLAUDE_BIN"
 NO_CONVERSATION = "No conversation found"
+# one argv string is capped at 128 KiB on Linux (MAX_ARG_STRLEN): keep the notes below it
+MAX_NOTES_IN_PROMPT = 96 * 1024
 
 MANAGER_PROMPT = (
     "You are the hive's manager: you coordinate the workers. Manager tools: "
@@ -114,6 +116,12 @@ class ClaudeRuntime:
             notes = self.notes_file.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             notes = ""
+        raw = notes.encode()
+        if len(raw) > MAX_NOTES_IN_PROMPT:
+            log.warning("notes are %s bytes: only the last %s go into the system prompt",
+                        len(raw), MAX_NOTES_IN_PROMPT)
+            notes = "(older notes cut: the file is too long)\n" + \
+                raw[-MAX_NOTES_IN_PROMPT:].decode(errors="ignore")
         parts = [
             f'You are "{self.agent.name}", a {self.agent.role} agent in a hive of autonomous '
             "coding agents run by a human operator. Turn prompts bring you new messages; talk "

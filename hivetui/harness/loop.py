@@ -80,10 +80,13 @@ class TurnLoop:
     # --- the loop ---------------------------------------------------------------------
     async def run(self) -> int:
         """Run until a turn asks the harness to exit (its status) or ``max_turns``."""
-        await self.client.set_status("idle", "harness started")
         backoff = self.config.reconnect_min_s
+        announced = False
         while self.config.max_turns is None or self.turns < self.config.max_turns:
             try:
+                if not announced:
+                    await self.client.set_status("idle", "harness started")
+                    announced = True
                 messages = await self.client.recv(self.config.recv_wait_s, self.config.recv_max)
                 status = await self.turn(messages) if messages else None
             except BridgeUnreachable as exc:

@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from hivetui.core.errors import HarnessError
+
 log = logging.getLogger(__name__)
 
 LINE_LIMIT = 32 * 1024 * 1024  # stream-json lines carry whole tool results
@@ -57,11 +59,17 @@ async def run_process(argv: list[str], stdin_data: str, *, cwd: Path,
 
     An exception from ``on_line`` stops the run (the group is killed) and propagates.
     """
-    proc = await asyncio.create_subprocess_exec(
-        *argv, cwd=cwd, env=dict(env), stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        start_new_session=True, limit=LINE_LIMIT,
-    )
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, cwd=cwd, env=dict(env), stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            start_new_session=True, limit=LINE_LIMIT,
+        )
+    except FileNotFoundError as exc:
+        raise HarnessError(f"cannot run {argv[0]!r}: not found (install it, or point "
+                           "HIVETUI_CLAUDE_BIN at it)") from exc
+    except OSError as exc:
+        raise HarnessError(f"cannot run {argv[0]!r}: {exc}") from exc
     tail: deque[str] = deque(maxlen=stderr_lines)
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     stdin, stdout, stderr = proc.stdin, proc.stdout, proc.stderr

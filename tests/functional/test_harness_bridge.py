@@ -233,3 +233,44 @@ async def test_a_refused_token_is_final(hive: Hive, bridge: Bridge) -> None:
     (run / "token").write_text("not-the-token\n")
     with pytest.raises(HarnessError, match=r"refused this agent's bearer token \(HTTP 401\)"):
         await asyncio.wait_for(run_harness(run, state, recv_wait_s=1, max_turns=1), 20)
+
+
+async def test_sigterm_mid_turn_kills_claude_and_exits_0(hive: Hive, bridge: Bridge,
+                                                          tmp_path: Path) -> None:
+    run, state = await _agent(hive, bridge, "term", "claude")
+    fake = FakeClaude(tmp_path / "fake", [sc.hang(child=True)])
+    await hive.bus.send("operator", "term", "work forever")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hivetui", "harness", "--run-dir", str(run),
+        "--state-dir", str(state), stderr=asyncio.subprocess.PIPE,
+        env={**fake.env, "HIVETUI_CLAUDE_BIN": str(fake.bin),
+             "PYTHONPATH": str(Path(__file__).parents[2])})
+    await _until(lambda: _exists(fake.root / "pids"), 20)
+    await _until(lambda: _status(hive, "term", "in_turn"))
+    pids = fake.pids()
+    proc.terminate()
+    assert await asyncio.wait_for(proc.wait(), 10) == 0
+    for _ in range(50):
+        if not any(_alive(p) for p in pids):
+            break
+        await asyncio.sleep(0.05)
+    assert not any(_alive(p) for p in pids)
+
+
+async def _exists(path: Path) -> bool:
+    return _nonempty(path)
+
+
+def _nonempty(path: Path) -> bool:
+    return path.exists() and path.read_text().strip() != ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False

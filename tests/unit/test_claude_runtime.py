@@ -192,3 +192,15 @@ def test_parser_counts_sends_only_when_they_succeed() -> None:
     assert dict(p.stats.sent_to) == {"bob": 1}
     assert p.stats.questions == ["ok?"]
     assert p.stats.bad_lines == 1 and not p.stats.is_error
+
+
+async def test_missing_binary_and_huge_notes(tmp_path: Path) -> None:
+    rt, fake = _runtime(tmp_path, [sc.simple_ok()])
+    (rt.state_dir / "notes.md").write_text("# notes\n" + "- x" * 100_000 + "\n- newest\n")
+    assert await rt.run_turn(_ctx()) is not None  # argv stays under the per-string limit
+    prompt = fake.calls()[0]["argv"][fake.calls()[0]["argv"].index("--append-system-prompt") + 1]
+    assert "older notes cut" in prompt and prompt.endswith("- newest")
+    assert len(prompt.encode()) < 128 * 1024
+    rt.claude_bin = str(tmp_path / "no-such-claude")
+    with pytest.raises(HarnessError, match="not found"):
+        await rt.run_turn(_ctx())
