@@ -1,0 +1,215 @@
+"""Approvals: the queue of requests that change the hive, and the diff of the selected one.
+
+Talks only to :class:`hivetui.core.api.HiveAPI`. Live updates, two ways:
+
+* the app posts :class:`~hivetui.tui.widgets.approvals.live.LiveEvent` for each event
+  of ``api.events()``; ``ApprovalRequested``, ``ApprovalResolved`` and ``Lagged``
+  re-read the queue (any other event is ignored), or calls :meth:`refresh_queue`;
+* or, built with ``subscribe=True``, the screen reads ``api.events()`` itself.
+
+Keys: ``a`` approve, ``d`` deny (asks for a reason), ``j``/``k`` move, ``enter`` open
+(the diff fills the screen and takes focus, ``escape`` restores), ``s`` unified /
+side by side, ``R`` re-read, ``escape`` back.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from hivetui.core.api import HiveAPI
+from hivetui.core.errors import HiveError
+from hivetui.core.events import ApprovalRequested, ApprovalResolved, Event, Lagged
+from hivetui.core.views import Approval
+from hivetui.tui.screens.deny_reason import DenyReasonScreen
+from hivetui.tui.screens.stylesheet import style_path
+from hivetui.tui.widgets.approvals.age import SYSTEM_CLOCK, Clock
+from hivetui.tui.widgets.approvals.calls import ApiCalls
+from hivetui.tui.widgets.approvals.detail import ApprovalDetail
+from hivetui.tui.widgets.approvals.live import LiveEvent
+from hivetui.tui.widgets.approvals.queue import KIND_LABELS, ApprovalQueue
+from hivetui.tui.widgets.diff_view import DiffView
+
+log = logging.getLogger(__name__)
+
+LIVE_EVENTS = (ApprovalRequested, ApprovalResolved, Lagged)
+AGE_TICK_S = 10.0
+
+
+class ApprovalsScreen(Screen[None]):
+    """The approval queue with the selected request's diff."""
+
+    CSS_PATH = style_path("approvals.tcss")
+    ESCAPE_TO_MINIMIZE: ClassVar[bool | None] = False  # action_back restores, then refocuses
+    ALLOW_IN_MAXIMIZED_VIEW: ClassVar[str | None] = "Footer"
+    HORIZONTAL_BREAKPOINTS = [
+        (0, "-narrow"), (150, "-wide"),
+    ]
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "approve", "Approve"),
+        Binding("d", "deny", "Deny"),
+        Binding("enter", "open", "Open"),
+        Binding("s", "toggle_split", "Side by side"),
+        Binding("j", "cursor_down", "Next request", show=False),
+        Binding("k", "cursor_up", "Previous request", show=False),
+        Binding("R", "refresh", "Re-read", show=False),
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self, api: HiveAPI, *, clock: Clock = SYSTEM_CLOCK,
+                 subscribe: bool = False) -> None:
+        super().__init__()
+        self.api = api
+        self.calls = ApiCalls(self)
+        self._clock = clock
+        self._subscribe = subscribe
+
+    def compose(self) -> ComposeResult:
+        yield Static("Approvals", id="approvals-title", markup=False)
+        with Vertical(id="approvals-body"):
+            yield ApprovalQueue(clock=self._clock, id="approvals-queue")
+            yield ApprovalDetail(clock=self._clock, id="approvals-detail")
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        self.query_one("#approvals-queue", ApprovalQueue).focus()
+        await self.refresh_queue()
+        self.set_interval(AGE_TICK_S, self._tick)
+        if self._subscribe:
+            self._follow_events()
+
+    # --- data ----------------------------------------------------------------------
+    @property
+    def queue(self) -> ApprovalQueue:
+        return self.query_one("#approvals-queue", ApprovalQueue)
+
+    @property
+    def detail(self) -> ApprovalDetail:
+        return self.query_one("#approvals-detail", ApprovalDetail)
+
+    @property
+    def selected(self) -> Approval | None:
+        return self.queue.selected
+
+    async def refresh_queue(self) -> None:
+        """Re-read the pending approvals from the API and show them."""
+        try:
+            approvals = await self.api.approvals()
+        except HiveError as exc:
+            self.notify(exc.message, title=exc.title, severity="error", timeout=10)
+            return
+        if not self.is_attached:
+            return
+        self.queue.show(approvals)
+        self.detail.show(self.queue.selected)
+        self._update_title(approvals)
+
+    def _update_title(self, approvals: list[Approval]) -> None:
+        count = len(approvals)
+        text = f"Approvals · {count} pending" if count else "Approvals · none pending"
+        if self.api.read_only:
+            text += " · read-only operator"
+        self.query_one("#approvals-title", Static).update(text)
+
+    def _tick(self) -> None:
+        self.queue.refresh_ages()
+
+    @work(exclusive=True, group="live-events")
+    async def _follow_events(self) -> None:
+        async for event in self.api.events():
+            self.post_message(LiveEvent(event))
+
+    @on(LiveEvent)
+    async def _live_event(self, message: LiveEvent) -> None:
+        await self.handle_event(message.event)
+
+    async def handle_event(self, event: Event) -> None:
+        """React to one live event (the app may call this instead of posting LiveEvent)."""
+        if isinstance(event, LIVE_EVENTS):
+            await self.refresh_queue()
+
+    # --- widgets' messages ------------------------------------------------------------
+    @on(ApprovalQueue.Highlighted)
+    def _highlighted(self, message: ApprovalQueue.Highlighted) -> None:
+        self.detail.show(message.approval)
+        self.refresh_bindings()
+
+    @on(ApprovalQueue.Opened)
+    def _opened(self, message: ApprovalQueue.Opened) -> None:
+        self.action_open()
+
+    @on(DiffView.ModeChanged)
+    def _mode_changed(self, message: DiffView.ModeChanged) -> None:
+        self.detail.set_class(message.split, "-split")
+
+    # --- actions -----------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("approve", "deny", "open"):
+            if self.queue.selected is None:
+                return None  # shown disabled: nothing selected
+            if action != "open" and self.api.read_only:
+                return None
+        return True
+
+    def action_cursor_down(self) -> None:
+        self.queue.action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.queue.action_cursor_up()
+
+    def action_open(self) -> None:
+        view = self.detail.diff_view
+        self.maximize(self.detail, container=False)
+        view.focus()
+
+    def action_toggle_split(self) -> None:
+        view = self.detail.diff_view
+        view.split = not view.split
+
+    async def action_refresh(self) -> None:
+        await self.refresh_queue()
+
+    def action_back(self) -> None:
+        if self.maximized is not None:
+            self.minimize()
+            self.queue.focus()
+        elif len(self.app.screen_stack) > 1 and self.app.screen is self:
+            self.dismiss()
+
+    def action_approve(self) -> None:
+        approval = self.queue.selected
+        if approval is None:
+            return
+        self.calls.run(f"approval-{approval.id}", f"approve #{approval.id}",
+                       self.api.approve(approval.id), self._resolved)
+
+    def action_deny(self) -> None:
+        approval = self.queue.selected
+        if approval is None:
+            return
+        what = f"#{approval.id} ({KIND_LABELS.get(approval.kind, approval.kind)} {approval.agent})"
+
+        def deny_with(reason: str | None) -> None:
+            if reason is None:
+                return
+            self.calls.run(f"approval-{approval.id}", f"deny #{approval.id}",
+                           self.api.deny(approval.id, reason), self._resolved)
+
+        self.app.push_screen(DenyReasonScreen(what), deny_with)
+
+    def _resolved(self, approval: Approval) -> None:
+        verb = "approved" if approval.state == "approved" else approval.state
+        text = f"{KIND_LABELS.get(approval.kind, approval.kind)} for {approval.agent}"
+        if approval.reason:
+            text += f": {approval.reason}"
+        self.notify(text, title=f"#{approval.id} {verb}",
+                    severity="information" if approval.state == "approved" else "warning")
+        self.call_later(self.refresh_queue)

@@ -1,0 +1,181 @@
+"""Kept state: destroyed agents whose state and config are kept, and spawn drafts.
+
+Talks only to :class:`hivetui.core.api.HiveAPI`: ``kept()``, ``revive(name)``,
+``purge(name, confirm)`` and ``drafts()``. Purge asks the operator to type the agent's
+name (:class:`~hivetui.tui.screens.confirm.ConfirmScreen`) and passes what was typed as
+``confirm``. Live updates: the app posts
+:class:`~hivetui.tui.widgets.approvals.live.LiveEvent` (agent and approval events and
+``Lagged`` re-read both lists) or calls :meth:`refresh_lists`; or ``subscribe=True``.
+
+Keys: ``r`` revive, ``p`` purge, ``j``/``k`` move, ``tab`` kept ↔ drafts, ``R`` re-read,
+``escape`` back.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from hivetui.core.api import HiveAPI
+from hivetui.core.errors import HiveError
+from hivetui.core.events import (
+    AgentChanged,
+    AgentStopped,
+    ApprovalRequested,
+    ApprovalResolved,
+    Event,
+    Lagged,
+)
+from hivetui.core.views import AgentView
+from hivetui.tui.screens.confirm import ConfirmScreen
+from hivetui.tui.screens.stylesheet import style_path
+from hivetui.tui.widgets.approvals.age import SYSTEM_CLOCK, Clock
+from hivetui.tui.widgets.approvals.calls import ApiCalls
+from hivetui.tui.widgets.approvals.draft_list import DraftList
+from hivetui.tui.widgets.approvals.kept_list import KeptList
+from hivetui.tui.widgets.approvals.live import LiveEvent
+
+LIVE_EVENTS = (AgentChanged, AgentStopped, ApprovalRequested, ApprovalResolved, Lagged)
+
+
+class KeptScreen(Screen[None]):
+    """Kept agents (revive, purge) and spawn drafts."""
+
+    CSS_PATH = style_path("kept.tcss")
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "revive", "Revive"),
+        Binding("p", "purge", "Purge"),
+        Binding("j", "cursor_down", "Next", show=False),
+        Binding("k", "cursor_up", "Previous", show=False),
+        Binding("R", "refresh", "Re-read", show=False),
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self, api: HiveAPI, *, clock: Clock = SYSTEM_CLOCK,
+                 subscribe: bool = False) -> None:
+        super().__init__()
+        self.api = api
+        self.calls = ApiCalls(self)
+        self._clock = clock
+        self._subscribe = subscribe
+
+    def compose(self) -> ComposeResult:
+        yield Static("Kept agents and drafts", id="kept-title", markup=False)
+        yield Static("Kept agents", id="kept-heading", classes="kept-heading")
+        yield KeptList(id="kept-list")
+        yield Static("Drafts", id="drafts-heading", classes="kept-heading")
+        yield DraftList(clock=self._clock, id="drafts-list")
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        self.kept_list.focus()
+        await self.refresh_lists()
+        if self._subscribe:
+            self._follow_events()
+
+    @property
+    def kept_list(self) -> KeptList:
+        return self.query_one("#kept-list", KeptList)
+
+    @property
+    def draft_list(self) -> DraftList:
+        return self.query_one("#drafts-list", DraftList)
+
+    async def refresh_lists(self) -> None:
+        """Re-read kept agents and drafts from the API and show them."""
+        try:
+            kept = await self.api.kept()
+            drafts = await self.api.drafts()
+        except HiveError as exc:
+            self.notify(exc.message, title=exc.title, severity="error", timeout=10)
+            return
+        if not self.is_attached:
+            return
+        self.kept_list.show(kept)
+        self.draft_list.show(drafts)
+        self.query_one("#kept-heading", Static).update(
+            f"Kept agents · {len(kept)}" + ("" if kept else
+                                            " · destroyed agents' state is kept here"))
+        self.query_one("#drafts-heading", Static).update(
+            f"Drafts · {len(drafts)}" + ("" if drafts else
+                                         " · the manager's proposed agents show here"))
+        self.refresh_bindings()
+
+    @work(exclusive=True, group="live-events")
+    async def _follow_events(self) -> None:
+        async for event in self.api.events():
+            self.post_message(LiveEvent(event))
+
+    @on(LiveEvent)
+    async def _live_event(self, message: LiveEvent) -> None:
+        await self.handle_event(message.event)
+
+    async def handle_event(self, event: Event) -> None:
+        """React to one live event (the app may call this instead of posting LiveEvent)."""
+        if isinstance(event, LIVE_EVENTS):
+            await self.refresh_lists()
+
+    @on(KeptList.Highlighted)
+    def _highlighted(self, message: KeptList.Highlighted) -> None:
+        self.refresh_bindings()
+
+    # --- actions -----------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("revive", "purge") and (self.kept_list.selected is None
+                                              or self.api.read_only):
+            return None
+        return True
+
+    def _focused_table(self) -> KeptList | DraftList:
+        return self.draft_list if self.focused is self.draft_list else self.kept_list
+
+    def action_cursor_down(self) -> None:
+        self._focused_table().action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self._focused_table().action_cursor_up()
+
+    async def action_refresh(self) -> None:
+        await self.refresh_lists()
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1 and self.app.screen is self:
+            self.dismiss()
+
+    def action_revive(self) -> None:
+        name = self.kept_list.selected
+        if name is None:
+            return
+        self.calls.run(f"kept-{name}", f"revive {name}", self.api.revive(name), self._revived)
+
+    def _revived(self, agent: AgentView) -> None:
+        self.notify(f"{agent.name} is back with its kept state ({agent.state})",
+                    title=f"Revived {agent.name}")
+        self.call_later(self.refresh_lists)
+
+    def action_purge(self) -> None:
+        name = self.kept_list.selected
+        if name is None:
+            return
+
+        def purge_with(typed: str | None) -> None:
+            if typed is None:
+                return
+            self.calls.run(f"kept-{name}", f"purge {name}", self.api.purge(name, typed),
+                           lambda _: self._purged(name))
+
+        self.app.push_screen(
+            ConfirmScreen(f"Purge {name}?",
+                          f"This deletes {name}'s kept state and config for good; it cannot "
+                          "be revived afterwards.", confirm_label="Purge", typed=name),
+            purge_with)
+
+    def _purged(self, name: str) -> None:
+        self.notify(f"{name}'s kept state and config are deleted", title=f"Purged {name}")
+        self.call_later(self.refresh_lists)

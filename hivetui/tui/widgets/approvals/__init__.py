@@ -1,0 +1,1 @@
+"""Widgets of the operator's queue: approvals, questions, drafts and kept agents."""

@@ -1,0 +1,127 @@
+"""Unified git diff text → typed lines, and the pairing of those lines side by side.
+
+Pure functions, no Textual: :class:`hivetui.tui.widgets.diff_view.DiffView` renders
+what these return. A removed run followed by an added run is paired row by row
+(the way ``git difftool`` / GitHub's split view show a change); context lines sit on
+both sides; headers (file names, hunk ranges) span the whole row.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+LineKind = Literal["file", "hunk", "add", "del", "ctx", "meta"]
+
+_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+_FILE_HEADERS = ("diff --git ", "--- ", "+++ ")
+_CONTROL = {c: None for c in range(32) if c not in (9,)}
+_CONTROL[127] = None
+
+
+@dataclass(frozen=True, slots=True)
+class DiffLine:
+    kind: LineKind
+    text: str  # for add/del/ctx without the leading marker; headers in full
+    old_no: int | None = None
+    new_no: int | None = None
+
+    @property
+    def marker(self) -> str:
+        return {"add": "+", "del": "-", "ctx": " "}.get(self.kind, "")
+
+
+@dataclass(frozen=True, slots=True)
+class SplitRow:
+    """One row of the side-by-side view: a spanning header, or a left and a right cell."""
+
+    left: DiffLine | None = None
+    right: DiffLine | None = None
+    span: DiffLine | None = None
+
+
+def clean(text: str) -> str:
+    """Tabs expanded, control characters dropped (they would corrupt the terminal)."""
+    return text.expandtabs(4).translate(_CONTROL)
+
+
+def parse_unified(diff: str) -> list[DiffLine]:
+    """Parse ``git diff`` output; text that is not a diff comes back as ``meta`` lines."""
+    lines: list[DiffLine] = []
+    old_left = new_left = 0  # lines still expected in the current hunk
+    old_no = new_no = 0
+    for raw in diff.splitlines():
+        line = clean(raw)
+        in_hunk = old_left > 0 or new_left > 0
+        if in_hunk and line.startswith("\\"):
+            lines.append(DiffLine("meta", line))
+            continue
+        if in_hunk and line[:1] in ("+", "-", " ", ""):
+            marker, text = line[:1], line[1:]
+            if marker == "+":
+                lines.append(DiffLine("add", text, None, new_no))
+                new_no += 1
+                new_left -= 1
+            elif marker == "-":
+                lines.append(DiffLine("del", text, old_no, None))
+                old_no += 1
+                old_left -= 1
+            else:  # context ("" is a blank context line whose space was trimmed)
+                lines.append(DiffLine("ctx", text, old_no, new_no))
+                old_no += 1
+                new_no += 1
+                old_left -= 1
+                new_left -= 1
+            continue
+        match = _HUNK.match(line)
+        if match:
+            old_no, new_no = int(match.group(1)), int(match.group(3))
+            old_left = int(match.group(2)) if match.group(2) is not None else 1
+            new_left = int(match.group(4)) if match.group(4) is not None else 1
+            lines.append(DiffLine("hunk", line))
+            continue
+        old_left = new_left = 0
+        kind: LineKind = "file" if line.startswith(_FILE_HEADERS) else "meta"
+        lines.append(DiffLine(kind, line))
+    return lines
+
+
+def side_by_side(lines: list[DiffLine]) -> list[SplitRow]:
+    """Pair removed and added runs; everything else keeps its place."""
+    rows: list[SplitRow] = []
+    dels: list[DiffLine] = []
+    adds: list[DiffLine] = []
+
+    def flush() -> None:
+        for i in range(max(len(dels), len(adds))):
+            rows.append(SplitRow(left=dels[i] if i < len(dels) else None,
+                                 right=adds[i] if i < len(adds) else None))
+        dels.clear()
+        adds.clear()
+
+    for line in lines:
+        if line.kind == "del":
+            if adds:  # a new change block starts
+                flush()
+            dels.append(line)
+        elif line.kind == "add":
+            adds.append(line)
+        else:
+            flush()
+            if line.kind == "ctx":
+                rows.append(SplitRow(left=line, right=line))
+            else:
+                rows.append(SplitRow(span=line))
+    flush()
+    return rows
+
+
+def stats(lines: list[DiffLine]) -> tuple[int, int, int]:
+    """(files, lines added, lines removed)."""
+    files = sum(1 for line in lines if line.kind == "file" and line.text.startswith("diff "))
+    if not files:
+        files = sum(1 for line in lines if line.kind == "file" and line.text.startswith("+++ "))
+    added = sum(1 for line in lines if line.kind == "add")
+    removed = sum(1 for line in lines if line.kind == "del")
+    return files, added, removed
