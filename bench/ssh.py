@@ -115,7 +115,8 @@ async def pty_baseline(argv: list[str], n: int) -> list[float]:
         child = PtyChild.spawn(argv, env, 100, 30)
         got = asyncio.Event()
         loop = asyncio.get_running_loop()
-        loop.add_reader(child.master_fd, lambda c=child: read_master(c.master_fd) and got.set())
+        loop.add_reader(child.master_fd,
+                        lambda c=child, g=got: read_master(c.master_fd) and g.set())
         await asyncio.wait_for(got.wait(), 30)
         out.append(time.perf_counter() - t0)
         loop.remove_reader(child.master_fd)
