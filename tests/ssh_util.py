@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 import os
 import re
 import sys
@@ -100,33 +101,35 @@ class Term:
                  proc: asyncssh.SSHClientProcess[bytes]) -> None:
         self.conn = conn
         self.proc = proc
-        self.out = b""
+        self.text = ""
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._pos = 0
 
-    @property
-    def text(self) -> str:
-        return self.out.decode(errors="replace")
+    def _feed(self, data: bytes) -> None:
+        self.text += self._decoder.decode(data)
 
     async def expect(self, pattern: str, timeout: float = 15.0) -> re.Match[str]:
+        """Wait for ``pattern`` after the previous match (a multiline regex)."""
         rx = re.compile(pattern, re.M)
-        pos = 0
 
         async def _loop() -> re.Match[str]:
-            nonlocal pos
+            start = self._pos
             while True:
-                m = rx.search(self.text, pos)
+                m = rx.search(self.text, start)
                 if m:
-                    pos = m.end()
+                    self._pos = m.end()
                     return m
+                start = max(self._pos, len(self.text) - 4096)  # a match may span chunks
                 chunk = await self.proc.stdout.read(65536)
                 if not chunk:
-                    raise AssertionError(f"EOF before {pattern!r}; got {self.text!r}")
-                self.out += chunk
+                    raise AssertionError(f"EOF before {pattern!r}; got {self.text[-2000:]!r}")
+                self._feed(chunk)
 
         try:
             return await asyncio.wait_for(_loop(), timeout)
         except TimeoutError:
-            raise AssertionError(f"timed out waiting for {pattern!r}; got {self.text!r}"
-                                 ) from None
+            raise AssertionError(f"timed out waiting for {pattern!r}; got "
+                                 f"{self.text[-2000:]!r}") from None
 
     async def ready(self) -> dict[str, str]:
         await self.expect(r"^READY\r?$")
@@ -136,7 +139,7 @@ class Term:
         result = await asyncio.wait_for(self.proc.wait(), timeout)
         rest = result.stdout
         if isinstance(rest, bytes):
-            self.out += rest
+            self._feed(rest)
         return result
 
 

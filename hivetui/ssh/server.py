@@ -81,6 +81,9 @@ class SSHServerConfig:
     child_env: Mapping[str, str] = field(default_factory=dict)  # extra variables
     login_timeout_s: float = 30.0
     kill_grace_s: float = 1.0
+    # A client that vanished without closing (laptop lid, dropped Wi-Fi) is detected by
+    # keepalives within interval * 3 and its session ended like any disconnect.
+    keepalive_interval_s: float = 30.0
 
     def validate(self) -> None:
         if self.max_sessions < 1:
@@ -219,6 +222,7 @@ class SSHServer:
                 allow_pty=True, line_editor=False, encoding=None,
                 agent_forwarding=False, x11_forwarding=False, allow_scp=False,
                 rdns_lookup=False, login_timeout=self.config.login_timeout_s,
+                keepalive_interval=self.config.keepalive_interval_s, keepalive_count_max=3,
                 authorized_client_keys=None,
             )
         except OSError as exc:

@@ -4,7 +4,8 @@ It reports what a real TUI depends on, one line each (``\\r\\n``, the terminal i
 ``TERM=…``, ``SIZE=<cols>x<rows>`` (again on every SIGWINCH), ``TOKEN=…``, ``SOCKET=…``,
 ``PROC=<pid> <pgid> <sid>``, ``CTTY=<yes|no>`` (the PTY is its controlling terminal and
 it is in the foreground), then ``READY``. Input is echoed as ``IN=<repr>``; ``q`` exits 0,
-``x`` exits 7, ``w`` prints the window size again without a signal.
+``x`` exits 7, ``w`` prints the window size again without a signal, ``f`` writes 4 MiB
+then ``FLOODED``.
 
 ``--shell`` instead reads lines and runs ``ctl ARGS…`` as the real ``hivetui ctl --socket
 $HIVETUI_SOCKET ARGS…`` (which finds its session token in the environment, as ``attach``
@@ -78,6 +79,8 @@ def main() -> int:
             ctty = False
         say(f"CTTY={'yes' if ctty else 'no'}")
         say(f"SECRET={os.environ.get('FAKE_SERVER_SECRET', '')}")
+        say(f"LANG={os.environ.get('LANG', '')}")
+        say(f"EVIL={os.environ.get('EVIL', '')}")
         if "--grandchild" in args:
             proc = subprocess.Popen(["sleep", "1000"], start_new_session=True)
             say(f"GRANDCHILD={proc.pid}")
@@ -101,6 +104,11 @@ def main() -> int:
                 return 7
             if b"w" in data:
                 say(size_line())
+            if b"f" in data:  # a flood: 4 MiB as fast as the terminal takes it
+                block = b"y" * 1023 + b"\n"
+                for _ in range(4096):
+                    os.write(1, block)
+                say("FLOODED")
     finally:
         termios.tcsetattr(0, termios.TCSADRAIN, old)
 

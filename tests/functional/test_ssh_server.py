@@ -40,6 +40,7 @@ async def test_pty_session_term_size_resize_input_and_token(tmp_path: Path) -> N
             assert info["SIZE"] == "100x30"
             assert info["CTTY"] == "yes"  # the PTY is its controlling terminal, foreground
             assert info["SECRET"] == ""  # the server's environment does not leak
+            assert info["LANG"] == "C.UTF-8" and info["EVIL"] == ""  # client env: locale only
             assert info["SOCKET"] == str(tmp_path / "state" / "run" / "control.sock")
             assert tokens.resolve(info["TOKEN"]) == Operator("alice", False)
             pid, pgid, sid = map(int, info["PROC"].split())
@@ -242,6 +243,18 @@ async def test_aclose_ends_sessions_and_processes(tmp_path: Path) -> None:
     result = await t.finish()
     assert "server is shutting down" in t.text and result.exit_status == 1
     assert not alive(pid)
+
+
+async def test_output_flood_arrives_whole_with_flow_control(tmp_path: Path) -> None:
+    key = new_key()
+    async with running_server(tmp_path, key_line(key, "alice")) as server:
+        t = await open_term(server.port, key)
+        await t.ready()
+        t.proc.stdin.write(b"f")
+        await t.expect(r"^FLOODED\r?$", timeout=30)
+        assert t.text.count("y" * 1023) == 4096
+        t.proc.stdin.write(b"w")  # input still flows after the flood
+        await t.expect(r"IN=b'w'")
 
 
 def test_fields_parser() -> None:
