@@ -57,8 +57,8 @@ def parse_unified(diff: str) -> list[DiffLine]:
         if in_hunk and line.startswith("\\"):
             lines.append(DiffLine("meta", line))
             continue
-        if in_hunk and line[:1] in ("+", "-", " ", ""):
-            marker, text = line[:1], line[1:]
+        if in_hunk and raw[:1] in ("+", "-", " ", ""):
+            marker, text = raw[:1], clean(raw[1:])  # tabs expand from the text's start
             if marker == "+":
                 lines.append(DiffLine("add", text, None, new_no))
                 new_no += 1
