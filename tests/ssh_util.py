@@ -44,9 +44,9 @@ def server_config(tmp: Path, keys_text: str, **kw: Any) -> SSHServerConfig:
 
 @asynccontextmanager
 async def running_server(tmp: Path, keys_text: str, tokens: SessionTokens | None = None,
-                         **kw: Any) -> AsyncIterator[SSHServer]:
+                         audit: Any = None, **kw: Any) -> AsyncIterator[SSHServer]:
     tokens = SessionTokens() if tokens is None else tokens
-    async with SSHServer(server_config(tmp, keys_text, **kw), tokens) as s:
+    async with SSHServer(server_config(tmp, keys_text, **kw), tokens, audit) as s:
         yield s
 
 

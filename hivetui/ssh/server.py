@@ -8,10 +8,11 @@ about itself never decides who it is.
 
 Usage (the CLI)::
 
-    server = SSHServer(SSHServerConfig(host=..., port=..., authorized_keys=...,
-                                       state_dir=..., socket=...), tokens)
+    server = SSHServer.from_config(config.ssh, state_dir=..., socket=control.path,
+                                   tokens=control.sessions, audit=hive.audit)
     async with server:               # listening; server.fingerprint, server.port
         ...
+    # or as a hive service: hive.add_service("ssh", server.run); await server.ready()
 """
 
 from __future__ import annotations
@@ -181,6 +182,7 @@ class SSHServer:
         self._sessions: dict[int, PtySession] = {}
         self._connections: set[asyncssh.SSHServerConnection] = set()
         self._closing = False
+        self._ready = asyncio.Event()
 
     @classmethod
     def from_config(cls, cfg: SSHConfig, *, state_dir: Path, socket: Path,
@@ -231,14 +233,32 @@ class SSHServer:
         log.info("ssh: listening on %s:%d, host key %s", self.config.host, self.port,
                  self.fingerprint)
 
+    async def run(self) -> None:
+        """Serve until cancelled: a hive service (``hive.add_service("ssh", server.run)``)."""
+        async with self:
+            self._ready.set()
+            await asyncio.get_running_loop().create_future()  # until cancelled
+
+    async def ready(self, timeout: float = 10.0) -> None:
+        """Wait until :meth:`run` listens."""
+        await asyncio.wait_for(self._ready.wait(), timeout)
+
     async def aclose(self) -> None:
         """Stop listening, end every session (its program and stragglers), close all."""
-        if self._closing:
+        if self._closing or self._acceptor is None:
             return
         self._closing = True
-        if self._acceptor is not None:
-            self._acceptor.close()
-            await self._acceptor.wait_closed()
+        self._ready.clear()
+        try:
+            await self._close()
+        finally:
+            self._acceptor = None
+            self._closing = False
+
+    async def _close(self) -> None:
+        assert self._acceptor is not None
+        self._acceptor.close()
+        await self._acceptor.wait_closed()
         sessions = list(self._sessions.values())
         for session in sessions:
             session.stop("the hive's ssh server is shutting down")

@@ -15,7 +15,16 @@ import pytest
 from hivetui.control.server import ControlServer
 from hivetui.control.sessions import SessionTokens
 from hivetui.core.hive import Hive
-from tests.ssh_util import fake_child_argv, key_line, new_key, open_term, running_server
+from hivetui.ssh.server import SSHServer
+from tests.ssh_util import (
+    alive,
+    fake_child_argv,
+    key_line,
+    new_key,
+    open_term,
+    running_server,
+    server_config,
+)
 
 
 @pytest.fixture
@@ -31,7 +40,8 @@ async def test_actions_recorded_under_the_keys_operator_and_read_only_refused(
     await hive.registry.create("worker", runtime="scripted:echo", model="m")
     alice, bob = new_key(), new_key()
     text = key_line(alice, "alice") + key_line(bob, "bob", "hivetui-read-only")
-    async with running_server(tmp_path, text, control.sessions, socket=control.path,
+    async with running_server(tmp_path, text, control.sessions, audit=hive.audit,
+                              socket=control.path,
                               child_argv=fake_child_argv("--shell")) as server:
         ta, tb = await open_term(server.port, alice), await open_term(server.port, bob)
         await ta.ready()
@@ -53,8 +63,31 @@ async def test_actions_recorded_under_the_keys_operator_and_read_only_refused(
         audit = await hive.audit.query()
         assert [(e.actor, e.action, e.target) for e in audit if e.action == "set_model"] == [
             ("alice", "set_model", "worker")]
+        logins = {e.actor: e.detail for e in audit if e.action == "ssh_login"}
+        assert logins == {
+            "alice": f"key={alice.get_fingerprint('sha256')} read_only=False",
+            "bob": f"key={bob.get_fingerprint('sha256')} read_only=True"}
         assert hive.registry.get("worker").model_override == "claude-opus-4"
         for t in (ta, tb):
             t.proc.stdin.write(b"exit\r")
             assert (await t.finish()).exit_status == 0
     assert len(control.sessions) == 0  # every session's token was revoked
+
+
+async def test_ssh_as_a_hive_service_ends_sessions_when_the_hive_closes(tmp_path: Path) -> None:
+    key = new_key()
+    tokens = SessionTokens()
+    hive = Hive(tmp_path / "hive")
+    await hive.__aenter__()
+    try:
+        server = SSHServer(server_config(tmp_path, key_line(key, "alice")), tokens, hive.audit)
+        hive.add_service("ssh", server.run)
+        await server.ready()
+        t = await open_term(server.port, key)
+        pid = int((await t.ready())["PROC"].split()[0])
+        assert "ssh" in hive.services()
+    finally:
+        await hive.aclose()
+    result = await t.finish()
+    assert result.exit_status == 1 and "shutting down" in t.text
+    assert not alive(pid) and len(tokens) == 0
