@@ -219,6 +219,8 @@ class PtySession(asyncssh.SSHServerSession):  # type: ignore[type-arg]
             await self._serve(self.child)
         except Exception:
             log.exception("ssh: session of %s failed", self.identity.operator)
+            self._set_reader(False)
+            self._set_writer(False)
             if self.child is not None:
                 await self.child.terminate(self.host.kill_grace_s)
             self._exit(1)
