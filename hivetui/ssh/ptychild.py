@@ -211,6 +211,13 @@ class PtyChild:
                 raise SSHError(f"session processes {left} survived SIGKILL")
         return await self.exited
 
+    def kill_now(self) -> None:
+        """SIGKILL the child's group, session and descendants at once (no waiting)."""
+        if not self.exited.done():
+            self._snapshot_tree()
+        self._signal(signal.SIGKILL, self.leftovers())
+        self.close_master()
+
     async def _gone(self, timeout: float) -> bool:
         deadline = self._loop.time() + timeout
         while True:

@@ -217,6 +217,12 @@ class PtySession(asyncssh.SSHServerSession):  # type: ignore[type-arg]
             self._flush_input()
             self._arm_idle()
             await self._serve(self.child)
+        except asyncio.CancelledError:
+            if self.child is not None:  # the loop is going away: no time to be gentle
+                self._set_reader(False)
+                self._set_writer(False)
+                self.child.kill_now()
+            raise
         except Exception:
             log.exception("ssh: session of %s failed", self.identity.operator)
             self._set_reader(False)

@@ -259,3 +259,16 @@ async def test_output_flood_arrives_whole_with_flow_control(tmp_path: Path) -> N
 
 def test_fields_parser() -> None:
     assert fields("TERM=x\r\nSIZE=1x2\r\nSIZE=3x4\r\n") == {"TERM": "x", "SIZE": "1x2"}
+
+
+async def test_cancelled_session_task_kills_its_program(tmp_path: Path) -> None:
+    key = new_key()
+    async with running_server(tmp_path, key_line(key, "alice"),
+                              child_argv=fake_child_argv("--ignore-hup")) as server:
+        t = await open_term(server.port, key)
+        pid = int((await t.ready())["PROC"].split()[0])
+        (session,) = server.session_objects()
+        assert session._task is not None
+        session._task.cancel()  # as when the loop shuts down under it
+        await asyncio.gather(session._task, return_exceptions=True)
+        await wait_until(lambda: not alive(pid), timeout=5, what="program killed")
