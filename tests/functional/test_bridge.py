@@ -133,8 +133,11 @@ JUNK = st.one_of(st.none(), st.integers(), st.floats(allow_nan=True), st.boolean
 CALLS = st.one_of(
     st.tuples(st.just("send"), st.fixed_dictionaries({"to": st.one_of(NAMES, JUNK),
                                                       "body": st.one_of(st.text(), JUNK)})),
+    # wait_s stays tiny (a valid long wait would just wait), everything else is junk
     st.tuples(st.just("recv"), st.fixed_dictionaries({"wait_s": st.one_of(
-        st.floats(min_value=-5, max_value=0.01), JUNK), "max": st.one_of(st.integers(), JUNK)})),
+        st.floats(min_value=-5, max_value=0.01), st.just(float("nan")), st.just(float("-inf")),
+        st.integers(max_value=0), st.none(), st.text(max_size=20), st.booleans()),
+        "max": st.one_of(st.integers(), JUNK)})),
     st.tuples(st.just("set_status"), st.fixed_dictionaries({"status": st.one_of(NAMES, JUNK),
                                                             "detail": st.one_of(st.text(), JUNK)})),
     st.tuples(st.just("report_turn"), st.fixed_dictionaries({
