@@ -204,3 +204,19 @@ async def test_subscribed_screen_follows_the_event_stream(hive: Hive) -> None:
             if new in [a.id for a in screen.queue.approvals]:
                 break
         assert new in [a.id for a in screen.queue.approvals]
+
+
+def test_every_key_of_these_screens_has_a_description() -> None:
+    from textual.binding import Binding
+
+    from hivetui.tui.screens.confirm import ConfirmScreen
+    from hivetui.tui.screens.kept import KeptScreen
+    from hivetui.tui.screens.questions import QuestionsScreen
+
+    for cls in (ApprovalsScreen, QuestionsScreen, KeptScreen, DenyReasonScreen, ConfirmScreen,
+                DiffView):
+        bindings = [b for b in cls.BINDINGS if isinstance(b, Binding)]
+        assert len(bindings) == len(cls.BINDINGS), cls
+        assert all(b.description for b in bindings), cls
+    keys = {b.key for b in ApprovalsScreen.BINDINGS if isinstance(b, Binding)}
+    assert {"a", "d", "j", "k", "enter", "s", "escape"} <= keys

@@ -24,6 +24,7 @@ class ApprovalQueue(DataTable[str | Text]):
     """Rows keyed by approval id. Posts :class:`Highlighted` and :class:`Opened`."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Open"),  # shown: DataTable's own is hidden
         Binding("j", "cursor_down", "Next", show=False),
         Binding("k", "cursor_up", "Previous", show=False),
     ]
