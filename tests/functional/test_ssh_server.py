@@ -219,16 +219,16 @@ async def test_max_sessions_refused_with_message(tmp_path: Path) -> None:
 
 async def test_idle_timeout_closes_session_with_message(tmp_path: Path) -> None:
     key = new_key()
-    async with running_server(tmp_path, key_line(key, "alice"), idle_timeout_s=0.6) as server:
+    async with running_server(tmp_path, key_line(key, "alice"), idle_timeout_s=0.8) as server:
         busy, idle = await open_term(server.port, key), await open_term(server.port, key)
         await busy.ready()
         pid = int((await idle.ready())["PROC"].split()[0])
-        for _ in range(6):  # typing keeps a session alive past the timeout
+        for _ in range(8):  # typing keeps a session alive past the timeout
             busy.proc.stdin.write(b".")
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.15)
         result = await idle.finish()
         assert result.exit_status == 1
-        assert "session closed: no input for 0.6 s (ssh.idle_timeout_s)" in idle.text
+        assert "session closed: no input for 0.8 s (ssh.idle_timeout_s)" in idle.text
         assert "\x1b[?1049l" in idle.text  # the terminal was restored before the message
         assert not alive(pid)
         assert busy.proc.exit_status is None
