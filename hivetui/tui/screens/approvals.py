@@ -25,7 +25,6 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from hivetui.core.api import HiveAPI
-from hivetui.core.errors import HiveError
 from hivetui.core.events import ApprovalRequested, ApprovalResolved, Event, Lagged
 from hivetui.core.views import Approval
 from hivetui.tui.screens.deny_reason import DenyReasonScreen
@@ -101,12 +100,8 @@ class ApprovalsScreen(Screen[None]):
 
     async def refresh_queue(self) -> None:
         """Re-read the pending approvals from the API and show them."""
-        try:
-            approvals = await self.api.approvals()
-        except HiveError as exc:
-            self.notify(exc.message, title=exc.title, severity="error", timeout=10)
-            return
-        if not self.is_attached:
+        approvals = await self.calls.read("read approvals", self.api.approvals())
+        if approvals is None or not self.is_attached:
             return
         self.queue.show(approvals)
         self.detail.show(self.queue.selected)

@@ -22,7 +22,6 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from hivetui.core.api import HiveAPI
-from hivetui.core.errors import HiveError
 from hivetui.core.events import (
     AgentChanged,
     AgentStopped,
@@ -89,13 +88,9 @@ class KeptScreen(Screen[None]):
 
     async def refresh_lists(self) -> None:
         """Re-read kept agents and drafts from the API and show them."""
-        try:
-            kept = await self.api.kept()
-            drafts = await self.api.drafts()
-        except HiveError as exc:
-            self.notify(exc.message, title=exc.title, severity="error", timeout=10)
-            return
-        if not self.is_attached:
+        kept = await self.calls.read("read kept agents", self.api.kept())
+        drafts = await self.calls.read("read drafts", self.api.drafts())
+        if kept is None or drafts is None or not self.is_attached:
             return
         self.kept_list.show(kept)
         self.draft_list.show(drafts)

@@ -21,7 +21,6 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from hivetui.core.api import HiveAPI
-from hivetui.core.errors import HiveError
 from hivetui.core.events import Event, Lagged, OperatorAnswer, QuestionAsked
 from hivetui.core.views import Question
 from hivetui.tui.screens.stylesheet import style_path
@@ -84,12 +83,8 @@ class QuestionsScreen(Screen[None]):
 
     async def refresh_questions(self) -> None:
         """Re-read the pending questions from the API and show them."""
-        try:
-            questions = await self.api.questions()
-        except HiveError as exc:
-            self.notify(exc.message, title=exc.title, severity="error", timeout=10)
-            return
-        if not self.is_attached:
+        questions = await self.calls.read("read questions", self.api.questions())
+        if questions is None or not self.is_attached:
             return
         self.question_list.show(questions)
         self.form.show(self.question_list.selected)

@@ -73,6 +73,19 @@ class ApiCalls:
         if self._owner.is_attached:
             on_success(result)
 
+    async def read(self, what: str, call: Awaitable[T]) -> T | None:
+        """Await a read (a list for the screen) in place; on failure toast and return None."""
+        try:
+            return await call
+        except HiveError as exc:
+            log.info("%s refused: %s", what, exc)
+            self._owner.app.notify(exc.message, title=exc.title, severity="error", timeout=10)
+        except Exception as exc:
+            log.exception("%s failed", what)
+            self._owner.app.notify(f"{type(exc).__name__}: {exc}", title=f"{what} failed",
+                                   severity="error", timeout=10)
+        return None
+
     async def wait(self) -> None:
         """Wait until every call started so far has finished (tests, shutdown)."""
         while self._tasks:
