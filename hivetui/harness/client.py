@@ -28,7 +28,6 @@ MessageKind = Literal["peer", "operator", "manager", "system"]
 
 CONNECTION_CLOSED = -32000  # JSON-RPC code the SDK uses when the transport went away
 INVALID_REQUEST = -32600  # the SDK's "Session terminated" (HTTP 404: the bridge restarted)
-INTERNAL_ERROR = -32603  # the SDK's stand-in for any other HTTP error status
 
 
 class BridgeUnreachable(HarnessError):
@@ -184,6 +183,9 @@ class HiveClient:
         except Exception as exc:
             await self._end_owner()
             raise self._http_failure("connect", _leaf(exc)) from exc
+        except BaseException:
+            await asyncio.shield(self._end_owner())
+            raise
         log.info("connected to the bridge at %s", self.url)
 
     async def _own(self, opened: asyncio.Future[None], closing: asyncio.Event) -> None:
@@ -250,9 +252,11 @@ class HiveClient:
         try:
             result = pending.result()
         except MCPError as exc:
-            transport = exc.code in (CONNECTION_CLOSED, INTERNAL_ERROR) or (
+            # the SDK turns an HTTP error status into INTERNAL_ERROR (404: "Session
+            # terminated"): the status the hook saw tells those from a tool's own error
+            transport = exc.code == CONNECTION_CLOSED or self._last_status >= 400 or (
                 exc.code == INVALID_REQUEST and "Session terminated" in exc.message)
-            if transport or self._last_status >= 400:
+            if transport:
                 raise self._http_failure(tool, exc) from exc
             raise HarnessError(f"bridge refused {tool}: {exc.message}") from exc
         except (httpx2.HTTPError, OSError) as exc:
