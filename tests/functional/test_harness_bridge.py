@@ -274,3 +274,21 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+async def test_scripted_notes_compaction_through_a_real_run(hive: Hive, bridge: Bridge) -> None:
+    run, state = await _agent(hive, bridge, "nc", "scripted:echo")
+    agent = json.loads((run / "agent.json").read_text())
+    agent["harness"] = {"notes_compact_bytes": 600}
+    (run / "agent.json").write_text(json.dumps(agent))
+    old = "# notes of nc (scripted:echo)\n" + "".join(f"- turn {i}: old\n" for i in range(60))
+    (state / "notes.md").write_text(old)
+    await hive.bus.send("operator", "nc", "hi")
+    assert await asyncio.wait_for(run_harness(run, state, recv_wait_s=5, max_turns=1), 20) == 0
+    assert (state / "notes.md.bak").read_text() == old
+    notes = (state / "notes.md").read_text().splitlines()
+    assert notes[0] == "# notes of nc (scripted:echo)"
+    assert notes[1].startswith("- (compacted: ") and notes[-1].startswith("- turn 1: 1 message")
+    series = await _series(hive, "nc")
+    assert series["notes_bytes"] == [float(len((state / "notes.md").read_bytes()))]
+    assert series["notes_bytes"][0] < 600
