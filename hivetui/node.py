@@ -70,6 +70,20 @@ class HiveNode:
                         tb: TracebackType | None) -> None:
         await self.aclose()
 
+    async def stop_all(self) -> None:
+        """Stop every agent's container (containers otherwise outlive the core by design)."""
+        lifecycle = self.hive.lifecycle
+        if lifecycle is None:
+            return
+        for name in sorted(await lifecycle.backend.running()):
+            if self.hive.registry.find(name) is not None:
+                try:
+                    await lifecycle.stop(name)
+                except Exception:
+                    log.exception("could not stop %s", name)
+            else:
+                await lifecycle.backend.stop(name)
+
     async def aclose(self) -> None:
         await self.bridge.aclose()
         await self.hive.aclose()
