@@ -61,6 +61,11 @@ class Hive:
             self.config.harness.default_model,
         )
         self.metrics = Metrics(self.telemetry, self.registry, self.bus, self._queue_lengths)
+        if self.lifecycle is not None:
+            self.lifecycle.harness_settings = {
+                "turn_timeout_s": self.config.harness.turn_timeout_s,
+                "notes_compact_bytes": self.config.harness.notes_compact_bytes,
+            }
         self._tg: asyncio.TaskGroup | None = None
         self._services: dict[str, asyncio.Task[None]] = {}
         self._pending: list[tuple[str, ServiceFactory]] = []

@@ -32,6 +32,8 @@ class Lifecycle:
         self.hub = hub
         self._notify = notify
         self.bridge_url = ""
+        #: loop settings handed to the harness in agent.json (turn timeout, notes size)
+        self.harness_settings: dict[str, float | int] = {}
         self.harness_argv: tuple[str, ...] = (
             sys.executable, "-m", "hivetui", "harness", "--run-dir", "/run/hive",
             "--state-dir", "/state",
@@ -54,7 +56,7 @@ class Lifecycle:
         write_private_file(run_dir / "bridge.json", json.dumps({"url": self.bridge_url}))
         write_private_file(run_dir / "agent.json", json.dumps({
             "name": agent.name, "role": agent.role, "runtime": agent.runtime,
-            "settings": settings.to_dict(),
+            "settings": settings.to_dict(), "harness": self.harness_settings,
         }))
         binds: tuple[Bind, ...] = ()
         if agent.role == "manager":

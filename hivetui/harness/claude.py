@@ -104,6 +104,17 @@ class ClaudeRuntime:
                                   "env": dict(spec.env)}
         return {"mcpServers": servers}
 
+    def write_mcp_config(self) -> Path:
+        """The MCP config as a 0600 file: the bearer token never appears in an argv,
+        which any user of the host could read in /proc."""
+        self.hive_dir.mkdir(parents=True, exist_ok=True)
+        path = self.hive_dir / "mcp.json"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(self.mcp_config(), fh, separators=(",", ":"))
+        os.chmod(path, 0o600)
+        return path
+
     def allowed_tools(self) -> list[str]:
         tools = list(self.agent.settings.allowed_tools)
         if not any(t == f"mcp__{HIVE_SERVER}" or t.startswith(f"mcp__{HIVE_SERVER}__")
@@ -138,7 +149,7 @@ class ClaudeRuntime:
     def build_argv(self, model: str, *, resume: bool) -> list[str]:
         argv = [self.claude_bin, "-p", "--output-format", "stream-json", "--verbose",
                 "--model", model, "--strict-mcp-config",
-                "--mcp-config", json.dumps(self.mcp_config(), separators=(",", ":")),
+                "--mcp-config", str(self.write_mcp_config()),
                 "--allowedTools", *self.allowed_tools(),
                 "--append-system-prompt", self.system_prompt()]
         if resume:

@@ -51,9 +51,12 @@ def _expected_argv(rt: ClaudeRuntime, model: str, *, resume: bool) -> list[str]:
         "files": {"command": "/usr/bin/files-mcp", "args": ["--root", "/state"],
                   "env": {"FILES_RO": "1"}},
     }}
+    mcp_file = rt.state_dir / ".hive" / "mcp.json"
+    assert json.loads(mcp_file.read_text()) == mcp  # the token lives in a 0600 file, not argv
+    assert mcp_file.stat().st_mode & 0o777 == 0o600
     argv = [rt.claude_bin, "-p", "--output-format", "stream-json", "--verbose",
             "--model", model, "--strict-mcp-config",
-            "--mcp-config", json.dumps(mcp, separators=(",", ":")),
+            "--mcp-config", str(rt.state_dir / ".hive" / "mcp.json"),
             "--allowedTools", "Read", "Edit", "Bash(git *)", "Bash(npm run test:*)", "mcp__hive",
             "--append-system-prompt", rt.system_prompt()]
     return [*argv, "--continue"] if resume else argv

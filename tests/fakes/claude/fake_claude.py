@@ -4,7 +4,7 @@
 It follows the documented contract of ``claude -p`` (reference.md) where the harness relies
 on it:
 - ``--output-format stream-json`` with ``-p`` requires ``--verbose`` (else error, exit 1);
-- the prompt comes on stdin; ``--mcp-config`` must be JSON with ``mcpServers``;
+- the prompt comes on stdin; ``--mcp-config`` is JSON (or a JSON file) with ``mcpServers``;
 - ``--continue`` with no earlier conversation in this cwd fails ("No conversation found
   to continue", exit 1); each run without it starts a new session in its cwd.
 
@@ -98,7 +98,12 @@ def main() -> None:
     config: dict[str, Any] = {}
     if "mcp-config" in opts:
         try:
-            config = json.loads(opts["mcp-config"])
+            raw = opts["mcp-config"]
+            # like the real CLI: a JSON string or the path of a JSON file
+            if not raw.lstrip().startswith("{") and os.path.isfile(raw):
+                with open(raw, encoding="utf-8") as fh:
+                    raw = fh.read()
+            config = json.loads(raw)
         except json.JSONDecodeError:
             fail(f"Error: Invalid MCP configuration: {opts['mcp-config'][:80]}")
         if not isinstance(config.get("mcpServers"), dict):
