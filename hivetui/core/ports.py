@@ -37,6 +37,8 @@ class ContainerExit:
 
     name: str
     status: int | None  # exit status where known; negative: killed by that signal
+    #: True if this backend instance ended it on request (stop/restart/destroy/rebuild)
+    requested: bool = False
 
 
 class ContainerBackend(Protocol):

@@ -1,0 +1,328 @@
+"""The real local backend: real namespaces (bwrap and unshare), real processes, real /proc."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from hivetui.containers import procinfo
+from hivetui.containers.local import LocalBackend
+from hivetui.core.errors import ContainerError
+from hivetui.core.ports import ContainerExit, ContainerSpec
+
+TOOLS = [pytest.param("bwrap", marks=pytest.mark.skipif(shutil.which("bwrap") is None,
+                                                         reason="bubblewrap not installed")),
+         "unshare"]
+SLEEP = "exec sleep 60"
+
+
+def make_spec(base: Path, name: str, script: str) -> ContainerSpec:
+    agent = base / "agents" / name
+    run = agent / "run"
+    run.mkdir(parents=True, exist_ok=True)
+    os.chmod(base / "agents", 0o700)
+    (run / "token").write_text("secret-token\n")
+    os.chmod(run / "token", 0o600)
+    return ContainerSpec(name=name, state_dir=agent / "state", run_dir=run,
+                         log_file=agent / "container.log", argv=("/bin/sh", "-c", script),
+                         env={"HIVETUI_AGENT": name})
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+def container_pid(backend: LocalBackend, name: str) -> int:
+    info = backend._dir(name).container()
+    assert info is not None
+    return int(info["pid"])
+
+
+def main_process(backend: LocalBackend, name: str) -> int:
+    """Host pid of the container's first process (pid 2 inside: child of our init)."""
+    kids = procinfo.children(container_pid(backend, name))
+    assert len(kids) == 1, kids
+    return kids[0]
+
+
+@pytest.fixture(params=TOOLS)
+async def env(request: pytest.FixtureRequest, tmp_path: Path
+              ) -> AsyncIterator[tuple[LocalBackend, Path]]:
+    root = tmp_path / "containers"
+    backend = LocalBackend(root, tool=request.param, stop_timeout=2.0)
+    yield backend, tmp_path
+    # containers outlive backends by design: end them whatever the test did
+    await backend.aclose()
+    async with LocalBackend(root, tool=request.param, stop_timeout=1.0) as sweeper:
+        for name in await sweeper.running():
+            await sweeper.stop(name)
+
+
+Env = tuple[LocalBackend, Path]
+
+
+async def started(backend: LocalBackend, base: Path, name: str, script: str) -> ContainerSpec:
+    spec = make_spec(base, name, script)
+    await backend.create(spec)
+    await backend.start(name)
+    return spec
+
+
+def expected_outside_uid(backend: LocalBackend) -> int:
+    return backend.uid if backend.uid is not None else os.getuid()
+
+
+async def test_root_inside_is_unprivileged_outside(env: Env) -> None:
+    backend, base = env
+    spec = await started(backend, base, "uid", f"id -u > /state/uid; {SLEEP}")
+    await wait_for(lambda: (spec.state_dir / "uid").exists()
+                   and (spec.state_dir / "uid").stat().st_size > 0)
+    assert (spec.state_dir / "uid").read_text().strip() == "0"
+    outside = procinfo.owner_uid(main_process(backend, "uid"))
+    assert outside == expected_outside_uid(backend)
+    if os.geteuid() == 0:
+        assert outside != 0, "container root must not be root outside"
+        assert spec.state_dir.stat().st_uid == outside  # the state dir was handed over
+    assert "uid" in await backend.running()
+
+
+async def test_host_processes_are_invisible(env: Env) -> None:
+    backend, base = env
+    spec = await started(backend, base, "ps",
+                         "for p in /proc/[0-9]*; do echo ${p#/proc/} $(tr '\\0' ' ' "
+                         "< $p/cmdline); done > /state/procs; ps -e -o comm= > /state/ps;"
+                         f" {SLEEP}")
+    await wait_for(lambda: (spec.state_dir / "ps").exists()
+                   and (spec.state_dir / "ps").stat().st_size > 0)
+    procs = (spec.state_dir / "procs").read_text().splitlines()
+    pids = sorted(int(line.split()[0]) for line in procs)
+    assert pids[0] == 1 and len(pids) <= 4, procs
+    assert not any("pytest" in line for line in procs), procs
+    ps_names = (spec.state_dir / "ps").read_text().split()
+    assert "python3" in ps_names[0] or ps_names[0].startswith("python"), ps_names  # our init
+    assert len(ps_names) <= 4, ps_names
+
+
+async def test_state_persists_across_restart(env: Env) -> None:
+    backend, base = env
+    script = "n=$(cat /state/n 2>/dev/null || echo 0); echo $((n+1)) > /state/n; " + SLEEP
+    spec = await started(backend, base, "keep", script)
+    counter = spec.state_dir / "n"
+    await wait_for(lambda: counter.exists() and counter.read_text().strip() == "1")
+    await backend.restart("keep")
+    await wait_for(lambda: counter.read_text().strip() == "2")
+    await backend.stop("keep")
+    await backend.destroy("keep")
+    assert counter.read_text().strip() == "2"  # destroy keeps the agent's state
+    assert not (backend.root / "keep").exists()
+
+
+async def test_writes_outside_state_and_tmp_fail(env: Env) -> None:
+    backend, base = env
+    targets = ["/", "/usr", "/etc", "/var/tmp", "/run", "/run/hive", "/dev", "/root",
+               str(Path.home()), "/state", "/tmp", "/dev/shm"]
+    script = "for d in " + " ".join(targets) + (
+        '; do if echo x > "$d/probe" 2>/dev/null; then echo "$d ok"; else echo "$d denied"; '
+        "fi; done > /state/results; mount -o remount,rw /usr 2>/dev/null && echo remounted "
+        ">> /state/results; " + SLEEP)
+    spec = await started(backend, base, "ro", script)
+    results_file = spec.state_dir / "results"
+    await wait_for(lambda: results_file.exists()
+                   and len(results_file.read_text().splitlines()) >= len(targets))
+    await asyncio.sleep(0.1)
+    results = dict(line.split() for line in results_file.read_text().splitlines())
+    writable = {d for d, verdict in results.items() if verdict == "ok"}
+    assert writable == {"/state", "/tmp", "/dev/shm"}, results
+    assert "remounted" not in results
+    leaked = [p for p in (Path("/usr/probe"), Path("/var/tmp/probe")) if p.exists()]
+    assert not leaked
+    assert (spec.state_dir / "probe").exists()
+
+
+async def test_log_has_timestamped_lines(env: Env) -> None:
+    backend, base = env
+    spec = await started(backend, base, "log", "echo hello; echo oops >&2; " + SLEEP)
+    await wait_for(lambda: "oops" in spec.log_file.read_text())
+    lines = await backend.logs("log", 50)
+    stamp = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ")
+    assert lines and all(stamp.match(line) for line in lines), lines
+    assert any(line.endswith(" hello") for line in lines)
+    assert any(line.endswith(" oops") for line in lines)
+    assert await backend.logs("log", 1) == lines[-1:]
+
+
+async def test_follow_logs_yields_new_lines(env: Env) -> None:
+    backend, base = env
+    spec = await started(backend, base, "fol",
+                         "while [ ! -e /state/go ]; do sleep 0.05; done; echo after-go; " + SLEEP)
+    follower = backend.follow_logs("fol")
+    nxt = asyncio.ensure_future(anext(follower))
+    await asyncio.sleep(0.2)
+    (spec.state_dir / "go").write_text("")
+    line = await asyncio.wait_for(nxt, 3)
+    assert line.endswith(" after-go")
+    await follower.aclose()  # type: ignore[attr-defined]
+
+
+async def next_exit(exits: AsyncIterator[ContainerExit], timeout: float) -> ContainerExit:
+    return await asyncio.wait_for(anext(exits), timeout)
+
+
+async def test_killed_process_yields_one_exit_at_once(env: Env) -> None:
+    backend, base = env
+    exits = backend.exits()
+    await started(backend, base, "kill", SLEEP)
+    victim = main_process(backend, "kill")
+    t0 = time.monotonic()
+    os.kill(victim, signal.SIGKILL)
+    ex = await next_exit(exits, 0.5)
+    latency = time.monotonic() - t0
+    assert ex == ContainerExit("kill", -signal.SIGKILL, requested=False)
+    assert latency < 0.5
+    assert "kill" not in await backend.running()
+    with pytest.raises(TimeoutError):
+        await next_exit(exits, 0.3)  # exactly one
+    last = await backend.logs("kill", 1)
+    assert "exited with status -9" in last[0]
+
+
+async def test_stop_is_graceful_then_forceful(env: Env) -> None:
+    backend, base = env
+    exits = backend.exits()
+    spec = await started(backend, base, "term", "trap 'echo got-term; exit 0' TERM; "
+                         "echo armed; while :; do sleep 0.05; done")
+    await wait_for(lambda: "armed" in spec.log_file.read_text())
+    await backend.stop("term")
+    assert await next_exit(exits, 0.1) == ContainerExit("term", 0, requested=True)
+    assert any("got-term" in line for line in await backend.logs("term", 10))
+    backend.stop_timeout = 0.3
+    spec = await started(backend, base, "stub",
+                         "trap '' TERM; echo armed; while :; do sleep 0.05; done")
+    await wait_for(lambda: "armed" in spec.log_file.read_text())
+    t0 = time.monotonic()
+    await backend.stop("stub")
+    assert 0.3 <= time.monotonic() - t0 < 2.0
+    ex = await next_exit(exits, 0.1)
+    assert ex.name == "stub" and ex.requested and ex.status == -signal.SIGKILL
+    assert await backend.running() == set()
+    await backend.stop("stub")  # stopping a stopped container is a no-op
+
+
+async def test_new_instance_readopts_running_container(env: Env) -> None:
+    backend, base = env
+    await started(backend, base, "adopt", SLEEP)
+    pid = container_pid(backend, "adopt")
+    await backend.aclose()  # the core goes away; the container must not
+    await asyncio.sleep(0.2)
+    assert procinfo.start_ticks(pid) is not None
+    async with LocalBackend(backend.root, tool=backend.tool, stop_timeout=2.0) as second:
+        assert await second.running() == {"adopt"}
+        exits = second.exits()
+        victim = main_process(second, "adopt")
+        os.kill(victim, signal.SIGKILL)
+        ex = await next_exit(exits, 0.5)
+        assert ex.name == "adopt" and not ex.requested
+        await second.start("adopt")
+        await second.stop("adopt")
+        assert (await next_exit(exits, 0.1)).requested
+        assert await second.running() == set()
+
+
+async def test_shell_argv_opens_root_shell_inside(env: Env) -> None:
+    backend, base = env
+    spec = await started(backend, base, "sh",
+                         "echo from-container > /tmp/mark; echo marked; " + SLEEP)
+    await wait_for(lambda: "marked" in spec.log_file.read_text())
+    argv = backend.shell_argv("sh")
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = await asyncio.wait_for(
+        proc.communicate(b"id -u; hostname; pwd; cat /tmp/mark; ls /proc | grep -c '^[0-9]'\n"),
+        10)
+    lines = out.decode().split()
+    assert proc.returncode == 0, err
+    assert lines[:4] == ["0", "h-sh", "/state", "from-container"], (out, err)
+    assert int(lines[4]) <= 6  # the container's processes only
+    with pytest.raises(ContainerError, match="not running"):
+        backend.shell_argv("nope")
+
+
+async def test_rebuild_runs_the_new_spec(env: Env) -> None:
+    backend, base = env
+    spec = await started(backend, base, "reb", "echo one > /state/v; " + SLEEP)
+    await wait_for(lambda: (spec.state_dir / "v").exists()
+                   and (spec.state_dir / "v").read_text().strip() == "one")
+    new = make_spec(base, "reb", "echo two > /state/v; " + SLEEP)
+    await backend.rebuild(new)
+    assert await backend.running() == {"reb"}
+    await wait_for(lambda: (spec.state_dir / "v").read_text().strip() == "two")
+
+
+FAKE_BROKEN = """#!/bin/sh
+echo "{tool}: unshare failed: Operation not permitted" >&2
+exit 1
+"""
+
+
+@pytest.mark.parametrize("tool", ["bwrap", "unshare"])
+async def test_missing_namespaces_is_a_loud_error_unless_allowed(
+        tool: str, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        request: pytest.FixtureRequest) -> None:
+    bindir = Path(tempfile.mkdtemp(prefix="hivetui-fake-"))  # the container uid must reach it
+    os.chmod(bindir, 0o755)
+    request.addfinalizer(lambda: shutil.rmtree(bindir))
+    fake = bindir / f"fake-broken-{tool}"
+    fake.write_text(FAKE_BROKEN.format(tool=tool))
+    fake.chmod(0o755)
+    spec = make_spec(tmp_path, "iso", "id -u > $HIVETUI_STATE_DIR/uid; echo ran-unisolated")
+    strict = LocalBackend(tmp_path / "c1", tool=tool, **{tool: str(fake)})  # type: ignore[arg-type]
+    with pytest.raises(ContainerError, match="user namespaces are unavailable.*Operation not"):
+        await strict.create(spec)
+    await strict.aclose()
+    caplog.set_level("WARNING")
+    loose = LocalBackend(tmp_path / "c2", tool=tool, allow_unisolated=True,
+                         **{tool: str(fake)})  # type: ignore[arg-type]
+    exits = loose.exits()
+    await loose.create(spec)
+    assert "UNISOLATED" in caplog.text
+    await loose.start("iso")
+    ex = await next_exit(exits, 5)
+    assert ex.status == 0
+    assert (spec.state_dir / "uid").read_text().strip() == str(os.getuid())
+    assert any("ran-unisolated" in line for line in await loose.logs("iso", 5))
+    await loose.aclose()
+
+
+async def test_start_failure_is_reported(env: Env) -> None:
+    backend, base = env
+    spec = make_spec(base, "bad", "true")
+    await backend.create(spec)
+    # a bind whose target cannot be created on the read-only host tree
+    plan = backend._dir("bad").read_plan()
+    assert plan is not None
+    from dataclasses import replace
+
+    from hivetui.containers.sandbox import PlanBind
+
+    broken = replace(plan, binds=[*plan.binds, PlanBind(str(base), "/usr/no-such-dir", False)])
+    backend._dir("bad").write_plan(broken)
+    with pytest.raises(ContainerError, match="did not start"):
+        await backend.start("bad")
+    assert await backend.running() == set()
+
+
+Starter = Callable[[], Awaitable[None]]
