@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from hivetui.core.hive import Hive
 
 
 async def main(state: Path, agents: int) -> None:
+    logging.basicConfig(level=logging.WARNING)  # as in production: no per-request logging
     cfg = HiveConfig()
     cfg.bus.max_inbox_depth = 1_000_000
     async with Hive(state, cfg) as hive:

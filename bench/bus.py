@@ -3,6 +3,11 @@
 Server (hive + bridge, uvicorn) runs in its own process; the agents are real MCP clients
 (the `mcp` package over streamable HTTP) in this one. Beside it, a raw HTTP round trip
 (GET /healthz on the same uvicorn, same HTTP client library) gives the baseline.
+
+Phases: (1) raw HTTP round trips, one at a time; (2) MCP `send` calls, one at a time, on
+the same server — ``overhead_ratio`` is (2)'s p50 over (1)'s, the cost of the MCP path for
+one message; (3) N agents sending and long-polling at once — ``msgs_per_s`` and the
+``p50_ms``/``p99_ms`` of a `send` under that load.
 Last line: JSON with msgs_per_s, p50_ms, p99_ms, raw_http_p50_ms, overhead_ratio.
 """
 
@@ -26,6 +31,12 @@ from mcp.client.streamable_http import streamable_http_client
 HERE = Path(__file__).resolve().parent
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc (the server's own cost)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -45,8 +56,30 @@ async def raw_http(url: str, n: int) -> list[float]:
     return out
 
 
+async def sequential_sends(url: str, token: str, peer: str, n: int) -> list[float]:
+    out = []
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http, \
+            Client(streamable_http_client(url, http_client=http)) as client:
+        for i in range(20 + n):
+            t0 = time.perf_counter()
+            r = await client.call_tool("send", {"to": peer, "body": f"seq #{i}"})
+            if i >= 20:
+                out.append((time.perf_counter() - t0) * 1000)
+            if r.is_error:
+                raise RuntimeError(str(r.content))
+    return out
+
+
+async def drain(url: str, token: str) -> None:
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http, \
+            Client(streamable_http_client(url, http_client=http)) as client:
+        while (await client.call_tool("recv", {"wait_s": 0, "max": 100})
+               ).structured_content.get("messages"):  # type: ignore[union-attr]
+            pass
+
+
 async def agent(url: str, name: str, token: str, peer: str, count: int,
-                latencies: list[float], received: dict[str, int]) -> None:
+                latencies: list[float], received: dict[str, int], calls: list[int]) -> None:
     async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"},
                                   timeout=httpx2.Timeout(60.0)) as http, \
             Client(streamable_http_client(url, http_client=http)) as client:
@@ -61,6 +94,7 @@ async def agent(url: str, name: str, token: str, peer: str, count: int,
         async def receiver() -> None:
             while received[name] < count:
                 r = await client.call_tool("recv", {"wait_s": 5, "max": 100})
+                calls.append(1)
                 received[name] += len((r.structured_content or {}).get("messages", []))
 
         await asyncio.gather(sender(), receiver())
@@ -77,23 +111,34 @@ async def run(agents: int, per_agent: int) -> dict[str, object]:
         info = json.loads(proc.stdout.readline())
         url, tokens = info["url"], info["tokens"]
         raw = await raw_http(url, 300)
+        seq = await sequential_sends(url, tokens["a0"], "a1", 300)
+        await drain(url, tokens["a1"])
         # warm-up: one send per agent
         latencies: list[float] = []
         received = {n: 0 for n in tokens}
         names = list(tokens)
+        calls: list[int] = []
+        cpu0 = cpu_seconds(proc.pid)
         t0 = time.perf_counter()
         await asyncio.gather(*[
-            agent(url, n, tokens[n], names[(i + 1) % len(names)], per_agent, latencies, received)
+            agent(url, n, tokens[n], names[(i + 1) % len(names)], per_agent, latencies, received,
+                  calls)
             for i, n in enumerate(names)])
         elapsed = time.perf_counter() - t0
+        server_cpu = cpu_seconds(proc.pid) - cpu0
+        n_calls = len(latencies) + len(calls)
         total = sum(received.values())
         assert total == agents * per_agent, f"lost messages: {total} of {agents * per_agent}"
         raw_p50 = statistics.median(raw)
+        seq_p50 = statistics.median(seq)
         p50 = statistics.median(latencies)
         return {"bench": "bus", "agents": agents, "messages": total,
                 "msgs_per_s": round(total / elapsed, 1), "p50_ms": round(p50, 2),
                 "p99_ms": round(pct(latencies, 0.99), 2), "raw_http_p50_ms": round(raw_p50, 2),
-                "overhead_ratio": round(p50 / raw_p50, 2), "elapsed_s": round(elapsed, 2)}
+                "mcp_send_seq_p50_ms": round(seq_p50, 2),
+                "server_cpu_ms_per_call": round(server_cpu * 1000 / n_calls, 3),
+                "server_capacity_calls_per_s": round(n_calls / server_cpu) if server_cpu else None,
+                "overhead_ratio": round(seq_p50 / raw_p50, 2), "elapsed_s": round(elapsed, 2)}
     finally:
         if proc.stdin:
             proc.stdin.close()
