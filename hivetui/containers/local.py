@@ -5,7 +5,7 @@ Each container is a process tree in its own user, pid, mount, ipc and uts namesp
 (:mod:`hivetui.containers.supervise`) so that it outlives the core; a new backend
 instance re-adopts whatever still runs (pid + start time checked).
 
-Files: ``<root>/<name>/`` holds ``plan.json`` (the spec, as the supervisor reads it),
+Files: ``<root>/<name>/supervisor/`` holds ``plan.json`` (the spec, as the supervisor reads it),
 ``supervisor.json``, ``container.json``, ``exit.json`` and ``supervisor.log`` (the
 supervisor's own stderr). The agent's output goes to ``spec.log_file``, one
 ``<UTC ISO-8601 with ms>Z <line>`` per line.
@@ -33,6 +33,9 @@ from hivetui.core.ports import ContainerExit, ContainerSpec
 
 log = logging.getLogger(__name__)
 
+#: ``<root>/<name>/<RUNTIME_SUBDIR>/`` holds one container's bookkeeping; ``root`` may be the
+#: core's agents dir (``<name>/`` also holds the agent's state), so only this is ever removed.
+RUNTIME_SUBDIR = "supervisor"
 #: Container root maps to this uid/gid outside when the core runs as root.
 DEFAULT_CONTAINER_ID = 1_888_000_000
 FALLBACK_PYTHONS = ("/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3")
@@ -89,8 +92,8 @@ class LocalBackend:
         self.root.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, 0o700)
         for sub in sorted(self.root.iterdir()):
-            cdir = ContainerDir(sub)
-            if sub.is_dir() and cdir.running():
+            cdir = ContainerDir(sub / RUNTIME_SUBDIR)
+            if cdir.path.is_dir() and cdir.running():
                 self._watch(sub.name, cdir)
                 log.info("local backend: re-adopted container h-%s", sub.name)
 
@@ -255,7 +258,7 @@ class LocalBackend:
 
     # --- internals --------------------------------------------------------------------
     def _dir(self, name: str) -> ContainerDir:
-        return ContainerDir(self.root / validate_agent_name(name))
+        return ContainerDir(self.root / validate_agent_name(name) / RUNTIME_SUBDIR)
 
     def _log_file(self, name: str) -> Path:
         plan = self._dir(name).read_plan()

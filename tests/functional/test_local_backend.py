@@ -62,7 +62,7 @@ def main_process(backend: LocalBackend, name: str) -> int:
 @pytest.fixture(params=TOOLS)
 async def env(request: pytest.FixtureRequest, tmp_path: Path
               ) -> AsyncIterator[tuple[LocalBackend, Path]]:
-    root = tmp_path / "containers"
+    root = tmp_path / "agents"  # as the node wires it: beside each agent's state
     backend = LocalBackend(root, tool=request.param, stop_timeout=2.0)
     yield backend, tmp_path
     # containers outlive backends by design: end them whatever the test did
@@ -128,7 +128,7 @@ async def test_state_persists_across_restart(env: Env) -> None:
     await backend.stop("keep")
     await backend.destroy("keep")
     assert counter.read_text().strip() == "2"  # destroy keeps the agent's state
-    assert not (backend.root / "keep").exists()
+    assert not (backend.root / "keep" / "supervisor").exists()
 
 
 async def test_writes_outside_state_and_tmp_fail(env: Env) -> None:
