@@ -1,0 +1,181 @@
+"""The operator's app. It only wires: screens, global keys, the event pump, alerts.
+
+One interface either way in: ``api`` is an embedded ``OperatorSession`` or a
+``ControlClient`` across the control socket. The app follows ``api.events()`` through an
+:class:`~hivetui.tui.pump.EventPump` (coalesced, at most ~10 refreshes a second) and never
+polls the database.
+
+    app = create_app(api)          # tests drive it with ``app.run_test()``
+    await run_app(api)             # the CLI
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from typing import Any
+
+from textual.app import App
+from textual.binding import Binding
+
+from hivetui.core.api import HiveAPI
+from hivetui.core.events import (
+    ApprovalRequested,
+    ContainerCrash,
+    CrashLoop,
+    Event,
+    Notification,
+    QuestionAsked,
+)
+from hivetui.tui.context import HiveContext
+from hivetui.tui.executor import CommandRunner
+from hivetui.tui.guard import attempt, show_error
+from hivetui.tui.messages import HiveCommand, HiveRefreshed
+from hivetui.tui.palette import HiveCommands
+from hivetui.tui.pump import EventPump
+from hivetui.tui.screens.agent_detail import AgentDetailScreen
+from hivetui.tui.screens.command_line import CommandLineScreen
+from hivetui.tui.screens.fleet import FleetScreen
+from hivetui.tui.screens.help import HelpScreen, Section
+from hivetui.tui.screens.prompt import PromptScreen
+from hivetui.tui.screens.stylesheet import style_path
+from hivetui.tui.state import Changes, HiveState
+from hivetui.tui.widgets.agent.log_pane import LogPane
+from hivetui.tui.widgets.agent.terminal_pane import TerminalPane
+from hivetui.tui.widgets.fleet.table import FleetTable
+
+log = logging.getLogger(__name__)
+
+Lifespan = Callable[[], AbstractAsyncContextManager[Any]]
+BELL_MIN_INTERVAL_S = 1.0
+_SEVERITY = {"info": "information", "warning": "warning", "error": "error"}
+
+
+class HiveApp(App[None]):
+    TITLE = "hivetui"
+    CSS_PATH = style_path("app.tcss")
+    COMMANDS = App.COMMANDS | {HiveCommands}
+    BINDINGS = [
+        Binding("question_mark", "help", "Help"),
+        Binding("colon", "command_line", "Command"),
+    ]
+
+    def __init__(self, api: HiveAPI, *, clock: Callable[[], float] = time.time,
+                 where: str = "", lifespan: Lifespan | None = None, bell: bool = True,
+                 refresh_interval: float = 0.1) -> None:
+        super().__init__()
+        self.api = api
+        self.hive_context = HiveContext(api, HiveState(api), clock, where)
+        self.runner = CommandRunner(self, self.hive_context)
+        self.pump = EventPump(api, self.hive_context.state, self._deliver, self._alert,
+                              self._pump_error, refresh_interval)
+        self.ring_bell = bell
+        self.bells = 0
+        self._last_bell = 0.0
+        self._lifespan = lifespan
+        self._stack = AsyncExitStack()
+
+    async def on_mount(self) -> None:
+        if self._lifespan is not None:
+            await self._stack.enter_async_context(self._lifespan())
+        await attempt(self, self.hive_context.state.load())
+        await self.push_screen(FleetScreen(self.hive_context))
+        self.run_worker(self._pump_events(), name="hive-events", group="pump",
+                        exit_on_error=False)
+
+    async def on_unmount(self) -> None:
+        await self._stack.aclose()
+
+    async def _pump_events(self) -> None:
+        try:
+            await self.pump.run()
+        except Exception as exc:  # the stream broke (core gone): say so, keep the UI
+            log.exception("the hive's event stream failed")
+            show_error(self, exc)
+            return
+        self.notify("the hive's event stream ended: the view no longer updates",
+                    title="Disconnected", severity="error")
+
+    # --- live updates and alerts -----------------------------------------------------
+    def _deliver(self, changes: Changes) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, FleetScreen | AgentDetailScreen):
+                screen.post_message(HiveRefreshed(changes))
+
+    def _pump_error(self, exc: BaseException) -> None:
+        show_error(self, exc)
+
+    def _alert(self, ev: Event) -> None:
+        if isinstance(ev, ApprovalRequested):
+            self.notify(f"#{ev.id} {ev.kind} for {ev.agent} — press a or type :approvals",
+                        title="Approval requested", severity="warning", markup=False)
+        elif isinstance(ev, QuestionAsked):
+            self.notify(f"{ev.question} — press w or type :questions",
+                        title=f"Question from {ev.agent}", severity="warning", markup=False)
+        elif isinstance(ev, ContainerCrash):
+            last = f": {ev.last_log_lines[-1]}" if ev.last_log_lines else ""
+            self.notify(f"exit status {ev.exit_status}{last}", title=f"{ev.agent} crashed",
+                        severity="error", markup=False)
+        elif isinstance(ev, CrashLoop):
+            self.notify(f"{ev.count} crashes in {ev.window_s:.0f}s — restart it (r) when "
+                        "fixed", title=f"{ev.agent} is crash-looping", severity="error",
+                        markup=False)
+        elif isinstance(ev, Notification):
+            self.notify(ev.text, title=ev.title, severity=_SEVERITY.get(ev.level, "information"),  # type: ignore[arg-type]
+                        markup=False)
+            return
+        self._ring()
+
+    def _ring(self) -> None:
+        now = time.monotonic()
+        if not self.ring_bell or now - self._last_bell < BELL_MIN_INTERVAL_S:
+            return
+        self._last_bell = now
+        self.bells += 1
+        self.bell()
+
+    # --- commands ----------------------------------------------------------------------
+    def on_hive_command(self, message: HiveCommand) -> None:
+        message.stop()
+        self.run_worker(self.runner.run(message.command), group="commands",
+                        exit_on_error=False)
+
+    def action_command_line(self) -> None:
+        def chosen(command: Any) -> None:
+            if command is not None:
+                self.post_message(HiveCommand(command))
+
+        self.push_screen(CommandLineScreen(sorted(self.hive_context.state.agents)), chosen)
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(self.help_sections()))
+
+    def help_sections(self) -> list[Section]:
+        app_keys = [*self.BINDINGS, Binding("ctrl+p", "command_palette", "Command palette"),
+                    Binding("ctrl+q", "quit", "Quit")]
+        return [
+            ("everywhere", app_keys),
+            ("fleet", [*FleetScreen.BINDINGS, *FleetTable.BINDINGS]),
+            ("agent", AgentDetailScreen.BINDINGS),
+            ("agent · logs tab", LogPane.BINDINGS),
+            ("agent · terminal tab", [*TerminalPane.BINDINGS,
+                                      Binding("ctrl+right_square_bracket", "release",
+                                              "Leave the terminal (ctrl+])")]),
+            ("dialogs", PromptScreen.BINDINGS),
+        ]
+
+
+def create_app(api: HiveAPI, **options: Any) -> HiveApp:
+    """The app over ``api``; ``options`` as :class:`HiveApp` takes them (clock, where, …)."""
+    return HiveApp(api, **options)
+
+
+async def run_app(api: HiveAPI, *, embedded_hive: object | None = None,
+                  **options: Any) -> None:
+    """Run the app full screen until the operator quits (the CLI's entry)."""
+    options.setdefault("where", "embedded" if embedded_hive is not None else "attached")
+    await create_app(api, **options).run_async()

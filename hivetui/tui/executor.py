@@ -1,0 +1,127 @@
+"""Carries out a :class:`~hivetui.tui.commands.Command`, whoever asked for it.
+
+Keys, the `:` line, the palette and the compose box all post ``HiveCommand``; the app
+hands each to :meth:`CommandRunner.run` in a worker. Refusals become toasts (``attempt``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+
+from textual.app import App
+from textual.screen import Screen
+
+from hivetui.core.errors import NotFoundError
+from hivetui.tui.commands import (
+    AgentAction,
+    Command,
+    Navigate,
+    OpenAgent,
+    Quit,
+    Send,
+    SetModel,
+    Spawn,
+)
+from hivetui.tui.context import HiveContext
+from hivetui.tui.guard import attempt, show_error
+from hivetui.tui.screens.agent_detail import AgentDetailScreen
+from hivetui.tui.screens.confirm import ConfirmScreen
+from hivetui.tui.screens.fleet import FleetScreen
+
+log = logging.getLogger(__name__)
+
+_DONE = {"start": "started", "stop": "stopped", "restart": "restarted",
+         "rebuild": "rebuilt", "destroy": "destroyed"}
+
+
+class CommandRunner:
+    def __init__(self, app: App[None], ctx: HiveContext) -> None:
+        self.app = app
+        self.ctx = ctx
+
+    async def run(self, command: Command) -> None:
+        log.info("command %s", command)
+        if isinstance(command, Navigate):
+            await self.navigate(command.target)
+        elif isinstance(command, OpenAgent):
+            await self.open_agent(command.name, command.tab)
+        elif isinstance(command, AgentAction):
+            await self.agent_action(command.action, command.name)
+        elif isinstance(command, SetModel):
+            view = await attempt(self.app, self.ctx.api.set_model(
+                command.name, command.model, command.persist))
+            if view is not None:
+                self.app.notify(f"{command.name} now uses {view.effective_model}"
+                                f"{' (persisted)' if command.persist else ''}",
+                                title="Model", markup=False)
+        elif isinstance(command, Spawn):
+            await attempt(self.app, self.ctx.api.spawn(command.name, command.runtime,
+                                                       command.manager),
+                          success=f"spawned {command.name}")
+        elif isinstance(command, Send):
+            await attempt(self.app, self.ctx.api.send(command.name, command.text),
+                          success=f"sent to {command.name}")
+        elif isinstance(command, Quit):
+            self.app.exit()
+
+    async def navigate(self, target: str) -> None:
+        if target == "agents":
+            await self.to_fleet()
+        elif target == "help":
+            await self.app.run_action("app.help")
+        else:
+            await self.open_queue(target)
+
+    async def open_queue(self, target: str) -> None:
+        """approvals | questions | kept: the screens of the approvals issue."""
+        screen = _queue_screen(target, self.ctx)
+        if screen is None:
+            self.app.notify(f"the {target} screen is not part of this build yet",
+                            title="Not available", severity="warning")
+            return
+        await self.to_fleet()
+        await self.app.push_screen(screen)
+
+    async def to_fleet(self) -> None:
+        while len(self.app.screen_stack) > 1 and not isinstance(self.app.screen, FleetScreen):
+            await self.app.pop_screen()
+
+    async def open_agent(self, name: str, tab: str = "overview") -> None:
+        if name not in self.ctx.state.agents:
+            show_error(self.app, NotFoundError(f"no agent named {name!r}"))
+            return
+        current = self.app.screen
+        if isinstance(current, AgentDetailScreen) and current.agent == name:
+            current.action_tab(tab)
+            return
+        await self.to_fleet()
+        await self.app.push_screen(AgentDetailScreen(self.ctx, name, tab))
+
+    async def agent_action(self, action: str, name: str) -> None:
+        api = self.ctx.api
+        if action == "destroy":
+            confirmed = await self.app.push_screen_wait(ConfirmScreen(
+                f"Destroy {name}?",
+                f"The container h-{name} goes away; {name}'s state is kept and can be "
+                "revived from :kept.", confirm_label="Destroy"))
+            if confirmed is None:
+                return
+        calls = {"start": api.start, "stop": api.stop, "restart": api.restart,
+                 "rebuild": api.rebuild, "destroy": api.destroy}
+        self.app.notify(f"{action} {name}…", markup=False, timeout=2)
+        done = await attempt(self.app, _ok(calls[action](name)))
+        if done:
+            self.app.notify(f"{name} {_DONE[action]}", markup=False)
+            if action == "destroy":
+                await self.to_fleet()
+
+
+async def _ok(call: Awaitable[None]) -> bool:
+    await call
+    return True
+
+
+def _queue_screen(target: str, ctx: HiveContext) -> Screen[None] | None:
+    """The approvals issue's screens, once they are in the tree (constructor ``(api)``)."""
+    return None

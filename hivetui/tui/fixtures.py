@@ -1,0 +1,268 @@
+"""Deterministic hives for snapshot tests, screenshots and the TUI benchmark.
+
+A real ``Hive`` (real sqlite) on a given state dir, filled with agents, messages and
+telemetry at fixed timestamps, and a frozen clock. The containers are the one thing this
+cannot have for real: :class:`FakeFixtureBackend` keeps them in memory, records every
+call and serves canned logs (it follows the ``ContainerBackend`` contract of
+``hivetui.core.ports``). The hive's periodic sampler is switched off so that no sample
+carries the real time.
+
+``NOW`` lies in the future on purpose: ``api.stats`` counts its window back from the
+real clock, so samples before the frozen ``NOW`` stay inside it on any machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hivetui.core.errors import ContainerError
+from hivetui.core.hive import Hive
+from hivetui.core.names import OPERATOR, SYSTEM
+from hivetui.core.operator import Operator, OperatorSession
+from hivetui.core.ports import ContainerExit, ContainerSpec
+from hivetui.tui.app import HiveApp, create_app
+
+NOW = 2_064_052_800.0  # 2035-05-29 12:00:00 UTC, the frozen "now" of every fixture
+T0 = NOW - 6 * 3600
+
+
+def frozen_clock() -> float:
+    return NOW
+
+
+class FakeFixtureBackend:
+    """In-memory containers: records calls, serves canned logs, follows a queue."""
+
+    name = "fake-fixture"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.live: set[str] = set()
+        self.specs: dict[str, ContainerSpec] = {}
+        self.log_lines: dict[str, list[str]] = {}
+        self._followers: dict[str, list[asyncio.Queue[str]]] = {}
+        self._exits: asyncio.Queue[ContainerExit] = asyncio.Queue()
+
+    async def create(self, spec: ContainerSpec) -> None:
+        self.calls.append(("create", spec.name))
+        self.specs[spec.name] = spec
+
+    async def start(self, name: str) -> None:
+        self.calls.append(("start", name))
+        self.live.add(name)
+
+    async def stop(self, name: str) -> None:
+        self.calls.append(("stop", name))
+        if name in self.live:
+            self.live.discard(name)
+            self._exits.put_nowait(ContainerExit(name, 0))
+
+    async def restart(self, name: str) -> None:
+        self.calls.append(("restart", name))
+        self.live.add(name)
+
+    async def destroy(self, name: str) -> None:
+        self.calls.append(("destroy", name))
+        self.live.discard(name)
+        self.specs.pop(name, None)
+
+    async def rebuild(self, spec: ContainerSpec) -> None:
+        self.calls.append(("rebuild", spec.name))
+        self.specs[spec.name] = spec
+
+    async def running(self) -> set[str]:
+        return set(self.live)
+
+    def shell_argv(self, name: str) -> list[str]:
+        if name not in self.live:
+            raise ContainerError(f"h-{name} is not running: start it to open a shell")
+        return ["/bin/sh", "-c", f"echo 'fake shell of h-{name}'; exec /bin/sh"]
+
+    async def logs(self, name: str, lines: int) -> list[str]:
+        return self.log_lines.get(name, [])[-lines:]
+
+    def emit_log(self, name: str, line: str) -> None:
+        """A new log line from ``name``'s container (what ``follow_logs`` yields)."""
+        self.log_lines.setdefault(name, []).append(line)
+        for queue in self._followers.get(name, []):
+            queue.put_nowait(line)
+
+    async def follow_logs(self, name: str) -> AsyncIterator[str]:
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        self._followers.setdefault(name, []).append(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._followers[name].remove(queue)
+
+    def exits(self) -> AsyncIterator[ContainerExit] | None:
+        return None
+
+    async def aclose(self) -> None:
+        self.live.clear()
+
+
+@dataclass(frozen=True)
+class FixtureAgent:
+    name: str
+    role: str = "worker"
+    model: str = "claude-sonnet-4-5"
+    state: str = "running"
+    status: str = "idle"
+    detail: str = ""
+    last_turn_ago: float | None = 60.0
+    override: str | None = None
+    crash_looping: bool = False
+    rate: float = 1.0  # turns per minute, roughly
+
+
+AGENTS = (
+    FixtureAgent("boss", "manager", "claude-opus-4-1", last_turn_ago=42, rate=2.5,
+                 detail="coordinating 11 workers"),
+    FixtureAgent("alice", status="in_turn", detail="running pytest -q tests/unit",
+                 last_turn_ago=15, rate=3.0),
+    FixtureAgent("bob", status="waiting_operator", last_turn_ago=190,
+                 detail="asked: may I bump the lockfile? (question #1)"),
+    FixtureAgent("carol", state="crashed", status="offline", last_turn_ago=420, rate=1.5,
+                 detail="exit status 137 (killed)"),
+    FixtureAgent("dave", state="crashed", status="offline", crash_looping=True,
+                 last_turn_ago=720, detail="3 crashes in 300s"),
+    FixtureAgent("erin", state="stopped", status="offline", last_turn_ago=7300, rate=0.5),
+    FixtureAgent("frank", override="claude-haiku-4-5", last_turn_ago=75, rate=4.0),
+    FixtureAgent("gus", state="created", status="offline", last_turn_ago=None, rate=0),
+    FixtureAgent("w-01", last_turn_ago=33, rate=1.2),
+    FixtureAgent("w-02", status="in_turn", detail="refactoring bus.py", last_turn_ago=8,
+                 rate=2.0),
+    FixtureAgent("w-03", last_turn_ago=610, rate=0.3),
+    FixtureAgent("w-04", model="claude-opus-4-1", last_turn_ago=1900, rate=0.8),
+)
+
+MESSAGES = (
+    ("boss", "alice", "Please take issue #12: flaky test in test_bus.py."),
+    ("alice", "boss", "On it. Reproduced with -p no:randomly; a race in recv()."),
+    (OPERATOR, "alice", "Keep the fix small and add a regression test."),
+    ("boss", "bob", "Bump the lockfile and run the whole suite."),
+    ("bob", "boss", "Need the operator's OK for the lockfile change."),
+    ("alice", "bob", "FYI: test_bus is green again on my branch."),
+    (SYSTEM, "boss", '{"event": "container_crash", "agent": "carol", "exit_status": 137}'),
+    ("boss", "carol", "You crashed (137). Restarting you; please resume issue #9."),
+    (OPERATOR, "bob", "Lockfile bump approved, go ahead."),
+)
+
+
+def _log_lines(name: str) -> list[str]:
+    rng = random.Random(f"logs-{name}")
+    out = []
+    for i in range(60):
+        stamp = time.strftime("%H:%M:%S", time.gmtime(NOW - 3600 + i * 55))
+        pick = rng.random()
+        if pick < 0.1:
+            out.append(f"{stamp} ERROR turn {i}: tool Bash(pytest) exited 1")
+        elif pick < 0.25:
+            out.append(f"{stamp} WARN  inbox depth {rng.randint(3, 9)} above 2")
+        else:
+            out.append(f"{stamp} INFO  turn {i} ok in {rng.uniform(2, 40):.1f}s, "
+                       f"{rng.randint(0, 12)} tool calls")
+    return out
+
+
+async def populate(hive: Hive, agents: tuple[FixtureAgent, ...] = AGENTS,
+                   backend: FakeFixtureBackend | None = None) -> None:
+    """Fill ``hive`` with ``agents``, their messages, telemetry and logs (all fixed)."""
+    for index, spec in enumerate(agents):
+        await hive.registry.create(spec.name, role=spec.role, runtime="claude",
+                                   model=spec.model)
+        await hive.registry.update(
+            spec.name, state=spec.state, status=spec.status, status_detail=spec.detail,
+            crash_looping=spec.crash_looping, model_override=spec.override,
+            created_at=T0 + index * 60,
+            last_turn_at=None if spec.last_turn_ago is None else NOW - spec.last_turn_ago)
+        if backend is not None:
+            backend.log_lines[spec.name] = _log_lines(spec.name)
+            if spec.state == "running":
+                backend.live.add(spec.name)
+    for index, (sender, recipient, body) in enumerate(MESSAGES):
+        message = await hive.bus.send(sender, recipient, body)
+        await hive.store.execute("UPDATE messages SET created_at = ? WHERE id = ?",
+                                 (NOW - 1800 + index * 150, message.id))
+    _telemetry(hive, agents)
+    await hive.telemetry.flush()
+
+
+def _telemetry(hive: Hive, agents: tuple[FixtureAgent, ...]) -> None:
+    for spec in agents:
+        if not spec.rate:
+            continue
+        rng = random.Random(f"telemetry-{spec.name}")
+        p50 = rng.uniform(8, 20)
+        for minute in range(60, 0, -1):
+            ts = NOW - minute * 60
+            turns = max(0.0, spec.rate + rng.uniform(-1, 1) * spec.rate * 0.6)
+            p50 = max(1.0, p50 + rng.uniform(-2, 2))
+            values: dict[str, float] = {
+                "turns_per_min": round(turns, 2),
+                "turn_duration_p50_s": round(p50, 1),
+                "turn_duration_p95_s": round(p50 * rng.uniform(1.5, 2.5), 1),
+                "tool_calls": rng.randint(0, 14),
+                "inbox_depth": rng.randint(0, 6),
+                "outcome_ok": 1 if rng.random() > 0.1 else 0,
+            }
+            if rng.random() < 0.08:
+                values["outcome_failure"] = 1
+            if rng.random() < 0.05:
+                values["outcome_compact_retry"] = 1
+            hive.telemetry.record(spec.name, values, ts)
+
+
+async def _no_sampler(interval_s: float = 10.0) -> None:
+    """Stands in for the metrics sampler: fixture samples carry fixed times only."""
+    await asyncio.Event().wait()
+
+
+def fixture_app(state_dir: Path, **options: Any) -> HiveApp:
+    """The app over a fixture hive it opens on mount and closes on exit."""
+    backend = FakeFixtureBackend()
+    hive = Hive(state_dir, backend=backend)
+    hive.metrics.run = _no_sampler  # type: ignore[method-assign]
+    api = OperatorSession(hive, Operator("local:operator"))
+
+    @asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        async with hive:
+            await populate(hive, backend=backend)
+            yield
+
+    options.setdefault("clock", frozen_clock)
+    options.setdefault("where", "fixture")
+    options.setdefault("bell", False)
+    app = create_app(api, lifespan=lifespan, **options)
+    app.fixture_backend = backend  # type: ignore[attr-defined]
+    return app
+
+
+async def settle(app: HiveApp, timeout: float = 10.0) -> None:
+    """Wait until the app has no pending refresh, sparkline fetch, chart or history load."""
+    from hivetui.tui.screens.fleet import FleetScreen
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    calm = 0
+    while loop.time() < deadline:
+        await asyncio.sleep(0.05)
+        busy = app.pump.busy or any(
+            not worker.is_finished and worker.group not in ("pump", "follow")
+            for worker in app.workers)
+        for screen in app.screen_stack:
+            if isinstance(screen, FleetScreen) and screen.sparks_busy:
+                busy = True
+        calm = 0 if busy else calm + 1
+        if calm >= 3:
+            return

@@ -1,0 +1,188 @@
+"""One agent: overview with live charts, messages, logs, and a terminal.
+
+Keys act on this agent: start, stop, restart, destroy (asks), rebuild, set model.
+The charts re-read the telemetry when the hive says it changed, at most once a second,
+and only while the overview tab is shown.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, TabbedContent, TabPane
+
+from hivetui.core.views import AgentView
+from hivetui.tui.commands import TABS, AgentAction, Navigate, SetModel
+from hivetui.tui.context import HiveContext
+from hivetui.tui.guard import attempt
+from hivetui.tui.messages import HiveCommand, HiveRefreshed
+from hivetui.tui.screens.prompt import PromptScreen
+from hivetui.tui.screens.stylesheet import style_path
+from hivetui.tui.widgets.agent.charts import CHART_KEYS, TelemetryCharts
+from hivetui.tui.widgets.agent.info import AgentInfo
+from hivetui.tui.widgets.agent.log_pane import LogPane
+from hivetui.tui.widgets.agent.messages_pane import MessagesPane
+from hivetui.tui.widgets.agent.terminal_pane import TerminalPane
+from hivetui.tui.widgets.chrome.hive_header import HiveHeader
+
+log = logging.getLogger(__name__)
+
+CHART_INTERVAL_S = 1.0
+CHART_WINDOW_S = 3600.0
+
+
+class AgentDetailScreen(Screen[None]):
+    CSS_PATH = style_path("agent.tcss")
+
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("u", "act('start')", "Start", show=False),
+        Binding("x", "act('stop')", "Stop"),
+        Binding("r", "act('restart')", "Restart"),
+        Binding("D", "act('destroy')", "Destroy", show=False),
+        Binding("b", "act('rebuild')", "Rebuild", show=False),
+        Binding("m", "model", "Model"),
+        Binding("1", "tab('overview')", "Overview", show=False),
+        Binding("2", "tab('messages')", "Messages", show=False),
+        Binding("3", "tab('logs')", "Logs", show=False),
+        Binding("4", "tab('terminal')", "Terminal", show=False),
+    ]
+
+    def __init__(self, ctx: HiveContext, name: str, tab: str = "overview") -> None:
+        super().__init__(classes="hive-screen")
+        self.ctx = ctx
+        self.agent = name
+        self.initial_tab = tab if tab in TABS else "overview"
+        self._charts_due = True
+        self._charts_at = -CHART_INTERVAL_S
+        self._charts_timer: Timer | None = None
+        self.sub_title = name
+
+    @property
+    def view(self) -> AgentView | None:
+        return self.ctx.state.agents.get(self.agent)
+
+    def compose(self) -> ComposeResult:
+        api = self.ctx.api
+        yield HiveHeader(api.operator, self.ctx.where, id="hive-header")
+        with TabbedContent(initial=self.initial_tab, id="agent-tabs"):
+            with TabPane("Overview", id="overview"), Vertical(id="overview-body"):
+                yield AgentInfo(self.ctx.clock, id="agent-info")
+                yield TelemetryCharts(id="charts")
+            with TabPane("Messages", id="messages"):
+                yield MessagesPane(api, self.agent, id="messages-pane")
+            with TabPane("Logs", id="logs"):
+                yield LogPane(api, self.agent, id="log-pane")
+            with TabPane("Terminal", id="terminal"):
+                yield TerminalPane(api, self.agent, id="terminal-pane")
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        self._show_header()
+        self._show_info()
+        await self._activate(self.initial_tab)
+
+    # --- live updates -------------------------------------------------------------
+    def on_hive_refreshed(self, message: HiveRefreshed) -> None:
+        changes = message.changes
+        if changes.counts or changes.changed or changes.removed or changes.full:
+            self._show_header()
+        if self.agent in changes.changed or self.agent in changes.removed or changes.full:
+            self._show_info()
+        if changes.messages:
+            pane = self.query_one(MessagesPane)
+            if pane.loaded:
+                pane.add_live(changes.messages)
+        if self.agent in changes.telemetry or changes.full:
+            self._charts_due = True
+            self._schedule_charts()
+
+    def on_screen_resume(self) -> None:
+        self._show_header()
+        self._show_info()
+
+    def _show_header(self) -> None:
+        state = self.ctx.state
+        self.query_one(HiveHeader).update_counts(state.agents, state.approvals_pending,
+                                                 state.questions_pending)
+
+    def _show_info(self) -> None:
+        view = self.view
+        info = self.query_one(AgentInfo)
+        if view is None:
+            info.update(f"{self.agent} is gone (destroyed): escape goes back to the fleet")
+            return
+        info.show(view)
+
+    # --- charts -------------------------------------------------------------------
+    def _schedule_charts(self) -> None:
+        if self.query_one(TabbedContent).active != "overview" or not self._charts_due:
+            return
+        if self._charts_timer is not None:
+            return
+        wait = max(0.01, self._charts_at + CHART_INTERVAL_S - self._now_mono())
+        self._charts_timer = self.set_timer(wait, self._load_charts_soon)
+
+    def _load_charts_soon(self) -> None:
+        self._charts_timer = None
+        self.run_worker(self.load_charts(), group="charts", exclusive=True)
+
+    def _now_mono(self) -> float:
+        return time.monotonic()
+
+    async def load_charts(self) -> None:
+        self._charts_due = False
+        self._charts_at = self._now_mono()
+        series = await attempt(self.app, self.ctx.api.stats(self.agent, CHART_WINDOW_S,
+                                                             CHART_KEYS))
+        if series is not None:
+            self.query_one(TelemetryCharts).show(series, self.ctx.clock())
+
+    # --- tabs ---------------------------------------------------------------------
+    @on(TabbedContent.TabActivated, "#agent-tabs")
+    async def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        await self._activate(event.pane.id or "overview")
+
+    async def _activate(self, tab: str) -> None:
+        if tab == "overview":
+            self._schedule_charts()
+        elif tab == "messages":
+            pane = self.query_one(MessagesPane)
+            if not pane.loaded:
+                await pane.load()
+            pane.query_one("#message-log").focus()
+        elif tab == "logs":
+            logs = self.query_one(LogPane)
+            if not logs.following and not logs.lines:
+                await logs.load(follow=True)
+            logs.view.focus()
+        elif tab == "terminal":
+            await self.query_one(TerminalPane).open()
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    # --- actions ------------------------------------------------------------------
+    def action_back(self) -> None:
+        self.post_message(HiveCommand(Navigate("agents")))
+
+    def action_act(self, action: str) -> None:
+        self.post_message(HiveCommand(AgentAction(action, self.agent)))
+
+    def action_model(self) -> None:
+        view = self.view
+        current = view.effective_model if view else ""
+
+        def chosen(model: str | None) -> None:
+            if model:
+                self.post_message(HiveCommand(SetModel(self.agent, model)))
+
+        self.app.push_screen(PromptScreen(f"Model for {self.agent}", value=current,
+                                          placeholder="e.g. claude-opus-4-1"), chosen)

@@ -1,0 +1,59 @@
+"""The facts about one agent, at the top of its overview tab."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from hivetui.core.views import AgentView
+from hivetui.tui.widgets.agent_state import ago, badge, marker
+
+
+class AgentInfo(Static):
+    COMPONENT_CLASSES = {"info--key", "info--ok", "info--busy", "info--attention",
+                         "info--error", "info--muted"}
+
+    def __init__(self, clock: Callable[[], float] = time.time, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.clock = clock
+        self.view: AgentView | None = None
+
+    def show(self, view: AgentView) -> None:
+        self.view = view
+        self.update(self._table(view))
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        if self.view is not None:
+            self.update(self._table(self.view))
+
+    def _table(self, view: AgentView) -> Table:
+        now = self.clock()
+        key = self.get_component_rich_style("info--key", partial=True)
+        b = badge(view)
+        tone = self.get_component_rich_style(f"info--{b.tone}", partial=True)
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style=key, no_wrap=True)
+        table.add_column()
+        table.add_column(style=key, no_wrap=True)
+        table.add_column()
+        mark = marker(view)
+        state = Text(b.text, tone)
+        if mark is not None:
+            state.append("  — needs you", tone)
+        model = view.effective_model + (f"  (override of {view.model})"
+                                        if view.model_override else "")
+        table.add_row("state", state, "role", view.role)
+        table.add_row("status", Text(f"{view.status}  {view.status_detail}".strip()),
+                      "runtime", view.runtime)
+        table.add_row("model", Text(model), "inbox", str(view.inbox_depth))
+        table.add_row("last turn", f"{ago(view.last_turn_at, now)} ago"
+                      if view.last_turn_at else "never",
+                      "created", f"{ago(view.created_at, now)} ago")
+        if view.flags:
+            table.add_row("operation", Text(", ".join(view.flags)), "", "")
+        return table

@@ -1,0 +1,63 @@
+"""An agent's messages, newest last, filterable by kind (peer, operator, manager, system)."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.widgets import RichLog
+
+from hivetui.core.bus import Message
+
+KINDS = ("peer", "operator", "manager", "system")
+
+
+class MessageLog(RichLog):
+    COMPONENT_CLASSES = {"msg--time", "msg--who", "msg--peer", "msg--operator",
+                         "msg--manager", "msg--system"}
+
+    def __init__(self, agent: str, *, id: str | None = None) -> None:
+        super().__init__(id=id, wrap=True, markup=False, highlight=False, max_lines=2000,
+                         auto_scroll=True)
+        self.agent = agent
+        self.kind = "all"
+        self.messages: dict[int, Message] = {}
+
+    def set_messages(self, messages: list[Message]) -> None:
+        self.messages = {m.id: m for m in messages}
+        self._redraw()
+
+    def add(self, message: Message) -> None:
+        if message.id in self.messages:
+            return
+        self.messages[message.id] = message
+        if self._wanted(message):
+            self.write(self._line(message))
+
+    def set_kind(self, kind: str) -> None:
+        self.kind = kind
+        self._redraw()
+
+    def shown(self) -> list[Message]:
+        return [m for m in sorted(self.messages.values(), key=lambda m: m.id) if self._wanted(m)]
+
+    def _wanted(self, message: Message) -> bool:
+        return self.kind == "all" or message.kind == self.kind
+
+    def _redraw(self) -> None:
+        self.clear()
+        for message in self.shown()[-self.max_lines if self.max_lines else 0:]:
+            self.write(self._line(message))
+
+    def _line(self, m: Message) -> Text:
+        text = Text()
+        text.append(time.strftime("%H:%M:%S", time.localtime(m.ts)) + "  ",
+                    self.get_component_rich_style("msg--time", partial=True))
+        arrow = "→" if m.sender != self.agent else "⇢"
+        text.append(f"{m.sender} {arrow} {m.recipient}",
+                    self.get_component_rich_style("msg--who", partial=True))
+        text.append(f"  [{m.kind}]  ",
+                    self.get_component_rich_style(f"msg--{m.kind}", partial=True)
+                    if m.kind in KINDS else "")
+        text.append(m.body)
+        return text

@@ -1,0 +1,50 @@
+"""The top bar of every hive screen: who, the fleet at a glance, pending approvals/questions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Label
+
+from hivetui.core.views import AgentView
+from hivetui.tui.widgets.agent_state import badge
+
+
+class HiveHeader(Horizontal):
+    """``update_counts`` refreshes it; counts above zero get the ``-pending`` class."""
+
+    def __init__(self, operator: str, where: str = "", *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._operator = operator
+        self._where = where
+
+    def compose(self) -> ComposeResult:
+        yield Label("⬢ hivetui", id="brand")
+        yield Label(f"{self._operator}{' · ' + self._where if self._where else ''}",
+                    id="who", markup=False)
+        yield Label("", id="fleet-summary", markup=False)
+        yield Label("", id="approvals-count", markup=False)
+        yield Label("", id="questions-count", markup=False)
+
+    def update_counts(self, agents: Mapping[str, AgentView], approvals: int,
+                      questions: int) -> None:
+        words: dict[str, int] = {}
+        for view in agents.values():
+            word = badge(view).word
+            words[word] = words.get(word, 0) + 1
+        parts = [f"{len(agents)} agents"]
+        running = sum(1 for v in agents.values() if v.state == "running")
+        parts.append(f"{running} running")
+        for word, glyph in (("waiting", "⚑"), ("crashed", "✖"), ("crash-loop", "⟳")):
+            if words.get(word):
+                parts.append(f"{glyph} {words[word]} {word}")
+        self.query_one("#fleet-summary", Label).update(" · ".join(parts))
+        self._count("#approvals-count", "approval", approvals)
+        self._count("#questions-count", "question", questions)
+
+    def _count(self, selector: str, noun: str, count: int) -> None:
+        label = self.query_one(selector, Label)
+        label.update(f"{noun}s {count}")
+        label.set_class(count > 0, "-pending")
