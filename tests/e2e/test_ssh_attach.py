@@ -1,0 +1,105 @@
+"""The real operator TUI over SSH: a hive, its control socket, the SSH server, a PTY client.
+
+The session program is `hivetui attach` when the CLI has it, else a launcher doing the
+same glue (real ControlClient + real app); either way the token travels in the
+environment and the control server decides who the operator is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from hivetui.control.server import ControlServer
+from hivetui.control.sessions import SessionTokens
+from hivetui.core.hive import Hive
+from tests.ssh_util import (
+    Term,
+    alive,
+    group_members,
+    key_line,
+    new_key,
+    open_term,
+    running_server,
+    wait_until,
+)
+
+pytestmark = pytest.mark.slow
+LAUNCHER = Path(__file__).resolve().parent.parent / "fakes" / "fake_attach_app.py"
+
+
+def attach_argv(socket: Path) -> list[str]:
+    if importlib.util.find_spec("hivetui.tui.run") is not None:
+        return [sys.executable, "-m", "hivetui", "attach", "--socket", str(socket)]
+    return [sys.executable, str(LAUNCHER)]
+
+
+@pytest.fixture
+async def control(hive: Hive) -> AsyncIterator[ControlServer]:
+    server = ControlServer(hive, sessions=SessionTokens())
+    hive.add_service("control", server.run)
+    await server.ready()
+    await hive.registry.create("worker", runtime="scripted:echo", model="m")
+    yield server
+
+
+async def _command(t: Term, text: str) -> None:
+    t.proc.stdin.write(b":")
+    await asyncio.sleep(0.3)
+    t.proc.stdin.write(text.encode() + b"\r")
+
+
+async def test_tui_renders_resizes_and_acts_as_the_keys_operator(
+        tmp_path: Path, hive: Hive, control: ControlServer) -> None:
+    alice, bob = new_key(), new_key()
+    text = key_line(alice, "alice") + key_line(bob, "bob", "hivetui-read-only")
+    async with running_server(tmp_path, text, control.sessions, audit=hive.audit,
+                              socket=control.path, child_argv=attach_argv(control.path),
+                              kill_grace_s=2.0) as server:
+        ta = await open_term(server.port, alice, size=(120, 40))
+        await ta.expect("worker", timeout=60)  # the fleet renders
+        ta.proc.change_terminal_size(150, 50)
+        await ta.expect(r"\x1b\[50;", timeout=20)  # it repaints to the new 50th row
+        await _command(ta, "model worker claude-opus-4")
+        await wait_until(lambda: hive.registry.get("worker").model_override ==
+                         "claude-opus-4", timeout=20, what="model set by keys")
+
+        tb = await open_term(server.port, bob, size=(120, 40))
+        await tb.expect("worker", timeout=60)
+        await _command(tb, "model worker evil-model")
+        await tb.expect("refused", timeout=20)  # the refusal is shown to bob
+        assert hive.registry.get("worker").model_override == "claude-opus-4"
+
+        audit = [(e.actor, e.action) for e in await hive.audit.query()]
+        assert ("alice", "set_model") in audit and ("bob", "set_model") not in audit
+        assert {a for a, act in audit if act == "ssh_login"} == {"alice", "bob"}
+
+        ta.proc.stdin.write(b"\x11")  # ctrl+q quits; the exit status reaches the client
+        assert (await ta.finish(30)).exit_status == 0
+        assert "\x1b[?1049l" in ta.text  # the app left the alternate screen itself
+        tb.conn.abort()
+        await wait_until(lambda: not server.sessions, timeout=20, what="sessions released")
+    assert len(control.sessions) == 0
+
+
+async def test_ten_tui_sessions_then_no_attach_process_remains(
+        tmp_path: Path, hive: Hive, control: ControlServer) -> None:
+    keys = [new_key() for _ in range(10)]
+    text = "".join(key_line(k, f"op{i}") for i, k in enumerate(keys))
+    async with running_server(tmp_path, text, control.sessions, socket=control.path,
+                              child_argv=attach_argv(control.path),
+                              kill_grace_s=2.0) as server:
+        terms = await asyncio.gather(*(open_term(server.port, k) for k in keys))
+        await asyncio.gather(*(t.expect("worker", timeout=90) for t in terms))
+        pids = [s.pid for s in server.sessions]
+        assert len(pids) == 10 and all(p is not None and alive(p) for p in pids)
+        for t in terms:
+            t.conn.abort()
+        await wait_until(lambda: not server.sessions, timeout=30, what="sessions released")
+        assert [p for p in pids if p is not None and alive(p)] == []
+        assert [m for p in pids if p is not None for m in group_members(p)] == []
