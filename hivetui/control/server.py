@@ -45,7 +45,7 @@ class ControlServer:
                  sessions: SessionTokens | None = None) -> None:
         self.hive = hive
         self.path = path or hive.paths.control_socket
-        self.sessions = sessions or SessionTokens()
+        self.sessions = sessions if sessions is not None else SessionTokens()
         self._server: asyncio.Server | None = None
         self._ready = asyncio.Event()
         self._conns: set[asyncio.Task[None]] = set()
