@@ -10,14 +10,17 @@ this process is the client (asyncssh, one PTY session per connection). Measured:
 - baselines in the same run: ``connect_auth_p50_s`` (connect + auth, no session) and
   ``pty_spawn_p50_s`` (the same program started on a local PTY, to its first byte).
 
-The session program is the real ``hivetui attach`` when it is available, else the tests'
-stand-in child (``child`` in the JSON says which). Last line: one JSON object.
+The session program (``child`` in the JSON) is the real ``hivetui attach`` when the CLI has
+it; else ``app``: the real operator app and control client through the tests' launcher
+(the same glue attach does); else ``stand-in``: the tests' small fake child. With an app,
+``session_render_p50_s`` is the time until the fleet shows its agent. Last line: JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import statistics
@@ -35,19 +38,22 @@ sys.path.insert(0, str(ROOT))
 from hivetui.ssh.ptychild import PtyChild, read_master  # noqa: E402
 
 FAKE = ROOT / "tests" / "fakes" / "fake_attach_child.py"
+LAUNCHER = ROOT / "tests" / "fakes" / "fake_attach_app.py"
 
 
-def attach_available() -> bool:
-    try:
-        import hivetui.tui.run  # noqa: F401
-    except ImportError:
-        return False
-    return True
+def best_child() -> str:
+    if importlib.util.find_spec("hivetui.tui.run") is not None:
+        return "attach"
+    if importlib.util.find_spec("hivetui.tui.app") is not None:
+        return "app"
+    return "stand-in"
 
 
 def child_argv(kind: str, socket: Path) -> list[str]:
     if kind == "attach":
         return [sys.executable, "-m", "hivetui", "attach", "--socket", str(socket)]
+    if kind == "app":
+        return [sys.executable, str(LAUNCHER)]
     return [sys.executable, str(FAKE)]
 
 
@@ -63,6 +69,7 @@ async def serve(state: Path, keys: Path, kind: str, sessions: int) -> None:
         control = ControlServer(hive, sessions=tokens)
         hive.add_service("control", control.run)
         socket = await control.ready()
+        await hive.registry.create("worker", runtime="scripted:echo", model="m")
         cfg = SSHServerConfig(authorized_keys=keys, state_dir=state, socket=socket,
                               max_sessions=sessions + 5, child_argv=child_argv(kind, socket))
         async with SSHServer(cfg, tokens, audit=hive.audit) as server:
@@ -127,7 +134,7 @@ async def pty_baseline(argv: list[str], n: int) -> list[float]:
 async def run(args: argparse.Namespace) -> dict[str, object]:
     kind = args.child
     if kind == "auto":
-        kind = "attach" if attach_available() else "stand-in"
+        kind = best_child()
     n = args.sessions
     tmp = Path(tempfile.mkdtemp(prefix="bench-ssh-"))
     key = asyncssh.generate_private_key("ssh-ed25519")
@@ -149,14 +156,18 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         async with asyncssh.connect("127.0.0.1", port, **opts):
             connect_times.append(time.perf_counter() - t0)
 
-    conns, procs, starts = [], [], []
+    conns, procs, starts, renders = [], [], [], []
     for _ in range(n):
         t0 = time.perf_counter()
         conn = await asyncssh.connect("127.0.0.1", port, **opts)
         p = await conn.create_process(term_type="xterm-256color", term_size=(120, 40),
                                       encoding=None)
-        await asyncio.wait_for(p.stdout.read(1), 60)
+        seen = await asyncio.wait_for(p.stdout.read(1), 60)
         starts.append(time.perf_counter() - t0)
+        if kind != "stand-in":
+            while b"worker" not in seen:
+                seen += await asyncio.wait_for(p.stdout.read(65536), 60)
+            renders.append(time.perf_counter() - t0)
         conns.append(conn)
         procs.append(p)
     await asyncio.sleep(args.settle)  # let the programs finish starting (imports, first frame)
@@ -183,6 +194,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "bench": "ssh", "child": kind, "sessions": n,
         "session_start_p50_s": round(statistics.median(starts), 4),
         "session_start_max_s": round(max(starts), 4),
+        "session_render_p50_s": round(statistics.median(renders), 4) if renders else None,
         "connect_auth_p50_s": round(statistics.median(connect_times), 4),
         "pty_spawn_p50_s": round(statistics.median(spawn_times), 4),
         "rss_mb_per_session": round(((rss - base_rss) + kid_rss) / mb / n, 2),
