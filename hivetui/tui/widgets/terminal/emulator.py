@@ -56,15 +56,18 @@ _MAX_GLYPH_TABLES = 512
 _MAX_SGR_CACHE = 4096
 
 
+_new_tuple = tuple.__new__
+
+
 class _Glyphs(dict[str, Char]):
     """Shared ``Char`` objects for one set of attributes: drawing a character is a lookup."""
 
     def __init__(self, attrs: Char) -> None:
         super().__init__()
-        self.attrs = attrs
+        self.rest = tuple(attrs[1:])
 
     def __missing__(self, data: str) -> Char:
-        char = self.attrs._replace(data=data)
+        char: Char = _new_tuple(Char, (data, *self.rest))
         self[data] = char
         return char
 
@@ -419,6 +422,16 @@ class TerminalStream(pyte.ByteStream):
         }
         self._private_ok = {final for final, name in self.csi.items() if name in _PRIVATE_OK}
         self._secondary_da = screen.report_secondary_device_attributes
+        # C0 controls dispatched directly when no sequence is in progress (as the FSM would).
+        self._controls: dict[str, Callable[[], None]] = {
+            "\r": screen.carriage_return,
+            "\n": screen.linefeed,
+            "\x0b": screen.linefeed,
+            "\x0c": screen.linefeed,
+            "\x08": screen.backspace,
+            "\t": screen.tab,
+            "\x07": screen.bell,
+        }
 
     def feed(self, data: bytes) -> None:  # type: ignore[override]
         text = self.utf8_decoder.decode(data) if self.use_utf8 else data.decode("latin-1")
@@ -435,6 +448,7 @@ class TerminalStream(pyte.ByteStream):
         match_text = self._text_pattern.match
         match_csi = _CSI.match
         handlers = self._csi_handlers
+        controls = self._controls
         ground = self._taking_plain_text
         offset, length = 0, len(text)
         while offset < length:
@@ -444,6 +458,11 @@ class TerminalStream(pyte.ByteStream):
                     end = m.end()
                     draw(text[offset:end])
                     offset = end
+                    continue
+                control = controls.get(text[offset])
+                if control is not None:
+                    control()
+                    offset += 1
                     continue
                 if text[offset] == "\x1b":
                     m = match_csi(text, offset)

@@ -131,6 +131,16 @@ class PtyProcess:
         )
         return rows, columns
 
+    def queued_output(self) -> int:
+        """Bytes the program wrote that the kernel holds for us to read (FIONREAD)."""
+        if self._closed:
+            return 0
+        try:
+            raw = fcntl.ioctl(self.fd, termios.FIONREAD, b"\0\0\0\0")
+        except OSError:
+            return 0
+        return int(struct.unpack("i", raw)[0])
+
     # ----- input ---------------------------------------------------------------
 
     def write(self, data: bytes) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from itertools import groupby
+from operator import itemgetter
 
 from pyte.screens import Char, wcwidth
 from rich.color import Color
@@ -26,6 +28,8 @@ _ANSI = {
 AttrKey = tuple[str, str, bool, bool, bool, bool, bool, bool]
 
 _MAX_STYLES = 4096
+_data = itemgetter(0)
+_attrs = itemgetter(1, 2, 3, 4, 5, 6, 7, 8)
 
 
 def pyte_color(name: str) -> Color | None:
@@ -92,6 +96,23 @@ class LineRenderer:
         """One line; ``cursor_x`` (or -1) is drawn with reversed colours."""
         if not line and cursor_x < 0:
             return self.blank(width)
+        if cursor_x < 0:
+            # Fast path: the per-cell work is done by C iterators (map, join, groupby).
+            chars = list(map(line.__getitem__, range(width)))
+            text = "".join(map(_data, chars))
+            if len(text) == width and text.isascii():
+                style = self.style
+                segments = []
+                start = 0
+                for key, group in groupby(map(_attrs, chars)):
+                    end = start + sum(1 for _ in group)
+                    segments.append(Segment(text[start:end], style(key)))
+                    start = end
+                return Strip(segments, width)
+        return self._render_cells(line, width, cursor_x)
+
+    def _render_cells(self, line: Mapping[int, Char], width: int, cursor_x: int) -> Strip:
+        """Cell by cell: wide characters, stubs, the cursor."""
         segments: list[Segment] = []
         append = segments.append
         style = self.style

@@ -3,8 +3,9 @@
 Output flows PTY -> ``OutputPump`` (bounded, time-sliced, backpressure) ->
 ``Emulator`` (pyte subclass) -> frames. A frame renders only the rows that
 changed (the emulator's dirty rows, the cursor's rows; rows that merely moved
-reuse their strip) and is rate-capped at 60 Hz, lower when rendering is costly.
-A hidden terminal renders nothing and is fed at a bounded rate.
+reuse their strip); ``FramePacer`` caps the rate (60 Hz, 10 Hz while flooding)
+and paints promptly for the echo of input. A hidden terminal renders nothing
+and is fed at a bounded rate.
 """
 
 from __future__ import annotations
@@ -32,15 +33,13 @@ from hivetui.tui.widgets.terminal.keys import (
     encode_mouse,
     encode_paste,
 )
+from hivetui.tui.widgets.terminal.pacing import FramePacer
 from hivetui.tui.widgets.terminal.pty import ExitStatus, OutputPump, PtyProcess
 from hivetui.tui.widgets.terminal.render import LineRenderer
 
 log = logging.getLogger(__name__)
 
 RELEASE_KEY = "ctrl+right_square_bracket"
-MIN_FRAME_INTERVAL = 1 / 60
-#: A frame may cost at most 1/FRAME_COST_FACTOR of the time between frames.
-FRAME_COST_FACTOR = 6.0
 _PASS_THROUGH = frozenset({RELEASE_KEY, "shift+pageup", "shift+pagedown"})
 
 
@@ -128,7 +127,7 @@ class Terminal(Widget, can_focus=True):
         self._offset = 0  # lines scrolled back into history; 0 is the live screen
         self._seen_scrolled = 0
         self._frame_handle: asyncio.TimerHandle | None = None
-        self._next_frame_at = 0.0
+        self._pacer = FramePacer()
         self._title = ""
         self._eof = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
@@ -215,12 +214,27 @@ class Terminal(Widget, can_focus=True):
             return
         if self._offset:
             self._offset = 0
-            self._full = True
-            self._request_frame()
+            self._redraw()
+        if self.pump is not None:
+            backlog = self.pump.pending + self.process.queued_output()
+            now = time.perf_counter()
+            if self._pacer.input_sent(data, fed=self.pump.bytes_fed, backlog=backlog, now=now):
+                self._frame_soon()
         self.process.write(data)
+
+    def _frame_soon(self) -> None:
+        """The pacer moved the next frame earlier: reschedule a pending one."""
+        if self._frame_handle is not None:
+            self._frame_handle.cancel()
+            self._frame_handle = None
+        self._request_frame()
 
     def _on_output(self, data: bytes) -> None:
         self.emulator.feed(data)
+        if self.pump is not None and self._pacer.output_fed(
+            data, fed=self.pump.bytes_fed, now=time.perf_counter()
+        ):
+            self._frame_soon()
         title = self.emulator.screen.title
         if title != self._title:
             self._title = title
@@ -233,7 +247,7 @@ class Terminal(Widget, can_focus=True):
         if self._frame_handle is not None or not self._shown or not self.is_mounted:
             return
         loop = asyncio.get_running_loop()
-        delay = max(0.0, self._next_frame_at - time.perf_counter())
+        delay = self._pacer.delay(time.perf_counter())
         self._frame_handle = loop.call_later(delay, self._frame)
 
     def _frame(self) -> None:
@@ -250,8 +264,9 @@ class Terminal(Widget, can_focus=True):
             self.frames += 1
             for start, count in _ranges(changed):
                 self.refresh(Region(0, start, self.size.width, count))
-        cost = time.perf_counter() - started
-        self._next_frame_at = started + max(MIN_FRAME_INTERVAL, cost * FRAME_COST_FACTOR)
+        pump = self.pump
+        busy = pump is not None and (pump.pending > 0 or not pump.reading)
+        self._pacer.frame_done(started, time.perf_counter() - started, busy=busy)
 
     def _render_live(self) -> list[int]:
         screen = self.emulator.screen
@@ -397,8 +412,7 @@ class Terminal(Widget, can_focus=True):
             meta=event.meta,
             ctrl=event.ctrl,
         )
-        assert self.process is not None
-        self.process.write(report)
+        self.write(report)
         event.stop()
         return True
 
