@@ -183,6 +183,7 @@ class SSHServer:
         self._connections: set[asyncssh.SSHServerConnection] = set()
         self._closing = False
         self._ready = asyncio.Event()
+        self._start_error: Exception | None = None
 
     @classmethod
     def from_config(cls, cfg: SSHConfig, *, state_dir: Path, socket: Path,
@@ -235,13 +236,24 @@ class SSHServer:
 
     async def run(self) -> None:
         """Serve until cancelled: a hive service (``hive.add_service("ssh", server.run)``)."""
-        async with self:
+        try:
+            await self.start()
+        except Exception as exc:
+            self._start_error = exc
+            self._ready.set()
+            raise
+        try:
+            self._start_error = None
             self._ready.set()
             await asyncio.get_running_loop().create_future()  # until cancelled
+        finally:
+            await self.aclose()
 
     async def ready(self, timeout: float = 10.0) -> None:
-        """Wait until :meth:`run` listens."""
+        """Wait until :meth:`run` listens; raise what stopped it from starting."""
         await asyncio.wait_for(self._ready.wait(), timeout)
+        if self._start_error is not None:
+            raise self._start_error
 
     async def aclose(self) -> None:
         """Stop listening, end every session (its program and stragglers), close all."""

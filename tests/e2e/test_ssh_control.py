@@ -14,6 +14,7 @@ import pytest
 
 from hivetui.control.server import ControlServer
 from hivetui.control.sessions import SessionTokens
+from hivetui.core.errors import SSHError
 from hivetui.core.hive import Hive
 from hivetui.ssh.server import SSHServer
 from tests.ssh_util import (
@@ -91,3 +92,20 @@ async def test_ssh_as_a_hive_service_ends_sessions_when_the_hive_closes(tmp_path
     result = await t.finish()
     assert result.exit_status == 1 and "shutting down" in t.text
     assert not alive(pid) and len(tokens) == 0
+
+
+async def test_ready_raises_why_the_service_could_not_start(tmp_path: Path) -> None:
+    key = new_key()
+    (tmp_path / "a").mkdir()
+    async with running_server(tmp_path / "a", key_line(key, "alice")) as first:
+        hive = Hive(tmp_path / "hive")
+        await hive.__aenter__()
+        try:
+            (tmp_path / "b").mkdir()
+            server = SSHServer(server_config(tmp_path / "b", key_line(key, "alice"),
+                                             port=first.port), SessionTokens())
+            hive.add_service("ssh", server.run)
+            with pytest.raises(SSHError, match=f"cannot listen for ssh on 127.0.0.1:{first.port}"):
+                await server.ready()
+        finally:
+            await hive.aclose()
