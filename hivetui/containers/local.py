@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import signal
+import site
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,7 +26,12 @@ from pathlib import Path
 import hivetui
 from hivetui.containers import procinfo
 from hivetui.containers.logfile import follow_lines, tail_lines
-from hivetui.containers.runtime_dir import ContainerDir, chown_tree, world_executable
+from hivetui.containers.runtime_dir import (
+    ContainerDir,
+    chown_tree,
+    world_executable,
+    world_readable,
+)
 from hivetui.containers.sandbox import SandboxPlan, probe_command
 from hivetui.core.errors import ContainerError
 from hivetui.core.names import container_name, validate_agent_name
@@ -116,6 +122,10 @@ class LocalBackend:
         if spec.name in await self.running():
             raise ContainerError(f"container h-{spec.name} runs: stop it or use rebuild")
         tool = await self._probe()
+        package = Path(self._pythonpath()) / "hivetui" / "__init__.py"
+        if self.uid is not None and tool != "none" and not world_readable(str(package)):
+            raise ContainerError(f"the container uid {self.uid} cannot read {package}: install "
+                                 "hivetui where every user may read it (not under /root)")
         cdir = self._dir(spec.name)
         cdir.path.mkdir(parents=True, exist_ok=True)
         os.chmod(cdir.path, 0o700)
@@ -229,8 +239,11 @@ class LocalBackend:
         plan = cdir.read_plan()
         if plan is not None and plan.tool == "none":
             return ["/bin/sh", "-c", f'cd "$1" && exec {shell} -l', "sh", plan.cwd]
+        # not root: we are the uid that container root maps to, and the user namespace
+        # forbids setgroups, so keep our credentials (they read as uid 0 inside)
+        keep = [] if self.as_root else ["--preserve-credentials"]
         return [self.paths["nsenter"], f"--target={info['pid']}", "--user", "--pid",
-                "--mount", "--ipc", "--uts", "--root", "--wd", "--", *env, shell, "-l"]
+                "--mount", "--ipc", "--uts", "--root", "--wd", *keep, "--", *env, shell, "-l"]
 
     async def logs(self, name: str, lines: int) -> list[str]:
         """The last ``lines`` lines of the container's log (timestamped)."""
@@ -286,6 +299,19 @@ class LocalBackend:
         raise ContainerError(f"no python the container uid {self.uid} may run: "
                              f"{sys.executable} is private; pass python=")
 
+    def _reachable_python(self, argv: list[str]) -> tuple[list[str], list[str]]:
+        """``argv`` runs this very interpreter but the container uid may not reach it
+        (e.g. a venv whose python lives under /root): use :meth:`_init_python` instead with
+        this environment's site-packages on PYTHONPATH. Returns (argv, extra path)."""
+        if self.uid is None or not argv or argv[0] != sys.executable \
+                or world_executable(argv[0]):
+            return argv, []
+        python = self._init_python()
+        extra = [p for p in site.getsitepackages() if world_executable(p)]
+        log.warning("local backend: %s is private to root; containers run %s with %s",
+                    argv[0], python, extra)
+        return [python, *argv[1:]], extra
+
     async def _probe(self) -> str:
         """Pick bwrap or unshare and check user namespaces work; cached."""
         if self._chosen is not None:
@@ -331,10 +357,15 @@ class LocalBackend:
         where = {"/state": "/state", "/run/hive": "/run/hive"} if isolated else \
             {"/state": str(spec.state_dir), "/run/hive": str(spec.run_dir)}
         argv = [where.get(a, a) for a in spec.argv]
+        pythonpath = [self._pythonpath()]
+        if isolated:
+            argv, extra = self._reachable_python(argv)
+            pythonpath += extra
         env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
                "HOME": where["/state"], "LANG": "C.UTF-8", "TERM": "dumb",
                "HIVETUI_STATE_DIR": where["/state"], "HIVETUI_RUN_DIR": where["/run/hive"],
-               "PYTHONPATH": self._pythonpath(), "IS_SANDBOX": "1" if isolated else "0"}
+               "PYTHONPATH": os.pathsep.join(pythonpath),
+               "IS_SANDBOX": "1" if isolated else "0"}
         env.update(spec.env)
         return SandboxPlan(
             name=spec.name, hostname=container_name(spec.name), tool=tool,

@@ -144,6 +144,8 @@ def build_root(root: str, binds: list[BindPlan], hostname: str) -> None:
     holding the binds below it, then the binds (``/state`` writable). ``/`` ends read-only.
     """
     mount("none", "/", None, MS_REC | MS_PRIVATE)
+    # hold the bind sources before the tmpfs at ``root`` (/tmp) may hide them
+    held = [os.open(item.source, os.O_PATH | os.O_CLOEXEC) for item in binds]
     mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
     for entry in sorted(os.scandir("/"), key=lambda e: e.name):
         if entry.name in SKIP_TOP:
@@ -164,10 +166,12 @@ def build_root(root: str, binds: list[BindPlan], hostname: str) -> None:
     mount("tmpfs", f"{root}/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
     os.mkdir(f"{root}/run", 0o755)
     mount("tmpfs", f"{root}/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
-    for item in binds:
-        is_dir = stat.S_ISDIR(os.stat(item.source).st_mode)
+    for item, fd in zip(binds, held, strict=True):
+        source = f"/proc/self/fd/{fd}"
+        is_dir = stat.S_ISDIR(os.stat(source).st_mode)
         point = _ensure_mountpoint(root, item.target, is_dir)
-        bind(item.source, point, writable=item.writable, recursive=is_dir)
+        bind(source, point, writable=item.writable, recursive=is_dir)
+        os.close(fd)
     _remount_own_readonly(f"{root}/run")
     os.chdir(root)
     pivot_root(".", ".")

@@ -49,6 +49,17 @@ def world_executable(path: str) -> bool:
         return False
 
 
+def world_readable(path: str) -> bool:
+    """Can any uid read ``path`` (every directory on the way searchable by others)?"""
+    real = Path(os.path.realpath(path))
+    try:
+        if not real.stat().st_mode & stat.S_IROTH:
+            return False
+        return all(parent.stat().st_mode & stat.S_IXOTH for parent in real.parents)
+    except OSError:
+        return False
+
+
 class ContainerDir:
     def __init__(self, path: Path) -> None:
         self.path = path

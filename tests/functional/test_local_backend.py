@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -326,3 +328,75 @@ async def test_start_failure_is_reported(env: Env) -> None:
 
 
 Starter = Callable[[], Awaitable[None]]
+
+
+async def test_core_interpreter_runs_inside(env: Env) -> None:
+    """The harness argv is `sys.executable -m hivetui harness`: it must run inside."""
+    backend, base = env
+    spec = make_spec(base, "py", "")
+    spec = ContainerSpec(**{**spec.__dict__, "argv": (
+        sys.executable, "-c", "import mcp, hivetui.harness.main, os; "
+        "print('harness-python-ok', os.getuid(), os.environ['HIVETUI_AGENT'])")})
+    exits = backend.exits()
+    await backend.create(spec)
+    await backend.start("py")
+    ex = await next_exit(exits, 20)
+    lines = await backend.logs("py", 20)
+    assert ex.status == 0, lines
+    assert any(line.endswith("harness-python-ok 0 py") for line in lines), lines
+
+
+UNPRIVILEGED_CORE = r"""
+import asyncio, json, os, sys
+from pathlib import Path
+from hivetui.containers import procinfo
+from hivetui.containers.local import LocalBackend
+from hivetui.core.ports import ContainerSpec
+
+async def main(base, tool):
+    run = base / "agents/a/run"
+    run.mkdir(parents=True)
+    (run / "token").write_text("tok")
+    os.chmod(run / "token", 0o600)
+    spec = ContainerSpec(name="a", state_dir=base / "agents/a/state", run_dir=run,
+                         log_file=base / "agents/a/container.log",
+                         argv=("/bin/sh", "-c", "id -u > /state/uid; cat /run/hive/token "
+                               "> /state/tok; echo armed; exec sleep 30"))
+    b = LocalBackend(base / "agents", tool=tool)
+    await b.create(spec)
+    await b.start("a")
+    while "armed" not in spec.log_file.read_text():
+        await asyncio.sleep(0.02)
+    outside = procinfo.owner_uid(procinfo.children(int(b._dir("a").container()["pid"]))[0])
+    proc = await asyncio.create_subprocess_exec(*b.shell_argv("a"), stdin=-1, stdout=-1)
+    shell, _ = await proc.communicate(b"id -u\n")
+    await b.stop("a")
+    state = spec.state_dir
+    print(json.dumps({"inside": (state / "uid").read_text().strip(),
+                      "token": (state / "tok").read_text(), "outside": outside,
+                      "me": os.getuid(), "shell": shell.decode().strip()}))
+
+asyncio.run(main(Path(sys.argv[1]), sys.argv[2]))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become an ordinary user")
+@pytest.mark.parametrize("tool", TOOLS)
+async def test_core_as_ordinary_user_maps_root_to_itself(tool: str) -> None:
+    """The other mode: hivetui run by an ordinary user (here uid 65534)."""
+    base = Path(tempfile.mkdtemp(prefix="hivetui-user-"))
+    try:
+        os.chown(base, 65534, 65534)
+        python = LocalBackend(base, uid=65534)._init_python()  # one that uid may run
+        proc = await asyncio.create_subprocess_exec(
+            "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", python,
+            "-c", UNPRIVILEGED_CORE, str(base), tool,
+            env={"PATH": os.environ["PATH"], "PYTHONPATH": LocalBackend._pythonpath()},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/")
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0, err.decode()
+        result = json.loads(out.decode().splitlines()[-1])
+        assert result == {"inside": "0", "token": "tok", "outside": 65534, "me": 65534,
+                          "shell": "0"}
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
