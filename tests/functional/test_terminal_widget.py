@@ -302,6 +302,7 @@ async def test_hidden_terminal_renders_nothing_and_catches_up_when_shown() -> No
         await type_line(pilot, "sleep 0.5; seq 1 3000 | tail -n 1")
         term.display = False
         await wait_until(lambda: not term._shown, what="the Hide event")
+        assert term.pump is not None and term.pump.throttled  # fed at a bounded rate
         frames = term.frames
         await wait_until(lambda: "3000" in term.screen_text(), what="output fed while hidden")
         assert term.frames == frames
@@ -309,3 +310,4 @@ async def test_hidden_terminal_renders_nothing_and_catches_up_when_shown() -> No
         term.display = True
         await wait_for_text(term, "\n3000\n$")
         assert term.frames > frames
+        assert not term.pump.throttled
