@@ -24,7 +24,7 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
-from hivetui.tui.widgets.terminal.emulator import Emulator, Line
+from hivetui.tui.widgets.terminal.emulator import Emulator
 from hivetui.tui.widgets.terminal.keys import (
     MOUSE_MOTION,
     MOUSE_WHEEL_DOWN,
@@ -35,7 +35,7 @@ from hivetui.tui.widgets.terminal.keys import (
 )
 from hivetui.tui.widgets.terminal.pacing import FramePacer
 from hivetui.tui.widgets.terminal.pty import ExitStatus, OutputPump, PtyProcess
-from hivetui.tui.widgets.terminal.render import LineRenderer
+from hivetui.tui.widgets.terminal.view import ScreenView
 
 log = logging.getLogger(__name__)
 
@@ -118,14 +118,8 @@ class Terminal(Widget, can_focus=True):
         self.pump: OutputPump | None = None
         self.exit_status: ExitStatus | None = None
         self.frames = 0
-        self._renderer = LineRenderer()
-        self._strips: list[Strip] = []
-        self._live_cache: dict[int, tuple[Line, Strip]] = {}
-        self._cursor_row = -1
-        self._full = True
+        self._view = ScreenView()
         self._shown = False
-        self._offset = 0  # lines scrolled back into history; 0 is the live screen
-        self._seen_scrolled = 0
         self._frame_handle: asyncio.TimerHandle | None = None
         self._pacer = FramePacer()
         self._title = ""
@@ -212,8 +206,8 @@ class Terminal(Widget, can_focus=True):
         """Send bytes to the program (as if typed); the view returns to the live screen."""
         if self.process is None or self.exit_status is not None:
             return
-        if self._offset:
-            self._offset = 0
+        if self._view.offset:
+            self._view.offset = 0
             self._redraw()
         if self.pump is not None:
             backlog = self.pump.pending + self.process.queued_output()
@@ -255,11 +249,9 @@ class Terminal(Widget, can_focus=True):
         if not self._shown:
             return
         started = time.perf_counter()
-        base = self.rich_style
-        if base != self._renderer.base:
-            self._renderer.set_base(base)
-            self._full = True
-        changed = self._render_history() if self._offset else self._render_live()
+        screen = self.emulator.screen
+        show_cursor = self.has_focus and not screen.cursor.hidden and self.exit_status is None
+        changed = self._view.build(screen, self.rich_style, show_cursor=show_cursor)
         if changed:
             self.frames += 1
             for start, count in _ranges(changed):
@@ -268,74 +260,11 @@ class Terminal(Widget, can_focus=True):
         busy = pump is not None and (pump.pending > 0 or not pump.reading)
         self._pacer.frame_done(started, time.perf_counter() - started, busy=busy)
 
-    def _render_live(self) -> list[int]:
-        screen = self.emulator.screen
-        width, rows = screen.columns, screen.lines
-        buffer = screen.buffer
-        full = self._full or len(self._strips) != rows
-        self._full = False
-        cursor = screen.cursor
-        show_cursor = self.has_focus and not cursor.hidden and self.exit_status is None
-        cursor_row = min(cursor.y, rows - 1) if show_cursor else -1
-        cursor_x = min(cursor.x, width - 1)
-        dirty = screen.dirty
-        old_cache = self._live_cache
-        cache: dict[int, tuple[Line, Strip]] = {}
-        old_strips = self._strips
-        strips: list[Strip] = []
-        changed: list[int] = []
-        for y in range(rows):
-            line = buffer[y]
-            if y == cursor_row:
-                strip = self._renderer.render(line, width, cursor_x)
-            else:
-                hit = None if full or y in dirty else old_cache.get(id(line))
-                if hit is not None and hit[0] is line:
-                    strip = hit[1]
-                else:
-                    strip = self._renderer.render(line, width)
-                cache[id(line)] = (line, strip)
-            strips.append(strip)
-            if full or y >= len(old_strips) or old_strips[y] is not strip or y == cursor_row:
-                changed.append(y)
-        if self._cursor_row >= 0 and self._cursor_row not in changed and self._cursor_row < rows:
-            changed.append(self._cursor_row)
-        dirty.clear()
-        self._cursor_row = cursor_row
-        self._live_cache = cache
-        self._strips = strips
-        self._seen_scrolled = screen.scrolled_lines
-        return sorted(changed)
-
-    def _render_history(self) -> list[int]:
-        screen = self.emulator.screen
-        history = screen.scrollback
-        scrolled = screen.scrolled_lines - self._seen_scrolled
-        self._seen_scrolled = screen.scrolled_lines
-        self._offset = min(len(history), self._offset + max(0, scrolled))
-        if not self._full and not scrolled and not screen.dirty:
-            return []
-        self._full = False
-        screen.dirty.clear()
-        width, rows = screen.columns, screen.lines
-        top = len(history) - self._offset
-        strips = []
-        for y in range(rows):
-            index = top + y
-            line = history[index] if index < len(history) else screen.buffer[index - len(history)]
-            strips.append(self._renderer.render(line, width))
-        self._strips = strips
-        self._cursor_row = -1
-        self._live_cache = {}
-        return list(range(rows))
-
     def render_line(self, y: int) -> Strip:
-        if 0 <= y < len(self._strips):
-            return self._strips[y]
-        return self._renderer.blank(self.size.width)
+        return self._view.line(y, self.size.width)
 
     def _redraw(self) -> None:
-        self._full = True
+        self._view.full = True
         self._request_frame()
 
     # ----- events ----------------------------------------------------------------
@@ -376,7 +305,7 @@ class Terminal(Widget, can_focus=True):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._full = True
+        self._view.full = True
 
     async def on_key(self, event: events.Key) -> None:
         if event.key in _PASS_THROUGH or not self.running:
@@ -452,15 +381,15 @@ class Terminal(Widget, can_focus=True):
         screen = self.emulator.screen
         if screen.in_alt_screen:
             return
-        offset = max(0, min(len(screen.scrollback), self._offset - lines))
-        if offset != self._offset:
-            self._offset = offset
-            self._seen_scrolled = screen.scrolled_lines
+        offset = max(0, min(len(screen.scrollback), self._view.offset - lines))
+        if offset != self._view.offset:
+            self._view.offset = offset
+            self._view.seen_scrolled = screen.scrolled_lines
             self._redraw()
 
     @property
     def history_offset(self) -> int:
-        return self._offset
+        return self._view.offset
 
     def screen_text(self) -> str:
         """What the emulator holds now, trailing spaces stripped (tests, debugging)."""
