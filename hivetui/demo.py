@@ -147,7 +147,7 @@ async def run_headless(state_dir: Path, config: HiveConfig, out: Callable[[str],
 
 async def _print_events(api: OperatorSession, out: Callable[[str], None]) -> None:
     async for ev in api.events():
-        if ev.event in ("telemetry", "received"):
+        if ev.event in ("telemetry", "received", "agent_changed"):
             continue
         out(_line(ev))
 

@@ -147,6 +147,8 @@ def main(run_dir: Path = DEFAULT_RUN_DIR, state_dir: Path = DEFAULT_STATE_DIR) -
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
         root.setLevel(logging.INFO)
+    for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "mcp"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)  # one line per request: noise
     try:
         return asyncio.run(run_harness(run_dir, state_dir))
     except HarnessError as exc:
