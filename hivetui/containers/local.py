@@ -79,6 +79,7 @@ class LocalBackend:
         self._killed: set[str] = set()  # stop escalated to SIGKILL
         self._exits: asyncio.Queue[ContainerExit] | None = None
         self._opened = False
+        self._warned_python = False
         self._closed = False
 
     # --- lifecycle of the backend ---------------------------------------------------
@@ -308,6 +309,9 @@ class LocalBackend:
             return argv, []
         python = self._init_python()
         extra = [p for p in site.getsitepackages() if world_executable(p)]
+        if self._warned_python:
+            return [python, *argv[1:]], extra
+        self._warned_python = True
         log.warning("local backend: %s is private to root; containers run %s with %s",
                     argv[0], python, extra)
         return [python, *argv[1:]], extra
