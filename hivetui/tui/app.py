@@ -22,6 +22,7 @@ from textual.binding import Binding
 
 from hivetui.core.api import HiveAPI
 from hivetui.core.events import (
+    AgentChanged,
     ApprovalRequested,
     ContainerCrash,
     CrashLoop,
@@ -36,14 +37,18 @@ from hivetui.tui.messages import HiveCommand, HiveRefreshed
 from hivetui.tui.palette import HiveCommands
 from hivetui.tui.pump import EventPump
 from hivetui.tui.screens.agent_detail import AgentDetailScreen
+from hivetui.tui.screens.approvals import ApprovalsScreen
 from hivetui.tui.screens.command_line import CommandLineScreen
 from hivetui.tui.screens.fleet import FleetScreen
 from hivetui.tui.screens.help import HelpScreen, Section
+from hivetui.tui.screens.kept import KeptScreen
 from hivetui.tui.screens.prompt import PromptScreen
+from hivetui.tui.screens.questions import QuestionsScreen
 from hivetui.tui.screens.stylesheet import style_path
 from hivetui.tui.state import Changes, HiveState
 from hivetui.tui.widgets.agent.log_pane import LogPane
 from hivetui.tui.widgets.agent.terminal_pane import TerminalPane
+from hivetui.tui.widgets.approvals.live import LiveEvent
 from hivetui.tui.widgets.fleet.table import FleetTable
 
 log = logging.getLogger(__name__)
@@ -70,7 +75,7 @@ class HiveApp(App[None]):
         self.hive_context = HiveContext(api, HiveState(api), clock, where)
         self.runner = CommandRunner(self, self.hive_context)
         self.pump = EventPump(api, self.hive_context.state, self._deliver, self._alert,
-                              self._pump_error, refresh_interval)
+                              self._pump_error, refresh_interval, forward=self._forward)
         self.ring_bell = bell
         self.bells = 0
         self._last_bell = 0.0
@@ -103,6 +108,16 @@ class HiveApp(App[None]):
         for screen in self.screen_stack:
             if isinstance(screen, FleetScreen | AgentDetailScreen):
                 screen.post_message(HiveRefreshed(changes))
+            elif isinstance(screen, KeptScreen) and (changes.added or changes.removed):
+                # agents came or went: the kept list may have changed (one re-read)
+                name = min(changes.added | changes.removed)
+                screen.post_message(LiveEvent(AgentChanged(agent=name, what="kept")))
+
+    def _forward(self, ev: Event) -> None:
+        """Approval / question events, as they come, to the queue screens (they filter)."""
+        for screen in self.screen_stack:
+            if isinstance(screen, ApprovalsScreen | QuestionsScreen | KeptScreen):
+                screen.post_message(LiveEvent(ev))
 
     def _pump_error(self, exc: BaseException) -> None:
         show_error(self, exc)
@@ -165,6 +180,9 @@ class HiveApp(App[None]):
             ("agent · terminal tab", [*TerminalPane.BINDINGS,
                                       Binding("ctrl+right_square_bracket", "release",
                                               "Leave the terminal (ctrl+])")]),
+            ("approvals", ApprovalsScreen.BINDINGS),
+            ("questions", QuestionsScreen.BINDINGS),
+            ("kept agents and drafts", KeptScreen.BINDINGS),
             ("dialogs", PromptScreen.BINDINGS),
         ]
 

@@ -26,8 +26,11 @@ from hivetui.tui.commands import (
 from hivetui.tui.context import HiveContext
 from hivetui.tui.guard import attempt, show_error
 from hivetui.tui.screens.agent_detail import AgentDetailScreen
+from hivetui.tui.screens.approvals import ApprovalsScreen
 from hivetui.tui.screens.confirm import ConfirmScreen
 from hivetui.tui.screens.fleet import FleetScreen
+from hivetui.tui.screens.kept import KeptScreen
+from hivetui.tui.screens.questions import QuestionsScreen
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +80,9 @@ class CommandRunner:
         """approvals | questions | kept: the screens of the approvals issue."""
         screen = _queue_screen(target, self.ctx)
         if screen is None:
-            self.app.notify(f"the {target} screen is not part of this build yet",
-                            title="Not available", severity="warning")
+            self.app.notify(f"no screen named {target}", title="Command", severity="error")
+            return
+        if type(self.app.screen) is type(screen):
             return
         await self.to_fleet()
         await self.app.push_screen(screen)
@@ -122,6 +126,12 @@ async def _ok(call: Awaitable[None]) -> bool:
     return True
 
 
+QUEUE_SCREENS: dict[str, type[ApprovalsScreen | QuestionsScreen | KeptScreen]] = {
+    "approvals": ApprovalsScreen, "questions": QuestionsScreen, "kept": KeptScreen,
+}
+
+
 def _queue_screen(target: str, ctx: HiveContext) -> Screen[None] | None:
-    """The approvals issue's screens, once they are in the tree (constructor ``(api)``)."""
-    return None
+    """The approvals / questions / kept screens; the app feeds them their live events."""
+    cls = QUEUE_SCREENS.get(target)
+    return None if cls is None else cls(ctx.api, clock=ctx.clock)

@@ -193,6 +193,11 @@ async def populate(hive: Hive, agents: tuple[FixtureAgent, ...] = AGENTS,
         message = await hive.bus.send(sender, recipient, body)
         await hive.store.execute("UPDATE messages SET created_at = ? WHERE id = ?",
                                  (NOW - 1800 + index * 150, message.id))
+    question = await hive.questions.ask(
+        "boss", "bob wants to bump the lockfile (new pytest). Allow it?",
+        ["yes", "no", "after the release"])
+    await hive.store.execute("UPDATE questions SET created_at = ? WHERE id = ?",
+                             (NOW - 190, question.id))
     _telemetry(hive, agents)
     await hive.telemetry.flush()
 

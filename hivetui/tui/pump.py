@@ -5,7 +5,8 @@ awaits the API); a second task wakes when something is noted, waits until ``inte
 has passed since the last refresh, re-reads just that from the API and hands the
 :class:`~hivetui.tui.state.Changes` to ``deliver``. With no events nothing runs at all.
 Alerts (approval requested, question, crash, crash loop, notification) go to ``alert``
-at once.
+at once; approval and question events go to ``forward`` at once too (the queue screens
+re-read their lists on them).
 """
 
 from __future__ import annotations
@@ -44,17 +45,21 @@ ALERTS = (ApprovalRequested, QuestionAsked, ContainerCrash, CrashLoop, Notificat
 _AGENT_EVENTS = (AgentChanged, StatusChanged, AgentStarted, AgentStopped, Progress,
                  ContainerCrash, CrashLoop, MessagesReceived)
 _COUNT_EVENTS = (ApprovalRequested, ApprovalResolved, QuestionAsked, OperatorAnswer)
+#: events passed on as they come to the queue screens (rare; they re-read their lists)
+FORWARDED = (*_COUNT_EVENTS, Lagged)
 
 
 class EventPump:
     def __init__(self, api: HiveAPI, state: HiveState, deliver: Callable[[Changes], None],
                  alert: Callable[[Event], None], on_error: Callable[[BaseException], None],
-                 interval: float = 0.1) -> None:
+                 interval: float = 0.1, forward: Callable[[Event], None] | None = None
+                 ) -> None:
         self._api = api
         self._state = state
         self._deliver = deliver
         self._alert = alert
         self._on_error = on_error
+        self._forward = forward
         self.interval = interval
         self.retry_s = 2.0
         self._pending = Pending()
@@ -84,6 +89,8 @@ class EventPump:
             pending.counts = True
         if isinstance(ev, _COUNT_EVENTS):
             pending.counts = True
+        if isinstance(ev, FORWARDED) and self._forward is not None:
+            self._forward(ev)
         if isinstance(ev, ALERTS):
             self._alert(ev)
         if pending:

@@ -40,6 +40,7 @@ class Changes:
 
     changed: frozenset[str] = frozenset()
     removed: frozenset[str] = frozenset()
+    added: frozenset[str] = frozenset()
     telemetry: frozenset[str] = frozenset()
     messages: tuple[MessageSent, ...] = ()
     counts: bool = False
@@ -62,6 +63,7 @@ class HiveState:
     async def apply(self, pending: Pending) -> Changes:
         changed: set[str] = set()
         removed: set[str] = set()
+        before = set(self.agents)
         if pending.full or len(pending.agents) > BULK_THRESHOLD:
             fresh = {view.name: view for view in await self.api.agents()}
             removed = set(self.agents) - set(fresh)
@@ -82,5 +84,6 @@ class HiveState:
             self.approvals_pending = len(await self.api.approvals())
             self.questions_pending = len(await self.api.questions())
         self.loaded = True
-        return Changes(frozenset(changed), frozenset(removed), frozenset(pending.telemetry),
-                       tuple(pending.messages), pending.counts, pending.full)
+        return Changes(frozenset(changed), frozenset(removed), frozenset(changed - before),
+                       frozenset(pending.telemetry), tuple(pending.messages), pending.counts,
+                       pending.full)

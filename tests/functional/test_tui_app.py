@@ -162,8 +162,7 @@ async def until_async(condition: Callable[[], Awaitable[bool]], timeout: float =
 
 
 def rows(app: HiveApp) -> list[str]:
-    table = app.screen.query_one(FleetTable)
-    return [str(key.value) for key in table.rows]
+    return list(app.screen.query_one(FleetTable).order)
 
 
 def state_cell(app: HiveApp, name: str) -> str:
@@ -374,3 +373,63 @@ async def test_help_lists_every_key(hive: Hive) -> None:
             assert binding.description in listed  # type: ignore[union-attr]
         await pilot.press("escape")
         await until(lambda: isinstance(app.screen, FleetScreen))
+
+
+async def test_queue_screens_open_by_command_and_key(hive: Hive) -> None:
+    from hivetui.tui.screens.approvals import ApprovalsScreen
+    from hivetui.tui.screens.kept import KeptScreen
+    from hivetui.tui.screens.questions import QuestionsScreen
+
+    app, _ = make_app(hive)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(lambda: len(rows(app)) == 4)
+        await pilot.press("colon", *"approvals", "enter")
+        await until(lambda: isinstance(app.screen, ApprovalsScreen))
+        await pilot.press("escape")
+        await until(lambda: isinstance(app.screen, FleetScreen))
+        await pilot.press("w")
+        await until(lambda: isinstance(app.screen, QuestionsScreen))
+        await pilot.press("colon", *"kept", "enter")
+        await until(lambda: isinstance(app.screen, KeptScreen))
+        await pilot.press("colon", *"agents", "enter")
+        await until(lambda: isinstance(app.screen, FleetScreen))
+        assert len(app.screen_stack) == 2
+
+
+async def test_question_reaches_the_open_questions_screen(hive: Hive) -> None:
+    from hivetui.tui.screens.questions import QuestionsScreen
+
+    app, toasts = make_app(hive)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(lambda: len(rows(app)) == 4)
+        await pilot.press("w")
+        await until(lambda: isinstance(app.screen, QuestionsScreen))
+        screen = app.screen
+        seen: list[object] = []
+        original = screen.handle_event  # type: ignore[attr-defined]
+
+        async def recording(event: object) -> None:
+            seen.append(event)
+            await original(event)
+
+        screen.handle_event = recording  # type: ignore[attr-defined]
+        await hive.questions.ask("boss", "Ship it?", ["yes", "no"])
+        await until(lambda: any(type(e).__name__ == "QuestionAsked" for e in seen))
+        await until(lambda: any(t == "Question from boss" for t, _, _ in toasts))
+        await until(lambda: app.hive_context.state.questions_pending == 1)
+
+
+async def test_terminal_tab_runs_the_shell_argv(hive: Hive) -> None:
+    from hivetui.tui.widgets.agent.terminal_pane import TerminalPane
+
+    app, _ = make_app(hive)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(lambda: len(rows(app)) == 4)
+        screen = await open_agent(pilot, app, "alice")
+        await pilot.press("4")
+        pane = screen.query_one(TerminalPane)
+        await until(lambda: pane.terminal is not None and pane.terminal.running)
+        assert pane.terminal is not None
+        assert pane.terminal.argv == ["/bin/sh"]
+        entries = await hive.audit.query(10)
+        assert any(e.action == "terminal" and e.target == "alice" for e in entries)

@@ -110,7 +110,9 @@ class FleetScreen(Screen[None]):
         if table.filter_text:
             status += f" matching {table.filter_text!r} (escape clears)"
         status += f" · sorted by {table.sort_name} (s)"
-        self.query_one("#fleet-status", Label).update(status)
+        label = self.query_one("#fleet-status", Label)
+        if str(label.content) != status:
+            label.update(status, layout=False)
 
     # --- sparklines ---------------------------------------------------------------
     @property

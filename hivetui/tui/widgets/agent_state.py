@@ -34,15 +34,15 @@ class Marker:
 
 TONES = ("ok", "busy", "attention", "error", "muted")
 
-#: attention order for sorting: lower comes first
-_RANK = {"crash-loop": 0, "crashed": 1, "waiting": 2, "stopping": 3, "starting": 3,
-         "restarting": 3, "rebuilding": 3, "destroying": 3, "in turn": 4, "idle": 5,
+#: attention order for sorting, lower first; busy and idle rank alike (rows stay put)
+_RANK = {"looping": 0, "crashed": 1, "waiting": 2, "stopping": 3, "starting": 3,
+         "restarting": 3, "rebuilding": 3, "destroying": 3, "in turn": 5, "idle": 5,
          "running": 5, "stopped": 6, "created": 7}
 
 
 def badge(view: AgentView) -> Badge:
     if view.crash_looping:
-        return Badge("⟳", "crash-loop", "error")
+        return Badge("⟳", "looping", "error")
     if view.state == "crashed":
         return Badge("✖", "crashed", "error")
     if view.flags:

@@ -145,6 +145,8 @@ class LogPane(Vertical, can_focus=False):
 
     def set_search(self, text: str) -> None:
         self.search_text = text.strip()
+        if self.search_text:
+            self.set_follow(False)  # the view stays where the matches are
         self._redraw()
         if self.matches:
             self.jump(1)
@@ -160,7 +162,8 @@ class LogPane(Vertical, can_focus=False):
         self.set_follow(False)
         self.match_index = (self.match_index + step) % len(self.matches)
         line = self.matches[self.match_index]
-        self.view.scroll_to(y=max(0, line - 2), animate=False)
+        # after the refresh: lines just written are not laid out yet
+        self.call_after_refresh(self.view.scroll_to, y=max(0, line - 2), animate=False)
         self._status()
 
     def _status(self) -> None:

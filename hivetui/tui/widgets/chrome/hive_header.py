@@ -34,17 +34,23 @@ class HiveHeader(Horizontal):
         for view in agents.values():
             word = badge(view).word
             words[word] = words.get(word, 0) + 1
-        parts = [f"{len(agents)} agents"]
+        # what needs the operator first: a narrow header cuts from the end
+        parts = [f"{glyph} {words[word]} {word}"
+                 for word, glyph in (("waiting", "⚑"), ("crashed", "✖"), ("looping", "⟳"))
+                 if words.get(word)]
         running = sum(1 for v in agents.values() if v.state == "running")
-        parts.append(f"{running} running")
-        for word, glyph in (("waiting", "⚑"), ("crashed", "✖"), ("crash-loop", "⟳")):
-            if words.get(word):
-                parts.append(f"{glyph} {words[word]} {word}")
-        self.query_one("#fleet-summary", Label).update(" · ".join(parts))
+        parts.append(f"{len(agents)} agents, {running} running")
+        _set(self.query_one("#fleet-summary", Label), " · ".join(parts))
         self._count("#approvals-count", "approval", approvals)
         self._count("#questions-count", "question", questions)
 
     def _count(self, selector: str, noun: str, count: int) -> None:
         label = self.query_one(selector, Label)
-        label.update(f"{noun}s {count}")
+        _set(label, f"{noun}s {count}")
         label.set_class(count > 0, "-pending")
+
+
+def _set(label: Label, text: str) -> None:
+    """Update only on change, without a layout pass (the header's widths are fixed)."""
+    if str(label.content) != text:
+        label.update(text, layout=False)

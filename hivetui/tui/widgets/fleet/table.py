@@ -1,8 +1,10 @@
-"""The fleet table: one row per agent, updated cell by cell as the hive changes.
+"""The fleet table: one row per agent, drawn through Textual's line API.
 
-Rows are keyed by agent name. :meth:`FleetTable.sync` takes the current views and the
-names that changed; only those rows are rebuilt, and only changed cells are written.
-Colours come from the component classes below, styled in ``styles/fleet.tcss``.
+Built for hundreds of agents and a busy event stream: each row's strip is cached and
+rebuilt only when that agent's cells change (``DataTable`` re-renders every visible
+cell on any update). :meth:`FleetTable.sync` takes the current views and the names that
+changed. Colours come from the component classes, styled in ``styles/fleet.tcss``;
+every state is a glyph and a word as well.
 """
 
 from __future__ import annotations
@@ -10,32 +12,39 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from rich.cells import cell_len, set_cell_size
 from rich.color import Color as RichColor
+from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
+from textual import events
 from textual.binding import Binding
-from textual.coordinate import Coordinate
+from textual.geometry import Size
 from textual.message import Message
+from textual.reactive import reactive
 from textual.renderables.sparkline import Sparkline
-from textual.widgets import DataTable
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from hivetui.core.views import AgentView
 from hivetui.tui.widgets.agent_state import ago, attention_rank, badge, marker, model_chip
 
-SPARK_WIDTH = 10
+SPARK_WIDTH = 9
+MODEL_WIDTH = 11
 
-#: column key, label, width (None: the rest)
-COLUMNS: tuple[tuple[str, str, int | None], ...] = (
+#: column key, label, width; DETAIL takes what is left (the rest fits 80 columns)
+COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("mark", "", 7),
     ("name", "NAME", 9),
-    ("state", "STATE", 12),
+    ("state", "STATE", 10),
     ("role", "ROLE", 7),
-    ("model", "MODEL", 14),
+    ("model", "MODEL", MODEL_WIDTH),
     ("inbox", "INBOX", 5),
     ("spark", "TURNS/MIN", SPARK_WIDTH),
-    ("last", "LAST", 5),
+    ("last", "LAST", 4),
     ("detail", "DETAIL", 24),
 )
+_INDEX = {key: i for i, (key, _, _) in enumerate(COLUMNS)}
+_RIGHT = {"inbox", "last"}
 
 SORTS: dict[str, Callable[[AgentView], Any]] = {
     "attention": lambda v: (attention_rank(v), v.role != "manager", v.name),
@@ -48,9 +57,8 @@ SORTS: dict[str, Callable[[AgentView], Any]] = {
 _SORT_COLUMN = {"attention": "state", "name": "name", "inbox": "inbox",
                 "last turn": "last", "model": "model", "role": "role"}
 
-
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+Cell = tuple[str, str]  # text, component class ("" for none)
+Row = tuple[Cell | tuple[float, ...], ...]  # the spark cell is its data
 
 
 def matches(view: AgentView, needle: str) -> bool:
@@ -62,24 +70,37 @@ def matches(view: AgentView, needle: str) -> bool:
     return all(word in hay for word in needle.lower().split())
 
 
-class FleetTable(DataTable[Any]):
-    """Every agent; ``enter`` (or a click) posts :class:`FleetTable.AgentChosen`."""
+def _fit(text: str, width: int, right: bool = False) -> str:
+    if cell_len(text) > width:
+        return set_cell_size(text, width - 1) + "…" if width > 1 else set_cell_size(text, width)
+    pad = " " * (width - cell_len(text))
+    return pad + text if right else text + pad
 
-    COMPONENT_CLASSES = DataTable.COMPONENT_CLASSES | {
+
+class FleetTable(ScrollView, can_focus=True):
+    """Every agent; ``enter`` (or a click on the chosen row) posts ``AgentChosen``."""
+
+    COMPONENT_CLASSES = {
+        "fleet--header", "fleet--cursor", "fleet--zebra",
         "fleet--ok", "fleet--busy", "fleet--attention", "fleet--error", "fleet--muted",
         "fleet--mark-attention", "fleet--mark-error", "fleet--model", "fleet--manager",
         "fleet--spark-min", "fleet--spark-max", "fleet--inbox-high",
     }
 
     BINDINGS = [
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
-        Binding("g", "scroll_top", "Top", show=False),
-        Binding("G", "scroll_bottom", "Bottom", show=False),
+        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("up,k", "cursor(-1)", "Up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("home,g", "top", "Top", show=False),
+        Binding("end,G", "bottom", "Bottom", show=False),
+        Binding("enter", "choose", "Open", show=False),
     ]
 
+    cursor_row: reactive[int] = reactive(0, always_update=False, repaint=False)
+
     class AgentChosen(Message):
-        """The operator picked an agent (enter or click)."""
+        """The operator picked an agent (enter, or a click on the chosen row)."""
 
         def __init__(self, name: str) -> None:
             super().__init__()
@@ -89,165 +110,246 @@ class FleetTable(DataTable[Any]):
         """Other rows came into view (their sparklines may be stale)."""
 
     def __init__(self, *, clock: Callable[[], float], id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        super().__init__(id=id)
         self.clock = clock
         self.views: Mapping[str, AgentView] = {}
         self.sparks: dict[str, Sequence[float]] = {}
         self.filter_text = ""
         self.sort_name = "attention"
-        self._shown: dict[str, tuple[Any, ...]] = {}  # the cells as last written
+        self.order: list[str] = []  # names shown, in display order
+        self._index: dict[str, int] = {}  # name -> position in order
+        self._keys: dict[str, Any] = {}  # name -> sort key as last computed
+        self._rows: dict[str, Row] = {}  # cells as last computed, by name
+        self._strips: dict[tuple[str, str], Strip] = {}  # (name, even|odd|cursor)
         self._styles: dict[str, Style] = {}
-        self.detail_width = 24
-        self._cursor_name: str | None = None
+        self._header: Strip | None = None
+        self.detail_width = COLUMNS[-1][2]
+        self.row_builds = 0  # rows rendered to strips (for tests and the benchmark)
 
-    def on_mount(self) -> None:
-        for key, label, width in COLUMNS:
-            self.add_column(label, key=key, width=width)
-        self._label_sort()
+    # --- shape -------------------------------------------------------------------------
+    @property
+    def row_count(self) -> int:
+        return len(self.order)
 
-    def on_resize(self) -> None:
-        """DETAIL takes what the fixed columns leave (no sideways scrolling when it fits)."""
-        fixed = sum((width or 0) + 2 * self.cell_padding for key, _, width in COLUMNS
-                    if key != "detail")
-        width = max(12, self.size.width - fixed - 2 * self.cell_padding - 2)
+    def _widths(self) -> list[int]:
+        return [self.detail_width if key == "detail" else width for key, _, width in COLUMNS]
+
+    def _total_width(self) -> int:
+        return sum(w + 2 for w in self._widths())
+
+    def _resize_virtual(self) -> None:
+        self.virtual_size = Size(self._total_width(), len(self.order) + 1)
+
+    def on_resize(self, event: events.Resize) -> None:
+        fixed = sum(width + 2 for key, _, width in COLUMNS if key != "detail")
+        width = max(6, event.size.width - fixed - 2 - 1)
         if width != self.detail_width:
             self.detail_width = width
-            column = self.columns.get("detail")  # type: ignore[call-overload]
-            if column is not None:
-                column.width = width
-                column.auto_width = False
-            self._shown = {name: () for name in self._shown}
-            self.sync(self.views)
+            self._invalidate()
+        self._resize_virtual()
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._styles.clear()
-        if self._shown:
-            self._shown = {name: () for name in self._shown}
+        self._invalidate()
+
+    def _invalidate(self) -> None:
+        self._strips.clear()
+        self._header = None
+        self._rows = {name: () for name in self._rows}
+        if self.views:
             self.sync(self.views)
+        self.refresh()
 
     def _style(self, name: str) -> Style:
         style = self._styles.get(name)
         if style is None:
-            style = self._styles[name] = self.get_component_rich_style(name, partial=True)
+            style = self._styles[name] = (self.get_component_rich_style(name, partial=True)
+                                          if name else Style())
         return style
 
-    # --- cells --------------------------------------------------------------------
-    def cells(self, view: AgentView) -> tuple[Any, ...]:
-        now = self.clock()
+    # --- cells ---------------------------------------------------------------------
+    def cells(self, view: AgentView) -> Row:
         b = badge(view)
         mark = marker(view)
-        mark_cell = (Text(f"{mark.glyph} {mark.word}".ljust(7),
-                          self._style(f"fleet--mark-{mark.tone}")) if mark else Text(""))
-        name = Text(view.name, self._style("fleet--manager") if view.role == "manager" else "")
-        model = Text(model_chip(view.effective_model)
-                     + ("*" if view.model_override else ""), self._style("fleet--model"))
-        inbox = Text(str(view.inbox_depth), justify="right",
-                     style=self._style("fleet--inbox-high") if view.inbox_depth >= 10 else "")
-        spark_data = self.sparks.get(view.name, ())
-        spark = Sparkline(list(spark_data), width=SPARK_WIDTH,
-                          min_color=self._style("fleet--spark-min").color or RichColor.default(),
-                          max_color=self._style("fleet--spark-max").color or RichColor.default())
+        override = "*" if view.model_override else ""
+        detail = view.status_detail.replace("\n", " ")
         return (
-            mark_cell,
-            name,
-            Text(b.text, self._style(f"fleet--{b.tone}")),
-            view.role,
-            model,
-            inbox,
-            (tuple(spark_data), spark),
-            Text(ago(view.last_turn_at, now), justify="right"),
-            Text(_clip(view.status_detail.replace("\n", " "), self.detail_width),
-                 self._style("fleet--muted")),
+            (f"{mark.glyph} {mark.word}", f"fleet--mark-{mark.tone}") if mark else ("", ""),
+            (view.name, "fleet--manager" if view.role == "manager" else ""),
+            (b.text, f"fleet--{b.tone}"),
+            (view.role, ""),
+            (model_chip(view.effective_model, MODEL_WIDTH - len(override)) + override,
+             "fleet--model"),
+            (str(view.inbox_depth), "fleet--inbox-high" if view.inbox_depth >= 10 else ""),
+            tuple(self.sparks.get(view.name, ())),
+            (ago(view.last_turn_at, self.clock()), ""),
+            (detail, "fleet--muted"),
         )
 
-    # --- sync ---------------------------------------------------------------------
+    def get_cell(self, name: str, key: str) -> str:
+        """The text shown in ``name``'s row, column ``key`` (tests, screenshots)."""
+        cell = self._rows[name][_INDEX[key]]
+        return str(cell[0]) if key != "spark" else ""
+
+    def _spark_segments(self, data: tuple[float, ...]) -> list[Segment]:
+        spark = Sparkline(list(data), width=SPARK_WIDTH,
+                          min_color=self._style("fleet--spark-min").color or RichColor.default(),
+                          max_color=self._style("fleet--spark-max").color or RichColor.default())
+        console = self.app.console
+        options = console.options.update_width(SPARK_WIDTH)
+        return [s for s in console.render(spark, options) if s.text != "\n"]
+
+    def _content(self, name: str) -> list[Segment]:
+        """The row's segments with cell styles only (background comes later)."""
+        self.row_builds += 1
+        segments: list[Segment] = []
+        for (key, _, _), width, cell in zip(COLUMNS, self._widths(), self._rows[name],
+                                            strict=True):
+            segments.append(Segment(" "))
+            if key == "spark":
+                assert not cell or isinstance(cell[0], float | int)
+                segments.extend(self._spark_segments(cell))
+            else:
+                text, style = cell
+                segments.append(Segment(_fit(str(text), width, key in _RIGHT),
+                                        self._style(str(style))))
+            segments.append(Segment(" "))
+        return segments
+
+    def _strip(self, name: str, variant: str) -> Strip:
+        strip = self._strips.get((name, variant))
+        if strip is None:
+            content = self._strips.get((name, "raw"))
+            if content is None:
+                content = self._strips[(name, "raw")] = Strip(self._content(name))
+            base = self.rich_style
+            if variant == "cursor":
+                cursor = self._style("fleet--cursor")
+                segments = Segment.apply_style(content, base, cursor)
+            else:
+                style = base + self._style("fleet--zebra") if variant == "odd" else base
+                segments = Segment.apply_style(content, style)
+            strip = self._strips[(name, variant)] = Strip(segments, content.cell_length)
+        return strip
+
+    def _header_strip(self) -> Strip:
+        if self._header is None:
+            active = _SORT_COLUMN[self.sort_name]
+            segments = []
+            for (key, label, _), width in zip(COLUMNS, self._widths(), strict=True):
+                text = f"{label}▾" if key == active else label
+                segments.append(Segment(f" {_fit(text, width)} "))
+            style = self.rich_style + self._style("fleet--header")
+            self._header = Strip(Segment.apply_style(segments, style))
+        return self._header
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        if y == 0:
+            strip = self._header_strip()
+        else:
+            index = scroll_y + y - 1
+            if index >= len(self.order):
+                return Strip.blank(width, self.rich_style)
+            variant = "cursor" if index == self.cursor_row else ("odd" if index % 2 else "even")
+            strip = self._strip(self.order[index], variant)
+        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
+
+    # --- sync ------------------------------------------------------------------------
     def sync(self, views: Mapping[str, AgentView], names: Iterable[str] | None = None) -> None:
-        """Show ``views``; rebuild only the rows of ``names`` (all when None)."""
+        """Show ``views``; recompute only the rows of ``names`` (all when None).
+
+        Only rows whose cells changed are redrawn; the order is recomputed only when a
+        row came, went, or its sort key changed.
+        """
         self.views = views
-        todo = set(views) | set(self._shown) if names is None else set(names)
-        resort = False
-        sort_column = _SORT_COLUMN[self.sort_name]
+        todo = set(views) | set(self._rows) if names is None else set(names)
+        reorder = False
+        redraw: list[str] = []
+        key = SORTS[self.sort_name]
         for name in todo:
             view = views.get(name)
             wanted = view is not None and matches(view, self.filter_text)
-            shown = name in self._shown
+            old = self._rows.get(name)
             if not wanted:
-                if shown:
-                    self.remove_row(name)
-                    del self._shown[name]
+                if old is not None:
+                    del self._rows[name]
+                    self._keys.pop(name, None)
+                    self._drop(name)
+                    reorder = True
                 continue
             assert view is not None
-            cells = self.cells(view)
-            if not shown:
-                self.add_row(*[self._display(c) for c in cells], key=name)
-                self._shown[name] = cells
-                resort = True
+            row = self.cells(view)
+            sort_key = key(view)
+            if self._keys.get(name) != sort_key:
+                self._keys[name] = sort_key
+                reorder = True
+            if old == row:
                 continue
-            old = self._shown[name]
-            if old == cells:
-                continue
-            for index, (key, _, _) in enumerate(COLUMNS):
-                if not old or old[index] != cells[index]:
-                    self.update_cell(name, key, self._display(cells[index]))
-                    resort = resort or key == sort_column
-            self._shown[name] = cells
-        if resort:
-            self.resort()
+            self._rows[name] = row
+            self._drop(name)
+            redraw.append(name)
+        if reorder:
+            self._reorder()
+            self.refresh()
+        else:
+            self._refresh_rows(redraw)
 
-    @staticmethod
-    def _display(cell: Any) -> Any:
-        # the spark cell compares by its data, shows the renderable
-        return cell[1] if isinstance(cell, tuple) else cell
+    def _refresh_rows(self, names: Iterable[str]) -> None:
+        index = self._index
+        for name in names:
+            row = index.get(name)
+            if row is not None:
+                self.refresh_line(row + 1)
+
+    def _drop(self, name: str) -> None:
+        for variant in ("raw", "even", "odd", "cursor"):
+            self._strips.pop((name, variant), None)
+
+    def _reorder(self) -> None:
+        chosen = self.chosen_name
+        keys = self._keys
+        self.order = sorted(self._rows, key=keys.__getitem__)
+        self._index = {name: i for i, name in enumerate(self.order)}
+        self._resize_virtual()
+        if chosen in self._rows:
+            self.cursor_row = self.order.index(chosen)
+        else:
+            self.cursor_row = min(self.cursor_row, max(0, len(self.order) - 1))
 
     def refresh_times(self) -> None:
         """Re-write the LAST column where the elapsed time changed its wording."""
         now = self.clock()
-        index = [key for key, _, _ in COLUMNS].index("last")
-        for name, shown in self._shown.items():
+        index = _INDEX["last"]
+        changed: list[str] = []
+        for name, row in self._rows.items():
             view = self.views.get(name)
-            if view is None or not shown:
+            if view is None or not row:
                 continue
             text = ago(view.last_turn_at, now)
-            if shown[index].plain != text:
-                cell = Text(text, justify="right")
-                self.update_cell(name, "last", cell)
-                self._shown[name] = (*shown[:index], cell, *shown[index + 1:])
+            if row[index][0] != text:
+                self._rows[name] = (*row[:index], (text, ""), *row[index + 1:])
+                self._drop(name)
+                changed.append(name)
+        self._refresh_rows(changed)
 
     def set_spark(self, name: str, values: Sequence[float]) -> None:
         self.sparks[name] = values
-        if name in self._shown:
+        if name in self._rows:
             self.sync(self.views, [name])
 
-    # --- sort and filter ------------------------------------------------------------
-    def resort(self) -> None:
-        """Sort by the current key; the cursor stays on the agent it was on."""
-        chosen = self._cursor_name
-        key = SORTS[self.sort_name]
-        views = self.views
-        self.sort("name", key=lambda name_cell: key(views[name_cell.plain]))
-        if chosen is not None and chosen in self._shown:
-            self.move_cursor(row=self.get_row_index(chosen), animate=False)
-        else:
-            self.move_cursor(row=0, animate=False)
-
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self._cursor_name = event.row_key.value
-
+    # --- sort and filter -------------------------------------------------------------
     def cycle_sort(self) -> str:
         names = list(SORTS)
         self.sort_name = names[(names.index(self.sort_name) + 1) % len(names)]
-        self._label_sort()
-        self.resort()
-        return self.sort_name
-
-    def _label_sort(self) -> None:
-        active = _SORT_COLUMN[self.sort_name]
-        for key, label, _ in COLUMNS:
-            column = self.columns.get(key)  # type: ignore[call-overload]
-            if column is not None:
-                column.label = Text(f"{label}▾" if key == active else label)
+        self._header = None
+        key = SORTS[self.sort_name]
+        self._keys = {name: key(self.views[name]) for name in self._rows}
+        self._reorder()
         self.refresh()
+        return self.sort_name
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text.strip()
@@ -255,28 +357,58 @@ class FleetTable(DataTable[Any]):
 
     @property
     def chosen_name(self) -> str | None:
-        if self.row_count == 0:
+        if not self.order:
             return None
-        row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
-        return row_key.value
+        return self.order[min(self.cursor_row, len(self.order) - 1)]
 
     def visible_names(self) -> list[str]:
-        """Agents whose rows are on screen now (cheap: by row index)."""
         top = int(self.scroll_y)
-        height = max(1, self.size.height)
-        out = []
-        for index in range(top, min(self.row_count, top + height)):
-            row_key, _ = self.coordinate_to_cell_key(Coordinate(index, 0))
-            if row_key.value is not None:
-                out.append(row_key.value)
-        return out
+        return self.order[top: top + max(1, self.size.height - 1)]
+
+    # --- cursor, keys, mouse -----------------------------------------------------------
+    def validate_cursor_row(self, row: int) -> int:
+        return max(0, min(row, len(self.order) - 1)) if self.order else 0
+
+    def watch_cursor_row(self, old: int, new: int) -> None:
+        top = int(self.scroll_y)
+        height = max(1, self.size.height - 1)
+        if new < top:
+            self.scroll_to(y=new, animate=False)
+        elif new >= top + height:
+            self.scroll_to(y=new - height + 1, animate=False)
+        self.refresh_line(old + 1)
+        self.refresh_line(new + 1)
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
         if int(old_value) != int(new_value):
             self.post_message(self.Scrolled())
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        event.stop()
-        if event.row_key.value is not None:
-            self.post_message(self.AgentChosen(event.row_key.value))
+    def action_cursor(self, step: int) -> None:
+        self.cursor_row += step
+
+    def action_page(self, step: int) -> None:
+        self.cursor_row += step * max(1, self.size.height - 2)
+
+    def action_top(self) -> None:
+        self.cursor_row = 0
+
+    def action_bottom(self) -> None:
+        self.cursor_row = len(self.order) - 1
+
+    def action_choose(self) -> None:
+        name = self.chosen_name
+        if name is not None:
+            self.post_message(self.AgentChosen(name))
+
+    def on_click(self, event: events.Click) -> None:
+        if event.y == 0:
+            self.cycle_sort()
+            return
+        index = int(self.scroll_y) + event.y - 1
+        if 0 <= index < len(self.order):
+            if index == self.cursor_row or event.chain > 1:
+                self.cursor_row = index
+                self.action_choose()
+            else:
+                self.cursor_row = index

@@ -1,0 +1,94 @@
+"""Snapshot tests (pytest-textual-snapshot) of the fleet and agent screens.
+
+Deterministic data from ``hivetui.tui.fixtures`` (fixed timestamps, frozen clock, UTC).
+Update after an intended change with ``pytest tests/functional/test_snapshots.py
+--snapshot-update`` and look at the SVGs before committing them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hivetui.tui.commands import OpenAgent
+from hivetui.tui.fixtures import fixture_app, settle
+from hivetui.tui.messages import HiveCommand
+from hivetui.tui.screens.agent_detail import AgentDetailScreen
+
+SnapCompare = Callable[..., bool]
+
+
+@pytest.fixture(autouse=True)
+def utc() -> Iterator[None]:
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield
+    if old is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = old
+    time.tzset()
+
+
+def _before(*keys: str, agent: str | None = None, tab: str = "overview"
+            ) -> Callable[[Any], Awaitable[None]]:
+    async def run_before(pilot: Any) -> None:
+        app = pilot.app
+        await settle(app)
+        if agent is not None:
+            app.post_message(HiveCommand(OpenAgent(agent, tab)))
+            deadline = time.monotonic() + 5
+            while not isinstance(app.screen, AgentDetailScreen) and time.monotonic() < deadline:
+                await pilot.pause(0.05)
+            await settle(app)
+        if keys:
+            await pilot.press(*keys)
+            await settle(app)
+    return run_before
+
+
+def test_fleet(snap_compare: SnapCompare, tmp_path: Path) -> None:
+    assert snap_compare(fixture_app(tmp_path / "state"), terminal_size=(120, 32),
+                        run_before=_before())
+
+
+def test_fleet_80x24(snap_compare: SnapCompare, tmp_path: Path) -> None:
+    assert snap_compare(fixture_app(tmp_path / "state"), terminal_size=(80, 24),
+                        run_before=_before())
+
+
+def test_fleet_filtered(snap_compare: SnapCompare, tmp_path: Path) -> None:
+    assert snap_compare(fixture_app(tmp_path / "state"), terminal_size=(120, 32),
+                        run_before=_before("slash", "w", "-", "0"))
+
+
+def test_agent_overview(snap_compare: SnapCompare, tmp_path: Path) -> None:
+    assert snap_compare(fixture_app(tmp_path / "state"), terminal_size=(140, 40),
+                        run_before=_before(agent="alice"))
+
+
+def test_agent_messages(snap_compare: SnapCompare, tmp_path: Path) -> None:
+    assert snap_compare(fixture_app(tmp_path / "state"), terminal_size=(120, 32),
+                        run_before=_before(agent="bob", tab="messages"))
+
+
+def test_agent_logs_search(snap_compare: SnapCompare, tmp_path: Path) -> None:
+    assert snap_compare(fixture_app(tmp_path / "state"), terminal_size=(120, 32),
+                        run_before=_before("slash", *"error", "enter", agent="alice",
+                                           tab="logs"))
+
+
+def test_help(snap_compare: SnapCompare, tmp_path: Path) -> None:
+    assert snap_compare(fixture_app(tmp_path / "state"), terminal_size=(120, 40),
+                        run_before=_before("question_mark"))
+
+
+def test_command_line_error(snap_compare: SnapCompare, tmp_path: Path) -> None:
+    assert snap_compare(fixture_app(tmp_path / "state"), terminal_size=(100, 24),
+                        run_before=_before("colon", *"frob", "enter"))
