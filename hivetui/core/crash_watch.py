@@ -76,6 +76,9 @@ class CrashWatch:
         async with self._lock:
             if self._running is not None:
                 self._running.discard(ex.name)
+        if ex.requested:
+            log.debug("crash_watch: %s ended on request", ex.name)
+            return
         await self._maybe_crash(ex.name, ex.status, source="exit")
 
     async def observe_restart(self, name: str, status: int | None = None) -> None:

@@ -14,6 +14,7 @@ from hivetui.core.events import AgentStarted, AgentStopped, EventHub, ManagerEve
 from hivetui.core.paths import StatePaths, ensure_private_dir, write_private_file
 from hivetui.core.ports import Bind, ContainerBackend, ContainerSpec
 from hivetui.core.registry import Agent, Flag, Registry
+from hivetui.core.repos import ConfigRepos
 from hivetui.core.settings import AgentSettings
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,8 @@ class Lifecycle:
         self.paths = paths
         self.hub = hub
         self._notify = notify
+        #: per-agent config repos; containers are built from the *applied* commit
+        self.repos = ConfigRepos(paths)
         self.bridge_url = ""
         #: loop settings handed to the harness in agent.json (turn timeout, notes size)
         self.harness_settings: dict[str, float | int] = {}
@@ -40,16 +43,18 @@ class Lifecycle:
         )
 
     # --- helpers ---------------------------------------------------------------
-    def settings_for(self, agent: Agent) -> AgentSettings:
-        file = self.paths.agent_config(agent.name) / "settings.toml"
-        if file.exists():
-            settings = AgentSettings.from_toml(file.read_text(encoding="utf-8"))
+    async def settings_for(self, agent: Agent) -> AgentSettings:
+        """The settings of the agent's *applied* config commit (never the proposed copy)."""
+        text = await self.repos.applied_file(agent.name, "settings.toml")
+        if text is not None:
+            settings = AgentSettings.from_toml(text)
         else:
             settings = AgentSettings(runtime=agent.runtime, model=agent.model)
         return settings
 
-    def spec_for(self, agent: Agent) -> ContainerSpec:
-        settings = self.settings_for(agent)
+    async def spec_for(self, agent: Agent) -> ContainerSpec:
+        settings = await self.settings_for(agent)
+        prompt = await self.repos.applied_file(agent.name, "prompt.md") or ""
         run_dir = ensure_private_dir(self.paths.agent_run(agent.name))
         state_dir = self.paths.agent_state(agent.name)
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -57,6 +62,7 @@ class Lifecycle:
         write_private_file(run_dir / "agent.json", json.dumps({
             "name": agent.name, "role": agent.role, "runtime": agent.runtime,
             "settings": settings.to_dict(), "harness": self.harness_settings,
+            "prompt": prompt,
         }))
         binds: tuple[Bind, ...] = ()
         if agent.role == "manager":
@@ -85,8 +91,10 @@ class Lifecycle:
                     start: bool = True) -> Agent:
         agent = await self.registry.create(name, role=role, runtime=runtime, model=model)
         async with self._operation(name, Flag.STARTING, "spawn"):
+            # an agent spawned without an approval gets the default config repo
+            await self.repos.ensure(name, AgentSettings(runtime=runtime, model=model), role)
             self.hub.publish(Progress(agent=name, operation="spawn", step="create container"))
-            await self.backend.create(self.spec_for(agent))
+            await self.backend.create(await self.spec_for(agent))
         if start:
             await self.start(name)
         return self.registry.get(name)
@@ -96,7 +104,7 @@ class Lifecycle:
         if name in await self.backend.running():
             raise ContainerError(f"{name} is already running")
         async with self._operation(name, Flag.STARTING, "start"):
-            self.spec_for(agent)  # refresh bridge.json / agent.json
+            await self.spec_for(agent)  # refresh bridge.json / agent.json
             await self.backend.start(name)
             await self.registry.update(name, state="running")
         await self._notify(AgentStarted(agent=name))
@@ -116,7 +124,7 @@ class Lifecycle:
         async with self._operation(name, Flag.RESTARTING, "restart"):
             if name in await self.backend.running():
                 await self.backend.stop(name)
-            self.spec_for(agent)
+            await self.spec_for(agent)
             await self.backend.start(name)
             await self.registry.update(name, state="running")
         await self._notify(AgentStarted(agent=name))
@@ -134,7 +142,7 @@ class Lifecycle:
         agent = self.registry.get(name)
         async with self._operation(name, Flag.REBUILDING, "rebuild"):
             was_running = agent.state == "running"
-            await self.backend.rebuild(self.spec_for(agent))
+            await self.backend.rebuild(await self.spec_for(agent))
             if was_running and name not in await self.backend.running():
                 await self.backend.start(name)
             await self.registry.update(name, state="running" if was_running else agent.state)

@@ -64,9 +64,15 @@ class StatePaths:
     def agent_dir(self, name: str) -> Path:
         return self.agents / name
 
+    @property
+    def secrets(self) -> Path:
+        """0700: per-agent run dirs with tokens, kept apart from ``agents/`` (which the
+        manager's container sees) so no agent can ever read another's token."""
+        return self.root / "secrets"
+
     def agent_run(self, name: str) -> Path:
         """Bound into the container at /run/hive: token and MCP config."""
-        return self.agent_dir(name) / "run"
+        return self.secrets / name
 
     def agent_state(self, name: str) -> Path:
         """Bound into the container at /state: the agent's persistent files."""
@@ -84,3 +90,4 @@ class StatePaths:
         ensure_private_dir(self.run)
         ensure_private_dir(self.log_dir)
         ensure_private_dir(self.agents)
+        ensure_private_dir(self.secrets)

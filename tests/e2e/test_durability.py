@@ -46,7 +46,7 @@ async def test_kill_9_loses_nothing_acknowledged(tmp_path: Path) -> None:
     async with Hive(state) as hive:
         await hive.registry.create("alice", runtime="scripted:echo", model="m")
         await hive.registry.create("bob", runtime="scripted:echo", model="m")
-    tokens = {n: (state / "agents" / n / "run" / "token").read_text().strip()
+    tokens = {n: (state / "secrets" / n / "token").read_text().strip()
               for n in ("alice", "bob")}
     proc = _serve(state)
     acked: list[str] = []

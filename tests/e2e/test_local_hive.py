@@ -1,0 +1,74 @@
+"""A whole hive on the real local backend: scripted agents in namespaces, through the bridge."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from hivetui.core.config import HiveConfig
+from hivetui.core.events import AgentStarted, ContainerCrash, Event, MessageSent
+from hivetui.core.operator import Operator, OperatorSession
+from hivetui.node import HiveNode
+
+pytestmark = pytest.mark.slow
+
+
+async def _wait(events: list[Event], pred, timeout: float = 30.0,  # type: ignore[no-untyped-def]
+                start: int = 0) -> Event:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        for ev in events[start:]:
+            if pred(ev):
+                return ev
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"event not seen in {timeout}s; saw {[e.event for e in events][-30:]}")
+
+
+async def test_echo_answers_and_crash_is_reported_and_recovered(tmp_path: Path) -> None:
+    cfg = HiveConfig()
+    cfg.crash_watch.interval_s = 2.0
+    async with HiveNode(tmp_path / "state", cfg) as node:
+        api = OperatorSession(node.hive, Operator("tester"))
+        sub = node.hive.hub.subscribe()
+        events: list[Event] = []
+
+        async def collect() -> None:
+            while True:
+                events.append(await sub.get())
+
+        collector = asyncio.create_task(collect())
+        try:
+            await api.spawn("boss", "scripted:manager", manager=True)
+            await api.spawn("w1", "scripted:echo")
+            await api.spawn("w2", "scripted:crash-after:2")
+            # no agent can read another's token: nothing secret lies under agents/
+            assert not list(node.paths.agents.rglob("token"))
+
+            await api.send("w1", "ping from the operator")
+            reply = await _wait(events, lambda e: isinstance(e, MessageSent)
+                                and e.sender == "w1" and e.recipient == "operator")
+            assert isinstance(reply, MessageSent) and "ping from the operator" in reply.body
+
+            await api.send("w2", "one")  # one turn each: crash-after counts turns
+            await _wait(events, lambda e: isinstance(e, MessageSent) and e.sender == "w2")
+            await api.send("w2", "two")
+            crash = await _wait(events, lambda e: isinstance(e, ContainerCrash))
+            assert isinstance(crash, ContainerCrash) and crash.agent == "w2"
+            assert crash.exit_status == 3
+            assert any("exit" in line for line in crash.last_log_lines)
+            idx = events.index(crash)
+            # the scripted manager restarts the crashed worker through its MCP tool
+            await _wait(events, lambda e: isinstance(e, AgentStarted) and e.agent == "w2",
+                        start=idx)
+            assert "w2" in await node.hive.lifecycle.backend.running()  # type: ignore[union-attr]
+            await asyncio.sleep(1.0)
+            crashes = [e for e in events if isinstance(e, ContainerCrash)]
+            assert len(crashes) == 1
+            audit = await api.audit()
+            assert any(a.actor == "boss" and a.action == "restart" and a.target == "w2"
+                       for a in audit)
+        finally:
+            collector.cancel()
+            await node.stop_all()
