@@ -35,6 +35,7 @@ class CrashWatch:
         self._running: set[str] | None = None  # None until the seeding pass
         self._crashes: dict[str, deque[float]] = defaultdict(deque)
         self._reported_exit: dict[str, float] = {}
+        self._restarts: dict[str, int] | None = None
         self._lock = asyncio.Lock()
         self.seeded = asyncio.Event()
 
@@ -49,6 +50,7 @@ class CrashWatch:
 
     async def seed(self) -> None:
         self._running = set(await self.backend.running())
+        self._restarts = await self._restart_counts()
         log.info("crash_watch seeded: %s running", len(self._running))
         self.seeded.set()
 
@@ -61,15 +63,36 @@ class CrashWatch:
         async for ex in exits:  # type: ignore[attr-defined]
             await self.on_exit(ex)
 
+    async def _restart_counts(self) -> dict[str, int] | None:
+        """Supervisor restart counters, where the backend has them (nixos: NRestarts)."""
+        counts = getattr(self.backend, "restarts", None)
+        if counts is None:
+            return None
+        try:
+            return dict(await counts())
+        except Exception as exc:  # a failed read must not stop the watcher: say so
+            log.warning("crash_watch: could not read restart counters: %s", exc)
+            return None
+
     async def poll(self) -> None:
-        """One polling pass over the running set."""
+        """One polling pass over the running set (and restart counters, if any)."""
         now_running = set(await self.backend.running())
+        counts = await self._restart_counts()
         async with self._lock:
             before = self._running if self._running is not None else now_running
             stopped = before - now_running
             self._running = now_running
+            restarted: set[str] = set()
+            if counts is not None:
+                if self._restarts is not None:
+                    restarted = {n for n, c in counts.items()
+                                 if c > self._restarts.get(n, c) and n not in stopped}
+                self._restarts = counts
         for name in sorted(stopped):
             await self._maybe_crash(name, None, source="poll")
+        for name in sorted(restarted):
+            # systemd brought it back between two polls: it still crashed
+            await self.observe_restart(name)
 
     async def on_exit(self, ex: ContainerExit) -> None:
         """The backend saw a container's main process end (event-driven path)."""
@@ -83,7 +106,7 @@ class CrashWatch:
 
     async def observe_restart(self, name: str, status: int | None = None) -> None:
         """A container that crashed and was restarted by its supervisor (systemd)."""
-        await self._maybe_crash(name, status, source="restarted")
+        await self._maybe_crash(name, status, source="restarted", back_up=True)
 
     def _expected(self, name: str) -> bool:
         agent = self.hive.registry.find(name)
@@ -93,7 +116,8 @@ class CrashWatch:
             return True  # Stopping / Restarting / Destroying / Rebuilding / Starting
         return agent.state != "running"
 
-    async def _maybe_crash(self, name: str, status: int | None, source: str) -> None:
+    async def _maybe_crash(self, name: str, status: int | None, source: str,
+                           back_up: bool = False) -> None:
         if self._expected(name):
             log.debug("crash_watch: %s stopped as expected (%s)", name, source)
             return
@@ -109,8 +133,12 @@ class CrashWatch:
         except Exception as exc:  # logs are a courtesy: the crash must still be reported
             log.warning("crash_watch: no logs for %s: %s", name, exc)
             lines = (f"(logs unavailable: {exc})",)
-        await self.hive.registry.update(name, state="crashed", status="offline",
-                                        status_detail=f"exit status {status}")
+        if back_up:  # the supervisor already restarted it: it runs, but it did crash
+            await self.hive.registry.update(
+                name, status_detail=f"crashed and restarted by its supervisor ({source})")
+        else:
+            await self.hive.registry.update(name, state="crashed", status="offline",
+                                            status_detail=f"exit status {status}")
         log.warning("crash_watch: %s crashed (status %s, via %s)", name, status, source)
         await self.hive.notify_manager(ContainerCrash(agent=name, exit_status=status,
                                                       last_log_lines=lines))
