@@ -11,4 +11,5 @@ ps: with ps; [
   pyte
   textual-plotext
   uvicorn
+  httptools
 ]
