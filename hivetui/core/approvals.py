@@ -1,22 +1,67 @@
-"""Approvals, config repos, spawn flow and kept state (issue 5 fills this in)."""
+"""Approvals: everything the manager wants to change in the hive passes the operator.
+
+Kinds (``approvals.kind``):
+
+* ``spawn`` — one shot: a new worker with the default config and an empty /state;
+* ``spawn_commit`` — spawn a draft (``request_spawn_draft``) from a commit of its repo;
+* ``apply_commit`` — move an agent's applied config to a commit and rebuild it.
+
+Each request carries a commit (for ``spawn`` the default config, built at request time),
+fetched into the hive-owned applied repo and pinned there, and the diff the operator
+reviews. Approving applies **exactly that commit**; if the applied config moved since the
+request (so the reviewed diff no longer describes the change), the approval fails rather
+than apply something nobody reviewed. Resolution is a conditional UPDATE, so of two
+operators approving at once exactly one wins. The manager hears ``approval_resolved``
+(``approved``, ``denied`` with the reason, or ``failed`` with what went wrong).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import shutil
+import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from hivetui.core.audit import AuditLog
-from hivetui.core.errors import NotAvailableError
-from hivetui.core.events import EventHub, ManagerEvent
+from hivetui.core.errors import ApprovalError, ContainerError, HiveError, NotFoundError
+from hivetui.core.events import (
+    AgentChanged,
+    ApprovalRequested,
+    ApprovalResolved,
+    EventHub,
+    ManagerEvent,
+)
+from hivetui.core.kept import KeptAgents
 from hivetui.core.lifecycle import Lifecycle
+from hivetui.core.names import validate_agent_name
 from hivetui.core.paths import StatePaths
 from hivetui.core.registry import Registry
+from hivetui.core.repos import ConfigRepos, default_files
+from hivetui.core.settings import AgentSettings
 from hivetui.core.store import Store
 from hivetui.core.views import AgentView, Approval, Draft
 
 log = logging.getLogger(__name__)
 
-_LATER = "approvals and config repos arrive with the approvals issue"
+KINDS = ("spawn", "spawn_commit", "apply_commit")
+SPAWN_KINDS = ("spawn", "spawn_commit")
+
+_COLS = ("id, kind, agent, commit_sha, diff, detail, state, requested_by, created_at, "
+         "resolved_at, resolved_by, reason")
+
+
+def _approval(row: tuple[Any, ...]) -> Approval:
+    return Approval(*row)
+
+
+def _check_runtime(runtime: object) -> str:
+    if not isinstance(runtime, str) or not runtime.strip() or len(runtime) > 100 or \
+            any(c.isspace() for c in runtime):
+        raise ApprovalError(f"runtime must be a name without spaces (claude, scripted:echo, "
+                            f"…), got {runtime!r}")
+    return runtime
 
 
 class Approvals:
@@ -33,37 +78,267 @@ class Approvals:
         self._notify = notify
         self.default_runtime = default_runtime
         self.default_model = default_model
+        self.repos = lifecycle.repos if lifecycle is not None else ConfigRepos(paths)
+        self.kept_agents = KeptAgents(store, registry, paths, hub, audit, lifecycle, self.repos)
+        # one request / resolution at a time per agent name (checks then acts)
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def _lock(self, name: str) -> asyncio.Lock:
+        return self._locks.setdefault(name, asyncio.Lock())
+
+    # --- reading -------------------------------------------------------------------
+    async def get(self, approval_id: int) -> Approval:
+        row = await self._store.fetchone(f"SELECT {_COLS} FROM approvals WHERE id = ?",
+                                         (approval_id,))
+        if row is None:
+            raise NotFoundError(f"no approval with id {approval_id}")
+        return _approval(row)
+
+    async def query(self, include_resolved: bool = False) -> list[Approval]:
+        where = "" if include_resolved else " WHERE state = 'pending'"
+        rows = await self._store.fetchall(f"SELECT {_COLS} FROM approvals{where} ORDER BY id")
+        return [_approval(r) for r in rows]
+
+    async def _pending_for(self, name: str, kinds: tuple[str, ...] = KINDS) -> list[Approval]:
+        marks = ",".join("?" * len(kinds))
+        rows = await self._store.fetchall(
+            f"SELECT {_COLS} FROM approvals WHERE agent = ? AND state = 'pending' "
+            f"AND kind IN ({marks}) ORDER BY id", (name, *kinds))
+        return [_approval(r) for r in rows]
+
+    # --- requests --------------------------------------------------------------------
+    async def _check_name_free(self, name: str) -> None:
+        """Refuse a new agent name that is taken, requested, drafted or kept."""
+        validate_agent_name(name)
+        if self._registry.find(name) is not None:
+            raise ApprovalError(f"an agent named {name!r} already exists; names are unique")
+        pending = await self._pending_for(name, SPAWN_KINDS)
+        if pending:
+            raise ApprovalError(f"spawning {name!r} is already requested (approval "
+                                f"#{pending[0].id}); wait for the operator")
+        if await self.kept_agents.is_draft(name):
+            raise ApprovalError(f"a draft named {name!r} exists; commit it with "
+                                "request_spawn_commit")
+        if await self.kept_agents.is_kept(name):
+            raise ApprovalError(f"a kept agent named {name!r} exists; the operator can "
+                                "revive or purge it")
+        if self._paths.agent_dir(name).exists():
+            raise ApprovalError(f"{self._paths.agent_dir(name)} exists already; the name "
+                                f"{name!r} is not free")
+
+    async def _queue(self, kind: str, name: str, requested_by: str, commit: str, diff: str,
+                     detail: str) -> Approval:
+        approval_id = await self._store.execute(
+            "INSERT INTO approvals (kind, agent, commit_sha, diff, detail, requested_by, "
+            "created_at) VALUES (?,?,?,?,?,?,?)",
+            (kind, name, commit, diff, detail, requested_by, time.time()))
+        await self.repos.pin(name, approval_id, commit)
+        await self._audit.record(requested_by, f"request_{kind}", name,
+                                 f"approval #{approval_id}: {detail}", commit)
+        log.info("approval #%s queued: %s %s at %s by %s", approval_id, kind, name,
+                 commit[:12], requested_by)
+        self._hub.publish(ApprovalRequested(id=approval_id, kind=kind, agent=name,
+                                            commit=commit))
+        return await self.get(approval_id)
 
     async def request_spawn(self, requested_by: str, name: str, runtime: str | None) -> Approval:
-        raise NotAvailableError(_LATER)
+        """One shot: a worker with the default config and an empty /state, once approved."""
+        runtime = _check_runtime(runtime) if runtime is not None else self.default_runtime
+        async with self._lock(name):
+            await self._check_name_free(name)
+            settings = AgentSettings(runtime=runtime, model=self.default_model)
+            sha = await self.repos.build_commit(name, default_files(name, settings),
+                                                f"default config for {name}")
+            diff = await self.repos.diff(name, None, sha)
+            return await self._queue("spawn", name, requested_by, sha, diff,
+                                     f"spawn {name} (runtime {runtime}, model "
+                                     f"{settings.model}) with the default config")
 
     async def request_spawn_draft(self, requested_by: str, name: str) -> Draft:
-        raise NotAvailableError(_LATER)
+        """A proposed config repo (initial commit) and a state dir, no container."""
+        async with self._lock(name):
+            await self._check_name_free(name)
+            settings = AgentSettings(runtime=self.default_runtime, model=self.default_model)
+            sha = await self.repos.create(name, default_files(name, settings),
+                                          f"draft: default config for {name}", apply=False)
+            self._paths.agent_state(name).mkdir(parents=True, exist_ok=True)
+            self.repos.write_draft_meta(name, requested_by)
+            await self._audit.record(requested_by, "request_spawn_draft", name,
+                                     "draft created", sha)
+        self._hub.publish(AgentChanged(agent=name, what="draft"))
+        return Draft(name=name, head=sha, created_at=self.repos.draft_created_at(name))
 
     async def request_spawn_commit(self, requested_by: str, name: str, commit: str) -> Approval:
-        raise NotAvailableError(_LATER)
+        """Ask to spawn a draft from ``commit``; the diff is the whole draft."""
+        validate_agent_name(name)
+        async with self._lock(name):
+            if self._registry.find(name) is not None:
+                raise ApprovalError(f"an agent named {name!r} already exists; a draft is "
+                                    "spawned once")
+            pending = await self._pending_for(name, SPAWN_KINDS)
+            if pending:
+                raise ApprovalError(f"the draft {name!r} is already committed for approval "
+                                    f"(#{pending[0].id}); wait for the operator's answer")
+            if not await self.kept_agents.is_draft(name):
+                raise ApprovalError(f"no draft named {name!r}; create one with "
+                                    "request_spawn_draft first")
+            sha = await self.repos.import_commit(name, commit)
+            settings = await self.repos.settings_at(name, sha)
+            diff = await self.repos.diff(name, None, sha)
+            return await self._queue("spawn_commit", name, requested_by, sha, diff,
+                                     f"spawn draft {name} at {sha[:12]} (runtime "
+                                     f"{settings.runtime}, model {settings.model})")
 
     async def request_apply_commit(self, requested_by: str, agent: str, commit: str
                                    ) -> Approval:
-        raise NotAvailableError(_LATER)
+        """Ask to move ``agent``'s applied config to ``commit`` (then rebuild it)."""
+        validate_agent_name(agent)
+        async with self._lock(agent):
+            if self._registry.find(agent) is None and not await self.kept_agents.is_kept(agent):
+                if await self.kept_agents.is_draft(agent):
+                    raise ApprovalError(f"{agent!r} is a draft: use request_spawn_commit")
+                raise NotFoundError(f"no agent named {agent!r}")
+            applied = await self.repos.applied(agent)
+            if applied is None:
+                raise ApprovalError(f"{agent!r} has no applied config repo to apply to")
+            sha = await self.repos.import_commit(agent, commit)
+            if sha == applied:
+                raise ApprovalError(f"commit {sha[:12]} is already {agent}'s applied config")
+            for p in await self._pending_for(agent, ("apply_commit",)):
+                if p.commit == sha:
+                    raise ApprovalError(f"applying {sha[:12]} to {agent} is already requested "
+                                        f"(approval #{p.id})")
+            await self.repos.settings_at(agent, sha)
+            diff = await self.repos.diff(agent, applied, sha)
+            return await self._queue("apply_commit", agent, requested_by, sha, diff,
+                                     f"apply {sha[:12]} to {agent} (applied now "
+                                     f"{applied[:12]})")
 
-    async def query(self, include_resolved: bool = False) -> list[Approval]:
-        return []
+    # --- resolution ------------------------------------------------------------------
+    async def _claim(self, approval_id: int, state: str, operator: str, reason: str) -> None:
+        async with self._store.transaction() as db, db.execute(
+            "UPDATE approvals SET state = ?, resolved_at = ?, resolved_by = ?, reason = ? "
+            "WHERE id = ? AND state = 'pending'",
+            (state, time.time(), operator, reason, approval_id),
+        ) as cur:
+            changed = cur.rowcount
+        if changed != 1:
+            now = await self.get(approval_id)
+            raise ApprovalError(f"approval #{approval_id} is already resolved ({now.state} by "
+                                f"{now.resolved_by}); nothing was changed")
 
     async def approve(self, approval_id: int, operator: str) -> Approval:
-        raise NotAvailableError(_LATER)
+        a = await self.get(approval_id)
+        await self._claim(approval_id, "approved", operator, "")
+        await self._audit.record(operator, "approve", a.agent, f"approval #{a.id} ({a.kind})",
+                                 a.commit)
+        # carried out to the end even if the caller goes away: a claimed approval must not
+        # stay half-done
+        await asyncio.shield(self._carry_out(a, operator))
+        return await self.get(approval_id)
+
+    async def _carry_out(self, a: Approval, operator: str) -> None:
+        try:
+            async with self._lock(a.agent):
+                if a.kind == "apply_commit":
+                    await self._apply(a)
+                else:
+                    await self._spawn(a)
+        except Exception as exc:
+            reason = str(exc)
+            log.warning("approval #%s (%s %s) failed: %s", a.id, a.kind, a.agent, reason)
+            await self._store.execute(
+                "UPDATE approvals SET state = 'failed', reason = ? WHERE id = ?",
+                (reason, a.id))
+            await self._audit.record(operator, "approve_failed", a.agent,
+                                     f"approval #{a.id}: {reason}", a.commit)
+            await self._finish(a, "failed", reason)
+            if isinstance(exc, HiveError):
+                raise ApprovalError(f"approval #{a.id} ({a.kind} {a.agent}) was approved but "
+                                    f"failed: {reason}") from exc
+            raise
+        await self._finish(a, "approved", "")
+
+    async def _finish(self, a: Approval, result: str, reason: str) -> None:
+        await self.repos.unpin(a.agent, a.id)
+        await self._notify(ApprovalResolved(id=a.id, kind=a.kind, result=result, reason=reason,
+                                            commit=a.commit, agent=a.agent))
+
+    async def _apply(self, a: Approval) -> None:
+        current = await self.repos.applied(a.agent)
+        if current is None:
+            raise ApprovalError(f"{a.agent} has no applied config any more (purged?)")
+        if await self.repos.diff(a.agent, current, a.commit) != a.diff:
+            raise ApprovalError(
+                f"{a.agent}'s applied config moved to {current[:12]} since this request, so "
+                "the reviewed diff is stale; the manager must request again")
+        settings = await self.repos.settings_at(a.agent, a.commit)
+        await self.repos.move_applied(a.agent, a.commit, current)
+        agent = self._registry.find(a.agent)
+        if agent is None or self._lifecycle is None:
+            return  # a kept agent: its next revive uses the new config
+        try:
+            if (agent.runtime, agent.model) != (settings.runtime, settings.model):
+                await self._registry.update(a.agent, runtime=settings.runtime,
+                                            model=settings.model)
+            await self._lifecycle.rebuild(a.agent)
+        except BaseException:
+            # nothing half-applied: the old config stays the applied one
+            await self.repos.move_applied(a.agent, current, a.commit)
+            if (agent.runtime, agent.model) != (settings.runtime, settings.model):
+                await self._registry.update(a.agent, runtime=agent.runtime, model=agent.model)
+            raise
+
+    async def _spawn(self, a: Approval) -> None:
+        name = a.agent
+        if self._lifecycle is None:
+            raise ContainerError("this hive runs without a container backend: cannot spawn")
+        if self._registry.find(name) is not None:
+            raise ApprovalError(f"an agent named {name!r} exists by now")
+        settings = await self.repos.settings_at(name, a.commit)
+        made_dir = False
+        if a.kind == "spawn":
+            if self._paths.agent_dir(name).exists():
+                raise ApprovalError(f"{self._paths.agent_dir(name)} exists by now; the name "
+                                    "is not free")
+            await self.repos.create_proposed(name, a.commit)
+            made_dir = True
+            self._paths.agent_state(name).mkdir(parents=True, exist_ok=True)
+        elif not await self.kept_agents.is_draft(name):
+            raise ApprovalError(f"{name!r} is no longer a draft")
+        await self.repos.move_applied(name, a.commit, None)
+        try:
+            await self._lifecycle.spawn(name, runtime=settings.runtime, model=settings.model,
+                                        role="worker")
+        except BaseException:
+            if self._registry.find(name) is None:
+                await self.repos.move_applied(name, None, a.commit)
+                if made_dir:
+                    await asyncio.to_thread(shutil.rmtree, self._paths.agent_dir(name))
+            raise
 
     async def deny(self, approval_id: int, operator: str, reason: str) -> Approval:
-        raise NotAvailableError(_LATER)
+        if not isinstance(reason, str) or not reason.strip():
+            raise ApprovalError("deny needs a reason: the manager receives it")
+        a = await self.get(approval_id)
+        await self._claim(approval_id, "denied", operator, reason.strip())
+        await self._audit.record(operator, "deny", a.agent,
+                                 f"approval #{a.id} ({a.kind}): {reason.strip()[:500]}",
+                                 a.commit)
+        await self._finish(a, "denied", reason.strip())
+        return await self.get(approval_id)
 
+    # --- drafts and kept state -------------------------------------------------------
     async def drafts(self) -> list[Draft]:
-        return []
+        return await self.kept_agents.drafts()
 
     async def kept(self) -> list[str]:
-        return []
+        return await self.kept_agents.kept()
 
     async def revive(self, name: str, operator: str) -> AgentView:
-        raise NotAvailableError(_LATER)
+        async with self._lock(name):
+            return await self.kept_agents.revive(name, operator)
 
     async def purge(self, name: str, operator: str) -> None:
-        raise NotAvailableError(_LATER)
+        async with self._lock(name):
+            await self.kept_agents.purge(name, operator)
