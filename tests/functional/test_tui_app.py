@@ -433,3 +433,44 @@ async def test_terminal_tab_runs_the_shell_argv(hive: Hive) -> None:
         assert pane.terminal.argv == ["/bin/sh"]
         entries = await hive.audit.query(10)
         assert any(e.action == "terminal" and e.target == "alice" for e in entries)
+
+
+async def test_palette_offers_hive_commands(hive: Hive) -> None:
+    app, _ = make_app(hive)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(lambda: len(rows(app)) == 4)
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        await pilot.press(*"Stop alice")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await until(lambda: ("stop", "alice") in backend_of(hive).calls)
+
+
+async def test_charts_follow_telemetry(hive: Hive) -> None:
+    from hivetui.tui.widgets.agent.telemetry_chart import TelemetryChart
+
+    app, _ = make_app(hive)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await until(lambda: len(rows(app)) == 4)
+        screen = await open_agent(pilot, app, "alice")
+        chart = screen.query_one("#chart-turns", TelemetryChart)
+        await until(lambda: screen._charts_timer is None and not screen._charts_due)
+        assert chart.points == 0
+        hive.telemetry.record("alice", {"turns_per_min": 3.0, "inbox_depth": 1.0})
+        await hive.telemetry.flush()  # -> TelemetryUpdated -> charts re-read (<= 1 Hz)
+        await until(lambda: chart.points == 1, timeout=4)
+
+
+async def test_lagged_stream_rereads_everything(hive: Hive) -> None:
+    from hivetui.core.events import Lagged
+
+    app, _ = make_app(hive)
+    api = app.api
+    assert isinstance(api, CountingAPI)
+    async with app.run_test(size=(120, 30)):
+        await until(lambda: len(rows(app)) == 4)
+        await asyncio.sleep(0.3)
+        api.calls.clear()
+        hive.hub.publish(Lagged(dropped=12))
+        await until(lambda: "agents" in api.calls and "approvals" in api.calls)

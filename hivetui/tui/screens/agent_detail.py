@@ -63,6 +63,7 @@ class AgentDetailScreen(Screen[None]):
         self._charts_due = True
         self._charts_at = -CHART_INTERVAL_S
         self._charts_timer: Timer | None = None
+        self._activating: set[str] = set()
         self.sub_title = name
 
     @property
@@ -151,6 +152,15 @@ class AgentDetailScreen(Screen[None]):
         await self._activate(event.pane.id or "overview")
 
     async def _activate(self, tab: str) -> None:
+        if tab in self._activating:
+            return  # mount and the tab bar both announce the first tab
+        self._activating.add(tab)
+        try:
+            await self._activate_tab(tab)
+        finally:
+            self._activating.discard(tab)
+
+    async def _activate_tab(self, tab: str) -> None:
         if tab == "overview":
             self._schedule_charts()
         elif tab == "messages":
