@@ -224,6 +224,7 @@ async def test_model_by_command_line(hive: Hive) -> None:
         assert any("bob now uses claude-opus-4-1" in message for _, message, _ in toasts)
 
 
+@pytest.mark.slow
 async def test_model_by_slash_command_in_compose_box(hive: Hive) -> None:
     app, _ = make_app(hive)
     async with app.run_test(size=(120, 30)) as pilot:
@@ -248,6 +249,7 @@ async def test_unknown_command_shows_one_line_error(hive: Hive) -> None:
         await until(lambda: isinstance(app.screen, FleetScreen))
 
 
+@pytest.mark.slow
 async def test_logs_follow_search_and_filter(hive: Hive) -> None:
     backend = backend_of(hive)
     backend.log_lines["alice"] = [f"line {i} {'ERROR boom' if i % 5 == 0 else 'ok'}"
