@@ -32,7 +32,7 @@ from hivetui.containers.runtime_dir import (
     world_executable,
     world_readable,
 )
-from hivetui.containers.sandbox import SandboxPlan, probe_command
+from hivetui.containers.sandbox import PlanBind, SandboxPlan, probe_command
 from hivetui.core.errors import ContainerError
 from hivetui.core.names import container_name, validate_agent_name
 from hivetui.core.ports import ContainerExit, ContainerSpec
@@ -352,8 +352,6 @@ class LocalBackend:
         return "none"
 
     def _plan(self, spec: ContainerSpec, tool: str) -> SandboxPlan:
-        from hivetui.containers.sandbox import PlanBind
-
         binds = [PlanBind(str(spec.state_dir), "/state", True),
                  PlanBind(str(spec.run_dir), "/run/hive", False)]
         binds += [PlanBind(str(b.host), b.container, b.writable) for b in spec.extra_binds]
@@ -371,6 +369,8 @@ class LocalBackend:
                "PYTHONPATH": os.pathsep.join(pythonpath),
                "IS_SANDBOX": "1" if isolated else "0"}
         env.update(spec.env)
+        if isolated:
+            binds += self._covered_code_binds(pythonpath, argv)
         return SandboxPlan(
             name=spec.name, hostname=container_name(spec.name), tool=tool,
             tool_path=self.paths.get(tool, ""), setpriv_path=self.paths["setpriv"],
@@ -378,6 +378,25 @@ class LocalBackend:
             python=self._init_python() if isolated else sys.executable,
             pythonpath=self._pythonpath(), argv=argv, env=env, cwd=where["/state"],
             log_file=str(spec.log_file), binds=binds)
+
+    @staticmethod
+    def _covered_code_binds(pythonpath: list[str], argv: list[str]) -> list[PlanBind]:
+        """Code the container must run but that lies where the sandbox puts a fresh tmpfs
+        (a checkout or venv under /tmp, /run or /dev/shm): bind it back, read-only."""
+        covered = ("/tmp", "/run", "/dev/shm")
+        wanted = [*pythonpath]
+        if argv and os.path.isabs(argv[0]):
+            wanted.append(str(Path(argv[0]).parent))
+        out: list[PlanBind] = []
+        seen: set[str] = set()
+        for path in wanted:
+            real = os.path.realpath(path)
+            for candidate in {path, real}:
+                if any(candidate == c or candidate.startswith(c + "/") for c in covered) \
+                        and candidate not in seen and os.path.isdir(candidate):
+                    seen.add(candidate)
+                    out.append(PlanBind(candidate, candidate, False))
+        return out
 
     def _watch(self, name: str, cdir: ContainerDir) -> None:
         """Learn of the supervisor's end at once: a pidfd in the event loop."""
