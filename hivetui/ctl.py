@@ -56,6 +56,8 @@ def add_ctl_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) 
     p.add_argument("name")
     p.add_argument("--since", type=float, default=3600.0)
     p.add_argument("--key", action="append", default=None)
+    p.add_argument("--points", type=int, default=None,
+                   help="average each series into at most this many points (default: raw)")
     p = cmd("events", "the live event stream")
     p.add_argument("--follow", action="store_true")
     p = cmd("logs", "an agent's container log")
@@ -156,7 +158,7 @@ async def _dispatch(api: ControlClient, args: argparse.Namespace, as_json: bool)
         _out(a, as_json, lambda: f"{a.name} model: {a.effective_model}"
              + (" (persisted)" if args.persist else ""))
     elif c == "stats":
-        series = await api.stats(args.name, args.since, args.key)
+        series = await api.stats(args.name, args.since, args.key, max_points=args.points)
         _out(series, as_json, lambda: "\n".join(
             f"{k}: n={len(v)} last={v[-1][1]:g}" for k, v in sorted(series.items()))
              or "(no samples)")
