@@ -27,7 +27,8 @@ async def test_retention_downsamples_old_samples_and_drops_ancient(tmp_path: Pat
         hive.telemetry.record_many(samples)
         await hive.telemetry.flush()
         await hive.telemetry.apply_retention(now=now)
-        (count,) = await hive.store.fetchone("SELECT COUNT(*) FROM telemetry WHERE agent = 'a'") or (0,)
+        count_sql = "SELECT COUNT(*) FROM telemetry WHERE agent = 'a'"
+        (count,) = await hive.store.fetchone(count_sql) or (0,)
         # 2 days raw (2 x 2880) + 28 days hourly (2 x 672), give or take the edges
         assert 5760 + 1300 <= count <= 5760 + 1400, count
         recent = await hive.telemetry.query("a", 3600, ["inbox_depth"], now=now)
@@ -41,7 +42,7 @@ async def test_retention_downsamples_old_samples_and_drops_ancient(tmp_path: Pat
         assert oldest >= now - 30 * 86400 - 3600
         # applying it again changes nothing (idempotent)
         await hive.telemetry.apply_retention(now=now)
-        (again,) = await hive.store.fetchone("SELECT COUNT(*) FROM telemetry WHERE agent = 'a'") or (0,)
+        (again,) = await hive.store.fetchone(count_sql) or (0,)
         assert again == count
 
 
