@@ -139,11 +139,11 @@ async def _dispatch(api: ControlClient, args: argparse.Namespace, as_json: bool)
              for a in items], ["ID", "KIND", "AGENT", "COMMIT", "BY", "AGE"])
              if items else "(no pending approvals)")
     elif c == "approve":
-        a = await api.approve(args.id)
-        _out(a, as_json, lambda: f"approved #{a.id} ({a.kind} {a.agent})")
+        ok = await api.approve(args.id)
+        _out(ok, as_json, lambda: f"approved #{ok.id} ({ok.kind} {ok.agent})")
     elif c == "deny":
-        a = await api.deny(args.id, args.reason)
-        _out(a, as_json, lambda: f"denied #{a.id} ({a.kind} {a.agent}): {a.reason}")
+        no = await api.deny(args.id, args.reason)
+        _out(no, as_json, lambda: f"denied #{no.id} ({no.kind} {no.agent}): {no.reason}")
     elif c == "questions":
         qs = await api.questions()
         _out(qs, as_json, lambda: "\n".join(

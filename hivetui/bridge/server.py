@@ -43,7 +43,8 @@ def build_mcp(hive: Hive, url: str) -> MCPServer:
     )
     register_tools(server, hive)
 
-    @server.custom_route("/healthz", methods=["GET"], include_in_schema=False)
+    @server.custom_route(  # type: ignore[untyped-decorator]
+        "/healthz", methods=["GET"], include_in_schema=False)
     async def healthz(request: Request) -> Response:
         """Liveness without auth; says nothing about the hive but that it answers."""
         return JSONResponse({"ok": True})
