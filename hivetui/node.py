@@ -26,7 +26,7 @@ def make_backend(config: HiveConfig, paths: StatePaths) -> ContainerBackend:
     if config.backend == "local":
         from hivetui.containers.local import LocalBackend
 
-        return LocalBackend(paths.agents, allow_unisolated=config.allow_unisolated)
+        return LocalBackend(paths.containers, allow_unisolated=config.allow_unisolated)
     if config.backend == "nixos":
         from hivetui.containers.nixos import NixosBackend
 

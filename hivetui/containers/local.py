@@ -145,8 +145,11 @@ class LocalBackend:
         if plan is None:
             raise ContainerError(f"no container h-{name}: create it first")
         if self.uid is not None:
-            for bind in plan.binds[:2]:  # /state and /run/hive: the core may add files
-                await asyncio.to_thread(chown_tree, Path(bind.source), self.uid, self.gid)
+            # /state and /run/hive (the core may add files) and any other writable bind
+            # (the manager's /agents): the container uid must own what it may write
+            for i, bind in enumerate(plan.binds):
+                if i < 2 or bind.writable:
+                    await asyncio.to_thread(chown_tree, Path(bind.source), self.uid, self.gid)
         cdir.clear_runtime()
         Path(plan.log_file).parent.mkdir(parents=True, exist_ok=True)
         errlog = os.open(cdir.path / "supervisor.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT,

@@ -7,9 +7,8 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 
-from hivetui.core.errors import ContainerError, RegistryError
+from hivetui.core.errors import ContainerError
 from hivetui.core.events import AgentStarted, AgentStopped, EventHub, ManagerEvent, Progress
 from hivetui.core.paths import StatePaths, ensure_private_dir, write_private_file
 from hivetui.core.ports import Bind, ContainerBackend, ContainerSpec
@@ -66,13 +65,26 @@ class Lifecycle:
         }))
         binds: tuple[Bind, ...] = ()
         if agent.role == "manager":
-            # the manager edits proposed configs and reads agents' state (approvals issue)
-            binds = (Bind(self.paths.agents, "/agents", writable=True),)
+            binds = self.manager_binds(agent.name)
         return ContainerSpec(
             name=agent.name, state_dir=state_dir, run_dir=run_dir,
             log_file=self.paths.agent_log(agent.name), argv=self.harness_argv,
             env={"HIVETUI_AGENT": agent.name}, settings=settings, extra_binds=binds,
         )
+
+    def manager_binds(self, manager: str) -> tuple[Bind, ...]:
+        """The manager's view: every agent's proposed config at /agents/<n>/config
+        (writable: it edits and commits there), every other running agent's state at
+        /agents/<n>/state read-only (a nested bind over the writable tree; agents created
+        later are covered from the manager's next start), drafts' state writable (the
+        manager prepares a new agent's first notes). Tokens, logs and container
+        bookkeeping live outside agents/ (secrets/, logs/, containers/)."""
+        binds = [Bind(self.paths.agents, "/agents", writable=True)]
+        for other in self.registry.all():
+            state = self.paths.agent_state(other.name)
+            if other.name != manager and state.is_dir():
+                binds.append(Bind(state, f"/agents/{other.name}/state", writable=False))
+        return tuple(binds)
 
     @asynccontextmanager
     async def _operation(self, name: str, flag: Flag, operation: str) -> AsyncIterator[None]:
@@ -146,17 +158,3 @@ class Lifecycle:
             if was_running and name not in await self.backend.running():
                 await self.backend.start(name)
             await self.registry.update(name, state="running" if was_running else agent.state)
-
-    def kept(self) -> list[str]:
-        """Agents destroyed with their state dir kept."""
-        if not self.paths.agents.exists():
-            return []
-        return sorted(
-            p.name for p in self.paths.agents.iterdir()
-            if p.is_dir() and self.registry.find(p.name) is None and (p / "state").exists()
-        )
-
-    def kept_dir(self, name: str) -> Path:
-        if name not in self.kept():
-            raise RegistryError(f"no kept agent named {name!r} (see `hivetui ctl kept`)")
-        return self.paths.agent_dir(name)

@@ -83,7 +83,14 @@ class StatePaths:
         return self.agent_dir(name) / "config"
 
     def agent_log(self, name: str) -> Path:
-        return self.agent_dir(name) / "container.log"
+        """Outside agents/: no agent (not even the manager, which sees agents/) writes it."""
+        return self.log_dir / "agents" / f"{name}.log"
+
+    @property
+    def containers(self) -> Path:
+        """0700: container backends' bookkeeping (supervisor plans, pids, exit status),
+        outside agents/ so the manager's view of agents/ cannot reach it."""
+        return self.root / "containers"
 
     def prepare(self) -> None:
         ensure_private_dir(self.root)
@@ -91,3 +98,4 @@ class StatePaths:
         ensure_private_dir(self.log_dir)
         ensure_private_dir(self.agents)
         ensure_private_dir(self.secrets)
+        ensure_private_dir(self.containers)

@@ -72,3 +72,39 @@ async def test_echo_answers_and_crash_is_reported_and_recovered(tmp_path: Path) 
         finally:
             collector.cancel()
             await node.stop_all()
+
+
+async def test_the_managers_view_of_agents(tmp_path: Path) -> None:
+    """The manager edits configs, reads (never writes) other agents' state, and sees no
+    token, log or container bookkeeping of anyone."""
+    async with HiveNode(tmp_path / "state", HiveConfig()) as node:
+        api = OperatorSession(node.hive, Operator("tester"))
+        try:
+            await api.spawn("w1", "scripted:echo")
+            (node.paths.agent_state("w1") / "notes.md").write_text("w1 notes\n")
+            await api.spawn("boss", "scripted:manager", manager=True)
+            backend = node.hive.lifecycle.backend  # type: ignore[union-attr]
+            script = (
+                "cd /agents/w1/config && echo edit >> prompt.md && git add prompt.md && "
+                "git -c user.name=boss -c user.email=b@h commit -qm 'manager edit' && "
+                "echo COMMIT-OK; cat /agents/w1/state/notes.md; "
+                "touch /agents/w1/state/evil 2>/dev/null && echo STATE-WRITABLE; "
+                "find /agents -name token -o -name 'supervisor*' -o -name '*.log' | "
+                "sed 's/^/LEAK /'; echo DONE")
+            proc = await asyncio.create_subprocess_exec(
+                *backend.shell_argv("boss"), "-c", script,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            out = (await asyncio.wait_for(proc.communicate(), 30))[0].decode()
+            assert "DONE" in out, out
+            assert "COMMIT-OK" in out, out
+            assert "w1 notes" in out
+            assert "STATE-WRITABLE" not in out and not (
+                node.paths.agent_state("w1") / "evil").exists()
+            assert "LEAK" not in out, out
+            # the manager's commit is in the proposed repo, where a request can name it
+            repos = node.hive.lifecycle.repos  # type: ignore[union-attr]
+            head = await repos.proposed_head("w1")
+            log = await repos.git(repos.proposed_dir("w1"), "log", "-1", "--format=%s", head)
+            assert log.strip() == "manager edit"
+        finally:
+            await node.stop_all()
