@@ -11,6 +11,7 @@ polls the database.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -89,6 +90,15 @@ class HiveApp(App[None]):
         await self.push_screen(FleetScreen(self.hive_context))
         self.run_worker(self._pump_events(), name="hive-events", group="pump",
                         exit_on_error=False)
+        self.call_after_refresh(self._freeze_startup_heap)
+
+    @staticmethod
+    def _freeze_startup_heap() -> None:
+        """Move everything alive after start-up out of the garbage collector's view: full
+        collections then stop walking Textual's whole heap, which otherwise shows up as
+        key latency during terminal floods (bench/terminal.py, --no-gc-freeze)."""
+        gc.collect()
+        gc.freeze()
 
     async def on_unmount(self) -> None:
         await self._stack.aclose()
