@@ -174,6 +174,30 @@ def _log_lines(name: str) -> list[str]:
     return out
 
 
+FIXTURE_DIFF = """\
+diff --git a/settings.toml b/settings.toml
+index 3b18e51..9f2c4a7 100644
+--- a/settings.toml
++++ b/settings.toml
+@@ -1,5 +1,5 @@
+ runtime = "claude"
+-model = "claude-sonnet-4-5"
++model = "claude-opus-4-1"
+ private_users = true
+-allowed_tools = ["Read", "Edit", "Bash(git *)", "mcp__hive"]
++allowed_tools = ["Read", "Edit", "Bash(git *)", "Bash(npm test)", "mcp__hive"]
+ packages = []
+diff --git a/prompt.md b/prompt.md
+index 1f0c2d3..8e4b5a6 100644
+--- a/prompt.md
++++ b/prompt.md
+@@ -1,2 +1,3 @@
+ You are bob, the hive's dependency keeper.
+ Keep the lockfile current; ask before major bumps.
++Run the test suite after every bump.
+"""
+
+
 async def populate(hive: Hive, agents: tuple[FixtureAgent, ...] = AGENTS,
                    backend: FakeFixtureBackend | None = None) -> None:
     """Fill ``hive`` with ``agents``, their messages, telemetry and logs (all fixed)."""
@@ -198,6 +222,12 @@ async def populate(hive: Hive, agents: tuple[FixtureAgent, ...] = AGENTS,
         ["yes", "no", "after the release"])
     await hive.store.execute("UPDATE questions SET created_at = ? WHERE id = ?",
                              (NOW - 190, question.id))
+    # one config change waiting for the operator (a fixed row: the diff a request carries)
+    await hive.store.execute(
+        "INSERT INTO approvals (kind, agent, commit_sha, diff, detail, requested_by, "
+        "created_at) VALUES (?,?,?,?,?,?,?)",
+        ("apply_commit", "bob", "4c1d9e07a2b35f6e8d9c0b1a2f3e4d5c6b7a8f90", FIXTURE_DIFF, "",
+         "boss", NOW - 240))
     _telemetry(hive, agents)
     await hive.telemetry.flush()
 
