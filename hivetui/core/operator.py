@@ -91,6 +91,13 @@ class OperatorSession:
     async def spawn(self, name: str, runtime: str | None = None, manager: bool = False
                     ) -> AgentView:
         validate_agent_name(name)
+        self._write(f"spawn {name}")
+        if name in await self.hive.approvals.kept():
+            raise HiveError(f"{name!r} is a kept agent: revive it (`hivetui ctl revive "
+                            f"{name}`) or purge it first; spawn never reuses kept state")
+        if any(d.name == name for d in await self.hive.approvals.drafts()):
+            raise HiveError(f"{name!r} is a spawn draft: approve its spawn request or purge "
+                            "the draft first")
         await self._act("spawn", name, f"runtime={runtime or ''} manager={manager}")
         cfg = self.hive.config.harness
         agent = await self._lifecycle().spawn(

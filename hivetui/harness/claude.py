@@ -29,7 +29,10 @@ MANAGER_PROMPT = (
     "You are the hive's manager: you coordinate the workers. Manager tools: "
     "mcp__hive__list_agents, request_spawn, request_spawn_draft, request_spawn_commit, "
     "request_apply_commit, start, stop, restart, kill, ask_operator, get_logs. Spawning an "
-    "agent or applying a config commit waits for the operator's approval."
+    "agent or applying a config commit waits for the operator's approval; the outcome "
+    "arrives as a system message with event approval_resolved and result approved, denied "
+    "(with the operator's reason) or failed (with what went wrong). Crashes arrive as "
+    "container_crash and crash_loop events; answers to your questions as operator_answer."
 )
 
 COMPACT_SYSTEM_PROMPT = (

@@ -15,7 +15,7 @@ import pytest
 
 from hivetui.control.client import ControlClient
 from hivetui.control.server import ControlServer
-from hivetui.core.errors import ControlError, NotFoundError, PermissionDenied
+from hivetui.core.errors import ControlError, HiveError, NotFoundError, PermissionDenied
 from hivetui.core.events import MessageSent
 from hivetui.core.hive import Hive
 
@@ -119,3 +119,22 @@ def test_ctl_without_a_hive_says_so(tmp_path: Path) -> None:
     out = _ctl(tmp_path, "agents")
     assert out.returncode == 1
     assert "no hive is serving" in out.stderr and "hivetui serve" in out.stderr
+
+
+async def test_operator_spawn_refuses_kept_and_draft_names(tmp_path: Path) -> None:
+    from hivetui.core.operator import Operator, OperatorSession
+    from tests.fakes.memory_backend import FakeMemoryBackend
+
+    async with Hive(tmp_path, backend=FakeMemoryBackend()) as hive:
+        api = OperatorSession(hive, Operator("tester"))
+        await api.spawn("boss", "scripted:manager", manager=True)
+        await api.spawn("old", "scripted:echo")
+        await api.destroy("old")
+        assert await api.kept() == ["old"]
+        with pytest.raises(HiveError, match="'old' is a kept agent: revive it"):
+            await api.spawn("old", "scripted:echo")
+        await hive.approvals.request_spawn_draft("boss", "drf")
+        with pytest.raises(HiveError, match="'drf' is a spawn draft"):
+            await api.spawn("drf", "scripted:echo")
+        revived = await api.revive("old")
+        assert revived.name == "old"
