@@ -10,19 +10,19 @@ this process is the client (asyncssh, one PTY session per connection). Measured:
 - baselines in the same run: ``connect_auth_p50_s`` (connect + auth, no session) and
   ``pty_spawn_p50_s`` (the same program started on a local PTY, to its first byte).
 
-The session program (``child`` in the JSON) is the real ``hivetui attach`` when the CLI has
-it; else ``app``: the real operator app and control client through the tests' launcher
-(the same glue attach does); else ``stand-in``: the tests' small fake child. With an app,
-``session_render_p50_s`` is the time until the fleet shows its agent. Last line: JSON.
+The session program (``child`` in the JSON) is the real ``hivetui attach --socket SOCK``
+(default), or with ``--child stand-in`` the tests' small fake child (to isolate the
+server's own cost). With attach, ``session_render_p50_s`` is the time until the fleet
+shows its agent. Last line: JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -38,22 +38,11 @@ sys.path.insert(0, str(ROOT))
 from hivetui.ssh.ptychild import PtyChild, read_master  # noqa: E402
 
 FAKE = ROOT / "tests" / "fakes" / "fake_attach_child.py"
-LAUNCHER = ROOT / "tests" / "fakes" / "fake_attach_app.py"
-
-
-def best_child() -> str:
-    if importlib.util.find_spec("hivetui.tui.run") is not None:
-        return "attach"
-    if importlib.util.find_spec("hivetui.tui.app") is not None:
-        return "app"
-    return "stand-in"
 
 
 def child_argv(kind: str, socket: Path) -> list[str]:
     if kind == "attach":
         return [sys.executable, "-m", "hivetui", "attach", "--socket", str(socket)]
-    if kind == "app":
-        return [sys.executable, str(LAUNCHER)]
     return [sys.executable, str(FAKE)]
 
 
@@ -114,16 +103,21 @@ def descendants(root: int) -> list[int]:
     return found
 
 
-async def pty_baseline(argv: list[str], n: int) -> list[float]:
+async def pty_baseline(argv: list[str], n: int, xdg: Path) -> list[float]:
     out = []
     env = {k: v for k, v in os.environ.items()} | {"TERM": "xterm-256color"}
+    env["XDG_STATE_HOME"] = str(xdg)
     for _ in range(n):
         t0 = time.perf_counter()
         child = PtyChild.spawn(argv, env, 100, 30)
         got = asyncio.Event()
         loop = asyncio.get_running_loop()
-        loop.add_reader(child.master_fd,
-                        lambda c=child, g=got: read_master(c.master_fd) and g.set())
+
+        def first_byte(c: PtyChild = child, g: asyncio.Event = got) -> None:
+            if read_master(c.master_fd):
+                g.set()
+
+        loop.add_reader(child.master_fd, first_byte)
         await asyncio.wait_for(got.wait(), 30)
         out.append(time.perf_counter() - t0)
         loop.remove_reader(child.master_fd)
@@ -133,8 +127,6 @@ async def pty_baseline(argv: list[str], n: int) -> list[float]:
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
     kind = args.child
-    if kind == "auto":
-        kind = best_child()
     n = args.sessions
     tmp = Path(tempfile.mkdtemp(prefix="bench-ssh-"))
     key = asyncssh.generate_private_key("ssh-ed25519")
@@ -142,7 +134,9 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     keys.write_text(key.export_public_key().decode().strip() + " bench\n")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, __file__, "--serve", str(tmp / "state"), str(keys), kind, str(n),
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT,
+        # `hivetui attach` logs under the default state dir: keep it in the bench's tmp
+        env={**os.environ, "XDG_STATE_HOME": str(tmp / "xdg")})
     assert proc.stdout is not None and proc.stdin is not None
     line = await asyncio.wait_for(proc.stdout.readline(), 60)
     port = json.loads(line)["port"]
@@ -188,7 +182,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     await asyncio.wait_for(proc.wait(), 30)
 
     spawn_times = await pty_baseline(child_argv(kind, tmp / "state" / "run" / "control.sock"),
-                                     min(n, 5))
+                                     min(n, 5), tmp / "xdg")
+    shutil.rmtree(tmp, ignore_errors=True)
     mb = 1024.0
     return {
         "bench": "ssh", "child": kind, "sessions": n,
@@ -213,7 +208,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="finish within 60 s (the default)")
     ap.add_argument("--sessions", type=int, default=10)
-    ap.add_argument("--child", choices=["auto", "attach", "stand-in"], default="auto")
+    ap.add_argument("--child", choices=["attach", "stand-in"], default="attach")
     ap.add_argument("--settle", type=float, default=None,
                     help="seconds to let sessions start before measuring memory")
     args = ap.parse_args()

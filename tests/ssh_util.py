@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import inspect
 import os
 import re
 import sys
@@ -13,11 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
+import pyte
 
 from hivetui.control.sessions import SessionTokens
 from hivetui.ssh.server import SSHServer, SSHServerConfig
 
 FAKE_CHILD = Path(__file__).parent / "fakes" / "fake_attach_child.py"
+
+
+def attach_argv(socket: Path) -> list[str]:
+    """The real session program, as the server starts it by default."""
+    return [sys.executable, "-m", "hivetui", "attach", "--socket", str(socket)]
 
 
 def fake_child_argv(*flags: str) -> list[str]:
@@ -94,13 +101,27 @@ async def wait_until(cond: Any, timeout: float = 10.0, what: str = "condition") 
         await asyncio.sleep(0.05)
 
 
+def emulate(text: str, cols: int, rows: int) -> list[str]:
+    """The lines a ``cols``x``rows`` terminal shows after ``text`` (pyte)."""
+    scr = pyte.Screen(cols, rows)
+    pyte.Stream(scr).feed(text)
+    return [line.rstrip() for line in scr.display]
+
+
+def screen_shows(lines: list[str], pattern: str) -> bool:
+    rx = re.compile(pattern)
+    return any(rx.search(line) for line in lines)
+
+
 class Term:
     """The client side of a PTY session: accumulate output, wait for patterns."""
 
     def __init__(self, conn: asyncssh.SSHClientConnection,
-                 proc: asyncssh.SSHClientProcess[bytes]) -> None:
+                 proc: asyncssh.SSHClientProcess[bytes], size: tuple[int, int] = (100, 30)
+                 ) -> None:
         self.conn = conn
         self.proc = proc
+        self.size = size
         self.text = ""
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._pos = 0
@@ -131,6 +152,55 @@ class Term:
             raise AssertionError(f"timed out waiting for {pattern!r}; got "
                                  f"{self.text[-2000:]!r}") from None
 
+    async def _read_some(self, wait: float) -> None:
+        try:
+            chunk = await asyncio.wait_for(self.proc.stdout.read(65536), wait)
+        except TimeoutError:
+            return
+        if not chunk:
+            raise AssertionError(f"EOF from the session; got {self.text[-2000:]!r}")
+        self._feed(chunk)
+
+    async def pump(self, cond: Any, timeout: float = 15.0, what: str = "condition") -> None:
+        """Keep reading the session's output (so the program never blocks on a full
+        terminal) until ``cond()`` (a bool, or an awaitable of one) is true."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            ok = cond()
+            if inspect.isawaitable(ok):
+                ok = await ok
+            if ok:
+                return
+            if loop.time() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; screen:\n"
+                                     + "\n".join(self.screen()))
+            await self._read_some(0.1)
+
+    async def drain(self, seconds: float) -> None:
+        """Read the session's output for ``seconds`` (let it react, or not)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while loop.time() < deadline:
+            await self._read_some(min(0.1, max(0.0, deadline - loop.time())))
+
+    def screen(self) -> list[str]:
+        """What a terminal of the session's size shows now (every byte so far, emulated)."""
+        return emulate(self.text, *self.size)
+
+    def shows(self, pattern: str) -> bool:
+        """True if the emulated screen has a line matching ``pattern`` (a regex)."""
+        return screen_shows(self.screen(), pattern)
+
+    async def wait_screen(self, pattern: str, timeout: float = 20.0) -> None:
+        await self.pump(lambda: self.shows(pattern), timeout, f"{pattern!r} on screen")
+
+    async def command(self, text: str) -> None:
+        """Type a `:` command line of the operator TUI."""
+        self.proc.stdin.write(b":")
+        await self.pump(lambda: self.shows(r"^\s*:"), 10, "the command line")
+        self.proc.stdin.write(text.encode() + b"\r")
+
     async def ready(self) -> dict[str, str]:
         await self.expect(r"^READY\r?$")
         return fields(self.text)
@@ -154,4 +224,4 @@ async def open_term(port: int, key: asyncssh.SSHKey, *, term: str | None = "xter
     if env:
         kwargs["env"] = env
     proc = await conn.create_process(command, **kwargs)
-    return Term(conn, proc)
+    return Term(conn, proc, size)

@@ -1,15 +1,12 @@
 """The real operator TUI over SSH: a hive, its control socket, the SSH server, a PTY client.
 
-The session program is `hivetui attach` when the CLI has it, else a launcher doing the
-same glue (real ControlClient + real app); either way the token travels in the
-environment and the control server decides who the operator is.
+The session program is the real `hivetui attach --socket SOCK`; the session token travels
+in its environment and the control server decides who the operator is.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,8 +16,8 @@ from hivetui.control.server import ControlServer
 from hivetui.control.sessions import SessionTokens
 from hivetui.core.hive import Hive
 from tests.ssh_util import (
-    Term,
     alive,
+    attach_argv,
     group_members,
     key_line,
     new_key,
@@ -30,28 +27,18 @@ from tests.ssh_util import (
 )
 
 pytestmark = pytest.mark.slow
-LAUNCHER = Path(__file__).resolve().parent.parent / "fakes" / "fake_attach_app.py"
-
-
-def attach_argv(socket: Path) -> list[str]:
-    if importlib.util.find_spec("hivetui.tui.run") is not None:
-        return [sys.executable, "-m", "hivetui", "attach", "--socket", str(socket)]
-    return [sys.executable, str(LAUNCHER)]
 
 
 @pytest.fixture
-async def control(hive: Hive) -> AsyncIterator[ControlServer]:
+async def control(hive: Hive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                  ) -> AsyncIterator[ControlServer]:
+    # `hivetui attach` logs under the default state dir: keep that inside the test
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
     server = ControlServer(hive, sessions=SessionTokens())
     hive.add_service("control", server.run)
     await server.ready()
     await hive.registry.create("worker", runtime="scripted:echo", model="m")
     yield server
-
-
-async def _command(t: Term, text: str) -> None:
-    t.proc.stdin.write(b":")
-    await asyncio.sleep(0.3)
-    t.proc.stdin.write(text.encode() + b"\r")
 
 
 async def test_tui_renders_resizes_and_acts_as_the_keys_operator(
@@ -65,13 +52,13 @@ async def test_tui_renders_resizes_and_acts_as_the_keys_operator(
         await ta.expect("worker", timeout=60)  # the fleet renders
         ta.proc.change_terminal_size(150, 50)
         await ta.expect(r"\x1b\[50;", timeout=20)  # it repaints to the new 50th row
-        await _command(ta, "model worker claude-opus-4")
+        await ta.command("model worker claude-opus-4")
         await wait_until(lambda: hive.registry.get("worker").model_override ==
                          "claude-opus-4", timeout=20, what="model set by keys")
 
         tb = await open_term(server.port, bob, size=(120, 40))
         await tb.expect("worker", timeout=60)
-        await _command(tb, "model worker evil-model")
+        await tb.command("model worker evil-model")
         await tb.expect("refused", timeout=20)  # the refusal is shown to bob
         assert hive.registry.get("worker").model_override == "claude-opus-4"
 

@@ -1,4 +1,8 @@
-"""The real OpenSSH client, itself on a PTY (pexpect), against the hivetui SSH server."""
+"""The real OpenSSH client, itself on a PTY (pexpect), against the hivetui SSH server.
+
+The first tests run the stand-in session program; the last runs the real `hivetui attach`
+against a real hive node and approves a spawn by keys through `ssh`.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import asyncio
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncssh
@@ -13,9 +18,21 @@ import pexpect
 import pytest
 
 from hivetui.control.sessions import SessionTokens
+from hivetui.core.config import HiveConfig
 from hivetui.core.operator import Operator
+from hivetui.node import HiveNode
+from hivetui.node_ssh import start_ssh
 from hivetui.ssh.hostkey import HOST_KEY_NAME
-from tests.ssh_util import alive, fields, key_line, new_key, running_server, wait_until
+from tests.ssh_util import (
+    alive,
+    emulate,
+    fields,
+    key_line,
+    new_key,
+    running_server,
+    screen_shows,
+    wait_until,
+)
 
 pytestmark = pytest.mark.skipif(
     shutil.which("ssh") is None and not os.environ.get("CI"),
@@ -104,3 +121,76 @@ async def test_fingerprint_matches_ssh_keygen(tmp_path: Path) -> None:
         out = await asyncio.to_thread(subprocess.run, ["ssh-keygen", "-lf", str(pub)],
                                       capture_output=True, text=True, timeout=10, check=True)
         assert out.stdout.split()[1] == server.fingerprint
+
+
+class _Screen:
+    """Everything ssh printed, emulated as the operator's terminal would show it."""
+
+    def __init__(self, child: pexpect.spawn, cols: int, rows: int) -> None:
+        self.child, self.cols, self.rows = child, cols, rows
+        self.text = ""
+        self.eof = False
+
+    def _read(self) -> None:
+        try:
+            self.text += self.child.read_nonblocking(65536, timeout=0.1)
+        except pexpect.TIMEOUT:
+            pass
+        except pexpect.EOF:
+            self.eof = True
+
+    async def until(self, cond: Callable[[], bool], timeout: float = 30.0,
+                    what: str = "condition") -> None:
+        """Keep reading (ssh must never block on a full terminal) until ``cond()``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not cond():
+            if loop.time() > deadline or self.eof:
+                raise AssertionError(f"{'EOF' if self.eof else 'timed out'} waiting for "
+                                     f"{what}; got {self.text[-1500:]!r}; screen:\n" +
+                                     "\n".join(emulate(self.text, self.cols, self.rows)))
+            await asyncio.to_thread(self._read)
+
+    def shows(self, pattern: str) -> bool:
+        return screen_shows(emulate(self.text, self.cols, self.rows), pattern)
+
+
+@pytest.mark.slow
+async def test_openssh_client_approves_by_keys_as_the_keys_operator(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))  # attach's log file
+    key = new_key()
+    keys = tmp_path / "authorized_keys"
+    keys.write_text(key_line(key, "carol"))
+    async with HiveNode(tmp_path / "state", HiveConfig()) as node:
+        try:
+            hive = node.hive
+            await hive.registry.create("boss", role="manager", runtime="scripted:manager",
+                                       model="m")
+            request = await hive.approvals.request_spawn("boss", "w9", "scripted:echo")
+            server = await start_ssh(node, listen="127.0.0.1:0", authorized_keys=keys)
+            child = _spawn(_ssh_args(server.port, _key_file(tmp_path, key)), rows=40,
+                           cols=120)
+            try:
+                screen = _Screen(child, 120, 40)
+                await screen.until(lambda: screen.shows(r"\bboss\b"), 60, "the fleet")
+                child.send(":")
+                await screen.until(lambda: screen.shows(r"^\s*:"), 10, "the command line")
+                child.send("approvals\r")
+                await screen.until(lambda: screen.shows(r"Approvals · 1 pending\s*$"),
+                                   what="the approvals screen")
+                child.send("a")
+                await screen.until(lambda: screen.shows(rf"#{request.id} approved"), 60,
+                                   "the approval's toast")
+                approval = await hive.approvals.get(request.id)
+                assert (approval.state, approval.resolved_by) == ("approved", "carol")
+                audit = [(e.actor, e.action, e.target) for e in await hive.audit.query()]
+                assert ("carol", "approve", "w9") in audit
+                child.send("\x11")  # ctrl+q: the app quits, ssh exits with its status
+                await asyncio.to_thread(child.expect, pexpect.EOF, timeout=30)
+                child.close()
+                assert child.exitstatus == 0
+            finally:
+                child.close(force=True)
+        finally:
+            await node.stop_all()

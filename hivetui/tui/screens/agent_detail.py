@@ -64,6 +64,7 @@ class AgentDetailScreen(Screen[None]):
         self._charts_at = -CHART_INTERVAL_S
         self._charts_timer: Timer | None = None
         self._activating: set[str] = set()
+        self._shown_tab: str | None = None
         self.sub_title = name
 
     @property
@@ -152,8 +153,11 @@ class AgentDetailScreen(Screen[None]):
         await self._activate(event.pane.id or "overview")
 
     async def _activate(self, tab: str) -> None:
-        if tab in self._activating:
-            return  # mount and the tab bar both announce the first tab
+        if tab in self._activating or tab == self._shown_tab:
+            # mount and the tab bar both announce the first tab, the second maybe after
+            # the first finished: a refused terminal would be asked for (and toasted) twice
+            return
+        self._shown_tab = tab
         self._activating.add(tab)
         try:
             await self._activate_tab(tab)
