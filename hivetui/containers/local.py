@@ -238,7 +238,7 @@ class LocalBackend:
             raise ContainerError(f"container h-{name} is not running: start it first")
         shell = "/bin/bash" if os.path.exists("/bin/bash") else "/bin/sh"
         env = ["/usr/bin/env", "-i", f"PATH={os.environ.get('PATH', '/usr/bin:/bin')}",
-               f"TERM={os.environ.get('TERM', 'xterm-256color')}", "HOME=/state",
+               "TERM=xterm-256color", "HOME=/state",  # what the embedded emulator speaks
                "LANG=C.UTF-8", f"HIVETUI_AGENT={name}"]
         plan = cdir.read_plan()
         if plan is not None and plan.tool == "none":

@@ -64,8 +64,13 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
-def default_child_argv(socket: Path) -> list[str]:
-    return [sys.executable, "-m", "hivetui", "attach", "--socket", str(socket)]
+def default_child_argv(socket: Path, state_dir: Path | None = None) -> list[str]:
+    """`hivetui attach` on the node's socket; with the node's state dir so the session's
+    app logs beside the core's, never into some default state tree."""
+    argv = [sys.executable, "-m", "hivetui", "attach", "--socket", str(socket)]
+    if state_dir is not None:
+        argv += ["--state-dir", str(state_dir)]
+    return argv
 
 
 @dataclass
@@ -336,7 +341,7 @@ class SSHServer:
     def child_argv(self) -> list[str]:
         if self.config.child_argv is not None:
             return list(self.config.child_argv)
-        return default_child_argv(self.config.socket)
+        return default_child_argv(self.config.socket, self.config.state_dir)
 
     def child_env(self, identity: Identity, term: str, token: str,
                   client_env: Mapping[str, str]) -> dict[str, str]:

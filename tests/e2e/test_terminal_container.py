@@ -35,13 +35,13 @@ async def test_shell_in_a_container_is_uid_0_inside_and_unprivileged_outside(
             term.write(b"echo uid=$(id -u) host=$(hostname) procs=$(ls /proc | grep -c '^[0-9]')"
                        b"\r")
             await pilot.pause()
-            await wait_for_text(term, "uid=0 host=h-term", timeout=15)
+            await wait_for_text(term, "uid=0 host=h-term", timeout=40)
             text = "\n".join(term.render_line(y).text for y in range(24))
             procs = int(text.split("procs=")[-1].split()[0])
             assert procs <= 6, f"the host's processes leak into the container: {procs}"
             term.write(b"touch /etc/hivetui-x 2>&1 | head -c 60; echo; touch /state/ok && "
                        b"echo state-writable\r")
-            await wait_for_text(term, "state-writable", timeout=10)
+            await wait_for_text(term, "state-writable", timeout=40)
             assert (state / "ok").exists()
             assert not Path("/etc/hivetui-x").exists()
         # outside, the container's processes belong to an unprivileged uid
