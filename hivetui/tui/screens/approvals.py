@@ -1,11 +1,8 @@
 """Approvals: the queue of requests that change the hive, and the diff of the selected one.
 
-Talks only to :class:`hivetui.core.api.HiveAPI`. Live updates, two ways:
-
-* the app posts :class:`~hivetui.tui.widgets.approvals.live.LiveEvent` for each event
-  of ``api.events()``; ``ApprovalRequested``, ``ApprovalResolved`` and ``Lagged``
-  re-read the queue (any other event is ignored), or calls :meth:`refresh_queue`;
-* or, built with ``subscribe=True``, the screen reads ``api.events()`` itself.
+Talks only to :class:`hivetui.core.api.HiveAPI`. Live updates as every queue screen
+(:mod:`hivetui.tui.screens.queue_base`): ``ApprovalRequested``, ``ApprovalResolved`` and
+``Lagged`` re-read the queue, or the app calls :meth:`refresh_queue`.
 
 Keys: ``a`` approve, ``d`` deny (asks for a reason), ``j``/``k`` move, ``enter`` open
 (the diff fills the screen and takes focus, ``escape`` restores), ``s`` unified /
@@ -17,22 +14,18 @@ from __future__ import annotations
 import logging
 from typing import ClassVar
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from hivetui.core.api import HiveAPI
-from hivetui.core.events import ApprovalRequested, ApprovalResolved, Event, Lagged
+from hivetui.core.events import ApprovalRequested, ApprovalResolved, Lagged
 from hivetui.core.views import Approval
 from hivetui.tui.screens.deny_reason import DenyReasonScreen
+from hivetui.tui.screens.queue_base import QueueScreen, queue_bindings
 from hivetui.tui.screens.stylesheet import style_path
-from hivetui.tui.widgets.approvals.age import SYSTEM_CLOCK, Clock
-from hivetui.tui.widgets.approvals.calls import ApiCalls
 from hivetui.tui.widgets.approvals.detail import ApprovalDetail
-from hivetui.tui.widgets.approvals.live import LiveEvent
 from hivetui.tui.widgets.approvals.queue import KIND_LABELS, ApprovalQueue
 from hivetui.tui.widgets.diff_view import DiffView
 
@@ -42,7 +35,7 @@ LIVE_EVENTS = (ApprovalRequested, ApprovalResolved, Lagged)
 AGE_TICK_S = 10.0
 
 
-class ApprovalsScreen(Screen[None]):
+class ApprovalsScreen(QueueScreen):
     """The approval queue with the selected request's diff."""
 
     CSS_PATH = style_path("approvals.tcss")
@@ -51,25 +44,16 @@ class ApprovalsScreen(Screen[None]):
     HORIZONTAL_BREAKPOINTS = [
         (0, "-narrow"), (150, "-wide"),
     ]
+    LIVE_EVENTS = LIVE_EVENTS
+    AGE_TICK_S = AGE_TICK_S
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "approve", "Approve"),
         Binding("d", "deny", "Deny"),
         Binding("enter", "open", "Open"),
         Binding("s", "toggle_split", "Side by side"),
-        Binding("j", "cursor_down", "Next request", show=False),
-        Binding("k", "cursor_up", "Previous request", show=False),
-        Binding("R", "refresh", "Re-read", show=False),
-        Binding("escape", "back", "Back"),
+        *queue_bindings("Next request", "Previous request"),
     ]
-
-    def __init__(self, api: HiveAPI, *, clock: Clock = SYSTEM_CLOCK,
-                 subscribe: bool = False) -> None:
-        super().__init__()
-        self.api = api
-        self.calls = ApiCalls(self)
-        self._clock = clock
-        self._subscribe = subscribe
 
     def compose(self) -> ComposeResult:
         yield Static("Approvals", id="approvals-title", markup=False)
@@ -78,17 +62,12 @@ class ApprovalsScreen(Screen[None]):
             yield ApprovalDetail(clock=self._clock, id="approvals-detail")
         yield Footer()
 
-    async def on_mount(self) -> None:
-        self.query_one("#approvals-queue", ApprovalQueue).focus()
-        await self.refresh_queue()
-        self.set_interval(AGE_TICK_S, self._tick)
-        if self._subscribe:
-            self._follow_events()
-
     # --- data ----------------------------------------------------------------------
     @property
     def queue(self) -> ApprovalQueue:
         return self.query_one("#approvals-queue", ApprovalQueue)
+
+    main_list = queue
 
     @property
     def detail(self) -> ApprovalDetail:
@@ -107,29 +86,16 @@ class ApprovalsScreen(Screen[None]):
         self.detail.show(self.queue.selected)
         self._update_title(approvals)
 
+    async def reread(self) -> None:
+        await self.refresh_queue()
+
     def _update_title(self, approvals: list[Approval]) -> None:
         count = len(approvals)
-        text = f"Approvals · {count} pending" if count else "Approvals · none pending"
-        if self.api.read_only:
-            text += " · read-only operator"
-        self.query_one("#approvals-title", Static).update(text)
+        self._show_title("#approvals-title",
+                         f"Approvals · {count} pending" if count else "Approvals · none pending")
 
     def _tick(self) -> None:
         self.queue.refresh_ages()
-
-    @work(exclusive=True, group="live-events")
-    async def _follow_events(self) -> None:
-        async for event in self.api.events():
-            self.post_message(LiveEvent(event))
-
-    @on(LiveEvent)
-    async def _live_event(self, message: LiveEvent) -> None:
-        await self.handle_event(message.event)
-
-    async def handle_event(self, event: Event) -> None:
-        """React to one live event (the app may call this instead of posting LiveEvent)."""
-        if isinstance(event, LIVE_EVENTS):
-            await self.refresh_queue()
 
     # --- widgets' messages ------------------------------------------------------------
     @on(ApprovalQueue.Highlighted)
@@ -154,12 +120,6 @@ class ApprovalsScreen(Screen[None]):
                 return None
         return True
 
-    def action_cursor_down(self) -> None:
-        self.queue.action_cursor_down()
-
-    def action_cursor_up(self) -> None:
-        self.queue.action_cursor_up()
-
     def action_open(self) -> None:
         view = self.detail.diff_view
         self.maximize(self.detail, container=False)
@@ -169,15 +129,12 @@ class ApprovalsScreen(Screen[None]):
         view = self.detail.diff_view
         view.split = not view.split
 
-    async def action_refresh(self) -> None:
-        await self.refresh_queue()
-
-    def action_back(self) -> None:
-        if self.maximized is not None:
-            self.minimize()
-            self.queue.focus()
-        elif len(self.app.screen_stack) > 1 and self.app.screen is self:
-            self.dismiss()
+    def _step_back(self) -> bool:
+        if self.maximized is None:
+            return False
+        self.minimize()
+        self.queue.focus()
+        return True
 
     def action_approve(self) -> None:
         approval = self.queue.selected

@@ -3,9 +3,9 @@
 Talks only to :class:`hivetui.core.api.HiveAPI`: ``kept()``, ``revive(name)``,
 ``purge(name, confirm)`` and ``drafts()``. Purge asks the operator to type the agent's
 name (:class:`~hivetui.tui.screens.confirm.ConfirmScreen`) and passes what was typed as
-``confirm``. Live updates: the app posts
-:class:`~hivetui.tui.widgets.approvals.live.LiveEvent` (agent and approval events and
-``Lagged`` re-read both lists) or calls :meth:`refresh_lists`; or ``subscribe=True``.
+``confirm``. Live updates as every queue screen (:mod:`hivetui.tui.screens.queue_base`):
+agent and approval events and ``Lagged`` re-read both lists, or the app calls
+:meth:`refresh_lists`.
 
 Keys: ``r`` revive, ``p`` purge, ``j``/``k`` move, ``tab`` kept ↔ drafts, ``R`` re-read,
 ``escape`` back.
@@ -15,54 +15,40 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from textual import on, work
+from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import DataTable, Footer, Static
 
-from hivetui.core.api import HiveAPI
 from hivetui.core.events import (
     AgentChanged,
     AgentStopped,
     ApprovalRequested,
     ApprovalResolved,
-    Event,
     Lagged,
 )
 from hivetui.core.views import AgentView
 from hivetui.tui.screens.confirm import ConfirmScreen
+from hivetui.tui.screens.queue_base import QueueScreen, queue_bindings
 from hivetui.tui.screens.stylesheet import style_path
-from hivetui.tui.widgets.approvals.age import SYSTEM_CLOCK, Clock
-from hivetui.tui.widgets.approvals.calls import ApiCalls
 from hivetui.tui.widgets.approvals.draft_list import DraftList
 from hivetui.tui.widgets.approvals.kept_list import KeptList
-from hivetui.tui.widgets.approvals.live import LiveEvent
 
 LIVE_EVENTS = (AgentChanged, AgentStopped, ApprovalRequested, ApprovalResolved, Lagged)
 
 
-class KeptScreen(Screen[None]):
+class KeptScreen(QueueScreen):
     """Kept agents (revive, purge) and spawn drafts."""
 
     CSS_PATH = style_path("kept.tcss")
+    LIVE_EVENTS = LIVE_EVENTS
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "revive", "Revive"),
         Binding("p", "purge", "Purge"),
-        Binding("j", "cursor_down", "Next", show=False),
-        Binding("k", "cursor_up", "Previous", show=False),
-        Binding("R", "refresh", "Re-read", show=False),
-        Binding("escape", "back", "Back"),
+        *queue_bindings("Next", "Previous"),
     ]
-
-    def __init__(self, api: HiveAPI, *, clock: Clock = SYSTEM_CLOCK,
-                 subscribe: bool = False) -> None:
-        super().__init__()
-        self.api = api
-        self.calls = ApiCalls(self)
-        self._clock = clock
-        self._subscribe = subscribe
 
     def compose(self) -> ComposeResult:
         yield Static("Kept agents and drafts", id="kept-title", markup=False)
@@ -72,15 +58,11 @@ class KeptScreen(Screen[None]):
         yield DraftList(clock=self._clock, id="drafts-list")
         yield Footer()
 
-    async def on_mount(self) -> None:
-        self.kept_list.focus()
-        await self.refresh_lists()
-        if self._subscribe:
-            self._follow_events()
-
     @property
     def kept_list(self) -> KeptList:
         return self.query_one("#kept-list", KeptList)
+
+    main_list = kept_list
 
     @property
     def draft_list(self) -> DraftList:
@@ -102,19 +84,8 @@ class KeptScreen(Screen[None]):
                                          " · the manager's proposed agents show here"))
         self.refresh_bindings()
 
-    @work(exclusive=True, group="live-events")
-    async def _follow_events(self) -> None:
-        async for event in self.api.events():
-            self.post_message(LiveEvent(event))
-
-    @on(LiveEvent)
-    async def _live_event(self, message: LiveEvent) -> None:
-        await self.handle_event(message.event)
-
-    async def handle_event(self, event: Event) -> None:
-        """React to one live event (the app may call this instead of posting LiveEvent)."""
-        if isinstance(event, LIVE_EVENTS):
-            await self.refresh_lists()
+    async def reread(self) -> None:
+        await self.refresh_lists()
 
     @on(KeptList.Highlighted)
     def _highlighted(self, message: KeptList.Highlighted) -> None:
@@ -127,21 +98,8 @@ class KeptScreen(Screen[None]):
             return None
         return True
 
-    def _focused_table(self) -> KeptList | DraftList:
+    def _cursor_list(self) -> DataTable[str | Text]:
         return self.draft_list if self.focused is self.draft_list else self.kept_list
-
-    def action_cursor_down(self) -> None:
-        self._focused_table().action_cursor_down()
-
-    def action_cursor_up(self) -> None:
-        self._focused_table().action_cursor_up()
-
-    async def action_refresh(self) -> None:
-        await self.refresh_lists()
-
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1 and self.app.screen is self:
-            self.dismiss()
 
     def action_revive(self) -> None:
         name = self.kept_list.selected
