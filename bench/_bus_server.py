@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sys
 from pathlib import Path
 
 from hivetui.bridge.server import Bridge
+from hivetui.cli import setup_logging
 from hivetui.core.config import HiveConfig
 from hivetui.core.hive import Hive
+from hivetui.core.paths import StatePaths
 
 
 async def main(state: Path, agents: int) -> None:
-    logging.basicConfig(level=logging.WARNING)  # as in production: no per-request logging
+    # As `hivetui serve` logs: INFO to <state>/hivetui.log, so any per-request INFO line
+    # in the server path costs here what it costs in production.
+    setup_logging(StatePaths(state), verbose=False)
     cfg = HiveConfig()
     cfg.bus.max_inbox_depth = 1_000_000
     async with Hive(state, cfg) as hive:

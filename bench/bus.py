@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -100,7 +101,61 @@ async def agent(url: str, name: str, token: str, peer: str, count: int,
         await asyncio.gather(sender(), receiver())
 
 
-async def run(agents: int, per_agent: int) -> dict[str, object]:
+async def load_phase(url: str, assigned: list[tuple[str, str, str]], per_agent: int
+                     ) -> tuple[list[float], dict[str, int], list[int]]:
+    """Run the given agents (name, token, peer) sending and long-polling at once."""
+    latencies: list[float] = []
+    received = {name: 0 for name, _, _ in assigned}
+    calls: list[int] = []
+    await asyncio.gather(*[agent(url, name, token, peer, per_agent, latencies, received, calls)
+                           for name, token, peer in assigned])
+    return latencies, received, calls
+
+
+def worker() -> None:
+    """A client process of the load phase: reads its job from stdin, waits for "go"."""
+    job = json.loads(sys.stdin.readline())
+    print("ready", flush=True)
+    sys.stdin.readline()
+    cpu0 = time.process_time()
+    lat, received, calls = asyncio.run(load_phase(job["url"], job["assigned"], job["per_agent"]))
+    print(json.dumps({"latencies": lat, "received": received, "calls": len(calls),
+                      "cpu_s": time.process_time() - cpu0}), flush=True)
+
+
+async def multi_process_load(url: str, assigned: list[tuple[str, str, str]], per_agent: int,
+                             procs: int) -> tuple[list[float], dict[str, int], int, float, float]:
+    """The load phase spread over ``procs`` client processes, all started before the clock."""
+    workers = [subprocess.Popen([sys.executable, __file__, "--worker"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True) for _ in range(procs)]
+    try:
+        for i, w in enumerate(workers):
+            assert w.stdin is not None and w.stdout is not None
+            w.stdin.write(json.dumps({"url": url, "assigned": assigned[i::procs],
+                                      "per_agent": per_agent}) + "\n")
+            w.stdin.flush()
+        for w in workers:
+            assert w.stdout is not None and w.stdout.readline().strip() == "ready"
+        t0 = time.perf_counter()
+        for w in workers:
+            assert w.stdin is not None
+            w.stdin.write("go\n")
+            w.stdin.flush()
+        outs = [json.loads(await asyncio.to_thread(w.stdout.readline))  # type: ignore[union-attr]
+                for w in workers]
+        elapsed = time.perf_counter() - t0
+    finally:
+        for w in workers:
+            if w.stdin:
+                w.stdin.close()
+            w.wait(10)
+    latencies = [x for o in outs for x in o["latencies"]]
+    received = {k: v for o in outs for k, v in o["received"].items()}
+    calls = sum(o["calls"] for o in outs)
+    return latencies, received, calls, elapsed, sum(o["cpu_s"] for o in outs)
+
+
+async def run(agents: int, per_agent: int, client_procs: int) -> dict[str, object]:
     state = Path(tempfile.mkdtemp(prefix="hivetui-bench-bus-"))
     server = os.environ.get("BENCH_BUS_SERVER", str(HERE / "_bus_server.py"))
     proc = subprocess.Popen([sys.executable, server, str(state), str(agents)],
@@ -113,30 +168,33 @@ async def run(agents: int, per_agent: int) -> dict[str, object]:
         raw = await raw_http(url, 300)
         seq = await sequential_sends(url, tokens["a0"], "a1", 300)
         await drain(url, tokens["a1"])
-        # warm-up: one send per agent
-        latencies: list[float] = []
-        received = {n: 0 for n in tokens}
         names = list(tokens)
-        calls: list[int] = []
+        assigned = [(n, tokens[n], names[(i + 1) % len(names)]) for i, n in enumerate(names)]
         cpu0 = cpu_seconds(proc.pid)
-        t0 = time.perf_counter()
-        await asyncio.gather(*[
-            agent(url, n, tokens[n], names[(i + 1) % len(names)], per_agent, latencies, received,
-                  calls)
-            for i, n in enumerate(names)])
-        elapsed = time.perf_counter() - t0
+        if client_procs <= 1:
+            client0 = time.process_time()
+            t0 = time.perf_counter()
+            latencies, received, call_list = await load_phase(url, assigned, per_agent)
+            elapsed = time.perf_counter() - t0
+            client_cpu = time.process_time() - client0
+            recv_calls = len(call_list)
+        else:
+            latencies, received, recv_calls, elapsed, client_cpu = await multi_process_load(
+                url, assigned, per_agent, client_procs)
         server_cpu = cpu_seconds(proc.pid) - cpu0
-        n_calls = len(latencies) + len(calls)
+        n_calls = len(latencies) + recv_calls
         total = sum(received.values())
         assert total == agents * per_agent, f"lost messages: {total} of {agents * per_agent}"
         raw_p50 = statistics.median(raw)
         seq_p50 = statistics.median(seq)
         p50 = statistics.median(latencies)
-        return {"bench": "bus", "agents": agents, "messages": total,
+        return {"bench": "bus", "agents": agents, "client_procs": max(1, client_procs),
+                "messages": total, "calls": n_calls,
                 "msgs_per_s": round(total / elapsed, 1), "p50_ms": round(p50, 2),
                 "p99_ms": round(pct(latencies, 0.99), 2), "raw_http_p50_ms": round(raw_p50, 2),
                 "mcp_send_seq_p50_ms": round(seq_p50, 2),
                 "server_cpu_ms_per_call": round(server_cpu * 1000 / n_calls, 3),
+                "client_cpu_ms_per_call": round(client_cpu * 1000 / n_calls, 3),
                 "server_capacity_calls_per_s": round(n_calls / server_cpu) if server_cpu else None,
                 "overhead_ratio": round(seq_p50 / raw_p50, 2), "elapsed_s": round(elapsed, 2)}
     finally:
@@ -146,6 +204,8 @@ async def run(agents: int, per_agent: int) -> dict[str, object]:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def main() -> None:
@@ -153,10 +213,16 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--agents", type=int, default=None)
     ap.add_argument("--messages", type=int, default=None, help="per agent")
+    ap.add_argument("--client-procs", type=int, default=1,
+                    help="client processes for the load phase (agents split between them)")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.worker:
+        worker()
+        return
     agents = args.agents or (4 if args.quick else 8)
     per = args.messages or (150 if args.quick else 500)
-    print(json.dumps(asyncio.run(run(agents, per))))
+    print(json.dumps(asyncio.run(run(agents, per, args.client_procs))))
 
 
 if __name__ == "__main__":
