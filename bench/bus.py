@@ -75,7 +75,7 @@ async def drain(url: str, token: str) -> None:
     async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http, \
             Client(streamable_http_client(url, http_client=http)) as client:
         while (await client.call_tool("recv", {"wait_s": 0, "max": 100})
-               ).structured_content.get("messages"):  # type: ignore[union-attr]
+               ).structured_content.get("messages"):
             pass
 
 
