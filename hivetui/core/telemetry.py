@@ -100,8 +100,10 @@ class Telemetry:
     async def apply_retention(self, now: float | None = None) -> None:
         """Downsample raw samples older than raw_retention_s into bucket averages; drop old."""
         now = time.time() if now is None else now
-        cut = now - self.config.raw_retention_s
         bucket = self.config.downsample_bucket_s
+        # whole buckets only: a bucket is either all raw or all one average, so a second
+        # pass finds nothing to do (idempotent) and no average lands among raw samples
+        cut = (now - self.config.raw_retention_s) // bucket * bucket
         async with self._store.transaction() as db:
             await db.execute("DELETE FROM telemetry WHERE ts < ?", (now - self.config.retention_s,))
             await db.execute("CREATE TEMP TABLE IF NOT EXISTS tdown (agent, ts, key, value)")
