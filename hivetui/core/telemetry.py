@@ -105,7 +105,8 @@ class Telemetry:
         # pass finds nothing to do (idempotent) and no average lands among raw samples
         cut = (now - self.config.raw_retention_s) // bucket * bucket
         async with self._store.transaction() as db:
-            await db.execute("DELETE FROM telemetry WHERE ts < ?", (now - self.config.retention_s,))
+            oldest = (now - self.config.retention_s) // bucket * bucket
+            await db.execute("DELETE FROM telemetry WHERE ts < ?", (oldest,))
             await db.execute("CREATE TEMP TABLE IF NOT EXISTS tdown (agent, ts, key, value)")
             await db.execute("DELETE FROM tdown")
             await db.execute(
