@@ -61,11 +61,14 @@ def register_tools(server: MCPServer, hive: Hive) -> None:
             msg = await hive.bus.send(me.name, to, body)
             return {"id": msg.id, "depth": hive.bus.depth(to)}
 
-    @server.tool(description="Receive messages from your inbox, waiting up to wait_s seconds.")
-    async def recv(wait_s: float = 0.0, max: int = 20) -> dict[str, Any]:
+    @server.tool(description="Receive messages from your inbox, waiting up to wait_s seconds. "
+                 "With ack (the id of the last message you fully handled) messages stay "
+                 "in the inbox until acknowledged, so none is lost if you die mid-turn.")
+    async def recv(wait_s: float = 0.0, max: int = 20, ack: int | None = None
+                   ) -> dict[str, Any]:
         async with refusals("recv"):
             me = caller(registry)
-            msgs = await hive.bus.recv(me.name, wait_s, max)
+            msgs = await hive.bus.recv(me.name, wait_s, max, ack)
             return {"messages": [
                 {"id": m.id, "sender": m.sender, "recipient": m.recipient, "kind": m.kind,
                  "body": m.body, "ts": m.ts} for m in msgs

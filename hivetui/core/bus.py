@@ -58,6 +58,7 @@ class MessageBus:
         self.config = config
         self._depth: dict[str, int] = {}
         self._wakeups: dict[str, asyncio.Event] = {}
+        self._leased: dict[str, int] = {}  # highest id handed out under lease, per inbox
 
     async def load(self) -> None:
         rows = await self._store.fetchall(
@@ -138,9 +139,21 @@ class MessageBus:
                                       body=body, depth=self._depth[recipient]))
         return msg
 
-    async def recv(self, recipient: str, wait_s: float = 0.0, max_count: int = 20) -> list[Message]:
-        """Take up to ``max_count`` messages, waiting up to ``wait_s`` for the first."""
+    async def recv(self, recipient: str, wait_s: float = 0.0, max_count: int = 20,
+                   ack: int | None = None) -> list[Message]:
+        """Take up to ``max_count`` messages, waiting up to ``wait_s`` for the first.
+
+        Without ``ack`` the messages returned count as delivered at once (at most once).
+        With ``ack`` (the id of the last message the caller has fully handled, 0 for none)
+        the messages up to it become delivered and those returned stay in the inbox until
+        a later ``ack`` covers them: a caller that dies mid-turn gets them again (at least
+        once). The harness uses this; a plain tool call does not need to.
+        """
         self._check_participant(recipient, "recipient")
+        if ack is not None and (isinstance(ack, bool) or not isinstance(ack, int) or ack < 0):
+            raise BusError(f"ack must be a message id >= 0 (the last one handled), got {ack!r}")
+        if ack is not None:
+            await self._ack(recipient, ack)
         if isinstance(wait_s, bool) or not isinstance(wait_s, int | float) or wait_s < 0 \
                 or wait_s != wait_s:
             raise BusError(f"wait_s must be a number of seconds >= 0, got {wait_s!r}")
@@ -154,7 +167,7 @@ class MessageBus:
         while True:
             wake = self._wakeups.setdefault(recipient, asyncio.Event())
             wake.clear()
-            got = await self._take(recipient, max_count)
+            got = await self._take(recipient, max_count, ack)
             if got:
                 return got
             remaining = deadline - time.monotonic()
@@ -165,14 +178,38 @@ class MessageBus:
             except TimeoutError:
                 return []
 
-    async def _take(self, recipient: str, max_count: int) -> list[Message]:
+    async def _ack(self, recipient: str, ack: int) -> None:
+        """Mark ``recipient``'s messages up to ``ack`` delivered (they were handled)."""
+        if not self._depth.get(recipient):
+            return
+        async with self._store.transaction() as db, db.execute(
+            "UPDATE messages SET delivered_at = ? WHERE recipient = ? AND delivered_at IS NULL "
+            "AND id <= ?", (time.time(), recipient, ack),
+        ) as cur:
+            count = cur.rowcount
+        if count > 0:
+            self._depth[recipient] = max(0, self._depth.get(recipient, 0) - count)
+            self._hub.publish(MessagesReceived(agent=recipient, count=count,
+                                               depth=self._depth[recipient]))
+
+    async def _take(self, recipient: str, max_count: int, ack: int | None = None
+                    ) -> list[Message]:
         if not self._depth.get(recipient):
             return []
+        if ack is not None:  # leased: returned, still in the inbox until acknowledged
+            rows = await self._store.fetchall(
+                f"SELECT {_COLS} FROM messages WHERE recipient = ? AND delivered_at IS NULL "
+                "AND id > ? ORDER BY id LIMIT ?", (recipient, ack, max_count))
+            if rows:
+                self._leased[recipient] = max(self._leased.get(recipient, 0), rows[-1][0])
+            return [_msg(r) for r in rows]
         now = time.time()
+        # a plain recv never takes what the harness holds under lease (it is in that turn)
+        after = self._leased.get(recipient, 0)
         async with self._store.transaction() as db:
             async with db.execute(
                 f"SELECT {_COLS} FROM messages WHERE recipient = ? AND delivered_at IS NULL "
-                "ORDER BY id LIMIT ?", (recipient, max_count),
+                "AND id > ? ORDER BY id LIMIT ?", (recipient, after, max_count),
             ) as cur:
                 rows = [tuple(r) for r in await cur.fetchall()]
             if rows:

@@ -80,7 +80,8 @@ class TurnReport:
 class HiveApi(Protocol):
     """What the turn loop needs from the bridge (the real client or a recording fake)."""
 
-    async def recv(self, wait_s: float = 0.0, max: int = 20) -> list[Message]: ...
+    async def recv(self, wait_s: float = 0.0, max: int = 20, ack: int | None = None
+                   ) -> list[Message]: ...
     async def send(self, to: str, body: str) -> dict[str, Any]: ...
     async def set_status(self, status: Status, detail: str = "") -> None: ...
     async def report_turn(self, report: TurnReport) -> None: ...
@@ -269,9 +270,12 @@ class HiveClient:
     async def send(self, to: str, body: str) -> dict[str, Any]:
         return await self.call("send", {"to": to, "body": body})
 
-    async def recv(self, wait_s: float = 0.0, max: int = 20) -> list[Message]:
-        data = await self.call("recv", {"wait_s": wait_s, "max": max},
-                               timeout_s=wait_s + self._timeout_s)
+    async def recv(self, wait_s: float = 0.0, max: int = 20, ack: int | None = None
+                   ) -> list[Message]:
+        args: dict[str, Any] = {"wait_s": wait_s, "max": max}
+        if ack is not None:
+            args["ack"] = ack
+        data = await self.call("recv", args, timeout_s=wait_s + self._timeout_s)
         raw = data.get("messages", [])
         if not isinstance(raw, list):
             raise HarnessError(f"recv returned {data!r}: 'messages' must be a list")

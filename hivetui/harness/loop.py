@@ -76,6 +76,24 @@ class TurnLoop:
             log.info("persisted model override from %s: %s", state_dir / "model", self.file_model)
         self.turns = 0
         self._kind_of: dict[str, str] = {OPERATOR: "operator"}  # learned from senders
+        self.ack_file = state_dir / ".hive" / "recv_ack"
+        self.acked = self._read_ack()
+
+    # --- at-least-once receive: the last message id fully handled, kept in /state ----------
+    def _read_ack(self) -> int:
+        try:
+            return max(0, int(self.ack_file.read_text().strip()))
+        except (FileNotFoundError, ValueError):
+            return 0
+
+    def acknowledge(self, message_id: int) -> None:
+        """Messages up to ``message_id`` were handled; the next recv tells the bus. Kept in
+        /state so a harness that dies mid-turn gets the unhandled messages again."""
+        self.acked = max(self.acked, message_id)
+        self.ack_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.ack_file.with_name("recv_ack.tmp")
+        tmp.write_text(f"{self.acked}\n")
+        tmp.replace(self.ack_file)
 
     # --- the loop ---------------------------------------------------------------------
     async def run(self) -> int:
@@ -87,8 +105,14 @@ class TurnLoop:
                 if not announced:
                     await self.client.set_status("idle", "harness started")
                     announced = True
-                messages = await self.client.recv(self.config.recv_wait_s, self.config.recv_max)
+                messages = await self.client.recv(self.config.recv_wait_s, self.config.recv_max,
+                                                  ack=self.acked)
                 status = await self.turn(messages) if messages else None
+                if messages:
+                    self.acknowledge(max(m.id for m in messages))
+                if status is not None:
+                    # a deliberate exit: tell the bus this turn's messages were handled
+                    await self.client.recv(0, 1, ack=self.acked)
             except BridgeUnreachable as exc:
                 log.warning("%s; reconnecting in %.0fs", exc, backoff)
                 await asyncio.sleep(backoff)
@@ -100,6 +124,11 @@ class TurnLoop:
                 log.warning("runtime %s asked the harness to exit with status %s",
                             self.runtime.name, status)
                 return status
+        if self.turns:
+            try:  # leaving after max_turns: tell the bus what was handled
+                await self.client.recv(0, 1, ack=self.acked)
+            except BridgeUnreachable as exc:
+                log.warning("could not acknowledge on exit (the next harness will): %s", exc)
         return 0
 
     async def _reconnect(self) -> None:

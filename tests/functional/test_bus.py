@@ -110,3 +110,26 @@ async def test_store_schema_and_wal(hive: Hive) -> None:
         "SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"agents", "messages", "approvals", "questions", "telemetry", "audit"} <= tables
     assert (await hive.store.fetchone("PRAGMA user_version")) == (1,)
+
+
+async def test_recv_with_ack_is_at_least_once(hive: Hive) -> None:
+    await _two(hive)
+    ids = [(await hive.bus.send("alice", "bob", f"m{i}")).id for i in range(3)]
+    first = await hive.bus.recv("bob", 0, 2, ack=0)
+    assert [m.body for m in first] == ["m0", "m1"]
+    assert hive.bus.depth("bob") == 3  # leased, not yet handled
+    # the caller died mid-turn: asking again with the same ack gets them again
+    again = await hive.bus.recv("bob", 0, 10, ack=0)
+    assert [m.body for m in again] == ["m0", "m1", "m2"]
+    # a plain recv (a tool call inside the turn) never takes what is under lease
+    assert await hive.bus.recv("bob", 0, 10) == []
+    # handled up to m1: those are delivered, m2 comes next
+    nxt = await hive.bus.recv("bob", 0, 10, ack=ids[1])
+    assert [m.body for m in nxt] == ["m2"] and hive.bus.depth("bob") == 1
+    assert await hive.bus.recv("bob", 0, 10, ack=ids[2]) == []
+    assert hive.bus.depth("bob") == 0
+    with pytest.raises(BusError, match="ack must be a message id >= 0"):
+        await hive.bus.recv("bob", 0, 1, ack=-1)
+    # the lease survives nothing but the core: after a reopen the message is still there
+    m3 = await hive.bus.send("alice", "bob", "m3")
+    assert [m.id for m in await hive.bus.recv("bob", 0, 5, ack=ids[2])] == [m3.id]

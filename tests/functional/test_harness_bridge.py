@@ -7,8 +7,10 @@ makes its hive tool calls for real through the bridge with the token from ``--mc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -292,3 +294,30 @@ async def test_scripted_notes_compaction_through_a_real_run(hive: Hive, bridge: 
     series = await _series(hive, "nc")
     assert series["notes_bytes"] == [float(len((state / "notes.md").read_bytes()))]
     assert series["notes_bytes"][0] < 600
+
+
+async def test_a_harness_killed_mid_turn_gets_the_message_again(hive: Hive, bridge: Bridge,
+                                                                 tmp_path: Path) -> None:
+    """At least once: kill -9 during a turn; the next harness handles the same message."""
+    run, state = await _agent(hive, bridge, "redo", "claude")
+    fake = FakeClaude(tmp_path / "fake", [sc.hang(child=True)])
+    await hive.bus.send("operator", "redo", "do not lose me")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hivetui", "harness", "--run-dir", str(run),
+        "--state-dir", str(state), stderr=asyncio.subprocess.PIPE,
+        env={**fake.env, "HIVETUI_CLAUDE_BIN": str(fake.bin),
+             "PYTHONPATH": str(Path(__file__).parents[2])})
+    await _until(lambda: _exists(fake.root / "pids"), 20)
+    await _until(lambda: _status(hive, "redo", "in_turn"))
+    proc.kill()  # the whole harness dies mid-turn, nothing acknowledged
+    await proc.wait()
+    for pid in fake.pids():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert hive.bus.depth("redo") == 1  # still in the inbox
+    agent = json.loads((run / "agent.json").read_text())
+    agent["runtime"] = "scripted:echo"  # the restarted agent's turn succeeds this time
+    (run / "agent.json").write_text(json.dumps(agent))
+    assert await asyncio.wait_for(run_harness(run, state, recv_wait_s=2, max_turns=1), 20) == 0
+    assert ("redo", "echo: do not lose me") in await _operator_inbox(hive)
+    assert hive.bus.depth("redo") == 0

@@ -37,11 +37,14 @@ class RecordingHive:
         self.batches = list(batches)
         self.settings = list(settings)
         self.calls: list[tuple[str, Any]] = []
+        self.acks: list[int | None] = []
         self.fail_recv = 0
         self.reconnects = 0
 
-    async def recv(self, wait_s: float = 0.0, max: int = 20) -> list[Message]:
+    async def recv(self, wait_s: float = 0.0, max: int = 20, ack: int | None = None
+                   ) -> list[Message]:
         self.calls.append(("recv", wait_s))
+        self.acks.append(ack)
         if self.fail_recv:
             self.fail_recv -= 1
             raise BridgeUnreachable("bridge unreachable during recv: connection refused")
@@ -271,3 +274,23 @@ async def test_model_override_applies_from_the_next_turn(tmp_path: Path) -> None
     # get_settings is asked before each turn, never cached
     names = [n for n, _ in hive.calls]
     assert names.count("get_settings") == 3
+
+
+async def test_loop_acknowledges_handled_messages_and_remembers_across_restarts(
+        tmp_path: Path) -> None:
+    msgs = [Message(id=7, sender="operator", recipient="a", kind="operator", body="x",
+                    ts=1.0),
+            Message(id=9, sender="operator", recipient="a", kind="operator", body="y",
+                    ts=2.0)]
+    client = RecordingHive([msgs])
+    loop = TurnLoop(client, RecordingRuntime(), AGENT, tmp_path,
+                    LoopConfig(max_turns=1, recv_wait_s=0))
+    assert loop.acked == 0
+    await loop.run()
+    assert client.acks[0] == 0  # nothing handled yet: the bus keeps the batch leased
+    assert loop.acked == 9
+    assert (tmp_path / ".hive" / "recv_ack").read_text().strip() == "9"
+    # a new harness (after a crash or restart) starts from what was handled
+    again = TurnLoop(RecordingHive([]), RecordingRuntime(), AGENT, tmp_path,
+                     LoopConfig(max_turns=0))
+    assert again.acked == 9
