@@ -81,6 +81,7 @@ class SSHServerConfig:
     host: str = "127.0.0.1"
     port: int = 0
     max_sessions: int = 20
+    keys_check_s: float = 2.0  # how often open sessions are checked against the key file
     idle_timeout_s: float = 3600.0
     read_only: Sequence[str] = ()
     child_argv: Sequence[str] | None = None  # default: `python -m hivetui attach --socket S`
@@ -250,9 +251,27 @@ class SSHServer:
         try:
             self._start_error = None
             self._ready.set()
-            await asyncio.get_running_loop().create_future()  # until cancelled
+            while True:  # until cancelled
+                await asyncio.sleep(self.config.keys_check_s)
+                self.end_revoked_sessions()
         finally:
             await self.aclose()
+
+    def end_revoked_sessions(self) -> int:
+        """End every open session whose key left authorized_keys or changed role (a key
+        newly marked read-only must not keep a writable session). Returns how many."""
+        allowed = {(entry.fingerprint, entry.read_only) for entry in self.keys.keys}
+        ended = 0
+        for session in list(self._sessions.values()):
+            info = session.info
+            if (info.fingerprint, info.read_only) not in allowed:
+                log.warning("ssh: ending the session of %s (%s): its key was removed or its "
+                            "role changed in %s", info.operator, info.fingerprint,
+                            self.config.authorized_keys)
+                session.stop("your key was removed from the authorized keys or its role "
+                             "changed; this session is closed")
+                ended += 1
+        return ended
 
     async def ready(self, timeout: float = 10.0) -> None:
         """Wait until :meth:`run` listens; raise what stopped it from starting."""

@@ -272,3 +272,25 @@ async def test_cancelled_session_task_kills_its_program(tmp_path: Path) -> None:
         session._task.cancel()  # as when the loop shuts down under it
         await asyncio.gather(session._task, return_exceptions=True)
         await wait_until(lambda: not alive(pid), timeout=5, what="program killed")
+
+
+async def test_sessions_end_when_their_key_is_removed_or_turned_read_only(tmp_path: Path
+                                                                          ) -> None:
+    alice, bob = new_key(), new_key()
+    lines = key_line(alice, "alice") + key_line(bob, "bob")
+    async with running_server(tmp_path, lines) as server:
+        a, b = await open_term(server.port, alice), await open_term(server.port, bob)
+        pid_a = int((await a.ready())["PROC"].split()[0])
+        await b.ready()
+        assert server.end_revoked_sessions() == 0
+        keys = server.config.authorized_keys
+        keys.write_text(key_line(bob, "bob"))  # alice's key removed
+        assert server.end_revoked_sessions() == 1
+        await a.finish()
+        assert "your key was removed from the authorized keys" in a.text
+        assert not alive(pid_a)
+        assert b.proc.exit_status is None  # bob's session goes on
+        keys.write_text("hivetui-read-only " + key_line(bob, "bob"))  # bob demoted
+        assert server.end_revoked_sessions() == 1
+        await b.finish()
+        assert "role" in b.text
