@@ -76,8 +76,15 @@ class CrashWatch:
 
     async def poll(self) -> None:
         """One polling pass over the running set (and restart counters, if any)."""
+        # an operation that starts or ends while this pass awaits the backend must still
+        # count as expected: remember every agent flagged at either end of the pass
+        registry = self.hive.registry
+        flagged = set(registry.flags_snapshot())
+        epochs = registry.flag_epochs()
         now_running = set(await self.backend.running())
         counts = await self._restart_counts()
+        flagged |= set(registry.flags_snapshot())
+        flagged |= {n for n, e in registry.flag_epochs().items() if e != epochs.get(n, 0)}
         async with self._lock:
             before = self._running if self._running is not None else now_running
             stopped = before - now_running
@@ -88,9 +95,9 @@ class CrashWatch:
                     restarted = {n for n, c in counts.items()
                                  if c > self._restarts.get(n, c) and n not in stopped}
                 self._restarts = counts
-        for name in sorted(stopped):
+        for name in sorted(stopped - flagged):
             await self._maybe_crash(name, None, source="poll")
-        for name in sorted(restarted):
+        for name in sorted(restarted - flagged):
             # systemd brought it back between two polls: it still crashed
             await self.observe_restart(name)
 

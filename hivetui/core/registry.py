@@ -87,6 +87,7 @@ class Registry:
         self._agents: dict[str, Agent] = {}
         self._token_hashes: dict[str, str] = {}
         self._flags: dict[str, set[Flag]] = {}
+        self._flag_epoch: dict[str, int] = {}  # bumped whenever a flag is set or cleared
 
     async def load(self) -> None:
         rows = await self._store.fetchall(
@@ -119,6 +120,11 @@ class Registry:
     def flags_snapshot(self) -> Mapping[str, frozenset[Flag]]:
         """A consistent copy other services (crash_watch) can read without races."""
         return {name: frozenset(flags) for name, flags in self._flags.items() if flags}
+
+    def flag_epochs(self) -> dict[str, int]:
+        """Per agent, a counter bumped on every flag set or clear: compare two readings to
+        learn whether any operation touched an agent in between, however briefly."""
+        return dict(self._flag_epoch)
 
     def authenticate(self, token: str) -> Agent | None:
         """The agent whose token this is, compared in constant time; None if none."""
@@ -190,9 +196,11 @@ class Registry:
         if flag in flags:
             raise RegistryError(f"{name} is already {flag.value.lower()}; wait for it to finish")
         flags.add(flag)
+        self._flag_epoch[name] = self._flag_epoch.get(name, 0) + 1
         self._hub.publish(AgentChanged(agent=name, what=f"flag+{flag.value}"))
         try:
             yield
         finally:
             flags.discard(flag)
+            self._flag_epoch[name] = self._flag_epoch.get(name, 0) + 1
             self._hub.publish(AgentChanged(agent=name, what=f"flag-{flag.value}"))
