@@ -239,16 +239,8 @@ async def test_a_refused_token_is_final(hive: Hive, bridge: Bridge) -> None:
 
 async def test_sigterm_mid_turn_kills_claude_and_exits_0(hive: Hive, bridge: Bridge,
                                                           tmp_path: Path) -> None:
-    run, state = await _agent(hive, bridge, "term", "claude")
-    fake = FakeClaude(tmp_path / "fake", [sc.hang(child=True)])
-    await hive.bus.send("operator", "term", "work forever")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hivetui", "harness", "--run-dir", str(run),
-        "--state-dir", str(state), stderr=asyncio.subprocess.PIPE,
-        env={**fake.env, "HIVETUI_CLAUDE_BIN": str(fake.bin),
-             "PYTHONPATH": str(Path(__file__).parents[2])})
-    await _until(lambda: _exists(fake.root / "pids"), 20)
-    await _until(lambda: _status(hive, "term", "in_turn"))
+    proc, fake, _, _ = await _harness_in_a_hanging_turn(hive, bridge, tmp_path, "term",
+                                                        "work forever")
     pids = fake.pids()
     proc.terminate()
     assert await asyncio.wait_for(proc.wait(), 10) == 0
@@ -257,6 +249,24 @@ async def test_sigterm_mid_turn_kills_claude_and_exits_0(hive: Hive, bridge: Bri
             break
         await asyncio.sleep(0.05)
     assert not any(_alive(p) for p in pids)
+
+
+async def _harness_in_a_hanging_turn(hive: Hive, bridge: Bridge, tmp_path: Path, name: str,
+                                     text: str
+                                     ) -> tuple[asyncio.subprocess.Process, FakeClaude, Path,
+                                                Path]:
+    """A real `hivetui harness` process whose (fake) claude hangs in its first turn."""
+    run, state = await _agent(hive, bridge, name, "claude")
+    fake = FakeClaude(tmp_path / "fake", [sc.hang(child=True)])
+    await hive.bus.send("operator", name, text)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hivetui", "harness", "--run-dir", str(run),
+        "--state-dir", str(state), stderr=asyncio.subprocess.PIPE,
+        env={**fake.env, "HIVETUI_CLAUDE_BIN": str(fake.bin),
+             "PYTHONPATH": str(Path(__file__).parents[2])})
+    await _until(lambda: _exists(fake.root / "pids"), 20)
+    await _until(lambda: _status(hive, name, "in_turn"))
+    return proc, fake, run, state
 
 
 async def _exists(path: Path) -> bool:
@@ -299,16 +309,8 @@ async def test_scripted_notes_compaction_through_a_real_run(hive: Hive, bridge: 
 async def test_a_harness_killed_mid_turn_gets_the_message_again(hive: Hive, bridge: Bridge,
                                                                  tmp_path: Path) -> None:
     """At least once: kill -9 during a turn; the next harness handles the same message."""
-    run, state = await _agent(hive, bridge, "redo", "claude")
-    fake = FakeClaude(tmp_path / "fake", [sc.hang(child=True)])
-    await hive.bus.send("operator", "redo", "do not lose me")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hivetui", "harness", "--run-dir", str(run),
-        "--state-dir", str(state), stderr=asyncio.subprocess.PIPE,
-        env={**fake.env, "HIVETUI_CLAUDE_BIN": str(fake.bin),
-             "PYTHONPATH": str(Path(__file__).parents[2])})
-    await _until(lambda: _exists(fake.root / "pids"), 20)
-    await _until(lambda: _status(hive, "redo", "in_turn"))
+    proc, fake, run, state = await _harness_in_a_hanging_turn(hive, bridge, tmp_path, "redo",
+                                                              "do not lose me")
     proc.kill()  # the whole harness dies mid-turn, nothing acknowledged
     await proc.wait()
     for pid in fake.pids():
