@@ -1,4 +1,4 @@
-"""The harness's MCP client of the hive bridge: typed calls over streamable HTTP.
+"""The harness's MCP client of the hive bridge: typed calls over streamable HTTP (MCP 2026-07-28).
 
 Identity is the agent's bearer token; every call goes through the bridge, never around it.
 """
@@ -14,20 +14,16 @@ from types import TracebackType
 from typing import Any, Literal, Protocol
 
 import httpx2
-from mcp.client import Client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPError
 
+from hivetui import __version__
 from hivetui.core.errors import HarnessError
+from hivetui.harness import wire
 
 log = logging.getLogger(__name__)
 
 Status = Literal["idle", "in_turn", "waiting_operator"]
 Outcome = Literal["ok", "compact_retry", "failure"]
 MessageKind = Literal["peer", "operator", "manager", "system"]
-
-CONNECTION_CLOSED = -32000  # JSON-RPC code the SDK uses when the transport went away
-INVALID_REQUEST = -32600  # the SDK's "Session terminated" (HTTP 404: the bridge restarted)
 
 
 class BridgeUnreachable(HarnessError):
@@ -88,13 +84,13 @@ class HiveApi(Protocol):
     async def get_settings(self) -> dict[str, Any]: ...
 
 
-def _structured(name: str, result: Any) -> dict[str, Any]:
+def _structured(name: str, result: Mapping[str, Any]) -> dict[str, Any]:
     """The dict a tool returned: structured content, else JSON in the first text block."""
-    data = result.structured_content
+    data = result.get("structuredContent")
     if data is None:
-        for block in result.content:
-            text = getattr(block, "text", None)
-            if text is None:
+        for block in _blocks(result):
+            text = block.get("text")
+            if not isinstance(text, str):
                 continue
             try:
                 data = json.loads(text)
@@ -108,23 +104,24 @@ def _structured(name: str, result: Any) -> dict[str, Any]:
     return data
 
 
-def _leaf(exc: BaseException) -> BaseException:
-    """The first real error inside (nested) exception groups."""
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return exc
+def _blocks(result: Mapping[str, Any]) -> list[dict[str, Any]]:
+    content = result.get("content")
+    return [b for b in content if isinstance(b, dict)] if isinstance(content, list) else []
 
 
-def _error_text(result: Any) -> str:
-    texts = [getattr(b, "text", "") for b in result.content]
-    return " ".join(t for t in texts if t).strip() or "tool reported an error without text"
+def _error_text(result: Mapping[str, Any]) -> str:
+    texts = [b.get("text") for b in _blocks(result)]
+    return " ".join(t for t in texts if isinstance(t, str) and t).strip() or (
+        "tool reported an error without text")
 
 
 class HiveClient:
-    """A thin async wrapper over one MCP client session with the bridge.
+    """An MCP client of the bridge over one keep-alive HTTP connection pool.
 
     Use ``async with HiveClient(url, token) as client:``; ``reconnect()`` opens a fresh
-    session after the bridge went away.
+    pool (re-reading ``url_source``) after the bridge went away. The wire is MCP
+    2026-07-28's single-exchange HTTP (``wire.py``): no handshake, no session, so a call
+    needs nothing from earlier calls but the pool.
     """
 
     def __init__(self, url: str, token: str, *, timeout_s: float = 30.0,
@@ -139,23 +136,8 @@ class HiveClient:
         self._timeout_s = timeout_s
         self._max_wait_s = max_wait_s
         self._url_source = url_source  # re-read on reconnect: a restarted core may move
-        self._owner: asyncio.Task[None] | None = None
-        self._closing = asyncio.Event()
-        self._client: Client | None = None
-        self._last_status = 0  # HTTP status of the last response (the SDK hides it)
-
-    async def _on_response(self, response: httpx2.Response) -> None:
-        self._last_status = response.status_code
-
-    def _http_failure(self, what: str, exc: BaseException) -> HarnessError:
-        """Classify a failed exchange: a refused token is final, the rest is retryable."""
-        status = self._last_status
-        if status == 401:
-            return HarnessError(f"the bridge at {self.url} refused this agent's bearer token "
-                                f"(HTTP 401) during {what}: the token in the run dir is not "
-                                "valid for this hive")
-        reason = f"HTTP {status}" if status >= 400 else f"{type(exc).__name__}: {exc}"
-        return BridgeUnreachable(f"bridge at {self.url} unreachable during {what} ({reason})")
+        self._http: httpx2.AsyncClient | None = None
+        self._envelope = wire.Envelope("hivetui-harness", __version__)
 
     async def __aenter__(self) -> HiveClient:
         await self.connect()
@@ -166,63 +148,47 @@ class HiveClient:
         await self.aclose()
 
     async def connect(self) -> None:
-        """Open the session in its own owner task.
+        """Open the connection pool and ask ``server/discover`` whether we speak alike.
 
-        The SDK's transport runs an anyio task group whose cancel scope fires when the
-        connection dies; entered from the caller's task it would cancel the caller. In an
-        owner task it only ends that task, and pending calls fail as ``BridgeUnreachable``.
+        Raises ``BridgeUnreachable`` (retry later) or ``HarnessError`` (a refused token,
+        a bridge that does not speak protocol ``wire.PROTOCOL_VERSION``).
         """
-        if self._owner is not None and not self._owner.done():
+        if self._http is not None:
             return
-        self._last_status = 0
-        opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._closing = asyncio.Event()
-        self._owner = asyncio.create_task(self._own(opened, self._closing),
-                                          name=f"hive-mcp-session {self.url}")
+        self._http = httpx2.AsyncClient(
+            headers={"authorization": f"Bearer {self._token}"},
+            timeout=httpx2.Timeout(self._timeout_s, read=self._max_wait_s + self._timeout_s))
         try:
-            await opened
-        except Exception as exc:
-            await self._end_owner()
-            raise self._http_failure("connect", _leaf(exc)) from exc
+            reply = await self._exchange("server/discover", "server/discover", {}, None,
+                                         self._timeout_s)
+            self._check_discover(reply)
         except BaseException:
-            await asyncio.shield(self._end_owner())
+            await self.aclose()
             raise
         log.info("connected to the bridge at %s", self.url)
 
-    async def _own(self, opened: asyncio.Future[None], closing: asyncio.Event) -> None:
-        try:
-            async with httpx2.AsyncClient(
-                headers={"Authorization": f"Bearer {self._token}"},
-                timeout=httpx2.Timeout(self._timeout_s, read=self._max_wait_s + self._timeout_s),
-                event_hooks={"response": [self._on_response]},
-            ) as http, Client(streamable_http_client(self.url, http_client=http)) as client:
-                self._client = client
-                opened.set_result(None)
-                await closing.wait()
-        except BaseException as exc:
-            if not opened.done():
-                opened.set_exception(exc if isinstance(exc, Exception)
-                                     else BridgeUnreachable(f"session task ended: {exc!r}"))
-            elif not closing.is_set():
-                log.warning("the bridge session at %s ended: %r", self.url, _leaf(exc))
-            if not isinstance(exc, Exception | asyncio.CancelledError):
-                raise
-        finally:
-            self._client = None
+    def _check_discover(self, reply: dict[str, Any]) -> None:
+        error = reply.get("error")
+        if isinstance(error, dict):
+            data = error.get("data")
+            if error.get("code") == wire.UNSUPPORTED_PROTOCOL_VERSION and isinstance(data, dict):
+                raise self._version_error(data.get("supported"))
+            raise HarnessError(f"the bridge at {self.url} refused server/discover: "
+                               f"{error.get('message')} (code {error.get('code')}): it does "
+                               f"not speak MCP {wire.PROTOCOL_VERSION} as this harness does")
+        versions = reply["result"].get("supportedVersions")
+        if not isinstance(versions, list) or wire.PROTOCOL_VERSION not in versions:
+            raise self._version_error(versions)
 
-    async def _end_owner(self) -> None:
-        owner, self._owner = self._owner, None
-        if owner is None:
-            return
-        self._closing.set()
-        try:
-            await asyncio.wait_for(owner, self._timeout_s)
-        except TimeoutError:
-            log.warning("the bridge session at %s did not close in %.0fs", self.url,
-                        self._timeout_s)
+    def _version_error(self, supported: Any) -> HarnessError:
+        return HarnessError(f"the bridge at {self.url} speaks MCP protocol versions "
+                            f"{supported!r}; this harness speaks only {wire.PROTOCOL_VERSION}: "
+                            "run the harness that ships with the core")
 
     async def aclose(self) -> None:
-        await self._end_owner()
+        http, self._http = self._http, None
+        if http is not None:
+            await http.aclose()
 
     async def reconnect(self) -> None:
         await self.aclose()
@@ -233,36 +199,58 @@ class HiveClient:
                 self.url = url
         await self.connect()
 
+    async def _exchange(self, what: str, method: str, params: Mapping[str, Any],
+                        name: str | None, timeout_s: float) -> dict[str, Any]:
+        """POST one request; the JSON-RPC response (``result`` or ``error``) to it.
+
+        Only a refused token (``HarnessError``) and a JSON-RPC error answer below HTTP 500
+        are final; anything else that goes wrong is ``BridgeUnreachable``.
+        """
+        http = self._http
+        if http is None:
+            raise BridgeUnreachable(f"no session with the bridge at {self.url} (call {what})")
+        request_id, headers, body = self._envelope.request(method, params, name)
+        status = 0
+        try:
+            async with asyncio.timeout(timeout_s):
+                request = http.build_request("POST", self.url, headers=headers, content=body,
+                                             timeout=timeout_s)
+                response = await http.send(request, stream=True)
+                try:
+                    status = response.status_code
+                    if status == 401:
+                        raise HarnessError(
+                            f"the bridge at {self.url} refused this agent's bearer token "
+                            f"(HTTP 401) during {what}: the token in the run dir is not "
+                            "valid for this hive")
+                    reply = await wire.read_reply(response, request_id)
+                finally:
+                    await response.aclose()
+        except wire.WireError as exc:
+            reason = f"HTTP {status}" if status >= 400 else f"bad answer: {exc}"
+            raise self._unreachable(what, reason) from exc
+        except TimeoutError as exc:
+            raise self._unreachable(what, f"no answer within {timeout_s:g}s") from exc
+        except (httpx2.HTTPError, OSError) as exc:
+            raise self._unreachable(what, f"{type(exc).__name__}: {exc}") from exc
+        if status >= 500 or (status >= 400 and "error" not in reply):
+            raise self._unreachable(what, f"HTTP {status}")
+        return reply
+
+    def _unreachable(self, what: str, reason: str) -> BridgeUnreachable:
+        return BridgeUnreachable(f"bridge at {self.url} unreachable during {what} ({reason})")
+
     async def call(self, tool: str, args: Mapping[str, Any] | None = None,
                    timeout_s: float | None = None) -> dict[str, Any]:
         """Call a bridge tool; tool errors and refusals raise ``HarnessError``."""
-        client, owner = self._client, self._owner
-        if client is None or owner is None or owner.done():
-            raise BridgeUnreachable(f"no session with the bridge at {self.url} (call {tool})")
-        self._last_status = 0
-        pending = asyncio.ensure_future(client.call_tool(
-            tool, dict(args or {}), read_timeout_seconds=timeout_s or self._timeout_s))
-        try:
-            await asyncio.wait([pending, owner], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not pending.done():
-                pending.cancel()
-                await asyncio.gather(pending, return_exceptions=True)
-        if pending.cancelled():
-            raise self._http_failure(tool, BridgeUnreachable("the session ended"))
-        try:
-            result = pending.result()
-        except MCPError as exc:
-            # the SDK turns an HTTP error status into INTERNAL_ERROR (404: "Session
-            # terminated"): the status the hook saw tells those from a tool's own error
-            transport = exc.code == CONNECTION_CLOSED or self._last_status >= 400 or (
-                exc.code == INVALID_REQUEST and "Session terminated" in exc.message)
-            if transport:
-                raise self._http_failure(tool, exc) from exc
-            raise HarnessError(f"bridge refused {tool}: {exc.message}") from exc
-        except (httpx2.HTTPError, OSError) as exc:
-            raise self._http_failure(tool, exc) from exc
-        if result.is_error:
+        reply = await self._exchange(tool, "tools/call",
+                                     {"name": tool, "arguments": dict(args or {})}, tool,
+                                     timeout_s or self._timeout_s)
+        error = reply.get("error")
+        if isinstance(error, dict):
+            raise HarnessError(f"bridge refused {tool}: {error.get('message')}")
+        result: dict[str, Any] = reply["result"]
+        if result.get("isError"):
             raise HarnessError(f"bridge tool {tool} failed: {_error_text(result)}")
         return _structured(tool, result)
 
