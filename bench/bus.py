@@ -163,7 +163,10 @@ async def run(agents: int, per_agent: int, client_procs: int) -> dict[str, objec
                             text=True, env={**os.environ, "PYTHONPATH": str(HERE.parent)})
     try:
         assert proc.stdout is not None
-        info = json.loads(proc.stdout.readline())
+        line = proc.stdout.readline()
+        while line and not line.startswith("{"):  # a profiler wrapping the server may talk
+            line = proc.stdout.readline()
+        info = json.loads(line)
         url, tokens = info["url"], info["tokens"]
         raw = await raw_http(url, 300)
         seq = await sequential_sends(url, tokens["a0"], "a1", 300)

@@ -8,9 +8,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
 from hivetui.bridge.auth import caller
+from hivetui.bridge.disconnect import client_gone
 from hivetui.core.errors import ContainerError, HiveError, PermissionDenied
 from hivetui.core.events import StatusChanged
 from hivetui.core.hive import Hive
@@ -64,11 +66,16 @@ def register_tools(server: MCPServer, hive: Hive) -> None:
     @server.tool(description="Receive messages from your inbox, waiting up to wait_s seconds. "
                  "With ack (the id of the last message you fully handled) messages stay "
                  "in the inbox until acknowledged, so none is lost if you die mid-turn.")
-    async def recv(wait_s: float = 0.0, max: int = 20, ack: int | None = None
+    async def recv(ctx: Context, wait_s: float = 0.0, max: int = 20, ack: int | None = None
                    ) -> dict[str, Any]:
         async with refusals("recv"):
             me = caller(registry)
-            msgs = await hive.bus.recv(me.name, wait_s, max, ack)
+            if isinstance(wait_s, int | float) and wait_s > 0 and not hive.bus.depth(me.name):
+                # a long-poll: it must end, taking nothing, if its client goes away
+                async with client_gone(ctx.request_context.request) as gone:
+                    msgs = await hive.bus.recv(me.name, wait_s, max, ack, gone=gone)
+            else:
+                msgs = await hive.bus.recv(me.name, wait_s, max, ack)
             return {"messages": [
                 {"id": m.id, "sender": m.sender, "recipient": m.recipient, "kind": m.kind,
                  "body": m.body, "ts": m.ts} for m in msgs

@@ -44,6 +44,32 @@ class Message:
 _COLS = "id, sender, recipient, kind, body, created_at, delivered_at"
 
 
+def _settle(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+async def _wait(waiter: asyncio.Future[None], timeout: float,
+                gone: asyncio.Future[None] | None) -> None:
+    """Wait for ``waiter``, at most ``timeout`` seconds, or until ``gone`` completes.
+
+    Plain callbacks rather than ``asyncio.wait_for`` (a task per wait on Python 3.11).
+    """
+    timer = asyncio.get_running_loop().call_later(timeout, _settle, waiter)
+
+    def on_gone(_: asyncio.Future[None]) -> None:
+        _settle(waiter)
+
+    if gone is not None:
+        gone.add_done_callback(on_gone)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+        if gone is not None:
+            gone.remove_done_callback(on_gone)
+
+
 def _msg(row: tuple[Any, ...]) -> Message:
     return Message(int(row[0]), row[1], row[2], row[3], row[4], float(row[5]), row[6])
 
@@ -57,7 +83,8 @@ class MessageBus:
         self._hub = hub
         self.config = config
         self._depth: dict[str, int] = {}
-        self._wakeups: dict[str, asyncio.Event] = {}
+        # per inbox, the futures of the receivers waiting on it: a send settles them all
+        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
         self._leased: dict[str, int] = {}  # highest id handed out under lease, per inbox
 
     async def load(self) -> None:
@@ -131,16 +158,16 @@ class MessageBus:
         except BaseException:
             self._depth[recipient] -= 1
             raise
-        wake = self._wakeups.get(recipient)
-        if wake is not None:
-            wake.set()
+        for waiter in self._waiters.get(recipient, ()):
+            _settle(waiter)
         msg = Message(msg_id, sender, recipient, kind, body, now)
         self._hub.publish(MessageSent(id=msg_id, sender=sender, recipient=recipient, kind=kind,
                                       body=body, depth=self._depth[recipient]))
         return msg
 
     async def recv(self, recipient: str, wait_s: float = 0.0, max_count: int = 20,
-                   ack: int | None = None) -> list[Message]:
+                   ack: int | None = None, *, gone: asyncio.Future[None] | None = None
+                   ) -> list[Message]:
         """Take up to ``max_count`` messages, waiting up to ``wait_s`` for the first.
 
         Without ``ack`` the messages returned count as delivered at once (at most once).
@@ -148,6 +175,10 @@ class MessageBus:
         the messages up to it become delivered and those returned stay in the inbox until
         a later ``ack`` covers them: a caller that dies mid-turn gets them again (at least
         once). The harness uses this; a plain tool call does not need to.
+
+        ``gone`` completes when the caller went away (its HTTP client disconnected): a wait
+        then ends with nothing taken, so an abandoned long-poll never swallows the next
+        message.
         """
         self._check_participant(recipient, "recipient")
         if ack is not None and (isinstance(ack, bool) or not isinstance(ack, int) or ack < 0):
@@ -164,29 +195,32 @@ class MessageBus:
             )
         wait_s = min(float(wait_s), self.config.max_wait_s)
         deadline = time.monotonic() + wait_s
+        loop = asyncio.get_running_loop()
         while True:
-            wake = self._wakeups.setdefault(recipient, asyncio.Event())
-            wake.clear()
-            got = await self._take(recipient, max_count, ack)
-            if got:
-                return got
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if gone is not None and gone.done():
                 return []
+            # registered before the take, so a send landing during it is not missed
+            waiter: asyncio.Future[None] = loop.create_future()
+            waiters = self._waiters.setdefault(recipient, set())
+            waiters.add(waiter)
             try:
-                await asyncio.wait_for(wake.wait(), remaining)
-            except TimeoutError:
-                return []
+                got = await self._take(recipient, max_count, ack)
+                if got:
+                    return got
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return []
+                await _wait(waiter, remaining, gone)
+            finally:
+                waiters.discard(waiter)
 
     async def _ack(self, recipient: str, ack: int) -> None:
         """Mark ``recipient``'s messages up to ``ack`` delivered (they were handled)."""
         if not self._depth.get(recipient):
             return
-        async with self._store.transaction() as db, db.execute(
+        count = len(await self._store.execute_returning(
             "UPDATE messages SET delivered_at = ? WHERE recipient = ? AND delivered_at IS NULL "
-            "AND id <= ?", (time.time(), recipient, ack),
-        ) as cur:
-            count = cur.rowcount
+            "AND id <= ? RETURNING id", (time.time(), recipient, ack)))
         if count > 0:
             self._depth[recipient] = max(0, self._depth.get(recipient, 0) - count)
             self._hub.publish(MessagesReceived(agent=recipient, count=count,
@@ -206,20 +240,14 @@ class MessageBus:
         now = time.time()
         # a plain recv never takes what the harness holds under lease (it is in that turn)
         after = self._leased.get(recipient, 0)
-        async with self._store.transaction() as db:
-            async with db.execute(
-                f"SELECT {_COLS} FROM messages WHERE recipient = ? AND delivered_at IS NULL "
-                "AND id > ? ORDER BY id LIMIT ?", (recipient, after, max_count),
-            ) as cur:
-                rows = [tuple(r) for r in await cur.fetchall()]
-            if rows:
-                ids = [r[0] for r in rows]
-                marks = ",".join("?" * len(ids))
-                await db.execute(
-                    f"UPDATE messages SET delivered_at = ? WHERE id IN ({marks})", (now, *ids)
-                )
+        # one statement (atomic, committed when it returns) in one trip to the store
+        rows = await self._store.execute_returning(
+            "UPDATE messages SET delivered_at = ? WHERE id IN (SELECT id FROM messages "
+            "WHERE recipient = ? AND delivered_at IS NULL AND id > ? ORDER BY id LIMIT ?) "
+            f"RETURNING {_COLS}", (now, recipient, after, max_count))
         if not rows:
             return []
+        rows.sort(key=lambda r: int(r[0]))  # RETURNING has no defined order
         self._depth[recipient] = max(0, self._depth.get(recipient, 0) - len(rows))
         self._hub.publish(MessagesReceived(agent=recipient, count=len(rows),
                                            depth=self._depth[recipient]))
@@ -240,5 +268,6 @@ class MessageBus:
         return [_msg(r) for r in reversed(rows)]
 
     async def forget_inbox(self, name: str) -> None:
-        """Drop the in-memory wakeup for a removed agent (messages stay in the store)."""
-        self._wakeups.pop(name, None)
+        """Wake and forget the receivers of a removed agent (messages stay in the store)."""
+        for waiter in self._waiters.pop(name, set()):
+            _settle(waiter)

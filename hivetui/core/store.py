@@ -178,21 +178,34 @@ class Store:
             await db.execute("COMMIT")
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """Run one write statement as its own (autocommit) transaction; return lastrowid.
+        """Run one write statement as its own (autocommit) transaction; return the rowid of
+        the connection's last INSERT (meaningful for an INSERT statement).
 
         One statement in autocommit mode is atomic and committed when it returns, in one
         trip to the connection's thread instead of three (BEGIN, statement, COMMIT).
         """
-        async with self._lock, self.db.execute(sql, params) as cur:
-            return int(cur.lastrowid or 0)
+        async with self._lock:
+            row = await self.db.execute_insert(sql, params)
+        return int(row[0]) if row else 0
+
+    async def execute_returning(self, sql: str, params: Sequence[Any] = ()
+                                ) -> list[tuple[Any, ...]]:
+        """Run one write statement with a RETURNING clause; return its rows.
+
+        Autocommit again: the statement commits once its last row is read, which happens
+        in the same trip to the connection's thread.
+        """
+        async with self._lock:
+            rows = await self.db.execute_fetchall(sql, params)
+        return [tuple(r) for r in rows]
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         async with self.transaction() as db:
             await db.executemany(sql, rows)
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        async with self.db.execute(sql, params) as cur:
-            return [tuple(r) for r in await cur.fetchall()]
+        """Rows of one query, read in a single trip to the connection's thread."""
+        return [tuple(r) for r in await self.db.execute_fetchall(sql, params)]
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         async with self.db.execute(sql, params) as cur:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import time
 from pathlib import Path
 
@@ -133,3 +134,38 @@ async def test_recv_with_ack_is_at_least_once(hive: Hive) -> None:
     # the lease survives nothing but the core: after a reopen the message is still there
     m3 = await hive.bus.send("alice", "bob", "m3")
     assert [m.id for m in await hive.bus.recv("bob", 0, 5, ack=ids[2])] == [m3.id]
+
+
+async def test_a_gone_caller_ends_its_wait_taking_nothing(hive: Hive) -> None:
+    await _two(hive)
+    gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    waiter = asyncio.create_task(hive.bus.recv("bob", 30, 5, gone=gone))
+    other = asyncio.create_task(hive.bus.recv("bob", 30, 5))  # a second, live poll
+    await asyncio.sleep(0.05)
+    t0 = time.perf_counter()
+    gone.set_result(None)
+    assert await asyncio.wait_for(waiter, 1) == []
+    assert time.perf_counter() - t0 < 0.2
+    await hive.bus.send("alice", "bob", "for the live poll")
+    got = await asyncio.wait_for(other, 1)
+    assert [m.body for m in got] == ["for the live poll"]
+    # a caller already gone takes nothing even with mail waiting
+    await hive.bus.send("alice", "bob", "stays")
+    assert await hive.bus.recv("bob", 5, 5, gone=gone) == []
+    assert hive.bus.depth("bob") == 1
+
+
+async def test_take_is_one_committed_statement_in_id_order(hive: Hive) -> None:
+    await _two(hive)
+    for i in range(7):
+        await hive.bus.send("alice", "bob", f"m{i}")
+    got = await hive.bus.recv("bob", 0, 4)
+    assert [m.body for m in got] == ["m0", "m1", "m2", "m3"]
+    assert all(m.delivered_at is not None for m in got)
+    # committed at once: another connection to the same file sees the delivery marks
+    with sqlite3.connect(hive.store.path) as other:
+        undelivered = other.execute(
+            "SELECT body FROM messages WHERE recipient='bob' AND delivered_at IS NULL "
+            "ORDER BY id").fetchall()
+    assert [r[0] for r in undelivered] == ["m4", "m5", "m6"]
+    assert [m.body for m in await hive.bus.recv("bob", 0, 10)] == ["m4", "m5", "m6"]
