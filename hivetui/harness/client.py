@@ -137,6 +137,7 @@ class HiveClient:
         self._max_wait_s = max_wait_s
         self._url_source = url_source  # re-read on reconnect: a restarted core may move
         self._http: httpx2.AsyncClient | None = None
+        self._target = httpx2.URL(url)  # parsed once: per call it costs ~5% of the CPU
         self._envelope = wire.Envelope("hivetui-harness", __version__)
 
     async def __aenter__(self) -> HiveClient:
@@ -155,6 +156,7 @@ class HiveClient:
         """
         if self._http is not None:
             return
+        self._target = httpx2.URL(self.url)
         self._http = httpx2.AsyncClient(
             headers={"authorization": f"Bearer {self._token}"},
             timeout=httpx2.Timeout(self._timeout_s, read=self._max_wait_s + self._timeout_s))
@@ -213,7 +215,7 @@ class HiveClient:
         status = 0
         try:
             async with asyncio.timeout(timeout_s):
-                request = http.build_request("POST", self.url, headers=headers, content=body,
+                request = http.build_request("POST", self._target, headers=headers, content=body,
                                              timeout=timeout_s)
                 response = await http.send(request, stream=True)
                 try:
