@@ -161,7 +161,7 @@ class HiveClient:
             headers={"authorization": f"Bearer {self._token}"},
             timeout=httpx2.Timeout(self._timeout_s, read=self._max_wait_s + self._timeout_s))
         try:
-            reply = await self._exchange("server/discover", "server/discover", {}, None,
+            reply = await self._exchange("connect", "server/discover", {}, None,
                                          self._timeout_s)
             self._check_discover(reply)
         except BaseException:
