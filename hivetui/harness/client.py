@@ -137,7 +137,7 @@ class HiveClient:
         self._max_wait_s = max_wait_s
         self._url_source = url_source  # re-read on reconnect: a restarted core may move
         self._http: httpx2.AsyncClient | None = None
-        self._target = httpx2.URL(url)  # parsed once: per call it costs ~5% of the CPU
+        self._target = httpx2.URL(url)  # parsed once: ~0.04 ms of CPU per call otherwise
         self._envelope = wire.Envelope("hivetui-harness", __version__)
 
     async def __aenter__(self) -> HiveClient:
