@@ -253,6 +253,55 @@ def test_malformed_sequences_are_ignored_not_raised() -> None:
     assert not emu.screen.cursor.attrs.underscore  # `CSI > 4;2 m` is not SGR underline
 
 
+RECOVERY = b"\x1b[0m\x1b[?1049l\r\nalive"
+
+
+def test_an_unterminated_osc_does_not_swallow_the_next_escape_sequence() -> None:
+    emu, _ = make(columns=12, lines=4)
+    emu.feed(b"\x1b]")
+    emu.feed(RECOVERY)
+    assert "alive" in "\n".join(rows(emu))
+    emu.feed(b"\x1b]0;stray text\x1b[1mbold")  # same when both come in one read
+    assert rows(emu)[1] == "alivebold"
+    assert emu.screen.cursor.attrs.bold
+    assert emu.screen.title == ""  # an OSC cut off by another sequence does nothing
+
+
+def test_osc_title_ended_by_bel_or_st_in_any_read_sizes() -> None:
+    emu, _ = make()
+    emu.feed(b"\x1b]0;ti")
+    emu.feed(b"\x1b\\")
+    assert (emu.screen.title, emu.screen.icon_name) == ("ti", "ti")
+    emu.feed(b"\x1b]2;sp")
+    emu.feed(b"lit\x1b")  # ST cut between its two bytes
+    assert emu.screen.title == "ti"
+    emu.feed(b"\\after")
+    assert emu.screen.title == "split"
+    assert rows(emu)[0] == "after"
+    emu.feed(b"\x1b]1;icon only\x07")
+    assert (emu.screen.title, emu.screen.icon_name) == ("split", "icon only")
+    for byte in "\x1b]0;caf\u00e9 \u6f22\x1b\\!".encode():
+        emu.feed(bytes([byte]))
+    assert emu.screen.title == "caf\u00e9 \u6f22"
+    assert rows(emu)[0] == "after!"
+
+
+def test_can_and_sub_abort_an_osc() -> None:
+    for abort in (b"\x18", b"\x1a"):
+        emu, _ = make()
+        emu.feed(b"\x1b]0;never" + abort + b"shown\x07")
+        assert emu.screen.title == ""
+        assert rows(emu)[0] == "shown"
+
+
+def test_dcs_pm_apc_sos_strings_are_dropped_not_drawn() -> None:
+    emu, _ = make()
+    emu.feed(b"a\x1bP+q544e\x1b\\b\x1b_apc\x1b\\c\x1b^pm\x1b\\d\x1bXsos\x1b\\e")
+    emu.feed(b"\x1bP1$r0m\x1b[1mf")  # a DCS cut off by CSI: the CSI still acts
+    assert rows(emu)[0] == "abcdef"
+    assert emu.screen.cursor.attrs.bold
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes_never_break_the_emulator(data: bytes) -> None:
