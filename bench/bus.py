@@ -1,13 +1,21 @@
 """bench/bus.py — N agents exchanging messages through the real MCP HTTP path.
 
-Server (hive + bridge, uvicorn) runs in its own process; the agents are real MCP clients
-(the `mcp` package over streamable HTTP) in this one. Beside it, a raw HTTP round trip
-(GET /healthz on the same uvicorn, same HTTP client library) gives the baseline.
+Server (hive + bridge, uvicorn) runs in its own process; the agents are MCP clients in this
+one. Beside it, a raw HTTP round trip (GET /healthz on the same uvicorn, same HTTP client
+library) gives the baseline.
 
-Phases: (1) raw HTTP round trips, one at a time; (2) MCP `send` calls, one at a time, on
-the same server — ``overhead_ratio`` is (2)'s p50 over (1)'s, the cost of the MCP path for
-one message; (3) N agents sending and long-polling at once — ``msgs_per_s`` and the
-``p50_ms``/``p99_ms`` of a `send` under that load.
+Phases: (1) raw HTTP round trips with httpx2, one at a time; (2) MCP `send` calls one at a
+time with the hive's own agent-side client (`hivetui.harness.client.HiveClient`, also
+httpx2): ``overhead_ratio`` is (2)'s p50 over (1)'s, the cost of the MCP path for one
+message; the same with the `mcp` SDK's `Client` is reported beside it (``sdk_*``);
+(3) N agents at once, each sending to the next one (``--pattern ring``, the default; ``all``:
+to every other agent in turn) and long-polling its own inbox — ``msgs_per_s`` and the
+``p50_ms``/``p99_ms`` of a `send` under that load, with the bus's default
+``recv_linger_ms`` (``--linger-ms`` to change it; 0 turns batching off). The load agents use
+bench/_mcp_load.py, a lean client (the SDK's wire bytes, httptools parsing) so that on a
+2-core machine the figure measures the bridge rather than the client library; its own CPU
+per call is reported (``client_cpu_ms_per_call``). The other pattern is measured too
+(``all_*`` or ``ring_*``).
 Last line: JSON with msgs_per_s, p50_ms, p99_ms, raw_http_p50_ms, overhead_ratio.
 """
 
@@ -28,6 +36,10 @@ from pathlib import Path
 import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._mcp_load import LeanMCP
+from hivetui.harness.client import HiveClient
 
 HERE = Path(__file__).resolve().parent
 
@@ -58,12 +70,25 @@ async def raw_http(url: str, n: int) -> list[float]:
 
 
 async def sequential_sends(url: str, token: str, peer: str, n: int) -> list[float]:
+    """`send` one at a time through the hive's agent-side client (httpx2, like raw_http)."""
+    out = []
+    async with HiveClient(url, token) as client:
+        for i in range(20 + n):
+            t0 = time.perf_counter()
+            await client.send(peer, f"seq #{i}")
+            if i >= 20:
+                out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+async def sequential_sends_sdk(url: str, token: str, peer: str, n: int) -> list[float]:
+    """The same through the `mcp` SDK's `Client` (more client-side work per call)."""
     out = []
     async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http, \
             Client(streamable_http_client(url, http_client=http)) as client:
         for i in range(20 + n):
             t0 = time.perf_counter()
-            r = await client.call_tool("send", {"to": peer, "body": f"seq #{i}"})
+            r = await client.call_tool("send", {"to": peer, "body": f"sdk #{i}"})
             if i >= 20:
                 out.append((time.perf_counter() - t0) * 1000)
             if r.is_error:
@@ -79,86 +104,73 @@ async def drain(url: str, token: str) -> None:
             pass
 
 
-async def agent(url: str, name: str, token: str, peer: str, count: int,
+def plan(names: list[str], per_agent: int, pattern: str) -> dict[str, list[str]]:
+    """Who each agent sends to, message by message."""
+    out = {}
+    for i, name in enumerate(names):
+        peers = [names[(i + 1) % len(names)]] if pattern == "ring" else names[i + 1:] + names[:i]
+        out[name] = [peers[k % len(peers)] for k in range(per_agent)]
+    return out
+
+
+async def agent(url: str, name: str, token: str, targets: list[str], expect: int,
                 latencies: list[float], received: dict[str, int], calls: list[int]) -> None:
-    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"},
-                                  timeout=httpx2.Timeout(60.0)) as http, \
-            Client(streamable_http_client(url, http_client=http)) as client:
+    """One agent: a sender and a long-polling receiver, each on its own connection
+    (one call in flight per connection, as an HTTP/1.1 client without pipelining)."""
+    async with LeanMCP(url, token) as out, LeanMCP(url, token) as inbox:
         async def sender() -> None:
-            for i in range(count):
+            for i, peer in enumerate(targets):
                 t0 = time.perf_counter()
-                r = await client.call_tool("send", {"to": peer, "body": f"{name} #{i}"})
+                await out.call_tool("send", {"to": peer, "body": f"{name} #{i}"})
                 latencies.append((time.perf_counter() - t0) * 1000)
-                if r.is_error:
-                    raise RuntimeError(str(r.content))
 
         async def receiver() -> None:
-            while received[name] < count:
-                r = await client.call_tool("recv", {"wait_s": 5, "max": 100})
+            while received[name] < expect:
+                r = await inbox.call_tool("recv", {"wait_s": 5, "max": 100})
                 calls.append(1)
-                received[name] += len((r.structured_content or {}).get("messages", []))
+                got = r.get("messages", [])
+                if not got:
+                    raise RuntimeError(f"{name}: recv timed out at {received[name]}/{expect}")
+                received[name] += len(got)
 
         await asyncio.gather(sender(), receiver())
 
 
-async def load_phase(url: str, assigned: list[tuple[str, str, str]], per_agent: int
-                     ) -> tuple[list[float], dict[str, int], list[int]]:
-    """Run the given agents (name, token, peer) sending and long-polling at once."""
+async def load_phase(url: str, tokens: dict[str, str], per_agent: int, pattern: str,
+                     server_pid: int) -> dict[str, float]:
+    """All agents sending and long-polling at once; throughput, latency and CPU figures."""
+    names = list(tokens)
+    targets = plan(names, per_agent, pattern)
+    expect = {n: sum(t.count(n) for t in targets.values()) for n in names}
     latencies: list[float] = []
-    received = {name: 0 for name, _, _ in assigned}
-    calls: list[int] = []
-    await asyncio.gather(*[agent(url, name, token, peer, per_agent, latencies, received, calls)
-                           for name, token, peer in assigned])
-    return latencies, received, calls
+    received = dict.fromkeys(names, 0)
+    recv_calls: list[int] = []
+    cpu0, client0 = cpu_seconds(server_pid), time.process_time()
+    t0 = time.perf_counter()
+    await asyncio.gather(*[agent(url, n, tokens[n], targets[n], expect[n], latencies,
+                                 received, recv_calls) for n in names])
+    elapsed = time.perf_counter() - t0
+    client_cpu = time.process_time() - client0
+    server_cpu = cpu_seconds(server_pid) - cpu0
+    total = sum(received.values())
+    if total != len(names) * per_agent:
+        raise RuntimeError(f"lost messages: {total} of {len(names) * per_agent}")
+    calls = len(latencies) + len(recv_calls)
+    return {"msgs_per_s": round(total / elapsed, 1), "messages": total, "calls": calls,
+            "calls_per_msg": round(calls / total, 2),
+            "p50_ms": round(statistics.median(latencies), 2),
+            "p99_ms": round(pct(latencies, 0.99), 2),
+            "server_cpu_ms_per_call": round(server_cpu * 1000 / calls, 3),
+            "client_cpu_ms_per_call": round(client_cpu * 1000 / calls, 3),
+            "elapsed_s": round(elapsed, 2)}
 
 
-def worker() -> None:
-    """A client process of the load phase: reads its job from stdin, waits for "go"."""
-    job = json.loads(sys.stdin.readline())
-    print("ready", flush=True)
-    sys.stdin.readline()
-    cpu0 = time.process_time()
-    lat, received, calls = asyncio.run(load_phase(job["url"], job["assigned"], job["per_agent"]))
-    print(json.dumps({"latencies": lat, "received": received, "calls": len(calls),
-                      "cpu_s": time.process_time() - cpu0}), flush=True)
-
-
-async def multi_process_load(url: str, assigned: list[tuple[str, str, str]], per_agent: int,
-                             procs: int) -> tuple[list[float], dict[str, int], int, float, float]:
-    """The load phase spread over ``procs`` client processes, all started before the clock."""
-    workers = [subprocess.Popen([sys.executable, __file__, "--worker"], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, text=True) for _ in range(procs)]
-    try:
-        for i, w in enumerate(workers):
-            assert w.stdin is not None and w.stdout is not None
-            w.stdin.write(json.dumps({"url": url, "assigned": assigned[i::procs],
-                                      "per_agent": per_agent}) + "\n")
-            w.stdin.flush()
-        for w in workers:
-            assert w.stdout is not None and w.stdout.readline().strip() == "ready"
-        t0 = time.perf_counter()
-        for w in workers:
-            assert w.stdin is not None
-            w.stdin.write("go\n")
-            w.stdin.flush()
-        outs = [json.loads(await asyncio.to_thread(w.stdout.readline))  # type: ignore[union-attr]
-                for w in workers]
-        elapsed = time.perf_counter() - t0
-    finally:
-        for w in workers:
-            if w.stdin:
-                w.stdin.close()
-            w.wait(10)
-    latencies = [x for o in outs for x in o["latencies"]]
-    received = {k: v for o in outs for k, v in o["received"].items()}
-    calls = sum(o["calls"] for o in outs)
-    return latencies, received, calls, elapsed, sum(o["cpu_s"] for o in outs)
-
-
-async def run(agents: int, per_agent: int, client_procs: int) -> dict[str, object]:
+async def run(agents: int, per_agent: int, pattern: str, linger_ms: float | None
+              ) -> dict[str, object]:
     state = Path(tempfile.mkdtemp(prefix="hivetui-bench-bus-"))
     server = os.environ.get("BENCH_BUS_SERVER", str(HERE / "_bus_server.py"))
-    proc = subprocess.Popen([sys.executable, server, str(state), str(agents)],
+    extra = [] if linger_ms is None else [str(linger_ms)]
+    proc = subprocess.Popen([sys.executable, server, str(state), str(agents), *extra],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True, env={**os.environ, "PYTHONPATH": str(HERE.parent)})
     try:
@@ -168,38 +180,21 @@ async def run(agents: int, per_agent: int, client_procs: int) -> dict[str, objec
             line = proc.stdout.readline()
         info = json.loads(line)
         url, tokens = info["url"], info["tokens"]
-        raw = await raw_http(url, 300)
-        seq = await sequential_sends(url, tokens["a0"], "a1", 300)
+        raw_p50 = statistics.median(await raw_http(url, 300))
+        seq_p50 = statistics.median(await sequential_sends(url, tokens["a0"], "a1", 300))
+        sdk_p50 = statistics.median(await sequential_sends_sdk(url, tokens["a0"], "a1", 300))
         await drain(url, tokens["a1"])
-        names = list(tokens)
-        assigned = [(n, tokens[n], names[(i + 1) % len(names)]) for i, n in enumerate(names)]
-        cpu0 = cpu_seconds(proc.pid)
-        if client_procs <= 1:
-            client0 = time.process_time()
-            t0 = time.perf_counter()
-            latencies, received, call_list = await load_phase(url, assigned, per_agent)
-            elapsed = time.perf_counter() - t0
-            client_cpu = time.process_time() - client0
-            recv_calls = len(call_list)
-        else:
-            latencies, received, recv_calls, elapsed, client_cpu = await multi_process_load(
-                url, assigned, per_agent, client_procs)
-        server_cpu = cpu_seconds(proc.pid) - cpu0
-        n_calls = len(latencies) + recv_calls
-        total = sum(received.values())
-        assert total == agents * per_agent, f"lost messages: {total} of {agents * per_agent}"
-        raw_p50 = statistics.median(raw)
-        seq_p50 = statistics.median(seq)
-        p50 = statistics.median(latencies)
-        return {"bench": "bus", "agents": agents, "client_procs": max(1, client_procs),
-                "messages": total, "calls": n_calls,
-                "msgs_per_s": round(total / elapsed, 1), "p50_ms": round(p50, 2),
-                "p99_ms": round(pct(latencies, 0.99), 2), "raw_http_p50_ms": round(raw_p50, 2),
-                "mcp_send_seq_p50_ms": round(seq_p50, 2),
-                "server_cpu_ms_per_call": round(server_cpu * 1000 / n_calls, 3),
-                "client_cpu_ms_per_call": round(client_cpu * 1000 / n_calls, 3),
-                "server_capacity_calls_per_s": round(n_calls / server_cpu) if server_cpu else None,
-                "overhead_ratio": round(seq_p50 / raw_p50, 2), "elapsed_s": round(elapsed, 2)}
+        other = "ring" if pattern == "all" else "all"
+        main_run = await load_phase(url, tokens, per_agent, pattern, proc.pid)
+        other_run = await load_phase(url, tokens, per_agent, other, proc.pid)
+        return {"bench": "bus", "agents": agents, "pattern": pattern,
+                "recv_linger_ms": info["recv_linger_ms"], **main_run,
+                "raw_http_p50_ms": round(raw_p50, 2), "mcp_send_seq_p50_ms": round(seq_p50, 2),
+                "overhead_ratio": round(seq_p50 / raw_p50, 2),
+                "sdk_send_seq_p50_ms": round(sdk_p50, 2),
+                "sdk_overhead_ratio": round(sdk_p50 / raw_p50, 2),
+                **{f"{other}_{k}": v for k, v in other_run.items()
+                   if k in ("msgs_per_s", "p50_ms", "p99_ms", "calls_per_msg")}}
     finally:
         if proc.stdin:
             proc.stdin.close()
@@ -216,16 +211,16 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--agents", type=int, default=None)
     ap.add_argument("--messages", type=int, default=None, help="per agent")
-    ap.add_argument("--client-procs", type=int, default=1,
-                    help="client processes for the load phase (agents split between them)")
-    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--pattern", choices=("all", "ring"), default="ring",
+                    help="ring: each agent sends to the next; all: to every other in turn")
+    ap.add_argument("--linger-ms", type=float, default=None,
+                    help="bus.recv_linger_ms for the server (default: the product default)")
     args = ap.parse_args()
-    if args.worker:
-        worker()
-        return
     agents = args.agents or (4 if args.quick else 8)
-    per = args.messages or (150 if args.quick else 500)
-    print(json.dumps(asyncio.run(run(agents, per, args.client_procs))))
+    if agents < 2:
+        ap.error("--agents must be at least 2: agents exchange messages")
+    per = args.messages or (400 if args.quick else 1000)
+    print(json.dumps(asyncio.run(run(agents, per, args.pattern, args.linger_ms))))
 
 
 if __name__ == "__main__":

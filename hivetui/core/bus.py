@@ -11,6 +11,7 @@ from typing import Any
 from hivetui.core.config import BusConfig
 from hivetui.core.errors import BackpressureError, BusError, NotFoundError
 from hivetui.core.events import EventHub, MessageSent, MessagesReceived
+from hivetui.core.group_insert import GroupInsert
 from hivetui.core.names import OPERATOR, SYSTEM
 from hivetui.core.registry import Registry
 from hivetui.core.store import Store
@@ -18,6 +19,7 @@ from hivetui.core.store import Store
 log = logging.getLogger(__name__)
 
 KINDS = ("peer", "operator", "manager", "system")
+BUSY_WINDOW_S = 0.1  # an inbox read from this recently is busy: its long-polls linger
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,10 @@ class MessageBus:
         # per inbox, the futures of the receivers waiting on it: a send settles them all
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
         self._leased: dict[str, int] = {}  # highest id handed out under lease, per inbox
+        self._last_take: dict[str, float] = {}  # monotonic time of the last take, per inbox
+        # concurrent sends share one commit (each still returns only once it is durable)
+        self._inserts = GroupInsert(store, "messages",
+                                    ("sender", "recipient", "kind", "body", "created_at"))
 
     async def load(self) -> None:
         rows = await self._store.fetchall(
@@ -150,11 +156,7 @@ class MessageBus:
         # reserve the slot before awaiting so concurrent sends cannot overshoot the limit
         self._depth[recipient] = depth + 1
         try:
-            msg_id = await self._store.execute(
-                "INSERT INTO messages (sender, recipient, kind, body, created_at) "
-                "VALUES (?,?,?,?,?)",
-                (sender, recipient, kind, body, now),
-            )
+            msg_id = await self._inserts.insert((sender, recipient, kind, body, now))
         except BaseException:
             self._depth[recipient] -= 1
             raise
@@ -206,6 +208,7 @@ class MessageBus:
             try:
                 got = await self._take(recipient, max_count, ack)
                 if got:
+                    self._last_take[recipient] = time.monotonic()
                     return got
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -213,6 +216,31 @@ class MessageBus:
                 await _wait(waiter, remaining, gone)
             finally:
                 waiters.discard(waiter)
+            await self._linger(recipient, max_count, deadline, gone)
+
+    async def _linger(self, recipient: str, max_count: int, deadline: float,
+                      gone: asyncio.Future[None] | None) -> None:
+        """After a wake-up on a busy inbox, let more land (bus.recv_linger_ms) first."""
+        now = time.monotonic()
+        if now - self._last_take.get(recipient, -BUSY_WINDOW_S) >= BUSY_WINDOW_S:
+            return  # idle inbox: deliver at once
+        linger = min(self.config.recv_linger_ms / 1000, deadline - now)
+        if linger <= 0 or not self._depth.get(recipient) or (gone is not None and gone.done()):
+            return
+        end = now + linger
+        while self._depth.get(recipient, 0) < max_count:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            waiters = self._waiters.setdefault(recipient, set())
+            waiters.add(waiter)
+            try:
+                await _wait(waiter, left, gone)
+            finally:
+                waiters.discard(waiter)
+            if gone is not None and gone.done():
+                return
 
     async def _ack(self, recipient: str, ack: int) -> None:
         """Mark ``recipient``'s messages up to ``ack`` delivered (they were handled)."""

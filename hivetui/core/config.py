@@ -32,6 +32,11 @@ class BusConfig:
     max_inbox_depth: int = 1000
     max_recv_batch: int = 100
     max_wait_s: float = 300.0
+    # A busy inbox (a receive took messages from it less than 100 ms ago): a long-poll
+    # woken by a message waits up to this long more (or until `max` are there), so a stream
+    # is taken in batches -- fewer calls, one turn for a burst. An idle inbox's long-poll
+    # returns the moment a message lands; messages already there go at once.
+    recv_linger_ms: float = 10.0
 
 
 @dataclass
@@ -141,6 +146,9 @@ def validate_config(cfg: HiveConfig) -> None:
         raise ConfigError(f"backend must be 'local' or 'nixos', got {cfg.backend!r}")
     if cfg.bus.max_body_bytes <= 0 or cfg.bus.max_inbox_depth <= 0:
         raise ConfigError("bus.max_body_bytes and bus.max_inbox_depth must be positive")
+    if not 0 <= cfg.bus.recv_linger_ms <= 100:
+        raise ConfigError("bus.recv_linger_ms must be from 0 to 100 (milliseconds), "
+                          f"got {cfg.bus.recv_linger_ms}")
     if cfg.crash_watch.interval_s <= 0:
         raise ConfigError("crash_watch.interval_s must be positive")
     if not 0 <= cfg.bridge.port <= 65535:

@@ -169,3 +169,47 @@ async def test_take_is_one_committed_statement_in_id_order(hive: Hive) -> None:
             "ORDER BY id").fetchall()
     assert [r[0] for r in undelivered] == ["m4", "m5", "m6"]
     assert [m.body for m in await hive.bus.recv("bob", 0, 10)] == ["m4", "m5", "m6"]
+
+
+async def test_a_busy_inbox_takes_a_stream_in_batches_an_idle_one_at_once(hive: Hive) -> None:
+    await _two(hive)
+    # idle inbox (never read): the long-poll returns the moment the first message lands
+    first = asyncio.create_task(hive.bus.recv("bob", 10, 10))
+    await asyncio.sleep(0.02)
+    await hive.bus.send("alice", "bob", "one")
+    sender = asyncio.create_task(_trickle(hive, ["two", "three"], 0.003))
+    assert [m.body for m in await first] == ["one"]
+    await sender
+    assert [m.body for m in await hive.bus.recv("bob", 0, 10)] == ["two", "three"]
+    # now busy (read just now): a woken long-poll lingers (bus.recv_linger_ms, 10 ms by
+    # default) and takes what arrives meanwhile in the same receive
+    poll = asyncio.create_task(hive.bus.recv("bob", 10, 10))
+    await asyncio.sleep(0.01)
+    await _trickle(hive, ["four", "five", "six"], 0.002)
+    assert [m.body for m in await poll] == ["four", "five", "six"]
+    # a full batch (max) does not wait out the linger
+    poll = asyncio.create_task(hive.bus.recv("bob", 10, 2))
+    await asyncio.sleep(0.01)
+    t0 = time.perf_counter()
+    await _trickle(hive, ["seven", "eight"], 0)
+    assert [m.body for m in await poll] == ["seven", "eight"]
+    assert time.perf_counter() - t0 < hive.config.bus.recv_linger_ms / 1000
+
+
+async def _trickle(hive: Hive, bodies: list[str], gap_s: float) -> None:
+    for body in bodies:
+        await hive.bus.send("alice", "bob", body)
+        await asyncio.sleep(gap_s)
+
+
+async def test_linger_off_returns_each_wake_at_once(tmp_path: Path) -> None:
+    cfg = HiveConfig()
+    cfg.bus.recv_linger_ms = 0
+    async with Hive(tmp_path / "s", cfg) as hive:
+        await _two(hive)
+        await hive.bus.send("alice", "bob", "zero")
+        await hive.bus.recv("bob", 0, 10)  # busy now
+        poll = asyncio.create_task(hive.bus.recv("bob", 10, 10))
+        await asyncio.sleep(0.01)
+        await _trickle(hive, ["one", "two"], 0.005)
+        assert [m.body for m in await poll] == ["one"]

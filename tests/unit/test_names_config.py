@@ -61,3 +61,13 @@ def test_settings_round_trip_with_hostile_strings() -> None:
     assert AgentSettings.from_toml(s.to_toml()) == s
     with pytest.raises(ConfigError, match="reserved"):
         AgentSettings.from_dict({"mcp_servers": [{"name": "hive", "command": "x"}]})
+
+
+def test_recv_linger_is_bounded(tmp_path: Path) -> None:
+    f = tmp_path / "c.toml"
+    f.write_text("[bus]\nrecv_linger_ms = 0\n")
+    assert load_config(f).bus.recv_linger_ms == 0
+    for bad in ("-1", "250"):
+        f.write_text(f"[bus]\nrecv_linger_ms = {bad}\n")
+        with pytest.raises(ConfigError, match=r"bus.recv_linger_ms must be from 0 to 100"):
+            load_config(f)
