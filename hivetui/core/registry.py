@@ -86,6 +86,7 @@ class Registry:
         self._hub = hub
         self._agents: dict[str, Agent] = {}
         self._token_hashes: dict[str, str] = {}
+        self._by_digest: dict[str, str] = {}  # token hash -> agent name
         self._flags: dict[str, set[Flag]] = {}
         self._flag_epoch: dict[str, int] = {}  # bumped whenever a flag is set or cleared
 
@@ -97,6 +98,7 @@ class Registry:
             agent = _agent(row)
             self._agents[agent.name] = agent
             self._token_hashes[agent.name] = row[-1]
+            self._by_digest[row[-1]] = agent.name
 
     # --- reading -------------------------------------------------------------
     def get(self, name: str) -> Agent:
@@ -129,11 +131,13 @@ class Registry:
     def authenticate(self, token: str) -> Agent | None:
         """The agent whose token this is, compared in constant time; None if none."""
         digest = _hash(token)
-        found: Agent | None = None
-        for name, stored in self._token_hashes.items():
-            if hmac.compare_digest(digest, stored):
-                found = self._agents.get(name)
-        return found
+        # Looked up by the SHA-256 of the presented token: the lookup's timing can only
+        # tell a caller about hashes of its own guesses, never about a stored token, and
+        # it stays O(1) however many agents the hive has.
+        name = self._by_digest.get(digest)
+        if name is None or not hmac.compare_digest(digest, self._token_hashes.get(name, "")):
+            return None
+        return self._agents.get(name)
 
     # --- writing -------------------------------------------------------------
     async def create(self, name: str, *, role: str = "worker", runtime: str, model: str) -> Agent:
@@ -160,6 +164,7 @@ class Registry:
             )
         self._agents[name] = agent
         self._token_hashes[name] = _hash(token)
+        self._by_digest[self._token_hashes[name]] = name
         log.info("agent %s created (role %s, runtime %s)", name, role, runtime)
         self._hub.publish(AgentChanged(agent=name, what="created"))
         return agent
@@ -183,7 +188,9 @@ class Registry:
         self.get(name)
         await self._store.execute("UPDATE agents SET state = 'destroyed' WHERE name = ?", (name,))
         self._agents.pop(name, None)
-        self._token_hashes.pop(name, None)
+        old = self._token_hashes.pop(name, None)
+        if old is not None:
+            self._by_digest.pop(old, None)
         self._hub.publish(AgentChanged(agent=name, what="removed"))
 
     def token_path(self, name: str) -> str:
