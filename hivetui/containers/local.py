@@ -3,7 +3,8 @@
 Each container is a process tree in its own user, pid, mount, ipc and uts namespaces
 (:mod:`hivetui.containers.sandbox`), run by a detached supervisor
 (:mod:`hivetui.containers.supervise`) so that it outlives the core; a new backend
-instance re-adopts whatever still runs (pid + start time checked).
+instance re-adopts whatever still runs (pid + start time checked). The sandbox tool and
+each container's plan come from :mod:`hivetui.containers.local_plan`.
 
 Files: ``<root>/<name>/supervisor/`` holds ``plan.json`` (the spec, as the supervisor reads it),
 ``supervisor.json``, ``container.json``, ``exit.json`` and ``supervisor.log`` (the
@@ -18,23 +19,16 @@ import logging
 import os
 import shutil
 import signal
-import site
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import hivetui
-from hivetui.containers import procinfo
+from hivetui.containers import procinfo, subproc
+from hivetui.containers.local_plan import SandboxPlanner, hivetui_pythonpath, supervisor_env
 from hivetui.containers.logfile import follow_lines, tail_lines
-from hivetui.containers.runtime_dir import (
-    ContainerDir,
-    chown_tree,
-    world_executable,
-    world_readable,
-)
-from hivetui.containers.sandbox import PlanBind, SandboxPlan, probe_command
+from hivetui.containers.runtime_dir import ContainerDir, chown_tree, world_readable
 from hivetui.core.errors import ContainerError
-from hivetui.core.names import container_name, validate_agent_name
+from hivetui.core.names import validate_agent_name
 from hivetui.core.ports import ContainerExit, ContainerSpec
 
 log = logging.getLogger(__name__)
@@ -44,7 +38,6 @@ log = logging.getLogger(__name__)
 RUNTIME_SUBDIR = "supervisor"
 #: Container root maps to this uid/gid outside when the core runs as root.
 DEFAULT_CONTAINER_ID = 1_888_000_000
-FALLBACK_PYTHONS = ("/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3")
 
 
 class LocalBackend:
@@ -72,14 +65,15 @@ class LocalBackend:
         self.allow_unisolated = allow_unisolated
         self.stop_timeout = stop_timeout
         self.start_timeout = start_timeout
-        self._chosen: str | None = None  # bwrap | unshare | none, after the probe
+        self._planner = SandboxPlanner(tool=tool, paths=self.paths, uid=self.uid,
+                                       gid=self.gid, python=python,
+                                       allow_unisolated=allow_unisolated)
         self._live: dict[str, ContainerDir] = {}  # running containers we watch
         self._ended: dict[str, asyncio.Event] = {}
         self._requested: set[str] = set()
         self._killed: set[str] = set()  # stop escalated to SIGKILL
         self._exits: asyncio.Queue[ContainerExit] | None = None
         self._opened = False
-        self._warned_python = False
         self._closed = False
 
     # --- lifecycle of the backend ---------------------------------------------------
@@ -122,8 +116,8 @@ class LocalBackend:
         validate_agent_name(spec.name)
         if spec.name in await self.running():
             raise ContainerError(f"container h-{spec.name} runs: stop it or use rebuild")
-        tool = await self._probe()
-        package = Path(self._pythonpath()) / "hivetui" / "__init__.py"
+        tool = await self._planner.probe()
+        package = Path(hivetui_pythonpath()) / "hivetui" / "__init__.py"
         if self.uid is not None and tool != "none" and not world_readable(str(package)):
             raise ContainerError(f"the container uid {self.uid} cannot read {package}: install "
                                  "hivetui where every user may read it (not under /root)")
@@ -133,7 +127,7 @@ class LocalBackend:
         spec.state_dir.mkdir(parents=True, exist_ok=True)
         if self.uid is not None:
             await asyncio.to_thread(chown_tree, spec.state_dir, self.uid, self.gid)
-        cdir.write_plan(self._plan(spec, tool))
+        cdir.write_plan(self._planner.plan(spec, tool))
 
     async def start(self, name: str) -> None:
         """Start the container; returns once its pid 1 runs. No-op if it already runs."""
@@ -155,26 +149,38 @@ class LocalBackend:
         errlog = os.open(cdir.path / "supervisor.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT,
                          0o600)
         try:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "hivetui.containers.supervise", str(cdir.path),
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=errlog, start_new_session=True, env=self._supervisor_env())
+            launcher = await subproc.Child.spawn(
+                [sys.executable, "-m", "hivetui.containers.supervise", str(cdir.path)],
+                stderr=errlog, env=supervisor_env())
         finally:
             os.close(errlog)
-        assert proc.stdout is not None
         try:
-            line = await asyncio.wait_for(proc.stdout.readline(), self.start_timeout)
-            # the supervisor lets go of the pipe right after its one line
-            await asyncio.wait_for(proc.stdout.read(), 5.0)
-        except TimeoutError:
-            line = b""
-        finally:
-            await proc.wait()
+            line = await self._announcement(launcher)
+        except BaseException:  # cancelled: the supervisor (the launcher's group) goes too
+            await launcher.aclose(kill_group=True)
+            cdir.abandon()
+            raise
+        await launcher.aclose(kill_group=not line)
         ready = cdir.parse_announcement(line)
         if ready is not True:
             cdir.abandon()  # a late start must not leave an unwatched container behind
             raise ContainerError(f"container h-{name} did not start: {ready}")
         self._watch(name, cdir)
+
+    async def _announcement(self, launcher: subproc.Child) -> bytes:
+        """The supervisor's one line (b"" if none came within ``start_timeout``)."""
+        try:
+            async with asyncio.timeout(self.start_timeout):
+                line = await launcher.readline()
+        except TimeoutError:
+            return b""
+        try:  # the supervisor lets go of the pipe right after its one line
+            async with asyncio.timeout(5.0):
+                await launcher.wait()
+        except TimeoutError:
+            log.warning("local backend: the supervisor in %s kept its stdout open",
+                        launcher.argv[-1])
+        return line
 
     async def stop(self, name: str) -> None:
         """SIGTERM to the container's pid 1, SIGKILL after ``stop_timeout``; no-op if stopped.
@@ -274,6 +280,13 @@ class LocalBackend:
             yield await self._exits.get()
 
     # --- internals --------------------------------------------------------------------
+    def _init_python(self) -> str:
+        return self._planner.init_python()
+
+    @staticmethod
+    def _pythonpath() -> str:
+        return hivetui_pythonpath()
+
     def _dir(self, name: str) -> ContainerDir:
         return ContainerDir(self.root / validate_agent_name(name) / RUNTIME_SUBDIR)
 
@@ -282,124 +295,6 @@ class LocalBackend:
         if plan is None:
             raise ContainerError(f"no container h-{name}")
         return Path(plan.log_file)
-
-    def _supervisor_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "TZ")}
-        env["PYTHONPATH"] = self._pythonpath()
-        return env
-
-    @staticmethod
-    def _pythonpath() -> str:
-        return str(Path(hivetui.__file__).resolve().parent.parent)
-
-    def _init_python(self) -> str:
-        if self.python:
-            return self.python
-        if self.uid is None or world_executable(sys.executable):
-            return sys.executable
-        for candidate in FALLBACK_PYTHONS:
-            if os.path.exists(candidate) and world_executable(candidate):
-                return candidate
-        raise ContainerError(f"no python the container uid {self.uid} may run: "
-                             f"{sys.executable} is private; pass python=")
-
-    def _reachable_python(self, argv: list[str]) -> tuple[list[str], list[str]]:
-        """``argv`` runs this very interpreter but the container uid may not reach it
-        (e.g. a venv whose python lives under /root): use :meth:`_init_python` instead with
-        this environment's site-packages on PYTHONPATH. Returns (argv, extra path)."""
-        if self.uid is None or not argv or argv[0] != sys.executable \
-                or world_executable(argv[0]):
-            return argv, []
-        python = self._init_python()
-        extra = [p for p in site.getsitepackages() if world_executable(p)]
-        if self._warned_python:
-            return [python, *argv[1:]], extra
-        self._warned_python = True
-        log.warning("local backend: %s is private to root; containers run %s with %s",
-                    argv[0], python, extra)
-        return [python, *argv[1:]], extra
-
-    async def _probe(self) -> str:
-        """Pick bwrap or unshare and check user namespaces work; cached."""
-        if self._chosen is not None:
-            return self._chosen
-        candidates = ["bwrap", "unshare"] if self.tool == "auto" else [self.tool]
-        if self.tool == "auto" and shutil.which(self.paths["bwrap"]) is None:
-            candidates = ["unshare"]
-        problems = []
-        for tool in candidates:
-            argv = probe_command(tool, self.paths[tool], self.paths["setpriv"], self.uid,
-                                 self.gid)
-            try:
-                proc = await asyncio.create_subprocess_exec(
-                    *argv, stdin=asyncio.subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-                _, err = await proc.communicate()
-            except OSError as exc:
-                problems.append(f"{tool}: {exc}")
-                continue
-            if proc.returncode == 0:
-                self._chosen = tool
-                log.info("local backend: containers via %s (container root = uid %s)",
-                         tool, self.uid if self.uid is not None else os.getuid())
-                return tool
-            problems.append(f"{tool}: {err.decode(errors='replace').strip()[:300]}")
-        detail = "; ".join(problems)
-        if not self.allow_unisolated:
-            raise ContainerError(
-                "user namespaces are unavailable, so the local backend cannot isolate "
-                f"agents ({detail}); enable unprivileged user namespaces, install bubblewrap, "
-                "or run unisolated explicitly (allow_unisolated)")
-        log.warning("local backend: RUNNING AGENTS UNISOLATED (no namespaces: %s)", detail)
-        self._chosen = "none"
-        return "none"
-
-    def _plan(self, spec: ContainerSpec, tool: str) -> SandboxPlan:
-        binds = [PlanBind(str(spec.state_dir), "/state", True),
-                 PlanBind(str(spec.run_dir), "/run/hive", False)]
-        binds += [PlanBind(str(b.host), b.container, b.writable) for b in spec.extra_binds]
-        isolated = tool != "none"
-        where = {"/state": "/state", "/run/hive": "/run/hive"} if isolated else \
-            {"/state": str(spec.state_dir), "/run/hive": str(spec.run_dir)}
-        argv = [where.get(a, a) for a in spec.argv]
-        pythonpath = [self._pythonpath()]
-        if isolated:
-            argv, extra = self._reachable_python(argv)
-            pythonpath += extra
-        env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
-               "HOME": where["/state"], "LANG": "C.UTF-8", "TERM": "dumb",
-               "HIVETUI_STATE_DIR": where["/state"], "HIVETUI_RUN_DIR": where["/run/hive"],
-               "PYTHONPATH": os.pathsep.join(pythonpath),
-               "IS_SANDBOX": "1" if isolated else "0"}
-        env.update(spec.env)
-        if isolated:
-            binds += self._covered_code_binds(pythonpath, argv)
-        return SandboxPlan(
-            name=spec.name, hostname=container_name(spec.name), tool=tool,
-            tool_path=self.paths.get(tool, ""), setpriv_path=self.paths["setpriv"],
-            uid=self.uid if isolated else None, gid=self.gid if isolated else None,
-            python=self._init_python() if isolated else sys.executable,
-            pythonpath=self._pythonpath(), argv=argv, env=env, cwd=where["/state"],
-            log_file=str(spec.log_file), binds=binds)
-
-    @staticmethod
-    def _covered_code_binds(pythonpath: list[str], argv: list[str]) -> list[PlanBind]:
-        """Code the container must run but that lies where the sandbox puts a fresh tmpfs
-        (a checkout or venv under /tmp, /run or /dev/shm): bind it back, read-only."""
-        covered = ("/tmp", "/run", "/dev/shm")
-        wanted = [*pythonpath]
-        if argv and os.path.isabs(argv[0]):
-            wanted.append(str(Path(argv[0]).parent))
-        out: list[PlanBind] = []
-        seen: set[str] = set()
-        for path in wanted:
-            real = os.path.realpath(path)
-            for candidate in {path, real}:
-                if any(candidate == c or candidate.startswith(c + "/") for c in covered) \
-                        and candidate not in seen and os.path.isdir(candidate):
-                    seen.add(candidate)
-                    out.append(PlanBind(candidate, candidate, False))
-        return out
 
     def _watch(self, name: str, cdir: ContainerDir) -> None:
         """Learn of the supervisor's end at once: a pidfd in the event loop."""

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import hivetui
+from hivetui.containers import subproc
 from hivetui.containers.nix_render import nspawn_conf, write_agent_flake
 from hivetui.core.errors import ContainerError
 from hivetui.core.names import container_name, validate_agent_name
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 PREFIX = "h-"
 CONF_KEYS = ("PRIVATE_USERS", "EXTRA_NSPAWN_FLAGS")
+#: Journal bytes ``follow_logs`` buffers before it stops reading journalctl's output.
+FOLLOW_BUFFER = 256 * 1024
 
 
 def default_hivetui_flake() -> str | None:
@@ -131,22 +134,16 @@ class NixosBackend:
         argv = [self.cmd[tool], *args]
         log.debug("nixos backend: %s", shlex.join(argv))
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE)
+            done = await subproc.run(argv, timeout=timeout or self.command_timeout)
+        except TimeoutError as exc:  # the child is killed and reaped by now
+            raise ContainerError(f"`{shlex.join(argv)}` timed out") from exc
         except OSError as exc:
             raise ContainerError(f"cannot run {argv[0]}: {exc} (is this a NixOS host with "
                                  "boot.enableContainers?)") from exc
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(),
-                                              timeout or self.command_timeout)
-        except TimeoutError as exc:
-            proc.kill()
-            await proc.wait()
-            raise ContainerError(f"`{shlex.join(argv)}` timed out") from exc
-        if proc.returncode != 0:
+        out, err = done.stdout, done.stderr
+        if done.returncode != 0:
             reason = err.decode(errors="replace").strip() or out.decode(errors="replace").strip()
-            raise ContainerError(f"`{shlex.join(argv)}` failed (exit {proc.returncode}): "
+            raise ContainerError(f"`{shlex.join(argv)}` failed (exit {done.returncode}): "
                                  f"{reason[-500:]}")
         return out.decode(errors="replace")
 
@@ -242,23 +239,17 @@ class NixosBackend:
     async def _follow(self, machine: str) -> AsyncIterator[str]:
         argv = [self.cmd["journalctl"], "-M", machine, "-o", "json", "-n", "0", "-f",
                 "--no-pager"]
-        proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE)
-        assert proc.stdout is not None
+        child = await subproc.Child.spawn(argv, limit=FOLLOW_BUFFER)
         try:
-            while raw := await proc.stdout.readline():
+            while raw := await child.readline():
                 if raw.strip():
                     yield journal_line(json.loads(raw))
-            err = await proc.stderr.read() if proc.stderr else b""
-            await proc.wait()
-            if proc.returncode:
-                raise ContainerError(f"`{shlex.join(argv)}` failed (exit {proc.returncode}): "
-                                     f"{err.decode(errors='replace').strip()[-500:]}")
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+            code = await child.wait()
+            if code:
+                raise ContainerError(f"`{shlex.join(argv)}` failed (exit {code}): "
+                                     f"{child.stderr.decode(errors='replace').strip()[-500:]}")
+        finally:  # closed, cancelled or failed: kill journalctl, close its pipes, reap it
+            await child.aclose(kill_group=child.returncode is None)
 
     def exits(self) -> AsyncIterator[ContainerExit] | None:
         """None: this backend learns of exits only by polling :meth:`running`."""
