@@ -14,12 +14,12 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import Any
 
 from textual.app import App
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 from hivetui.core.api import HiveAPI
 from hivetui.core.events import (
@@ -45,6 +45,7 @@ from hivetui.tui.screens.help import HelpScreen, Section
 from hivetui.tui.screens.kept import KeptScreen
 from hivetui.tui.screens.prompt import PromptScreen
 from hivetui.tui.screens.questions import QuestionsScreen
+from hivetui.tui.screens.read_only import GuardedScreen, mark_refused
 from hivetui.tui.screens.stylesheet import style_path
 from hivetui.tui.state import Changes, HiveState
 from hivetui.tui.widgets.agent.log_pane import LogPane
@@ -182,17 +183,23 @@ class HiveApp(App[None]):
     def help_sections(self) -> list[Section]:
         app_keys = [*self.BINDINGS, Binding("ctrl+p", "command_palette", "Command palette"),
                     Binding("ctrl+q", "quit", "Quit")]
+
+        def keys(screen: type[GuardedScreen]) -> Sequence[BindingType]:
+            if not self.api.read_only:
+                return screen.BINDINGS
+            return mark_refused(screen.BINDINGS, screen.READ_ONLY_REFUSED)
+
         return [
             ("everywhere", app_keys),
-            ("fleet", [*FleetScreen.BINDINGS, *FleetTable.BINDINGS]),
-            ("agent", AgentDetailScreen.BINDINGS),
+            ("fleet", [*keys(FleetScreen), *FleetTable.BINDINGS]),
+            ("agent", keys(AgentDetailScreen)),
             ("agent · logs tab", LogPane.BINDINGS),
             ("agent · terminal tab", [*TerminalPane.BINDINGS,
                                       Binding("ctrl+right_square_bracket", "release",
                                               "Leave the terminal (ctrl+])")]),
-            ("approvals", ApprovalsScreen.BINDINGS),
-            ("questions", QuestionsScreen.BINDINGS),
-            ("kept agents and drafts", KeptScreen.BINDINGS),
+            ("approvals", keys(ApprovalsScreen)),
+            ("questions", keys(QuestionsScreen)),
+            ("kept agents and drafts", keys(KeptScreen)),
             ("dialogs", PromptScreen.BINDINGS),
         ]
 

@@ -1,7 +1,8 @@
 """Carries out a :class:`~hivetui.tui.commands.Command`, whoever asked for it.
 
 Keys, the `:` line, the palette and the compose box all post ``HiveCommand``; the app
-hands each to :meth:`CommandRunner.run` in a worker. Refusals become toasts (``attempt``).
+hands each to :meth:`CommandRunner.run` in a worker. Refusals become toasts (``attempt``);
+a read-only session is told at once what it may not do (no progress toast, no dialog).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from hivetui.tui.screens.confirm import ConfirmScreen
 from hivetui.tui.screens.fleet import FleetScreen
 from hivetui.tui.screens.kept import KeptScreen
 from hivetui.tui.screens.questions import QuestionsScreen
+from hivetui.tui.screens.read_only import refuse_read_only
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,9 @@ class CommandRunner:
 
     async def run(self, command: Command) -> None:
         log.info("command %s", command)
+        what = _mutation(command)
+        if what is not None and refuse_read_only(self.app, self.ctx.api, what):
+            return
         if isinstance(command, Navigate):
             await self.navigate(command.target)
         elif isinstance(command, OpenAgent):
@@ -119,6 +124,19 @@ class CommandRunner:
             self.app.notify(f"{name} {_DONE[action]}", markup=False)
             if action == "destroy":
                 await self.to_fleet()
+
+
+def _mutation(command: Command) -> str | None:
+    """What ``command`` would change in the hive (for a read-only refusal); None: nothing."""
+    if isinstance(command, AgentAction):
+        return f"{command.action} {command.name}"
+    if isinstance(command, SetModel):
+        return f"set {command.name}'s model"
+    if isinstance(command, Spawn):
+        return f"spawn {command.name}"
+    if isinstance(command, Send):
+        return f"send to {command.name}"
+    return None
 
 
 async def _ok(call: Awaitable[None]) -> bool:

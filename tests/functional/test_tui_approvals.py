@@ -162,16 +162,32 @@ async def test_approve_by_keys(hive: Hive) -> None:
             assert screen.queue.approvals == []
 
 
-async def test_read_only_operator_cannot_approve_or_deny(hive: Hive) -> None:
-    await seed_approvals(hive)
+async def test_read_only_operator_cannot_approve_or_deny_and_is_told_why(hive: Hive) -> None:
+    ids = await seed_approvals(hive)
     app = await _host(hive, read_only=True)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await settle(pilot)
-        await pilot.press("a", "d")
+        screen = _screen(app)
+        assert "read-only" in str(screen.query_one("#approvals-title").render())
+        footer = screen.active_bindings
+        assert not footer["a"].enabled and not footer["d"].enabled  # shown dimmed
+        assert footer["enter"].enabled  # looking is allowed
+        await pilot.press("a")
+        await settle(pilot)
+        (refusal,) = toasts(app)
+        assert refusal.title == "Read-only session" and refusal.severity == "warning"
+        assert refusal.message.startswith("local:tester may not approve a request: ")
+        assert "hivetui-read-only" in refusal.message
+        await pilot.press("d")
         await settle(pilot)
         assert isinstance(app.screen, ApprovalsScreen)  # no deny dialog
-        assert toasts(app) == []
-        assert "read-only" in str(app.screen.query_one("#approvals-title").render())
+        assert [t.message.split(":")[1] for t in toasts(app)] == [
+            "tester may not approve a request", "tester may not deny a request"]
+        assert [a.id for a in await read_approvals_table(hive)] == ids  # nothing resolved
+        await pilot.press("j", "s")  # the allowed keys still work, without a toast
+        await settle(pilot)
+        assert len(toasts(app)) == 2
+        assert screen.detail.diff_view.split
 
 
 async def test_live_events_refresh_the_queue(hive: Hive) -> None:

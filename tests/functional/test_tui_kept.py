@@ -18,9 +18,10 @@ from tests.tui_queue_fixtures import (
 )
 
 
-async def _host(hive: Hive) -> ScreenHost:
+async def _host(hive: Hive, *, read_only: bool = False) -> ScreenHost:
     await ensure_kept_readable(hive)
-    return ScreenHost(lambda api: KeptScreen(api, clock=fixed_clock), api=operator_session(hive))
+    return ScreenHost(lambda api: KeptScreen(api, clock=fixed_clock),
+                      api=operator_session(hive, read_only))
 
 
 def _screen(host: ScreenHost) -> KeptScreen:
@@ -107,3 +108,20 @@ async def test_nothing_kept_disables_revive_and_purge(hive: Hive) -> None:
         await settle(pilot)
         assert isinstance(app.screen, KeptScreen)
         assert toasts(app) == []
+
+
+async def test_read_only_operator_is_told_why_it_cannot_revive_or_purge(hive: Hive) -> None:
+    seed_kept(hive)
+    app = await _host(hive, read_only=True)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        screen = _screen(app)
+        assert screen.kept_list.selected == "erin"
+        assert screen.check_action("revive", ()) is None  # shown dimmed
+        await pilot.press("r", "p")
+        await settle(pilot)
+        assert isinstance(app.screen, KeptScreen)  # no purge dialog
+        assert [(t.title, t.message.split(":")[1]) for t in toasts(app)] == [
+            ("Read-only session", "tester may not revive a kept agent"),
+            ("Read-only session", "tester may not purge a kept agent")]
+        assert kept_on_disk(hive) == ["erin", "frank"]

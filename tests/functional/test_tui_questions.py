@@ -17,9 +17,9 @@ from tests.tui_queue_fixtures import (
 )
 
 
-def _host(hive: Hive) -> ScreenHost:
+def _host(hive: Hive, *, read_only: bool = False) -> ScreenHost:
     return ScreenHost(lambda api: QuestionsScreen(api, clock=fixed_clock),
-                      api=operator_session(hive))
+                      api=operator_session(hive, read_only))
 
 
 def _screen(host: ScreenHost) -> QuestionsScreen:
@@ -100,3 +100,20 @@ async def test_a_new_question_arrives_live(hive: Hive) -> None:
         await pilot.press("escape")  # the base screen of the host is under it
         await pilot.pause()
         assert not isinstance(app.screen, QuestionsScreen)
+
+
+async def test_read_only_operator_is_told_why_it_cannot_answer(hive: Hive) -> None:
+    q1, _ = await seed_questions(hive)
+    app = _host(hive, read_only=True)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        screen = _screen(app)
+        assert "read-only" in str(screen.query_one("#questions-title").render())
+        assert not screen.active_bindings["a"].enabled  # shown dimmed
+        await pilot.press("a")  # the screen's key
+        await pilot.press("enter")  # the list's own key (it opens the answer box)
+        await settle(pilot)
+        assert [(t.title, t.message.split(":")[1]) for t in toasts(app)] == [
+            ("Read-only session", "tester may not answer a question")] * 2
+        assert screen.focused is screen.question_list  # the answer box did not open
+        assert (await hive.questions.get(q1)).state == "pending"

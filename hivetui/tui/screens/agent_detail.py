@@ -14,16 +14,18 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, TabbedContent, TabPane
 
+from hivetui.core.api import HiveAPI
 from hivetui.core.views import AgentView
 from hivetui.tui.commands import TABS, AgentAction, Navigate, SetModel
 from hivetui.tui.context import HiveContext
 from hivetui.tui.guard import attempt
 from hivetui.tui.messages import HiveCommand, HiveRefreshed
+from hivetui.tui.screens.fleet import AGENT_REFUSED
 from hivetui.tui.screens.prompt import PromptScreen
+from hivetui.tui.screens.read_only import GuardedScreen
 from hivetui.tui.screens.stylesheet import style_path
 from hivetui.tui.widgets.agent.charts import CHART_KEYS, TelemetryCharts
 from hivetui.tui.widgets.agent.info import AgentInfo
@@ -38,8 +40,9 @@ CHART_INTERVAL_S = 1.0
 CHART_WINDOW_S = 3600.0
 
 
-class AgentDetailScreen(Screen[None]):
+class AgentDetailScreen(GuardedScreen):
     CSS_PATH = style_path("agent.tcss")
+    READ_ONLY_REFUSED = AGENT_REFUSED
 
     BINDINGS = [
         Binding("escape", "back", "Back"),
@@ -66,6 +69,10 @@ class AgentDetailScreen(Screen[None]):
         self._activating: set[str] = set()
         self._shown_tab: str | None = None
         self.sub_title = name
+
+    @property
+    def hive_api(self) -> HiveAPI:
+        return self.ctx.api
 
     @property
     def view(self) -> AgentView | None:

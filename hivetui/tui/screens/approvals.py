@@ -46,6 +46,7 @@ class ApprovalsScreen(QueueScreen):
     ]
     LIVE_EVENTS = LIVE_EVENTS
     AGE_TICK_S = AGE_TICK_S
+    READ_ONLY_REFUSED = {"approve": "approve a request", "deny": "deny a request"}
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "approve", "Approve"),
@@ -113,12 +114,9 @@ class ApprovalsScreen(QueueScreen):
 
     # --- actions -----------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("approve", "deny", "open"):
-            if self.queue.selected is None:
-                return None  # shown disabled: nothing selected
-            if action != "open" and self.api.read_only:
-                return None
-        return True
+        if action in ("approve", "deny", "open") and self.queue.selected is None:
+            return None  # shown disabled: nothing selected
+        return super().check_action(action, parameters)  # read-only: approve, deny
 
     def action_open(self) -> None:
         view = self.detail.diff_view

@@ -14,14 +14,15 @@ import time
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Footer, Input, Label
 
+from hivetui.core.api import HiveAPI
 from hivetui.tui.commands import AgentAction, Navigate, OpenAgent, SetModel
 from hivetui.tui.context import HiveContext
 from hivetui.tui.guard import attempt
 from hivetui.tui.messages import HiveCommand, HiveRefreshed
 from hivetui.tui.screens.prompt import PromptScreen
+from hivetui.tui.screens.read_only import GuardedScreen
 from hivetui.tui.screens.stylesheet import style_path
 from hivetui.tui.widgets.chrome.hive_header import HiveHeader
 from hivetui.tui.widgets.fleet.table import FleetTable
@@ -33,10 +34,13 @@ SPARK_MIN_INTERVAL_S = 5.0
 SPARK_BATCH = 12
 SPARK_TICK_S = 0.25
 TIMES_EVERY_S = 5.0
+#: what a read-only session may not do from the fleet and an agent's screen
+AGENT_REFUSED = {"act": "{} an agent", "model": "set an agent's model"}
 
 
-class FleetScreen(Screen[None]):
+class FleetScreen(GuardedScreen):
     CSS_PATH = style_path("fleet.tcss")
+    READ_ONLY_REFUSED = AGENT_REFUSED
 
     BINDINGS = [
         Binding("slash", "filter", "Filter"),
@@ -67,6 +71,10 @@ class FleetScreen(Screen[None]):
         yield Label("", id="fleet-status", markup=False)
         yield Input(placeholder="filter: words in name, role, model, state…", id="fleet-filter")
         yield Footer()
+
+    @property
+    def hive_api(self) -> HiveAPI:
+        return self.ctx.api
 
     @property
     def table(self) -> FleetTable:

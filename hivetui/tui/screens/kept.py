@@ -43,6 +43,7 @@ class KeptScreen(QueueScreen):
 
     CSS_PATH = style_path("kept.tcss")
     LIVE_EVENTS = LIVE_EVENTS
+    READ_ONLY_REFUSED = {"revive": "revive a kept agent", "purge": "purge a kept agent"}
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "revive", "Revive"),
@@ -93,10 +94,9 @@ class KeptScreen(QueueScreen):
 
     # --- actions -----------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("revive", "purge") and (self.kept_list.selected is None
-                                              or self.api.read_only):
+        if action in ("revive", "purge") and self.kept_list.selected is None:
             return None
-        return True
+        return super().check_action(action, parameters)  # read-only: revive, purge
 
     def _cursor_list(self) -> DataTable[str | Text]:
         return self.draft_list if self.focused is self.draft_list else self.kept_list

@@ -38,6 +38,7 @@ class QuestionsScreen(QueueScreen):
     ]
     LIVE_EVENTS = LIVE_EVENTS
     AGE_TICK_S = AGE_TICK_S
+    READ_ONLY_REFUSED = {"answer": "answer a question"}
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "answer", "Answer"),
@@ -87,7 +88,8 @@ class QuestionsScreen(QueueScreen):
 
     @on(QuestionList.Opened)
     def _opened(self, message: QuestionList.Opened) -> None:
-        self.action_answer()
+        if not self.refuse("answer"):  # enter on the list: its own key, not the screen's
+            self.action_answer()
 
     @on(AnswerForm.Answered)
     def _answered(self, message: AnswerForm.Answered) -> None:
@@ -103,9 +105,9 @@ class QuestionsScreen(QueueScreen):
 
     # --- actions -----------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "answer" and (self.question_list.selected is None or self.api.read_only):
+        if action == "answer" and self.question_list.selected is None:
             return None
-        return True
+        return super().check_action(action, parameters)  # read-only: answer
 
     def action_answer(self) -> None:
         self.form.focus_answer()

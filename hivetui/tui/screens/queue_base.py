@@ -9,8 +9,9 @@ follows the hive live, two ways:
   (any other is ignored);
 * or, built with ``subscribe=True``, the screen reads ``api.events()`` itself.
 
-A screen gives :attr:`~QueueScreen.LIVE_EVENTS`, :meth:`~QueueScreen.reread` and
-:attr:`~QueueScreen.main_list`, and ends its ``BINDINGS`` with :func:`queue_bindings`.
+A screen gives :attr:`~QueueScreen.LIVE_EVENTS`, :meth:`~QueueScreen.reread`,
+:attr:`~QueueScreen.main_list` and the actions a read-only operator may not take
+(``READ_ONLY_REFUSED``), and ends its ``BINDINGS`` with :func:`queue_bindings`.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from typing import ClassVar
 from rich.text import Text
 from textual import on, work
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from hivetui.core.api import HiveAPI
 from hivetui.core.events import Event
+from hivetui.tui.screens.read_only import GuardedScreen
 from hivetui.tui.widgets.approvals.age import SYSTEM_CLOCK, Clock
 from hivetui.tui.widgets.approvals.calls import ApiCalls
 from hivetui.tui.widgets.approvals.live import LiveEvent
@@ -40,8 +41,12 @@ def queue_bindings(next_label: str, previous_label: str) -> list[BindingType]:
     ]
 
 
-class QueueScreen(Screen[None]):
-    """A screen listing what waits for the operator, re-read on the events that change it."""
+class QueueScreen(GuardedScreen):
+    """A screen listing what waits for the operator, re-read on the events that change it.
+
+    Its mutating keys (:attr:`READ_ONLY_REFUSED`) are disabled in a read-only session, and
+    say why when pressed (:class:`~hivetui.tui.screens.read_only.GuardedScreen`).
+    """
 
     LIVE_EVENTS: ClassVar[tuple[type[Event], ...]] = ()
     """Events that re-read the screen."""
@@ -55,6 +60,10 @@ class QueueScreen(Screen[None]):
         self.calls = ApiCalls(self)
         self._clock = clock
         self._subscribe = subscribe
+
+    @property
+    def hive_api(self) -> HiveAPI:
+        return self.api
 
     # --- what a screen says -----------------------------------------------------------
     @property
