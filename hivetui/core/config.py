@@ -75,6 +75,22 @@ class SSHConfig:
     max_sessions: int = 20
     idle_timeout_s: float = 3600.0
     read_only: list[str] = field(default_factory=list)
+    max_unauthenticated: int = 10  # connections not yet logged in, all addresses together
+    max_unauthenticated_per_source: int = 4  # of those, from one address (IPv6: one /64)
+    login_timeout_s: float = 20.0  # time allowed from connect to a completed key login
+
+    def validate(self) -> None:
+        if self.max_unauthenticated < 1:
+            raise ConfigError("ssh.max_unauthenticated must be at least 1, "
+                              f"got {self.max_unauthenticated}")
+        if not 0 <= self.max_unauthenticated_per_source <= self.max_unauthenticated:
+            raise ConfigError("ssh.max_unauthenticated_per_source must be 0 (no per-address "
+                              "limit) or from 1 to ssh.max_unauthenticated "
+                              f"({self.max_unauthenticated}), "
+                              f"got {self.max_unauthenticated_per_source}")
+        if not 0 < self.login_timeout_s <= 600:
+            raise ConfigError("ssh.login_timeout_s must be more than 0 and at most 600 "
+                              f"(seconds), got {self.login_timeout_s:g}")
 
 
 @dataclass
@@ -153,3 +169,4 @@ def validate_config(cfg: HiveConfig) -> None:
         raise ConfigError("crash_watch.interval_s must be positive")
     if not 0 <= cfg.bridge.port <= 65535:
         raise ConfigError("bridge.port must be between 0 and 65535")
+    cfg.ssh.validate()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,24 +28,16 @@ from typing import Protocol
 
 import asyncssh
 
-from hivetui.control.sessions import SESSION_TOKEN_ENV, SessionTokens
+from hivetui.control.sessions import SessionTokens
 from hivetui.core.config import SSHConfig
 from hivetui.core.errors import SSHError
+from hivetui.ssh.admission import AdmissionGate
+from hivetui.ssh.childenv import session_env
 from hivetui.ssh.hostkey import load_or_create_host_key
 from hivetui.ssh.keys import AuthorizedKey, AuthorizedKeysFile
 from hivetui.ssh.session import Identity, PtySession, SessionInfo
 
 log = logging.getLogger(__name__)
-
-SOCKET_ENV = "HIVETUI_SOCKET"
-# What the child inherits from the server: enough to run, never the server's secrets
-# (an API key in the server's environment stays there).
-_PASS_ENV = frozenset({"PATH", "HOME", "USER", "LOGNAME", "SHELL", "TZ", "LANG", "LANGUAGE",
-                       "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV"})
-_PASS_PREFIXES = ("LC_", "XDG_", "HIVETUI_")
-# What the client may set (OpenSSH SendEnv): locale and colour support only.
-_CLIENT_ENV = frozenset({"LANG", "LANGUAGE", "COLORTERM"})
-_NEVER_PASS = frozenset({SESSION_TOKEN_ENV, SOCKET_ENV})
 
 
 class AuditSink(Protocol):
@@ -86,7 +77,11 @@ class SSHServerConfig:
     read_only: Sequence[str] = ()
     child_argv: Sequence[str] | None = None  # default: `python -m hivetui attach --socket S`
     child_env: Mapping[str, str] = field(default_factory=dict)  # extra variables
-    login_timeout_s: float = 30.0
+    login_timeout_s: float = 20.0  # connect to completed login, else closed
+    # Connections not logged in yet (all addresses / one address, 0: no per-address limit);
+    # more are closed before key exchange (see hivetui.ssh.admission).
+    max_unauthenticated: int = 10
+    max_unauthenticated_per_source: int = 4
     kill_grace_s: float = 1.0
     # A client that vanished without closing (laptop lid, dropped Wi-Fi) is detected by
     # keepalives within interval * 3 and its session ended like any disconnect.
@@ -99,6 +94,9 @@ class SSHServerConfig:
             raise SSHError("ssh.idle_timeout_s must be 0 (no timeout) or positive")
         if not 0 <= self.port <= 65535:
             raise SSHError(f"ssh port {self.port} is outside 0-65535")
+        SSHConfig(max_unauthenticated=self.max_unauthenticated,  # the config file's rules
+                  max_unauthenticated_per_source=self.max_unauthenticated_per_source,
+                  login_timeout_s=self.login_timeout_s).validate()
 
 
 class _Connection(asyncssh.SSHServer):
@@ -110,6 +108,7 @@ class _Connection(asyncssh.SSHServer):
         self._peer = ("", 0)
         self._username = ""
         self._candidate: AuthorizedKey | None = None
+        self._admitted = False  # holds an unauthenticated slot of the service's gate
         self.identity: Identity | None = None
 
     @property
@@ -121,11 +120,24 @@ class _Connection(asyncssh.SSHServer):
         peer = conn.get_extra_info("peername")
         if peer:
             self._peer = (str(peer[0]), int(peer[1]))
+        if not self._service.gate.admit(self.peer, self._peer[0]):
+            # Before asyncssh sends its version line: no key exchange is ever started.
+            conn.abort()
+            return
+        self._admitted = True
         self._service._connections.add(conn)
+
+    def _leave_gate(self) -> None:
+        if self._admitted:
+            self._admitted = False
+            self._service.gate.release(self._peer[0])
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._conn is not None:
             self._service._connections.discard(self._conn)
+        if not self._admitted and self.identity is None:
+            return  # refused at the gate (logged there)
+        self._leave_gate()
         if self.identity is None:
             log.info("ssh: connection from %s closed before authentication%s", self.peer,
                      f" ({exc})" if exc else "")
@@ -157,6 +169,7 @@ class _Connection(asyncssh.SSHServer):
         return entry is not None
 
     async def auth_completed(self) -> None:
+        self._leave_gate()
         entry = self._candidate
         if entry is None:  # cannot happen: only public-key auth is enabled
             raise SSHError("authentication completed without an authorized key")
@@ -187,6 +200,8 @@ class SSHServer:
         self._acceptor: asyncssh.SSHAcceptor | None = None
         self._sessions: dict[int, PtySession] = {}
         self._connections: set[asyncssh.SSHServerConnection] = set()
+        self.gate = AdmissionGate(config.max_unauthenticated,
+                                  config.max_unauthenticated_per_source)
         self._closing = False
         self._ready = asyncio.Event()
         self._start_error: Exception | None = None
@@ -210,6 +225,8 @@ class SSHServer:
             authorized_keys=keys, state_dir=state_dir, socket=socket, host=host, port=port,
             max_sessions=cfg.max_sessions, idle_timeout_s=cfg.idle_timeout_s,
             read_only=tuple(cfg.read_only), child_argv=child_argv,
+            login_timeout_s=cfg.login_timeout_s, max_unauthenticated=cfg.max_unauthenticated,
+            max_unauthenticated_per_source=cfg.max_unauthenticated_per_source,
         ), tokens, audit)
 
     # --- lifecycle -------------------------------------------------------------------
@@ -364,17 +381,8 @@ class SSHServer:
 
     def child_env(self, identity: Identity, term: str, token: str,
                   client_env: Mapping[str, str]) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items()
-               if (k in _PASS_ENV or k.startswith(_PASS_PREFIXES)) and k not in _NEVER_PASS}
-        for key, value in client_env.items():
-            if (key in _CLIENT_ENV or key.startswith("LC_")) and len(value) <= 256 \
-                    and value.isprintable():
-                env[key] = value
-        env.update(self.config.child_env)
-        env["TERM"] = term
-        env[SOCKET_ENV] = str(self.config.socket)
-        env[SESSION_TOKEN_ENV] = token
-        return env
+        return session_env(term=term, socket=str(self.config.socket), token=token,
+                           client_env=client_env, extra=self.config.child_env)
 
     async def _logged_in(self, identity: Identity) -> None:
         self.logins[identity.fingerprint] = identity.operator

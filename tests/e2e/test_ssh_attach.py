@@ -80,7 +80,8 @@ async def test_ten_tui_sessions_then_no_attach_process_remains(
     text = "".join(key_line(k, f"op{i}") for i, k in enumerate(keys))
     async with running_server(tmp_path, text, control.sessions, socket=control.path,
                               child_argv=attach_argv(control.path),
-                              kill_grace_s=2.0) as server:
+                              kill_grace_s=2.0,
+                              max_unauthenticated_per_source=0) as server:  # 10 at once
         terms = await asyncio.gather(*(open_term(server.port, k) for k in keys))
         await asyncio.gather(*(t.expect("worker", timeout=90) for t in terms))
         pids = [s.pid for s in server.sessions]

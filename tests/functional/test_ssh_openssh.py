@@ -78,6 +78,7 @@ async def test_openssh_client_gets_pty_term_resize_and_identity(tmp_path: Path) 
             assert info["TERM"] == "xterm-256color"
             assert info["SIZE"] == "100x30"
             assert info["CTTY"] == "yes"
+            assert info["COLORTERM"] == "truecolor"  # OpenSSH does not send it by default
             assert tokens.resolve(info["TOKEN"]) == Operator("bob", True)
             pid = int(info["PROC"].split()[0])
             child.setwinsize(43, 132)  # ssh gets SIGWINCH and sends window-change
@@ -92,6 +93,46 @@ async def test_openssh_client_gets_pty_term_resize_and_identity(tmp_path: Path) 
             child.close(force=True)
         await wait_until(lambda: not alive(pid), what="child gone")
         assert server.logins == {key.get_fingerprint("sha256"): "bob"}
+
+
+async def test_openssh_sendenv_colorterm_is_kept(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLORTERM", "256-only")  # the operator opts down on purpose
+    key = new_key()
+    async with running_server(tmp_path, key_line(key, "alice")) as server:
+        child = _spawn(_ssh_args(server.port, _key_file(tmp_path, key),
+                                 "-o", "SendEnv=COLORTERM"))
+        try:
+            info = fields(await _expect(child, "READY"))
+            assert info["COLORTERM"] == "256-only" and info["TERM"] == "xterm-256color"
+            child.send("q")
+            await asyncio.to_thread(child.expect, pexpect.EOF)
+        finally:
+            child.close(force=True)
+
+
+async def test_openssh_refused_when_handshake_slots_are_full(tmp_path: Path) -> None:
+    key = new_key()
+    async with running_server(tmp_path, key_line(key, "alice"), max_unauthenticated=1,
+                              max_unauthenticated_per_source=1) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        try:
+            assert (await reader.readline()).startswith(b"SSH-2.0-")  # holds the slot
+            child = _spawn(_ssh_args(server.port, _key_file(tmp_path, key)))
+            out = await _expect(child, pexpect.EOF)
+            child.close()
+            assert child.exitstatus == 255 and "READY" not in out
+            assert "kex_exchange_identification" in out, out  # closed before any kex
+        finally:
+            writer.close()
+        await wait_until(lambda: server.gate.count == 0, what="slot freed")
+        child = _spawn(_ssh_args(server.port, _key_file(tmp_path, key)))
+        try:
+            await _expect(child, "READY")  # the same client gets in once the slot is free
+            child.send("q")
+            await asyncio.to_thread(child.expect, pexpect.EOF)
+        finally:
+            child.close(force=True)
 
 
 async def test_openssh_sees_only_publickey(tmp_path: Path) -> None:
