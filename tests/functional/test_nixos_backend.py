@@ -7,8 +7,11 @@ so these tests assert the exact commands the backend runs.
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
 import subprocess
+import time
+import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -235,3 +238,58 @@ async def test_command_failures_raise_with_stderr(tmp_path: Path, fake: FakeNixo
                            nixos_container=str(tmp_path / "no-such-binary"))
     with pytest.raises(ContainerError, match="cannot run"):
         await missing.start("alpha")
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or a zombie waiting for init (killed; not ours to reap)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+@pytest.mark.parametrize("how", ["cancel", "timeout", "follow"])
+def test_interrupted_command_leaves_no_process_or_open_pipe(
+        tmp_path: Path, fake: FakeNixos, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    """A caller cancelled mid-command (crash_watch stopped during a poll), a timeout, or a
+    cancelled log follower: the command and the child holding its pipes are killed, the
+    pipes closed and the command reaped before the exception reaches the caller."""
+    monkeypatch.setenv("FAKE_NIXOS_HANG", "journalctl" if how == "follow" else "machinectl")
+    backend = NixosBackend(tmp_path / "flakes", hivetui_flake=FLAKE, **fake.backend_kwargs())
+
+    async def hung() -> tuple[int, int]:
+        deadline = time.monotonic() + 10
+        while (pids := fake.hang_pids()) is None:
+            assert time.monotonic() < deadline, "the fake never hung"
+            await asyncio.sleep(0.02)
+        return pids
+
+    async def scenario() -> tuple[int, int]:
+        if how == "timeout":
+            began = time.monotonic()
+            with pytest.raises(ContainerError, match="timed out"):
+                await backend._run("machinectl", "list", timeout=1.5)
+            # not held up by the child that still holds the pipes
+            assert time.monotonic() - began < 4.5
+            pids = fake.hang_pids()
+            assert pids is not None
+            return pids
+        call = anext(backend.follow_logs("alpha")) if how == "follow" else backend.running()
+        task = asyncio.ensure_future(call)
+        pids = await hung()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return pids
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pid, child = asyncio.run(scenario())
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+    assert not Path(f"/proc/{pid}").exists()  # killed and reaped by the backend
+    deadline = time.monotonic() + 5
+    while not _gone(child):  # the grandchild is init's to reap
+        assert time.monotonic() < deadline, f"pid {child} (held the pipes) still runs"
+        time.sleep(0.02)

@@ -16,6 +16,9 @@ documented contract (reference.md, "NixOS containers"):
 - ``container@NAME.service`` has ``Restart=on-failure``: after :meth:`FakeNixos.crash`
   the unit is ``activating/auto-restart`` for ``restart_after`` seconds, then ``active``
   again with ``NRestarts`` + 1 — evaluated lazily from the clock by every command.
+- ``$FAKE_NIXOS_HANG=<command>``: that command hangs (a wedged machined, a long nix build):
+  it records its pid in ``hang.pid``, starts a child holding its stdout/stderr (pid in
+  ``hang-child.pid``) and sleeps.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -250,11 +254,20 @@ def _follow(st: State, follow: dict[str, Any], last: int) -> None:
         sys.stdout.flush()
 
 
+def _hang(st: State) -> None:
+    child = subprocess.Popen(["sleep", "60"])  # inherits our stdout and stderr
+    (st.root / "hang-child.pid").write_text(str(child.pid))
+    (st.root / "hang.pid").write_text(str(os.getpid()))
+    time.sleep(60)
+
+
 def main(command: str, args: list[str]) -> int:
     st = State(Path(os.environ["FAKE_NIXOS_STATE"]))
     st.root.mkdir(parents=True, exist_ok=True)
     with open(st.root / "commands.log", "a") as fh:
         fh.write(json.dumps([command, *args]) + "\n")
+    if os.environ.get("FAKE_NIXOS_HANG") == command:
+        _hang(st)
     follow = None
     last = 0
     try:
@@ -300,6 +313,14 @@ class FakeNixos:
         return {"nixos_container": str(HERE / "nixos-container"),
                 "machinectl": str(HERE / "machinectl"), "journalctl": str(HERE / "journalctl"),
                 "systemctl": str(HERE / "systemctl"), "conf_dir": self.state.conf_dir}
+
+    def hang_pids(self) -> tuple[int, int] | None:
+        """(pid, child pid) of the hanging command (``$FAKE_NIXOS_HANG``) once it runs."""
+        try:
+            return (int((self.state.root / "hang.pid").read_text()),
+                    int((self.state.root / "hang-child.pid").read_text()))
+        except (FileNotFoundError, ValueError):
+            return None
 
     def commands(self) -> list[list[str]]:
         path = self.state.root / "commands.log"
