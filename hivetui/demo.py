@@ -44,7 +44,12 @@ AGENTS = ((MANAGER, "scripted:manager", True), (ECHO, "scripted:echo", False),
 
 
 class DemoScenario:
-    """Drives the demo as an operator would. ``auto`` answers approvals and questions."""
+    """Drives the demo as an operator would. ``auto`` answers approvals and questions.
+
+    Its narration (a ``Notification`` each, a toast in the TUI) tells what no alert does:
+    the approval, the question and the crash are toasted by the app itself, once each, so
+    the narration announces them before they happen rather than repeating them after.
+    """
 
     def __init__(self, api: OperatorSession, *, auto: bool, pace_s: float = 1.5,
                  say: Callable[[str], None] | None = None) -> None:
@@ -70,18 +75,14 @@ class DemoScenario:
                 self.echo_seen.set()
             elif isinstance(ev, ApprovalRequested):
                 self.approval_seen.set()
-                if self.auto:
+                if self.auto:  # else the operator's own alert says how to approve it
                     await asyncio.sleep(self.pace_s)
                     await self.api.approve(ev.id)
-                else:
-                    self._narrate(f"approval #{ev.id} waits for you: `:approvals`, then `a`")
             elif isinstance(ev, QuestionAsked):
                 self.question_seen.set()
-                if self.auto:
+                if self.auto:  # else the operator's own alert says how to answer it
                     await asyncio.sleep(self.pace_s)
                     await self.api.answer(ev.id, ev.options[0] if ev.options else "yes")
-                else:
-                    self._narrate(f"the manager asks: {ev.question} (`:questions`)")
             elif isinstance(ev, ContainerCrash) and ev.agent == CRASHER:
                 self.crashed.set()
             elif isinstance(ev, AgentStarted) and ev.agent == CRASHER and self.crashed.is_set():
@@ -96,18 +97,19 @@ class DemoScenario:
         await asyncio.sleep(pace)
         await self.api.send(ECHO, "hello w1, are you there?")
         await asyncio.wait_for(self.echo_seen.wait(), 30)
-        self._narrate("w1 answered the operator; now the manager is asked for a new worker")
+        self._narrate("w1 answered the operator; now the manager is asked for a new worker "
+                      "(its spawn waits for your approval) and asks you a question")
         await asyncio.sleep(pace)
         await self.api.send(MANAGER, f"spawn {NEWCOMER} scripted:echo")
         await asyncio.sleep(pace)
         await self.api.send(MANAGER, "ask Should w3 start with the test suite?")
         await asyncio.sleep(pace)
-        self._narrate("w2 is a worker that crashes after two turns; watch the manager")
+        self._narrate("w2 is a worker that crashes after two turns: crash_watch tells the "
+                      "manager, which restarts it — watch the fleet")
         for i in range(2):
             await self.api.send(CRASHER, f"task {i + 1} for w2")
             await asyncio.sleep(pace / 2)
         await asyncio.wait_for(self.crashed.wait(), 30)
-        self._narrate("w2 crashed: crash_watch told the manager, which restarts it")
         await asyncio.wait_for(self.recovered.wait(), 30)
         self._narrate("w2 is back: the demo scenario is complete; explore freely")
 

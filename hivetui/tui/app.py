@@ -31,6 +31,7 @@ from hivetui.core.events import (
     Notification,
     QuestionAsked,
 )
+from hivetui.tui.alerts import AlertEchoes
 from hivetui.tui.context import HiveContext
 from hivetui.tui.executor import CommandRunner
 from hivetui.tui.guard import attempt, show_error
@@ -81,6 +82,7 @@ class HiveApp(App[None]):
         self.ring_bell = bell
         self.bells = 0
         self._last_bell = 0.0
+        self._echoes = AlertEchoes()
         self._lifespan = lifespan
         self._stack = AsyncExitStack()
 
@@ -142,13 +144,19 @@ class HiveApp(App[None]):
                         title=f"Question from {ev.agent}", severity="warning", markup=False)
         elif isinstance(ev, ContainerCrash):
             last = f": {ev.last_log_lines[-1]}" if ev.last_log_lines else ""
-            self.notify(f"exit status {ev.exit_status}{last}", title=f"{ev.agent} crashed",
+            status = "unknown" if ev.exit_status is None else ev.exit_status
+            self.notify(f"exit status {status}{last}", title=f"{ev.agent} crashed",
                         severity="error", markup=False)
+            self._echoes.shown(ev)
         elif isinstance(ev, CrashLoop):
             self.notify(f"{ev.count} crashes in {ev.window_s:.0f}s — restart it (r) when "
                         "fixed", title=f"{ev.agent} is crash-looping", severity="error",
                         markup=False)
+            self._echoes.shown(ev)
         elif isinstance(ev, Notification):
+            if self._echoes.is_echo(ev):  # the crash alert above already said it
+                log.debug("notification %r repeats a crash alert: not shown", ev.title)
+                return
             self.notify(ev.text, title=ev.title, severity=_SEVERITY.get(ev.level, "information"),  # type: ignore[arg-type]
                         markup=False)
             return

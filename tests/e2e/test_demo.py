@@ -1,6 +1,6 @@
 """`hivetui demo`: headless it plays the scenario and exits 0; in the TUI an operator can
 take part by keys (answer the question, approve the spawn) while the crash and the
-recovery happen on screen."""
+recovery happen on screen, each of them one toast."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,6 +54,14 @@ async def test_demo_in_the_tui_driven_by_keys(tmp_path: Path) -> None:
         node.hive.add_service("demo-watch", scenario.watch)
         node.hive.add_service("demo-scenario", scenario.run)
         app = create_app(api, where="demo", bell=False)
+        toasts: list[tuple[str, str]] = []
+        notify = app.notify
+
+        def recording_notify(message: str, *, title: str = "", **kw: Any) -> None:
+            toasts.append((title, message))
+            notify(message, title=title, **kw)
+
+        app.notify = recording_notify  # type: ignore[method-assign]
         try:
             async with app.run_test(size=(120, 40)) as pilot:
                 async def approval_waits() -> bool:
@@ -96,5 +105,12 @@ async def test_demo_in_the_tui_driven_by_keys(tmp_path: Path) -> None:
                 w2 = await api.agent(CRASHER)
                 assert w2.state == "running"
                 assert scenario.crashed.is_set()
+                # one toast per happening: the app's alert, not also the core's
+                # notification of it nor a narration repeating it
+                crash = [t for t in toasts if t[0] in (f"{CRASHER} crashed", "container crashed")
+                         or f"{CRASHER} crashed" in t[1] or f"{CRASHER} exited" in t[1]]
+                assert [title for title, _ in crash] == [f"{CRASHER} crashed"], toasts
+                assert len([t for t in toasts if ":approvals" in t[1]]) == 1, toasts
+                assert len([t for t in toasts if "Should w3 start" in t[1]]) == 1, toasts
         finally:
             await node.stop_all()
