@@ -90,7 +90,7 @@ class State:
         self.journal(c, "journal", "systemd", "Welcome to NixOS!")
 
     def get(self, name: str) -> dict[str, Any]:
-        c = self.data["containers"].get(name)
+        c: dict[str, Any] | None = self.data["containers"].get(name)
         if c is None:
             raise FakeFailure(f"/run/current-system/sw/bin/nixos-container: container "
                               f"‘{name}’ does not exist")
