@@ -92,6 +92,16 @@ async def test_agent_screen_keys_say_why_they_are_refused(hive: Hive) -> None:
         await pilot.press("2")  # tabs still switch
         await until(lambda: screen.query_one("#agent-tabs").active == "messages")  # type: ignore[attr-defined]
         assert len(toasts) == 1
+        assert not screen.active_bindings["c"].enabled  # compose, a widget's key: dimmed
+        await pilot.press("c")
+        await until(lambda: len(toasts) == 2)
+        assert refused(toasts)[1] == "ssh:viewer may not send messages"
+        assert not screen.query_one("#compose").has_focus
+        screen.query_one("#compose").focus()  # as a mouse click would
+        await pilot.press(*"hi", "enter")
+        await until(lambda: len(toasts) == 3)
+        assert refused(toasts)[2] == "ssh:viewer may not send to carol"
+        assert hive.bus.depth("carol") == 0
         assert ("restart", "carol") not in backend_of(hive).calls
 
 

@@ -1,7 +1,8 @@
 """What a read-only operator may not do: keys shown disabled, and a press that says why.
 
 A screen built on :class:`GuardedScreen` lists its mutating actions in
-:attr:`~GuardedScreen.READ_ONLY_REFUSED`. In a read-only session (``api.read_only``: the
+:attr:`~GuardedScreen.READ_ONLY_REFUSED` (a widget of it may too, answering ``None`` from its
+own ``check_action`` for them). In a read-only session (``api.read_only``: the
 operator's key carries ``hivetui-read-only``, or its name is in config ``ssh.read_only``)
 those actions are off in ``check_action`` — the footer shows their keys dimmed, ``?`` marks
 them — and pressing one of their keys anyway toasts what was refused and why, instead of
@@ -96,13 +97,14 @@ class GuardedScreen(Screen[None]):
         return what is not None and refuse_read_only(self.app, self.hive_api, what)
 
     def on_key(self, event: events.Key) -> None:
-        """A key of a refused action: say why rather than ignore it."""
-        if not self.READ_ONLY_REFUSED or not self.hive_api.read_only:
+        """A key of a refused action (the screen's or a widget's): say why, not nothing."""
+        if not self.hive_api.read_only:
             return
         active = self.active_bindings.get(event.key)
-        if active is None or active.enabled or active.node is not self:
-            return  # unbound, allowed, or another widget's key
-        _, name, params = parse(active.binding.action)
-        if self.refuse(name, params):
+        if active is None or active.enabled:
+            return  # unbound or allowed
+        refused: Mapping[str, str] = getattr(active.node, "READ_ONLY_REFUSED", {})
+        what = _what(refused, active.binding.action)
+        if what is not None and refuse_read_only(self.app, self.hive_api, what):
             event.stop()
             event.prevent_default()

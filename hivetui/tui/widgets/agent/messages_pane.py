@@ -1,10 +1,13 @@
 """The messages tab: history by kind, and a compose box that sends as the operator.
 
 In the compose box ``/model MODEL`` sets this agent's model (the seed's slash command);
-``//text`` sends a message that starts with ``/``.
+``//text`` sends a message that starts with ``/``. A read-only session cannot compose: ``c``
+is shown disabled and, pressed, says why (:mod:`hivetui.tui.screens.read_only`).
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 from textual import on
 from textual.actions import SkipAction
@@ -18,6 +21,7 @@ from hivetui.core.bus import Message
 from hivetui.core.events import MessageSent
 from hivetui.tui.commands import CommandError, SetModel, parse_compose
 from hivetui.tui.guard import attempt
+from hivetui.tui.screens.read_only import refuse_read_only
 from hivetui.tui.widgets.agent.message_log import KINDS, MessageLog
 
 
@@ -26,6 +30,7 @@ class MessagesPane(Vertical):
         Binding("c", "compose", "Compose"),
         Binding("escape", "leave_compose", "Stop composing", show=False),
     ]
+    READ_ONLY_REFUSED: ClassVar[dict[str, str]] = {"compose": "send messages"}
 
     def __init__(self, api: HiveAPI, agent: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -54,6 +59,9 @@ class MessagesPane(Vertical):
             if self.agent in (ev.sender, ev.recipient):
                 log.add(Message(ev.id, ev.sender, ev.recipient, ev.kind, ev.body, ev.ts))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return None if action in self.READ_ONLY_REFUSED and self.api.read_only else True
+
     def action_compose(self) -> None:
         self.query_one("#compose", Input).focus()
 
@@ -78,6 +86,10 @@ class MessagesPane(Vertical):
             error.add_class("-shown")
             return
         error.remove_class("-shown")
+        what = f"set {self.agent}'s model" if isinstance(action, SetModel) else \
+            f"send to {self.agent}"
+        if refuse_read_only(self.app, self.api, what):  # typed in by mouse
+            return
         if isinstance(action, SetModel):
             view = await attempt(self.app, self.api.set_model(action.name, action.model,
                                                               action.persist))
