@@ -40,7 +40,7 @@ def refused(toasts: Toasts) -> list[str]:
     out = []
     for title, message, severity in toasts:
         assert title == READ_ONLY_TITLE and severity == "warning", (title, message)
-        assert "hivetui-read-only" in message
+        assert "refused" in message and "hivetui-read-only" in message  # what, and why
         out.append(message.split(": ", 1)[0])
     return out
 

@@ -35,8 +35,8 @@ HELP_MARK = " (refused: read-only session)"
 
 def refusal_text(operator: str, what: str) -> str:
     """One line: what was refused, and why."""
-    return (f"{operator} may not {what}: a read-only session may look, not change the hive "
-            f"— that needs an operator key without {READ_ONLY_KEY_OPTION} (and a name not in "
+    return (f"{operator} may not {what}: a read-only session's changes are refused — that "
+            f"needs an operator key without {READ_ONLY_KEY_OPTION} (and a name not in "
             "ssh.read_only)")
 
 
