@@ -29,6 +29,8 @@ from hivetui.core.settings import AgentSettings
 log = logging.getLogger(__name__)
 
 AGENT_TEMPLATE = "agent.nix"
+AGENT_MODULE = "agent-config.nix"  # the agent's own agent.nix from its applied config repo
+EMPTY_MODULE = "# this agent's config repo has no agent.nix\n{ ... }:\n{ }\n"
 STATE_MOUNT = "/state"
 RUN_MOUNT = "/run/hive"
 
@@ -167,7 +169,8 @@ def render_agent_flake(name: str, settings: AgentSettings, *, state_dir: Path, r
     ``hivetui_flake`` is the flake reference giving the hivetui package and,
     unless ``nixpkgs_flake`` is given, nixpkgs. The flake's
     ``nixosConfigurations."h-<name>"`` instantiates ``./agent.nix`` with the
-    agent's settings; ``hiveAgent`` holds the same settings as plain data.
+    agent's settings, plus ``./agent-config.nix``, the agent's own ``agent.nix`` from its
+    applied config repo; ``hiveAgent`` holds the same settings as plain data.
     """
     validate_agent_name(name)
     state = _check_path("state dir", state_dir)
@@ -203,6 +206,7 @@ def render_agent_flake(name: str, settings: AgentSettings, *, state_dir: Path, r
         modules = [
           ./{AGENT_TEMPLATE}
           {{ hive.agent = agent // {{ package = hivetui.packages.${{system}}.hivetui; }}; }}
+          ./{AGENT_MODULE}
         ];
       }};
       hiveAgent = agent;
@@ -232,8 +236,10 @@ def _write_if_changed(path: Path, text: str) -> None:
 
 def write_agent_flake(flake_dir: Path, name: str, settings: AgentSettings, *, state_dir: Path,
                       run_dir: Path, hivetui_flake: str, nixpkgs_flake: str | None = None,
-                      system: str | None = None, extra_binds: Sequence[Bind] = ()) -> str:
-    """Write ``flake.nix`` and a copy of ``agent.nix`` into ``flake_dir``.
+                      system: str | None = None, extra_binds: Sequence[Bind] = (),
+                      nix_module: str = "") -> str:
+    """Write ``flake.nix``, a copy of ``agent.nix`` and the agent's own module
+    (``nix_module``, its applied ``agent.nix``; an empty module when "") into ``flake_dir``.
 
     Returns the flake reference for ``nixos-container create/update --flake``
     (``path:<dir>#h-<name>``: the ``path:`` type makes Nix read the directory
@@ -248,6 +254,7 @@ def write_agent_flake(flake_dir: Path, name: str, settings: AgentSettings, *, st
     _check_path("flake dir", flake_dir)
     flake_dir.mkdir(parents=True, exist_ok=True)
     _write_if_changed(flake_dir / AGENT_TEMPLATE, template)
+    _write_if_changed(flake_dir / AGENT_MODULE, nix_module if nix_module.strip() else EMPTY_MODULE)
     _write_if_changed(flake_dir / "flake.nix", text)
     log.info("rendered the flake of agent %s in %s", name, flake_dir)
     return f"path:{flake_dir}#{container_name(name)}"

@@ -276,7 +276,7 @@ class NixosBackend:
                                  state_dir=spec.state_dir, run_dir=spec.run_dir,
                                  hivetui_flake=self.hivetui_flake,
                                  nixpkgs_flake=self.nixpkgs_flake,
-                                 extra_binds=spec.extra_binds)
+                                 extra_binds=spec.extra_binds, nix_module=spec.nix_module)
 
     def _write_conf(self, spec: ContainerSpec) -> bool:
         """Set our keys in ``<conf_dir>/h-<name>.conf``; True if it changed."""

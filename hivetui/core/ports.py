@@ -29,6 +29,9 @@ class ContainerSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     settings: AgentSettings = field(default_factory=AgentSettings)
     extra_binds: tuple[Bind, ...] = ()
+    #: the agent's applied ``agent.nix`` (its config repo, as the operator approved it): an
+    #: extra NixOS module for backends that build the container from Nix; "" for none
+    nix_module: str = ""
 
 
 @dataclass(frozen=True)

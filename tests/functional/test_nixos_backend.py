@@ -197,6 +197,12 @@ async def test_rebuild_updates_in_place_and_restarts_for_new_binds(
                                ["nixos-container", "update", "h-alpha", "--flake",
                                 ref(tmp_path)]]
     assert "claude-opus-4" in (tmp_path / "flakes" / "alpha" / "flake.nix").read_text()
+    # the agent's own agent.nix (an applied config commit) goes into the rebuilt container
+    own = "{ pkgs, ... }:\n{ environment.systemPackages = [ pkgs.jq ]; }\n"
+    await backend.rebuild(ContainerSpec(**{**spec_for(tmp_path).__dict__, "nix_module": own}))
+    assert (tmp_path / "flakes" / "alpha" / "agent-config.nix").read_text() == own
+    assert fake.commands()[-1] == ["nixos-container", "update", "h-alpha", "--flake",
+                                   ref(tmp_path)]
     fake.clear_commands()
     shared = tmp_path / "shared"
     spec = spec_for(tmp_path)

@@ -253,3 +253,35 @@ def test_any_string_round_trips(tmp_path_factory: pytest.TempPathFactory, model:
     assert got["model"] == model
     assert got["allowedTools"] == tools
     assert got["mcpServers"] == [{"name": "x", "command": "cmd", "args": tools, "env": env}]
+
+
+def test_the_agents_own_agent_nix_is_a_module_of_its_container(tmp_path: Path) -> None:
+    own = "# alice's extras\n{ pkgs, ... }:\n{\n  environment.systemPackages = [ pkgs.git ];\n}\n"
+    write_agent_flake(tmp_path / "flake", "alice", SETTINGS, hivetui_flake=FLAKE_REF,
+                      system="x86_64-linux", nix_module=own, **_paths(tmp_path))
+    assert (tmp_path / "flake" / "agent-config.nix").read_text() == own
+    nix_instantiate()
+    for name in ("flake.nix", "agent-config.nix"):
+        assert nix_parse(tmp_path / "flake" / name).returncode == 0
+    stub = nix_path(write_stub(tmp_path))
+    flake = nix_path(tmp_path / "flake" / "flake.nix")
+    out = nix_eval_json(f"""
+      let
+        stub = import {stub};
+        nixpkgs = stub.nixpkgs // {{ lib = stub.lib // {{
+          nixosSystem = {{ system, modules }}: modules; }}; }};
+        hivetui = {{ packages.x86_64-linux.hivetui = stub.pkg "hivetui"; }};
+        out = (import {flake}).outputs {{ self = out; inherit nixpkgs hivetui; }};
+        modules = out.nixosConfigurations."h-alice";
+        own = stub.evalModule (builtins.elemAt modules 2) {{ }};
+      in {{
+        count = builtins.length modules;
+        settingsModel = (builtins.elemAt modules 1).hive.agent.model;
+        ownPackages = map (p: p.name) own.environment.systemPackages;
+      }}""")
+    assert out == {"count": 3, "settingsModel": SETTINGS.model, "ownPackages": ["git"]}
+    # no agent.nix in the repo (or an empty one): an empty module, so the list never changes
+    write_agent_flake(tmp_path / "flake", "alice", SETTINGS, hivetui_flake=FLAKE_REF,
+                      system="x86_64-linux", nix_module="  \n", **_paths(tmp_path))
+    assert nix_parse(tmp_path / "flake" / "agent-config.nix").returncode == 0
+    assert "{ ... }:" in (tmp_path / "flake" / "agent-config.nix").read_text()
