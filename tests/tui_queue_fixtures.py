@@ -212,13 +212,12 @@ async def approvals_landed(hive: Hive) -> bool:
 
 
 def kept_on_disk(hive: Hive) -> list[str]:
-    """Kept agents by the rule destroy leaves behind (``Lifecycle.kept``): a state dir,
-    no registry entry."""
-    if not hive.paths.agents.exists():
+    """Kept agents by the rule destroy leaves behind (``KeptAgents.kept``): a state dir
+    (``states/<name>``), no registry entry."""
+    if not hive.paths.states.exists():
         return []
-    return sorted(p.name for p in hive.paths.agents.iterdir()
-                  if p.is_dir() and hive.registry.find(p.name) is None
-                  and (p / "state").exists())
+    return sorted(p.name for p in hive.paths.states.iterdir()
+                  if p.is_dir() and hive.registry.find(p.name) is None)
 
 
 async def ensure_kept_readable(hive: Hive) -> None:

@@ -22,6 +22,7 @@ import logging
 import shutil
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from hivetui.core.audit import AuditLog
@@ -36,7 +37,7 @@ from hivetui.core.events import (
 from hivetui.core.kept import KeptAgents
 from hivetui.core.lifecycle import Lifecycle
 from hivetui.core.names import validate_agent_name
-from hivetui.core.paths import StatePaths
+from hivetui.core.paths import StatePaths, copy_plain_tree
 from hivetui.core.registry import Registry
 from hivetui.core.repos import ConfigRepos, default_files
 from hivetui.core.settings import AgentSettings
@@ -54,6 +55,20 @@ _COLS = ("id, kind, agent, commit_sha, diff, detail, state, requested_by, create
 
 def _approval(row: tuple[Any, ...]) -> Approval:
     return Approval(*row)
+
+
+def _empty_dir(path: Path) -> None:
+    """Make ``path`` an empty directory (whatever the manager left there)."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
 
 
 def _check_runtime(runtime: object) -> str:
@@ -122,9 +137,9 @@ class Approvals:
         if await self.kept_agents.is_kept(name):
             raise ApprovalError(f"a kept agent named {name!r} exists; the operator can "
                                 "revive or purge it")
-        if self._paths.agent_dir(name).exists():
-            raise ApprovalError(f"{self._paths.agent_dir(name)} exists already; the name "
-                                f"{name!r} is not free")
+        for taken in (self._paths.agent_dir(name), self._paths.agent_state(name)):
+            if taken.is_symlink() or taken.exists():
+                raise ApprovalError(f"{taken} exists already; the name {name!r} is not free")
 
     async def _queue(self, kind: str, name: str, requested_by: str, commit: str, diff: str,
                      detail: str) -> Approval:
@@ -161,7 +176,7 @@ class Approvals:
             settings = AgentSettings(runtime=self.default_runtime, model=self.default_model)
             sha = await self.repos.create(name, default_files(name, settings),
                                           f"draft: default config for {name}", apply=False)
-            self._paths.agent_state(name).mkdir(parents=True, exist_ok=True)
+            self._paths.agent_draft_state(name).mkdir(parents=True, exist_ok=True)
             self.repos.write_draft_meta(name, requested_by)
             await self._audit.record(requested_by, "request_spawn_draft", name,
                                      "draft created", sha)
@@ -297,25 +312,46 @@ class Approvals:
             raise ApprovalError(f"an agent named {name!r} exists by now")
         settings = await self.repos.settings_at(name, a.commit)
         made_dir = False
+        state = self._paths.agent_state(name)
+        if state.is_symlink() or state.exists():
+            raise ApprovalError(f"{state} exists by now; the name {name!r} is not free")
         if a.kind == "spawn":
             if self._paths.agent_dir(name).exists():
                 raise ApprovalError(f"{self._paths.agent_dir(name)} exists by now; the name "
                                     "is not free")
             await self.repos.create_proposed(name, a.commit)
             made_dir = True
-            self._paths.agent_state(name).mkdir(parents=True, exist_ok=True)
+            self._paths.agent_draft_state(name).mkdir(parents=True, exist_ok=True)
         elif not await self.kept_agents.is_draft(name):
             raise ApprovalError(f"{name!r} is no longer a draft")
-        await self.repos.move_applied(name, a.commit, None)
+        # the real state starts empty (spawn) or as a copy of the notes the manager
+        # prepared in the draft; it lives outside the manager's writable view
+        draft_notes = self._paths.agent_draft_state(name)
+        try:
+            if a.kind == "spawn_commit" and draft_notes.is_dir() \
+                    and not draft_notes.is_symlink():
+                await asyncio.to_thread(copy_plain_tree, draft_notes, state)
+            else:
+                state.mkdir(parents=True)
+            await self.repos.move_applied(name, a.commit, None)
+        except BaseException:
+            await asyncio.to_thread(_remove, state)
+            if made_dir:
+                await asyncio.to_thread(shutil.rmtree, self._paths.agent_dir(name))
+            raise
         try:
             await self._lifecycle.spawn(name, runtime=settings.runtime, model=settings.model,
                                         role="worker")
         except BaseException:
             if self._registry.find(name) is None:
                 await self.repos.move_applied(name, None, a.commit)
+                await asyncio.to_thread(_remove, state)
                 if made_dir:
                     await asyncio.to_thread(shutil.rmtree, self._paths.agent_dir(name))
             raise
+        if a.kind == "spawn_commit":
+            # the draft area becomes the empty mountpoint of the manager's read-only view
+            await asyncio.to_thread(_empty_dir, draft_notes)
 
     async def deny(self, approval_id: int, operator: str, reason: str) -> Approval:
         if not isinstance(reason, str) or not reason.strip():

@@ -4,8 +4,9 @@ An agent dir ``<state>/agents/<name>`` of no registered agent is
 
 * a **draft** when it has a proposed config repo but no applied config yet
   (``request_spawn_draft`` made it; the manager edits it before ``request_spawn_commit``);
-* **kept** when it has a state dir and is not a draft: a destroyed agent, revivable with
-  the same state and its applied config, or purged for good.
+* **kept** when it has a state dir (``states/<name>``, outside the manager's view) and is
+  not a draft: a destroyed agent, revivable with the same state and its applied config,
+  or purged for good.
 """
 
 from __future__ import annotations
@@ -40,10 +41,12 @@ class KeptAgents:
         self._repos = repos
 
     def _candidates(self) -> list[str]:
-        if not self._paths.agents.exists():
-            return []
-        return sorted(p.name for p in self._paths.agents.iterdir()
-                      if p.is_dir() and self._registry.find(p.name) is None)
+        names: set[str] = set()
+        for top in (self._paths.agents, self._paths.states):
+            if top.exists():
+                names.update(p.name for p in top.iterdir()
+                             if p.is_dir() and self._registry.find(p.name) is None)
+        return sorted(names)
 
     async def is_draft(self, name: str) -> bool:
         return (self._registry.find(name) is None
@@ -111,9 +114,11 @@ class KeptAgents:
         applied = await self._repos.applied(name)
         await self._audit.record(operator, "purge", name, "draft" if draft else "kept",
                                  applied or "")
-        agent_dir = self._paths.agent_dir(name)
-        if agent_dir.exists():
-            await asyncio.to_thread(shutil.rmtree, agent_dir)
+        for path in (self._paths.agent_dir(name), self._paths.agent_state(name)):
+            if path.is_symlink():
+                path.unlink()
+            elif path.exists():
+                await asyncio.to_thread(shutil.rmtree, path)
         await self._repos.remove(name)
         log.info("%s purged by %s", name, operator)
         self._hub.publish(AgentChanged(agent=name, what="purged"))

@@ -74,15 +74,25 @@ class Lifecycle:
 
     def manager_binds(self, manager: str) -> tuple[Bind, ...]:
         """The manager's view: every agent's proposed config at /agents/<n>/config
-        (writable: it edits and commits there), every other running agent's state at
-        /agents/<n>/state read-only (a nested bind over the writable tree; agents created
-        later are covered from the manager's next start), drafts' state writable (the
-        manager prepares a new agent's first notes). Tokens, logs and container
-        bookkeeping live outside agents/ (secrets/, logs/, containers/)."""
+        (writable: it edits and commits there) and drafts' first notes at
+        /agents/<n>/state (writable: the manager prepares a new agent's notes there).
+        Agents' real state lives outside agents/ (``states/<n>``): every other agent
+        registered now is bound read-only over its empty /agents/<n>/state mountpoint; an
+        agent created later is not reachable at all until the manager's container spec is
+        made again (backends keep the binds of their last create/rebuild).
+        Tokens, logs and container bookkeeping live outside agents/ too (secrets/, logs/,
+        containers/)."""
         binds = [Bind(self.paths.agents, "/agents", writable=True)]
         for other in self.registry.all():
             state = self.paths.agent_state(other.name)
             if other.name != manager and state.is_dir():
+                mountpoint = self.paths.agent_draft_state(other.name)
+                if mountpoint.is_symlink() or not mountpoint.is_dir():
+                    # the manager could have put anything there since: a symlink would
+                    # redirect the bind, a file would make the container fail to start
+                    if mountpoint.is_symlink() or mountpoint.exists():
+                        mountpoint.unlink()
+                    mountpoint.mkdir(parents=True)
                 binds.append(Bind(state, f"/agents/{other.name}/state", writable=False))
         return tuple(binds)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -292,12 +293,18 @@ async def test_draft_edit_commit_approve_spawns_from_that_commit(env: Env) -> No
     draft = await hive.approvals.request_spawn_draft("boss", "dora")
     config = hive.paths.agent_config("dora")
     assert draft.name == "dora" and manager_git(config, "rev-parse", "HEAD").strip() == draft.head
-    assert hive.paths.agent_state("dora").is_dir()
+    # the draft's first notes live in the manager's view (agents/dora/state); the real
+    # state (states/dora) does not exist before the spawn
+    assert hive.paths.agent_draft_state("dora").is_dir()
+    assert not hive.paths.agent_state("dora").exists()
     assert ("create", "dora") not in backend.calls and hive.registry.find("dora") is None
     assert [(d.name, d.head) for d in await hive.approvals.drafts()] == [("dora", draft.head)]
     assert await hive.approvals.kept() == []
     # the manager pre-stages a prompt, settings and notes before the agent first wakes
-    (hive.paths.agent_state("dora") / "notes.md").write_text("start with the parser\n")
+    (hive.paths.agent_draft_state("dora") / "notes.md").write_text("start with the parser\n")
+    (hive.paths.agent_draft_state("dora") / "plan").mkdir()
+    (hive.paths.agent_draft_state("dora") / "plan" / "1.md").write_text("lexer\n")
+    os.mkfifo(hive.paths.agent_draft_state("dora") / "pipe")  # never copied (nor hangs)
     settings = (config / "settings.toml").read_text()
     c1 = commit_change(config, {"prompt.md": "# dora\nYou parse.\n",
                                 "settings.toml": set_model(settings, "model-d")})
@@ -316,6 +323,12 @@ async def test_draft_edit_commit_approve_spawns_from_that_commit(env: Env) -> No
     agent_json = json.loads((hive.paths.agent_run("dora") / "agent.json").read_text())
     assert agent_json["prompt"] == "# dora\nYou parse.\n"
     assert (hive.paths.agent_state("dora") / "notes.md").read_text() == "start with the parser\n"
+    assert (hive.paths.agent_state("dora") / "plan" / "1.md").read_text() == "lexer\n"
+    assert not (hive.paths.agent_state("dora") / "pipe").exists()
+    assert backend.specs["dora"].state_dir == hive.paths.agent_state("dora")
+    # what the manager prepared was copied out of its view: the draft area is now only
+    # the empty mountpoint of the manager's (next start's) read-only bind
+    assert list(hive.paths.agent_draft_state("dora").iterdir()) == []
     assert await hive.approvals.drafts() == []
     with pytest.raises(ApprovalError, match="already exists"):
         await hive.approvals.request_spawn_commit("boss", "dora", c1)
