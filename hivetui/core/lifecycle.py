@@ -54,6 +54,7 @@ class Lifecycle:
     async def spec_for(self, agent: Agent) -> ContainerSpec:
         settings = await self.settings_for(agent)
         prompt = await self.repos.applied_file(agent.name, "prompt.md") or ""
+        nix_module = await self.repos.applied_file(agent.name, "agent.nix") or ""
         run_dir = ensure_private_dir(self.paths.agent_run(agent.name))
         state_dir = self.paths.agent_state(agent.name)
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -70,6 +71,7 @@ class Lifecycle:
             name=agent.name, state_dir=state_dir, run_dir=run_dir,
             log_file=self.paths.agent_log(agent.name), argv=self.harness_argv,
             env={"HIVETUI_AGENT": agent.name}, settings=settings, extra_binds=binds,
+            nix_module=nix_module,
         )
 
     def manager_binds(self, manager: str) -> tuple[Bind, ...]:

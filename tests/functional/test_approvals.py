@@ -145,6 +145,20 @@ async def test_apply_applies_the_reviewed_commit_not_a_later_one(env: Env) -> No
         <= next(e for e in events if e["event"] == "approval_resolved").items()
 
 
+async def test_an_applied_agent_nix_reaches_the_container_spec(env: Env) -> None:
+    hive, backend = env
+    await spawn_worker(hive)
+    assert "# Extra NixOS configuration for agent alice" in backend.specs["alice"].nix_module
+    config = hive.paths.agent_config("alice")
+    own = "{ pkgs, ... }:\n{ environment.systemPackages = [ pkgs.jq ]; }\n"
+    proposed = commit_change(config, {"agent.nix": own})
+    assert backend.specs["alice"].nix_module != own  # proposed is not applied
+    a = await hive.approvals.request_apply_commit("boss", "alice", proposed)
+    assert "+{ environment.systemPackages = [ pkgs.jq ]; }" in a.diff
+    await hive.approvals.approve(a.id, "local:op")
+    assert backend.specs["alice"].nix_module == own
+
+
 async def test_two_operators_approving_at_once_exactly_one_wins(env: Env) -> None:
     hive, backend = env
     await spawn_worker(hive)
