@@ -37,7 +37,7 @@ from hivetui.core.events import (
 from hivetui.core.kept import KeptAgents
 from hivetui.core.lifecycle import Lifecycle
 from hivetui.core.names import validate_agent_name
-from hivetui.core.paths import StatePaths, copy_plain_tree
+from hivetui.core.paths import StatePaths, copy_plain_tree, share_owner
 from hivetui.core.registry import Registry
 from hivetui.core.repos import ConfigRepos, default_files
 from hivetui.core.settings import AgentSettings
@@ -177,6 +177,9 @@ class Approvals:
             sha = await self.repos.create(name, default_files(name, settings),
                                           f"draft: default config for {name}", apply=False)
             self._paths.agent_draft_state(name).mkdir(parents=True, exist_ok=True)
+            # config and notes area are the manager's to edit, even if it is running now
+            await asyncio.to_thread(share_owner, self._paths.agent_dir(name),
+                                    self._paths.agents)
             self.repos.write_draft_meta(name, requested_by)
             await self._audit.record(requested_by, "request_spawn_draft", name,
                                      "draft created", sha)

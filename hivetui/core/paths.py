@@ -187,3 +187,23 @@ class StatePaths:
                      agent_dir.name, old, new)
             moved.append(agent_dir.name)
         return moved
+
+
+def share_owner(tree: Path, like: Path) -> None:
+    """Give ``tree`` (everything below it too; links themselves, never their targets) the
+    owner of ``like`` when this process is root and the owners differ.
+
+    The manager's container may own its writable view (``agents/``: a backend running as
+    root maps container root to an unprivileged uid and hands it the tree at the manager's
+    start). What the core adds there later -- a new agent's proposed config, a draft's notes
+    area -- must be the manager's too, or it cannot edit it until its next start.
+    """
+    if os.geteuid() != 0:
+        return
+    st = like.stat()
+    if (st.st_uid, st.st_gid) == (0, 0):
+        return
+    for top, dirs, files in os.walk(tree):
+        os.lchown(top, st.st_uid, st.st_gid)
+        for entry in (*dirs, *files):
+            os.lchown(os.path.join(top, entry), st.st_uid, st.st_gid)

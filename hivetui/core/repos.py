@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from hivetui.core.errors import ConfigError, RepoError
-from hivetui.core.paths import StatePaths, ensure_private_dir, write_private_file
+from hivetui.core.paths import StatePaths, ensure_private_dir, share_owner, write_private_file
 from hivetui.core.settings import AgentSettings
 
 log = logging.getLogger(__name__)
@@ -328,6 +328,8 @@ class ConfigRepos:
         await self.git(proposed, "config", "user.email", PROPOSED_IDENTITY[1])
         await self.git(proposed, "fetch", "-q", "--no-tags", str(self.applied_dir(name)), sha)
         await self.git(proposed, "checkout", "-q", "-B", "main", sha)
+        # the manager edits it: owned like the rest of its view, even if it runs already
+        await asyncio.to_thread(share_owner, proposed, proposed.parent.parent)
 
     async def proposed_head(self, name: str) -> str:
         """The proposed repo's HEAD commit ('' if it has none), read via upload-pack."""

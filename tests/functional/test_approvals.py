@@ -448,3 +448,24 @@ async def test_operator_api_round_trip(env: Env) -> None:
     assert [x.id for x in await ops.approvals(include_resolved=True)] == [a.id]
     with pytest.raises(ApprovalError, match="already resolved"):
         await ops.deny(a.id, "late")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to hand files to another uid")
+async def test_configs_created_while_the_manager_runs_are_the_managers(env: Env) -> None:
+    """A backend running as root gives the manager's container uid its writable view
+    (agents/) when it starts; a draft or a new worker made later must be its too."""
+    hive, _ = env
+    uid = 1888000000  # the local backend's container uid when hivetui runs as root
+    os.chown(hive.paths.agents, uid, uid)  # as at the manager's start
+    await hive.approvals.request_spawn_draft("boss", "dora")
+    await spawn_worker(hive, "walt")
+    owned = [hive.paths.agent_dir("dora"), hive.paths.agent_draft_state("dora"),
+             hive.paths.agent_config("dora"), hive.paths.agent_config("dora") / ".git" / "HEAD",
+             hive.paths.agent_config("walt"), hive.paths.agent_config("walt") / "settings.toml"]
+    for path in owned:
+        st = path.lstat()
+        assert (st.st_uid, st.st_gid) == (uid, uid), path
+    # the core still reads the manager-owned repos (upload-pack, not the manager's hooks)
+    assert await hive.approvals.repos.proposed_head("walt")
+    # the real state of an agent stays the core's (never the manager's to write)
+    assert hive.paths.agent_state("walt").stat().st_uid != uid
