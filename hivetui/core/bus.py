@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -197,15 +199,11 @@ class MessageBus:
             )
         wait_s = min(float(wait_s), self.config.max_wait_s)
         deadline = time.monotonic() + wait_s
-        loop = asyncio.get_running_loop()
         while True:
             if gone is not None and gone.done():
                 return []
             # registered before the take, so a send landing during it is not missed
-            waiter: asyncio.Future[None] = loop.create_future()
-            waiters = self._waiters.setdefault(recipient, set())
-            waiters.add(waiter)
-            try:
+            with self._waiting(recipient) as waiter:
                 got = await self._take(recipient, max_count, ack)
                 if got:
                     self._last_take[recipient] = time.monotonic()
@@ -214,9 +212,18 @@ class MessageBus:
                 if remaining <= 0:
                     return []
                 await _wait(waiter, remaining, gone)
-            finally:
-                waiters.discard(waiter)
             await self._linger(recipient, max_count, deadline, gone)
+
+    @contextlib.contextmanager
+    def _waiting(self, recipient: str) -> Iterator[asyncio.Future[None]]:
+        """A future that the next send to ``recipient`` settles, while the block runs."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiters = self._waiters.setdefault(recipient, set())
+        waiters.add(waiter)
+        try:
+            yield waiter
+        finally:
+            waiters.discard(waiter)
 
     async def _linger(self, recipient: str, max_count: int, deadline: float,
                       gone: asyncio.Future[None] | None) -> None:
@@ -232,13 +239,8 @@ class MessageBus:
             left = end - time.monotonic()
             if left <= 0:
                 return
-            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            waiters = self._waiters.setdefault(recipient, set())
-            waiters.add(waiter)
-            try:
+            with self._waiting(recipient) as waiter:
                 await _wait(waiter, left, gone)
-            finally:
-                waiters.discard(waiter)
             if gone is not None and gone.done():
                 return
 
