@@ -40,6 +40,8 @@ class Lifecycle:
             sys.executable, "-m", "hivetui", "harness", "--run-dir", "/run/hive",
             "--state-dir", "/state",
         )
+        #: the binds each container was last built with (create/rebuild) by this core
+        self._built_binds: dict[str, tuple[Bind, ...]] = {}
 
     # --- helpers ---------------------------------------------------------------
     async def settings_for(self, agent: Agent) -> AgentSettings:
@@ -74,14 +76,28 @@ class Lifecycle:
             nix_module=nix_module,
         )
 
+    async def _prepare_start(self, agent: Agent) -> None:
+        """Refresh bridge.json / agent.json; a (stopped) manager whose view of the other
+        agents changed since its container was built (agents spawned or destroyed since,
+        or unknown: this core did not build it) is rebuilt first, so every other agent's
+        state is in its read-only view from this start on."""
+        spec = await self.spec_for(agent)
+        if agent.role != "manager" or self._built_binds.get(agent.name) == spec.extra_binds:
+            return
+        self.hub.publish(Progress(agent=agent.name, operation="start",
+                                  step="rebuild the manager's view of the agents"))
+        await self.backend.rebuild(spec)
+        self._built_binds[agent.name] = spec.extra_binds
+
     def manager_binds(self, manager: str) -> tuple[Bind, ...]:
         """The manager's view: every agent's proposed config at /agents/<n>/config
         (writable: it edits and commits there) and drafts' first notes at
         /agents/<n>/state (writable: the manager prepares a new agent's notes there).
         Agents' real state lives outside agents/ (``states/<n>``): every other agent
         registered now is bound read-only over its empty /agents/<n>/state mountpoint; an
-        agent created later is not reachable at all until the manager's container spec is
-        made again (backends keep the binds of their last create/rebuild).
+        agent created later is not reachable at all until the manager's next start or
+        restart, which rebuilds its container when this view changed (backends keep the
+        binds of their last create/rebuild).
         Tokens, logs and container bookkeeping live outside agents/ too (secrets/, logs/,
         containers/)."""
         binds = [Bind(self.paths.agents, "/agents", writable=True)]
@@ -118,7 +134,9 @@ class Lifecycle:
             # an agent spawned without an approval gets the default config repo
             await self.repos.ensure(name, AgentSettings(runtime=runtime, model=model), role)
             self.hub.publish(Progress(agent=name, operation="spawn", step="create container"))
-            await self.backend.create(await self.spec_for(agent))
+            spec = await self.spec_for(agent)
+            await self.backend.create(spec)
+            self._built_binds[name] = spec.extra_binds
         if start:
             await self.start(name)
         return self.registry.get(name)
@@ -128,7 +146,7 @@ class Lifecycle:
         if name in await self.backend.running():
             raise ContainerError(f"{name} is already running")
         async with self._operation(name, Flag.STARTING, "start"):
-            await self.spec_for(agent)  # refresh bridge.json / agent.json
+            await self._prepare_start(agent)
             await self.backend.start(name)
             await self.registry.update(name, state="running")
         await self._notify(AgentStarted(agent=name))
@@ -148,7 +166,7 @@ class Lifecycle:
         async with self._operation(name, Flag.RESTARTING, "restart"):
             if name in await self.backend.running():
                 await self.backend.stop(name)
-            await self.spec_for(agent)
+            await self._prepare_start(agent)
             await self.backend.start(name)
             await self.registry.update(name, state="running")
         await self._notify(AgentStarted(agent=name))
@@ -166,7 +184,9 @@ class Lifecycle:
         agent = self.registry.get(name)
         async with self._operation(name, Flag.REBUILDING, "rebuild"):
             was_running = agent.state == "running"
-            await self.backend.rebuild(await self.spec_for(agent))
+            spec = await self.spec_for(agent)
+            await self.backend.rebuild(spec)
+            self._built_binds[name] = spec.extra_binds
             if was_running and name not in await self.backend.running():
                 await self.backend.start(name)
             await self.registry.update(name, state="running" if was_running else agent.state)
