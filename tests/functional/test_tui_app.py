@@ -133,6 +133,11 @@ def backend_of(hive: Hive) -> FakeBackendRecorder:
 def make_app(hive: Hive, **options: Any) -> tuple[HiveApp, list[tuple[str, str, str]]]:
     api = CountingAPI(OperatorSession(hive, Operator("local:tester")))
     app = create_app(api, bell=False, **options)  # type: ignore[arg-type]
+    return app, record_toasts(app)
+
+
+def record_toasts(app: HiveApp) -> list[tuple[str, str, str]]:
+    """(title, message, severity) of every toast the app shows from now on."""
     toasts: list[tuple[str, str, str]] = []
     notify = app.notify
 
@@ -142,7 +147,7 @@ def make_app(hive: Hive, **options: Any) -> tuple[HiveApp, list[tuple[str, str, 
         notify(message, title=title, severity=severity, **kw)  # type: ignore[arg-type]
 
     app.notify = recording_notify  # type: ignore[method-assign]
-    return app, toasts
+    return toasts
 
 
 async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:

@@ -4,8 +4,6 @@ and `?`. Over a real hive (real sqlite); the containers are the recording fake."
 
 from __future__ import annotations
 
-from typing import Any
-
 from hivetui.core.hive import Hive
 from hivetui.core.operator import Operator, OperatorSession
 from hivetui.tui.app import HiveApp, create_app
@@ -14,7 +12,14 @@ from hivetui.tui.screens.confirm import ConfirmScreen
 from hivetui.tui.screens.fleet import FleetScreen
 from hivetui.tui.screens.help import HelpScreen
 from hivetui.tui.screens.read_only import HELP_MARK, READ_ONLY_TITLE
-from tests.functional.test_tui_app import backend_of, hive, open_agent, rows, until
+from tests.functional.test_tui_app import (
+    backend_of,
+    hive,
+    open_agent,
+    record_toasts,
+    rows,
+    until,
+)
 
 __all__ = ["hive"]  # the fixture: four running agents over the recording fake backend
 
@@ -23,16 +28,7 @@ Toasts = list[tuple[str, str, str]]
 
 def read_only_app(hive: Hive) -> tuple[HiveApp, Toasts]:
     app = create_app(OperatorSession(hive, Operator("ssh:viewer", read_only=True)), bell=False)
-    toasts: Toasts = []
-    notify = app.notify
-
-    def recording_notify(message: str, *, title: str = "", severity: str = "information",
-                         **kw: Any) -> None:
-        toasts.append((title, message, severity))
-        notify(message, title=title, severity=severity, **kw)  # type: ignore[arg-type]
-
-    app.notify = recording_notify  # type: ignore[method-assign]
-    return app, toasts
+    return app, record_toasts(app)
 
 
 def refused(toasts: Toasts) -> list[str]:
