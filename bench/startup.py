@@ -1,0 +1,335 @@
+"""Start-up latency at a real terminal: from launch until the first full screen is visible.
+
+Every program runs on a PTY that this process creates and reads (its controlling
+terminal, 120x36, ``TERM=xterm-256color``). Its output goes through pyte: the **first
+frame** is the moment every marker of the program's first screen is on pyte's screen at
+once: for hivetui the fleet's status line (``N agents · sorted by``) and the footer's
+key hints; for the bare app its text and its footer. The clock starts just before the
+process is spawned, so interpreter start and imports count.
+
+Fields of the JSON line (each the median of ``--runs`` runs, after one warm-up run that
+is not counted, so caches and ``.pyc`` files are warm as on a used install):
+
+- ``bare_textual_s``: a bare Textual app (Header, Static, Footer), the baseline.
+- ``embedded_first_frame_s``: ``hivetui`` (core and app in one process) on a fresh state
+  directory each run.
+- ``attach_first_frame_s``: ``hivetui attach`` to a running ``hivetui serve``.
+- ``ssh_first_frame_p50_s``: ``--sessions`` real OpenSSH ``ssh`` clients started at once
+  against the same ``hivetui serve --ssh``, each on its own PTY; a run's value is the
+  median of its sessions, the field the median over runs.
+- ``embedded_ratio``: ``embedded_first_frame_s / bare_textual_s``.
+
+``*_range_s`` fields give each kind's fastest and slowest run. The machine may be shared:
+run the bench more than once. ``--quick`` finishes within 60 s. Last line: JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import os
+import re
+import selectors
+import shutil
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pyte
+
+ROOT = Path(__file__).resolve().parent.parent
+COLUMNS, ROWS = 120, 36
+FLEET_MARKERS = (r"\d+ agents? · sorted by", r"\bHelp\b")
+BARE_TEXT = "bench: a bare Textual app"
+BARE_MARKERS = (re.escape(BARE_TEXT), r"\bHelp\b")
+QUIT_KEY = b"\x11"  # ctrl+q, Textual's quit
+# Escape sequences removed before the cheap text check that gates pyte (see Screen.ready)
+_ESCAPES = re.compile(rb"\x1b\[[0-9;?<>=$ ]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"
+                      rb"|\x1b[()][0-9A-Za-z]|\x1b[=>78MDEc]")
+
+
+def bare_app() -> None:
+    """The baseline: the smallest full-screen Textual app (what a Textual app costs)."""
+    from textual.app import App, ComposeResult
+    from textual.binding import Binding
+    from textual.widgets import Footer, Header, Static
+
+    class Bare(App[None]):
+        BINDINGS = [Binding("question_mark", "noop", "Help")]
+
+        def compose(self) -> ComposeResult:
+            yield Header()
+            yield Static(BARE_TEXT)
+            yield Footer()
+
+        def action_noop(self) -> None:
+            pass
+
+    Bare().run()
+
+
+# --- a program on a PTY, watched through pyte -----------------------------------------
+class Watched:
+    """One program on its own PTY: output read as it comes, first frame time noted."""
+
+    def __init__(self, argv: Sequence[str], env: dict[str, str], markers: Sequence[str]
+                 ) -> None:
+        self.markers = [re.compile(m) for m in markers]
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(list(argv), stdin=slave, stdout=slave, stderr=slave,
+                                     env=env, cwd=ROOT, start_new_session=True,
+                                     preexec_fn=_take_terminal)
+        os.close(slave)
+        os.set_blocking(master, False)
+        self.fd = master
+        self.raw = bytearray()
+        self.text = bytearray()  # the output without escape sequences (the cheap check)
+        self.screen = pyte.Screen(COLUMNS, ROWS)
+        self.stream = pyte.ByteStream(self.screen)
+        self.fed = 0
+        self.first_frame: float | None = None
+        self.eof = False
+
+    def on_readable(self) -> None:
+        try:
+            data = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.eof = True
+            return
+        now = time.perf_counter()
+        self.raw += data
+        if self.first_frame is None and self._ready():
+            self.first_frame = now - self.started
+
+    def _ready(self) -> bool:
+        """All markers on pyte's screen; pyte only runs once the plain text has them."""
+        self.text = bytearray(_ESCAPES.sub(b"", bytes(self.raw)))
+        plain = self.text.decode("utf-8", "replace")
+        if not all(m.search(plain) for m in self.markers):
+            return False
+        self.stream.feed(bytes(self.raw[self.fed:]))
+        self.fed = len(self.raw)
+        lines = self.screen.display
+        return all(any(m.search(line) for line in lines) for m in self.markers)
+
+    def send(self, data: bytes) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self.fd, data)
+
+    def close(self, grace_s: float = 10.0) -> None:
+        """Quit with ctrl+q, reading output meanwhile; then TERM/KILL the group if need be."""
+        self.send(QUIT_KEY)
+        deadline = time.monotonic() + grace_s
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            pump([self], 0.05)
+        if self.proc.poll() is None:
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, sig)
+                try:
+                    self.proc.wait(3)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        os.close(self.fd)
+
+    def tail(self) -> str:
+        self.stream.feed(bytes(self.raw[self.fed:]))
+        self.fed = len(self.raw)
+        return "\n".join(line.rstrip() for line in self.screen.display).strip()
+
+
+def _take_terminal() -> None:
+    """In the child, after setsid: make the PTY (fd 0) its controlling terminal."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def pump(watched: Sequence[Watched], timeout: float) -> None:
+    sel = selectors.DefaultSelector()
+    for w in watched:
+        if not w.eof:
+            sel.register(w.fd, selectors.EVENT_READ, w)
+    try:
+        for key, _ in sel.select(timeout):
+            key.data.on_readable()
+    finally:
+        sel.close()
+
+
+def first_frames(watched: Sequence[Watched], timeout: float) -> list[float]:
+    deadline = time.monotonic() + timeout
+    while any(w.first_frame is None for w in watched):
+        if time.monotonic() > deadline or any(w.eof for w in watched if w.first_frame is None):
+            late = next(w for w in watched if w.first_frame is None)
+            raise SystemExit(f"startup bench: no first frame from {late.proc.args!r} "
+                             f"within {timeout:.0f} s; its screen:\n{late.tail()}")
+        pump(watched, 0.1)
+    return [w.first_frame for w in watched if w.first_frame is not None]
+
+
+def run_once(argv: Sequence[str], env: dict[str, str], markers: Sequence[str]) -> float:
+    w = Watched(argv, env, markers)
+    try:
+        return first_frames([w], 60)[0]
+    finally:
+        w.close()
+
+
+def run_many(argvs: Sequence[Sequence[str]], env: dict[str, str], markers: Sequence[str]
+             ) -> float:
+    """Start every program at once; the median of their first-frame times."""
+    watched = [Watched(argv, env, markers) for argv in argvs]
+    try:
+        return statistics.median(first_frames(watched, 90))
+    finally:
+        for w in watched:
+            w.close()
+
+
+# --- the hive the attach and SSH sessions talk to -------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(tmp: Path, env: dict[str, str], port: int, keys: Path, sessions: int
+                 ) -> subprocess.Popen[bytes]:
+    """`hivetui serve --ssh` that lets ``sessions`` clients of one address log in at once
+    (the default admits 4 unauthenticated connections per address: see ssh.admission)."""
+    config = tmp / "serve.toml"
+    config.write_text(f"[ssh]\nmax_unauthenticated = {max(sessions, 10)}\n"
+                      f"max_unauthenticated_per_source = {sessions}\n"
+                      f"max_sessions = {sessions + 10}\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hivetui", "serve", "--state-dir", str(tmp / "served"),
+         "--config", str(config), "--ssh", f"127.0.0.1:{port}", "--authorized-keys", str(keys)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=env, cwd=ROOT, start_new_session=True)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    said = b""
+    while b"SSH:" not in said:
+        line = proc.stdout.readline()
+        if not line or time.monotonic() > deadline:
+            proc.kill()
+            raise SystemExit(f"startup bench: `hivetui serve` did not start: {said!r}")
+        said += line
+    return proc
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def make_key(tmp: Path) -> tuple[Path, Path]:
+    key = tmp / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "bench",
+                    "-f", str(key)], check=True)
+    keys = tmp / "authorized_keys"
+    keys.write_text(Path(f"{key}.pub").read_text())
+    return key, keys
+
+
+def ssh_argv(port: int, key: Path) -> list[str]:
+    return ["ssh", "-F", "/dev/null", "-p", str(port), "-i", str(key),
+            "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR", "-t", "operator@127.0.0.1"]
+
+
+# --- the bench --------------------------------------------------------------------------
+def child_env(tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONDONTWRITEBYTECODE", "SSH_AUTH_SOCK", "TEXTUAL")}
+    env |= {"TERM": "xterm-256color", "COLORTERM": "truecolor",
+            "XDG_STATE_HOME": str(tmp / "xdg-state"), "XDG_CONFIG_HOME": str(tmp / "xdg-conf"),
+            "PYTHONPATH": str(ROOT)}
+    return env
+
+
+def timed(label: str, runs: int, one: object, warm_up: bool = True) -> list[float]:
+    assert callable(one)
+    if warm_up:
+        one()  # not counted
+    times = [one() for _ in range(runs)]
+    print(f"{label:10} " + " ".join(f"{t:.3f}" for t in times), file=sys.stderr, flush=True)
+    return times
+
+
+def bench(args: argparse.Namespace) -> dict[str, object]:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-startup-"))
+    env = child_env(tmp)
+    py = sys.executable
+    fresh = iter(range(1_000_000))
+    result: dict[str, object] = {"bench": "startup", "runs": args.runs,
+                                 "ssh_sessions": args.sessions}
+    try:
+        bare = timed("bare", args.runs, lambda: run_once(
+            [py, __file__, "--bare-app"], env, BARE_MARKERS))
+        embedded = timed("embedded", args.runs, lambda: run_once(
+            [py, "-m", "hivetui", "--state-dir", str(tmp / f"fresh-{next(fresh)}")],
+            env, FLEET_MARKERS))
+        key, keys = make_key(tmp)
+        port = free_port()
+        server = start_server(tmp, env, port, keys, args.sessions)
+        try:
+            sock = tmp / "served" / "run" / "control.sock"
+            attach = timed("attach", args.runs, lambda: run_once(
+                [py, "-m", "hivetui", "attach", "--socket", str(sock), "--state-dir",
+                 str(tmp / "attach-logs")], env, FLEET_MARKERS))
+            ssh = timed("ssh p50", args.runs, lambda: run_many(
+                [ssh_argv(port, key)] * args.sessions, env, FLEET_MARKERS),
+                        warm_up=False)  # the attach runs warmed the same program
+        finally:
+            stop_server(server)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for name, times in (("bare_textual", bare), ("embedded_first_frame", embedded),
+                        ("attach_first_frame", attach), ("ssh_first_frame_p50", ssh)):
+        result[f"{name}_s"] = round(statistics.median(times), 3)
+        result[f"{name}_range_s"] = [round(min(times), 3), round(max(times), 3)]
+    result["embedded_ratio"] = round(statistics.median(embedded) / statistics.median(bare), 2)
+    return result
+
+
+def main() -> None:
+    if sys.argv[1:] == ["--bare-app"]:
+        bare_app()
+        return
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="finish within 60 s (the default)")
+    ap.add_argument("--runs", type=int, default=5, help="counted runs of each kind")
+    ap.add_argument("--sessions", type=int, default=10, help="concurrent ssh sessions")
+    args = ap.parse_args()
+    if args.runs < 1 or args.sessions < 1:
+        ap.error("--runs and --sessions must be at least 1")
+    if shutil.which("ssh") is None or shutil.which("ssh-keygen") is None:
+        ap.error("the OpenSSH client (ssh, ssh-keygen) is needed: apt-get install "
+                 "openssh-client")
+    print(json.dumps(bench(args), ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
