@@ -1,23 +1,33 @@
 """A running hive node: the core plus its edges (backend, bridge, control, crash_watch, SSH).
 
 This is the process-level wiring shared by `hivetui`, `hivetui serve` and `hivetui demo`.
+``async with HiveNode(...)`` opens the core and starts its services; the embedded app
+instead calls :meth:`HiveNode.open` (the core alone: enough to show the fleet) and then
+:meth:`HiveNode.start_services` behind its first frame. The bridge's module (mcp,
+uvicorn, starlette: the larger part of start-up) is imported by a worker thread there,
+so the event loop keeps answering keys meanwhile.
 """
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import logging
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from hivetui.bridge.server import Bridge
 from hivetui.control.server import ControlServer
 from hivetui.control.sessions import SessionTokens
 from hivetui.core.config import HiveConfig
 from hivetui.core.crash_watch import CrashWatch
-from hivetui.core.errors import ConfigError
+from hivetui.core.errors import BridgeError, ConfigError
 from hivetui.core.hive import Hive
 from hivetui.core.paths import StatePaths
 from hivetui.core.ports import ContainerBackend
+
+if TYPE_CHECKING:
+    from hivetui.bridge.server import Bridge
 
 log = logging.getLogger(__name__)
 
@@ -47,24 +57,48 @@ class HiveNode:
             backend = make_backend(self.config, self.paths)
         self.hive = Hive(state_dir, self.config, backend)
         self.sessions = SessionTokens()
-        self.bridge = Bridge(self.hive, self.config.bridge.host, self.config.bridge.port)
+        self._bridge: Bridge | None = None
         self.control = ControlServer(self.hive, socket, self.sessions)
         self.crash_watch = CrashWatch(self.hive, backend) if backend is not None else None
 
+    @property
+    def bridge(self) -> Bridge:
+        if self._bridge is None:
+            raise BridgeError("the MCP bridge is not started yet (HiveNode.start_services)")
+        return self._bridge
+
     async def __aenter__(self) -> HiveNode:
-        await self.hive.__aenter__()
+        await self.open()
         try:
-            self.hive.add_service("bridge", self.bridge.run)
-            self.hive.add_service("control", self.control.run)
-            await self.bridge.ready()
-            await self.control.ready()
-            if self.crash_watch is not None:
-                self.hive.add_service("crash_watch", self.crash_watch.run)
-                await self.crash_watch.seeded.wait()
+            await self.start_services()
         except BaseException:
-            await self.hive.aclose()
+            await self.aclose()
             raise
         return self
+
+    async def open(self) -> None:
+        """Open the core alone (store, registry, bus): the hive can be looked at, and no
+        container starts until :meth:`start_services` has the bridge up."""
+        if self.hive.lifecycle is not None:
+            self.hive.lifecycle.edges_ready.clear()
+        await self.hive.__aenter__()
+
+    async def start_services(self) -> None:
+        """Control socket, crash_watch (seeded) and the MCP bridge; returns once all are
+        up. The services belong to the hive's task group, not to the caller."""
+        self.hive.add_service("control", self.control.run)
+        if self.crash_watch is not None:
+            self.hive.add_service("crash_watch", self.crash_watch.run)
+        server = await asyncio.to_thread(importlib.import_module, "hivetui.bridge.server")
+        self._bridge = server.Bridge(self.hive, self.config.bridge.host,
+                                     self.config.bridge.port)
+        self.hive.add_service("bridge", self._bridge.run)
+        await self._bridge.ready()
+        if self.hive.lifecycle is not None:
+            self.hive.lifecycle.edges_ready.set()
+        await self.control.ready()
+        if self.crash_watch is not None:
+            await self.crash_watch.seeded.wait()
 
     async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
                         tb: TracebackType | None) -> None:
@@ -85,5 +119,6 @@ class HiveNode:
                 await lifecycle.backend.stop(name)
 
     async def aclose(self) -> None:
-        await self.bridge.aclose()
+        if self._bridge is not None:
+            await self._bridge.aclose()
         await self.hive.aclose()

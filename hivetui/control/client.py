@@ -11,15 +11,17 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hivetui.control.protocol import MAX_LINE, encode
 from hivetui.control.sessions import SESSION_TOKEN_ENV
 from hivetui.core.api import Series
-from hivetui.core.bus import Message
 from hivetui.core.errors import ControlError, error_from_dict
 from hivetui.core.events import Event, event_from_dict
 from hivetui.core.views import AgentView, Approval, AuditEntry, Draft, Question
+
+if TYPE_CHECKING:
+    from hivetui.core.bus import Message
 
 log = logging.getLogger(__name__)
 
@@ -194,9 +196,13 @@ class ControlClient:
         return list(await self._call("shell_argv", {"name": name}))
 
     async def send(self, name: str, text: str) -> Message:
+        from hivetui.core.bus import Message  # the bus module (sqlite) only once needed
+
         return Message.from_dict(await self._call("send", {"name": name, "text": text}))
 
     async def inbox(self, name: str, limit: int = 100) -> list[Message]:
+        from hivetui.core.bus import Message
+
         return [Message.from_dict(d) for d in await self._call(
             "inbox", {"name": name, "limit": limit})]
 

@@ -7,11 +7,13 @@ core) and across the control socket by :class:`hivetui.control.client.ControlCli
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from hivetui.core.bus import Message
 from hivetui.core.events import Event
 from hivetui.core.views import AgentView, Approval, AuditEntry, Draft, Question
+
+if TYPE_CHECKING:  # the bus (store, sqlite) is not for clients that only talk to a core
+    from hivetui.core.bus import Message
 
 Series = dict[str, list[tuple[float, float]]]
 

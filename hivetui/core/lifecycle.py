@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -34,6 +35,10 @@ class Lifecycle:
         #: per-agent config repos; containers are built from the *applied* commit
         self.repos = ConfigRepos(paths)
         self.bridge_url = ""
+        #: cleared while the node starts its services: a container is set up only once
+        #: the bridge listens, so it never gets an empty bridge address
+        self.edges_ready = asyncio.Event()
+        self.edges_ready.set()
         #: loop settings handed to the harness in agent.json (turn timeout, notes size)
         self.harness_settings: dict[str, float | int] = {}
         self.harness_argv: tuple[str, ...] = (
@@ -54,6 +59,7 @@ class Lifecycle:
         return settings
 
     async def spec_for(self, agent: Agent) -> ContainerSpec:
+        await self.edges_ready.wait()
         settings = await self.settings_for(agent)
         prompt = await self.repos.applied_file(agent.name, "prompt.md") or ""
         nix_module = await self.repos.applied_file(agent.name, "agent.nix") or ""

@@ -10,17 +10,20 @@ import getpass
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from hivetui.core.api import Series
-from hivetui.core.bus import Message
 from hivetui.core.errors import ContainerError, HiveError, NotAvailableError, PermissionDenied
-from hivetui.core.events import Event
-from hivetui.core.hive import Hive
-from hivetui.core.lifecycle import Lifecycle
 from hivetui.core.names import OPERATOR, validate_agent_name
 from hivetui.core.paths import write_private_file
-from hivetui.core.registry import Agent
 from hivetui.core.views import AgentView, Approval, AuditEntry, Draft, Question
+
+if TYPE_CHECKING:  # `Operator` alone is what a control client (attach, ctl) needs
+    from hivetui.core.api import Series
+    from hivetui.core.bus import Message
+    from hivetui.core.events import Event
+    from hivetui.core.hive import Hive
+    from hivetui.core.lifecycle import Lifecycle
+    from hivetui.core.registry import Agent
 
 log = logging.getLogger(__name__)
 

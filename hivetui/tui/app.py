@@ -14,12 +14,13 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import Any
 
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.reactive import reactive
 
 from hivetui.core.api import HiveAPI
 from hivetui.core.events import (
@@ -38,25 +39,22 @@ from hivetui.tui.guard import attempt, show_error
 from hivetui.tui.messages import HiveCommand, HiveRefreshed
 from hivetui.tui.palette import HiveCommands
 from hivetui.tui.pump import EventPump
-from hivetui.tui.screens.agent_detail import AgentDetailScreen
-from hivetui.tui.screens.approvals import ApprovalsScreen
 from hivetui.tui.screens.command_line import CommandLineScreen
 from hivetui.tui.screens.fleet import FleetScreen
+from hivetui.tui.screens.follows import TakesRefreshes, TakesRosterChanges
 from hivetui.tui.screens.help import HelpScreen, Section
-from hivetui.tui.screens.kept import KeptScreen
 from hivetui.tui.screens.prompt import PromptScreen
-from hivetui.tui.screens.questions import QuestionsScreen
+from hivetui.tui.screens.queue_base import QueueScreen
 from hivetui.tui.screens.read_only import GuardedScreen, mark_refused
 from hivetui.tui.screens.stylesheet import style_path
 from hivetui.tui.state import Changes, HiveState
-from hivetui.tui.widgets.agent.log_pane import LogPane
-from hivetui.tui.widgets.agent.terminal_pane import TerminalPane
 from hivetui.tui.widgets.approvals.live import LiveEvent
 from hivetui.tui.widgets.fleet.table import FleetTable
 
 log = logging.getLogger(__name__)
 
 Lifespan = Callable[[], AbstractAsyncContextManager[Any]]
+ServicesStart = Callable[[], Awaitable[None]]
 BELL_MIN_INTERVAL_S = 1.0
 _SEVERITY = {"info": "information", "warning": "warning", "error": "error"}
 
@@ -69,10 +67,14 @@ class HiveApp(App[None]):
         Binding("question_mark", "help", "Help"),
         Binding("colon", "command_line", "Command"),
     ]
+    #: true from the first frame until ``start_services`` (the embedded core's bridge,
+    #: control socket, crash_watch seeding) is done; the header says "starting…"
+    starting: reactive[bool] = reactive(False)
 
     def __init__(self, api: HiveAPI, *, clock: Callable[[], float] = time.time,
                  where: str = "", lifespan: Lifespan | None = None, bell: bool = True,
-                 refresh_interval: float = 0.1) -> None:
+                 refresh_interval: float = 0.1,
+                 start_services: ServicesStart | None = None) -> None:
         super().__init__()
         self.api = api
         self.hive_context = HiveContext(api, HiveState(api), clock, where)
@@ -85,6 +87,9 @@ class HiveApp(App[None]):
         self._echoes = AlertEchoes()
         self._lifespan = lifespan
         self._stack = AsyncExitStack()
+        self._start_services = start_services
+        #: why ``start_services`` failed (the app exits; ``run_app`` raises it)
+        self.start_error: Exception | None = None
 
     async def on_mount(self) -> None:
         if self._lifespan is not None:
@@ -93,7 +98,26 @@ class HiveApp(App[None]):
         await self.push_screen(FleetScreen(self.hive_context))
         self.run_worker(self._pump_events(), name="hive-events", group="pump",
                         exit_on_error=False)
+        if self._start_services is not None:
+            self.starting = True
+            self.call_after_refresh(self._begin_services)
         self.call_after_refresh(self._freeze_startup_heap)
+
+    def _begin_services(self) -> None:
+        """After the first frame: the core's services start while keys keep working."""
+        self.run_worker(self._services_up(), name="hive-services", group="services",
+                        exit_on_error=False)
+
+    async def _services_up(self) -> None:
+        assert self._start_services is not None
+        try:
+            await self._start_services()
+        except Exception as exc:  # the hive cannot run without them: leave and say why
+            log.exception("the hive's services did not start")
+            self.start_error = exc
+            self.exit(return_code=2)
+            return
+        self.starting = False
 
     @staticmethod
     def _freeze_startup_heap() -> None:
@@ -119,9 +143,9 @@ class HiveApp(App[None]):
     # --- live updates and alerts -----------------------------------------------------
     def _deliver(self, changes: Changes) -> None:
         for screen in self.screen_stack:
-            if isinstance(screen, FleetScreen | AgentDetailScreen):
+            if isinstance(screen, TakesRefreshes):
                 screen.post_message(HiveRefreshed(changes))
-            elif isinstance(screen, KeptScreen) and (changes.added or changes.removed):
+            elif isinstance(screen, TakesRosterChanges) and (changes.added or changes.removed):
                 # agents came or went: the kept list may have changed (one re-read)
                 name = min(changes.added | changes.removed)
                 screen.post_message(LiveEvent(AgentChanged(agent=name, what="kept")))
@@ -129,7 +153,7 @@ class HiveApp(App[None]):
     def _forward(self, ev: Event) -> None:
         """Approval / question events, as they come, to the queue screens (they filter)."""
         for screen in self.screen_stack:
-            if isinstance(screen, ApprovalsScreen | QuestionsScreen | KeptScreen):
+            if isinstance(screen, QueueScreen):
                 screen.post_message(LiveEvent(ev))
 
     def _pump_error(self, exc: BaseException) -> None:
@@ -189,6 +213,14 @@ class HiveApp(App[None]):
         self.push_screen(HelpScreen(self.help_sections()))
 
     def help_sections(self) -> list[Section]:
+        # the screens' modules only now: the app starts without them (see screens.follows)
+        from hivetui.tui.screens.agent_detail import AgentDetailScreen
+        from hivetui.tui.screens.approvals import ApprovalsScreen
+        from hivetui.tui.screens.kept import KeptScreen
+        from hivetui.tui.screens.questions import QuestionsScreen
+        from hivetui.tui.widgets.agent.log_pane import LogPane
+        from hivetui.tui.widgets.agent.terminal_pane import TerminalPane
+
         app_keys = [*self.BINDINGS, Binding("ctrl+p", "command_palette", "Command palette"),
                     Binding("ctrl+q", "quit", "Quit")]
 
@@ -221,4 +253,7 @@ async def run_app(api: HiveAPI, *, embedded_hive: object | None = None,
                   **options: Any) -> None:
     """Run the app full screen until the operator quits (the CLI's entry)."""
     options.setdefault("where", "embedded" if embedded_hive is not None else "attached")
-    await create_app(api, **options).run_async()
+    app = create_app(api, **options)
+    await app.run_async()
+    if app.start_error is not None:
+        raise app.start_error

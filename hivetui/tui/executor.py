@@ -26,12 +26,8 @@ from hivetui.tui.commands import (
 )
 from hivetui.tui.context import HiveContext
 from hivetui.tui.guard import attempt, show_error
-from hivetui.tui.screens.agent_detail import AgentDetailScreen
-from hivetui.tui.screens.approvals import ApprovalsScreen
 from hivetui.tui.screens.confirm import ConfirmScreen
 from hivetui.tui.screens.fleet import FleetScreen
-from hivetui.tui.screens.kept import KeptScreen
-from hivetui.tui.screens.questions import QuestionsScreen
 from hivetui.tui.screens.read_only import refuse_read_only
 
 log = logging.getLogger(__name__)
@@ -97,6 +93,9 @@ class CommandRunner:
             await self.app.pop_screen()
 
     async def open_agent(self, name: str, tab: str = "overview") -> None:
+        # imported on the first open: its terminal emulator and charts cost start-up time
+        from hivetui.tui.screens.agent_detail import AgentDetailScreen
+
         if name not in self.ctx.state.agents:
             show_error(self.app, NotFoundError(f"no agent named {name!r}"))
             return
@@ -144,12 +143,15 @@ async def _ok(call: Awaitable[None]) -> bool:
     return True
 
 
-QUEUE_SCREENS: dict[str, type[ApprovalsScreen | QuestionsScreen | KeptScreen]] = {
-    "approvals": ApprovalsScreen, "questions": QuestionsScreen, "kept": KeptScreen,
-}
-
-
 def _queue_screen(target: str, ctx: HiveContext) -> Screen[None] | None:
-    """The approvals / questions / kept screens; the app feeds them their live events."""
-    cls = QUEUE_SCREENS.get(target)
-    return None if cls is None else cls(ctx.api, clock=ctx.clock)
+    """The approvals / questions / kept screens (each imported when first opened); the
+    app feeds them their live events."""
+    if target == "approvals":
+        from hivetui.tui.screens.approvals import ApprovalsScreen as screen
+    elif target == "questions":
+        from hivetui.tui.screens.questions import QuestionsScreen as screen
+    elif target == "kept":
+        from hivetui.tui.screens.kept import KeptScreen as screen
+    else:
+        return None
+    return screen(ctx.api, clock=ctx.clock)

@@ -17,14 +17,19 @@ async def run_embedded(state_dir: Path, config: HiveConfig, *, socket: Path | No
                        ) -> int:
     """`hivetui`: the core and the app in one process and one event loop.
 
-    The core's services (bridge, control socket, crash_watch) belong to the hive's own
-    task group, not to the app: closing a screen never stops them.
+    The app shows the opened core at once; the core's services (bridge, control socket,
+    crash_watch) start behind its first frame ("starting…" in the header) and belong to
+    the hive's own task group, not to the app: closing a screen never stops them.
     """
     from hivetui.node import HiveNode
 
-    async with HiveNode(state_dir, config, socket=socket) as node:
+    node = HiveNode(state_dir, config, socket=socket)
+    await node.open()
+    try:
         api = OperatorSession(node.hive, Operator.local())
-        await run_app(api, embedded_hive=node.hive)
+        await run_app(api, embedded_hive=node.hive, start_services=node.start_services)
+    finally:
+        await node.aclose()
     return 0
 
 

@@ -24,6 +24,7 @@ from hivetui.tui.context import HiveContext
 from hivetui.tui.guard import attempt
 from hivetui.tui.messages import HiveCommand, HiveRefreshed
 from hivetui.tui.screens.fleet import AGENT_REFUSED
+from hivetui.tui.screens.follows import TakesRefreshes
 from hivetui.tui.screens.prompt import PromptScreen
 from hivetui.tui.screens.read_only import GuardedScreen
 from hivetui.tui.screens.stylesheet import style_path
@@ -40,7 +41,7 @@ CHART_INTERVAL_S = 1.0
 CHART_WINDOW_S = 3600.0
 
 
-class AgentDetailScreen(GuardedScreen):
+class AgentDetailScreen(GuardedScreen, TakesRefreshes):
     CSS_PATH = style_path("agent.tcss")
     READ_ONLY_REFUSED = AGENT_REFUSED
 

@@ -21,6 +21,7 @@ from hivetui.tui.commands import AgentAction, Navigate, OpenAgent, SetModel
 from hivetui.tui.context import HiveContext
 from hivetui.tui.guard import attempt
 from hivetui.tui.messages import HiveCommand, HiveRefreshed
+from hivetui.tui.screens.follows import TakesRefreshes
 from hivetui.tui.screens.prompt import PromptScreen
 from hivetui.tui.screens.read_only import GuardedScreen
 from hivetui.tui.screens.stylesheet import style_path
@@ -38,7 +39,7 @@ TIMES_EVERY_S = 5.0
 AGENT_REFUSED = {"act": "{} an agent", "model": "set an agent's model"}
 
 
-class FleetScreen(GuardedScreen):
+class FleetScreen(GuardedScreen, TakesRefreshes):
     CSS_PATH = style_path("fleet.tcss")
     READ_ONLY_REFUSED = AGENT_REFUSED
 

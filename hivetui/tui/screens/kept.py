@@ -30,6 +30,7 @@ from hivetui.core.events import (
 )
 from hivetui.core.views import AgentView
 from hivetui.tui.screens.confirm import ConfirmScreen
+from hivetui.tui.screens.follows import TakesRosterChanges
 from hivetui.tui.screens.queue_base import QueueScreen, queue_bindings
 from hivetui.tui.screens.stylesheet import style_path
 from hivetui.tui.widgets.approvals.draft_list import DraftList
@@ -38,7 +39,7 @@ from hivetui.tui.widgets.approvals.kept_list import KeptList
 LIVE_EVENTS = (AgentChanged, AgentStopped, ApprovalRequested, ApprovalResolved, Lagged)
 
 
-class KeptScreen(QueueScreen):
+class KeptScreen(QueueScreen, TakesRosterChanges):
     """Kept agents (revive, purge) and spawn drafts."""
 
     CSS_PATH = style_path("kept.tcss")

@@ -13,7 +13,11 @@ from hivetui.tui.widgets.agent_state import badge
 
 
 class HiveHeader(Horizontal):
-    """``update_counts`` refreshes it; counts above zero get the ``-pending`` class."""
+    """``update_counts`` refreshes it; counts above zero get the ``-pending`` class.
+
+    While the app's ``starting`` attribute is true (an embedded core still starting its
+    services: see ``HiveApp``) it shows "starting…".
+    """
 
     def __init__(self, operator: str, where: str = "", *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -27,6 +31,14 @@ class HiveHeader(Horizontal):
         yield Label("", id="fleet-summary", markup=False)
         yield Label("", id="approvals-count", markup=False)
         yield Label("", id="questions-count", markup=False)
+        yield Label("starting…", id="starting", markup=False)
+
+    def on_mount(self) -> None:
+        # any app works: one without a `starting` attribute never shows the label
+        self.watch(self.app, "starting", self._show_starting)
+
+    def _show_starting(self, starting: object) -> None:
+        self.query_one("#starting", Label).display = bool(starting)
 
     def update_counts(self, agents: Mapping[str, AgentView], approvals: int,
                       questions: int) -> None:

@@ -1,0 +1,16 @@
+"""What a screen follows of the live hive: the app routes updates by these bases.
+
+The app checks a screen on its stack against these small classes, never against the
+screen classes themselves, so it imports no screen (and none of its widgets: terminal
+emulator, charts) before the operator opens it.
+"""
+
+from __future__ import annotations
+
+
+class TakesRefreshes:
+    """Gets ``HiveRefreshed``: the pump's coalesced changes (agents, counts, messages)."""
+
+
+class TakesRosterChanges:
+    """Gets ``LiveEvent(AgentChanged(what="kept"))`` when agents come or go."""
