@@ -7,20 +7,24 @@ once: for hivetui the fleet's status line (``N agents · sorted by``) and the fo
 key hints; for the bare app its text and its footer. The clock starts just before the
 process is spawned, so interpreter start and imports count.
 
-Fields of the JSON line (each the median of ``--runs`` runs, after one warm-up run that
-is not counted, so caches and ``.pyc`` files are warm as on a used install):
+Fields of the JSON line (each the median of ``--runs`` rounds; a round runs every kind
+once, one after another, so the kinds compare under the same load; round 0 is a warm-up,
+not counted, so caches and ``.pyc`` files are warm as on a used install):
 
 - ``bare_textual_s``: a bare Textual app (Header, Static, Footer), the baseline.
 - ``embedded_first_frame_s``: ``hivetui`` (core and app in one process) on a fresh state
-  directory each run.
+  directory each round.
 - ``attach_first_frame_s``: ``hivetui attach`` to a running ``hivetui serve``.
 - ``ssh_first_frame_p50_s``: ``--sessions`` real OpenSSH ``ssh`` clients started at once
-  against the same ``hivetui serve --ssh``, each on its own PTY; a run's value is the
-  median of its sessions, the field the median over runs.
+  against the same ``hivetui serve --ssh``, each on its own PTY; a round's value is the
+  median of its sessions.
 - ``embedded_ratio``: ``embedded_first_frame_s / bare_textual_s``.
 
-``*_range_s`` fields give each kind's fastest and slowest run. The machine may be shared:
-run the bench more than once. ``--quick`` finishes within 60 s. Last line: JSON.
+Programs are killed once their first frame is seen (only start-up is measured); the
+next round waits until the server has ended the last round's SSH sessions.
+``*_range_s`` fields give each kind's fastest and slowest round, ``load1_before_after``
+the machine's 1-minute load average around the bench: the machine may be shared, run it
+more than once. ``--quick`` finishes within 60 s. Last line: JSON.
 """
 
 from __future__ import annotations
@@ -52,7 +56,6 @@ COLUMNS, ROWS = 120, 36
 FLEET_MARKERS = (r"\d+ agents? · sorted by", r"\bHelp\b")
 BARE_TEXT = "bench: a bare Textual app"
 BARE_MARKERS = (re.escape(BARE_TEXT), r"\bHelp\b")
-QUIT_KEY = b"\x11"  # ctrl+q, Textual's quit
 # Escape sequences removed before the cheap text check that gates pyte (see Screen.ready)
 _ESCAPES = re.compile(rb"\x1b\[[0-9;?<>=$ ]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"
                       rb"|\x1b[()][0-9A-Za-z]|\x1b[=>78MDEc]")
@@ -132,21 +135,12 @@ class Watched:
         with contextlib.suppress(OSError):
             os.write(self.fd, data)
 
-    def close(self, grace_s: float = 10.0) -> None:
-        """Quit with ctrl+q, reading output meanwhile; then TERM/KILL the group if need be."""
-        self.send(QUIT_KEY)
-        deadline = time.monotonic() + grace_s
-        while self.proc.poll() is None and time.monotonic() < deadline:
-            pump([self], 0.05)
-        if self.proc.poll() is None:
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, sig)
-                try:
-                    self.proc.wait(3)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
+    def close(self) -> None:
+        """Kill the program's process group at once: only its start is measured, and a
+        graceful exit would compete with the next run for the CPU."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
         os.close(self.fd)
 
     def tail(self) -> str:
@@ -209,14 +203,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(tmp: Path, env: dict[str, str], port: int, keys: Path, sessions: int
-                 ) -> subprocess.Popen[bytes]:
+def start_server(tmp: Path, env: dict[str, str], port: int, keys: Path, sessions: int,
+                 preload: bool) -> subprocess.Popen[bytes]:
     """`hivetui serve --ssh` that lets ``sessions`` clients of one address log in at once
     (the default admits 4 unauthenticated connections per address: see ssh.admission)."""
     config = tmp / "serve.toml"
     config.write_text(f"[ssh]\nmax_unauthenticated = {max(sessions, 10)}\n"
                       f"max_unauthenticated_per_source = {sessions}\n"
-                      f"max_sessions = {sessions + 10}\n")
+                      f"max_sessions = {sessions + 10}\n"
+                      f"preload_sessions = {str(preload).lower()}\n")
     proc = subprocess.Popen(
         [sys.executable, "-m", "hivetui", "serve", "--state-dir", str(tmp / "served"),
          "--config", str(config), "--ssh", f"127.0.0.1:{port}", "--authorized-keys", str(keys)],
@@ -232,6 +227,28 @@ def start_server(tmp: Path, env: dict[str, str], port: int, keys: Path, sessions
             raise SystemExit(f"startup bench: `hivetui serve` did not start: {said!r}")
         said += line
     return proc
+
+
+def descendants(root: int) -> set[int]:
+    parent: dict[int, int] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            with contextlib.suppress(OSError):
+                raw = Path(f"/proc/{name}/stat").read_text()
+                parent[int(name)] = int(raw[raw.rfind(")") + 2:].split()[1])
+    found: set[int] = set()
+    frontier = {root}
+    while frontier:
+        frontier = {p for p, pp in parent.items() if pp in frontier} - found
+        found |= frontier
+    return found
+
+
+def settle(server: subprocess.Popen[bytes], idle: set[int], timeout: float = 30.0) -> None:
+    """Wait until the server has ended the last run's sessions (only ``idle`` are left)."""
+    deadline = time.monotonic() + timeout
+    while descendants(server.pid) - idle and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def stop_server(proc: subprocess.Popen[bytes]) -> None:
@@ -269,48 +286,54 @@ def child_env(tmp: Path) -> dict[str, str]:
     return env
 
 
-def timed(label: str, runs: int, one: object, warm_up: bool = True) -> list[float]:
-    assert callable(one)
-    if warm_up:
-        one()  # not counted
-    times = [one() for _ in range(runs)]
-    print(f"{label:10} " + " ".join(f"{t:.3f}" for t in times), file=sys.stderr, flush=True)
-    return times
-
-
 def bench(args: argparse.Namespace) -> dict[str, object]:
+    """Rounds of bare, embedded, attach and the SSH batch, one after another, so the
+    kinds compare under the same load on a shared machine; round 0 is the warm-up."""
     tmp = Path(tempfile.mkdtemp(prefix="bench-startup-"))
     env = child_env(tmp)
     py = sys.executable
-    fresh = iter(range(1_000_000))
-    result: dict[str, object] = {"bench": "startup", "runs": args.runs,
-                                 "ssh_sessions": args.sessions}
+    times: dict[str, list[float]] = {"bare_textual": [], "embedded_first_frame": [],
+                                     "attach_first_frame": [], "ssh_first_frame_p50": []}
+    load = [os.getloadavg()[0]]
+    key, keys = make_key(tmp)
+    port = free_port()
+    server = start_server(tmp, env, port, keys, args.sessions, not args.no_preload)
     try:
-        bare = timed("bare", args.runs, lambda: run_once(
-            [py, __file__, "--bare-app"], env, BARE_MARKERS))
-        embedded = timed("embedded", args.runs, lambda: run_once(
-            [py, "-m", "hivetui", "--state-dir", str(tmp / f"fresh-{next(fresh)}")],
-            env, FLEET_MARKERS))
-        key, keys = make_key(tmp)
-        port = free_port()
-        server = start_server(tmp, env, port, keys, args.sessions)
-        try:
-            sock = tmp / "served" / "run" / "control.sock"
-            attach = timed("attach", args.runs, lambda: run_once(
-                [py, "-m", "hivetui", "attach", "--socket", str(sock), "--state-dir",
-                 str(tmp / "attach-logs")], env, FLEET_MARKERS))
-            ssh = timed("ssh p50", args.runs, lambda: run_many(
-                [ssh_argv(port, key)] * args.sessions, env, FLEET_MARKERS),
-                        warm_up=False)  # the attach runs warmed the same program
-        finally:
-            stop_server(server)
+        idle = descendants(server.pid)  # the session zygote, if the server runs one
+        sock = tmp / "served" / "run" / "control.sock"
+        for round_ in range(args.runs + 1):
+            got = {
+                "bare_textual": run_once([py, __file__, "--bare-app"], env, BARE_MARKERS),
+                "embedded_first_frame": run_once(
+                    [py, "-m", "hivetui", "--state-dir", str(tmp / f"fresh-{round_}")],
+                    env, FLEET_MARKERS),
+                "attach_first_frame": run_once(
+                    [py, "-m", "hivetui", "attach", "--socket", str(sock), "--state-dir",
+                     str(tmp / "attach-logs")], env, FLEET_MARKERS),
+            }
+            settle(server, idle)
+            got["ssh_first_frame_p50"] = run_many([ssh_argv(port, key)] * args.sessions,
+                                                  env, FLEET_MARKERS)
+            settle(server, idle)
+            print(f"round {round_}{' (warm-up)' if not round_ else ''}: "
+                  + " ".join(f"{k}={v:.3f}" for k, v in got.items()), file=sys.stderr,
+                  flush=True)
+            if round_:
+                for name, value in got.items():
+                    times[name].append(value)
     finally:
+        stop_server(server)
         shutil.rmtree(tmp, ignore_errors=True)
-    for name, times in (("bare_textual", bare), ("embedded_first_frame", embedded),
-                        ("attach_first_frame", attach), ("ssh_first_frame_p50", ssh)):
-        result[f"{name}_s"] = round(statistics.median(times), 3)
-        result[f"{name}_range_s"] = [round(min(times), 3), round(max(times), 3)]
-    result["embedded_ratio"] = round(statistics.median(embedded) / statistics.median(bare), 2)
+    load.append(os.getloadavg()[0])
+    result: dict[str, object] = {"bench": "startup", "runs": args.runs,
+                                 "ssh_sessions": args.sessions,
+                                 "ssh_preload_sessions": not args.no_preload}
+    for name, values in times.items():
+        result[f"{name}_s"] = round(statistics.median(values), 3)
+        result[f"{name}_range_s"] = [round(min(values), 3), round(max(values), 3)]
+    result["embedded_ratio"] = round(statistics.median(times["embedded_first_frame"])
+                                     / statistics.median(times["bare_textual"]), 2)
+    result["load1_before_after"] = [round(v, 2) for v in load]
     return result
 
 
@@ -322,6 +345,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="finish within 60 s (the default)")
     ap.add_argument("--runs", type=int, default=5, help="counted runs of each kind")
     ap.add_argument("--sessions", type=int, default=10, help="concurrent ssh sessions")
+    ap.add_argument("--no-preload", action="store_true",
+                    help="serve with ssh.preload_sessions = false (each session a fresh "
+                         "process: the comparison without the zygote)")
     args = ap.parse_args()
     if args.runs < 1 or args.sessions < 1:
         ap.error("--runs and --sessions must be at least 1")

@@ -78,6 +78,7 @@ class SSHConfig:
     max_unauthenticated: int = 10  # connections not yet logged in, all addresses together
     max_unauthenticated_per_source: int = 4  # of those, from one address (IPv6: one /64)
     login_timeout_s: float = 20.0  # time allowed from connect to a completed key login
+    preload_sessions: bool = True  # fork each session's `hivetui attach` from a zygote
 
     def validate(self) -> None:
         if self.max_unauthenticated < 1:

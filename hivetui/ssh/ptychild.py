@@ -58,6 +58,20 @@ def apply_modes(fd: int, modes: Mapping[int, int]) -> None:
     termios.tcsetattr(fd, termios.TCSANOW, attrs)
 
 
+def open_pty(cols: int, rows: int, px_width: int = 0, px_height: int = 0,
+             modes: Mapping[int, int] | None = None) -> tuple[int, int]:
+    """A new PTY (master, slave) of that size with the client's modes."""
+    master, slave = os.openpty()
+    try:
+        set_winsize(slave, cols, rows, px_width, px_height)
+        apply_modes(slave, modes or {})
+    except BaseException:
+        os.close(master)
+        os.close(slave)
+        raise
+    return master, slave
+
+
 def _proc_stat(pid: int) -> tuple[str, int, int, int, int] | None:
     """(state, ppid, pgid, sid, starttime) of ``pid`` from /proc, or None if gone."""
     try:
@@ -77,12 +91,18 @@ def _all_pids() -> list[int]:
 
 
 class PtyChild:
-    """One spawned child: its pid (= its process group and session id) and the PTY master."""
+    """One spawned child: its pid (= its process group and session id) and the PTY master.
 
-    def __init__(self, pid: int, master_fd: int, pidfd: int) -> None:
+    ``status``: for a child of another process (the session zygote), the exit status its
+    parent reports; otherwise this process reaps the child itself.
+    """
+
+    def __init__(self, pid: int, master_fd: int, pidfd: int,
+                 status: asyncio.Future[int] | None = None) -> None:
         self.pid = pid
         self.master_fd = master_fd
         self._pidfd = pidfd
+        self._status = status
         self._loop = asyncio.get_running_loop()
         self.exited: asyncio.Future[int] = self._loop.create_future()
         self._tree: dict[int, int] = {}
@@ -99,10 +119,8 @@ class PtyChild:
             program, path=env.get("PATH", os.defpath))
         if exe is None:
             raise SSHError(f"session program {program!r} is not on PATH")
-        master, slave = os.openpty()
+        master, slave = open_pty(cols, rows, px_width, px_height, modes)
         try:
-            set_winsize(slave, cols, rows, px_width, px_height)
-            apply_modes(slave, modes or {})
             slave_path = os.ttyname(slave)
             pid = os.posix_spawn(
                 exe, list(argv), dict(env),
@@ -138,12 +156,24 @@ class PtyChild:
     def _on_exit(self) -> None:
         self._loop.remove_reader(self._pidfd)
         os.close(self._pidfd)
+        if self._status is not None:
+            self._status.add_done_callback(self._reported)
+            return
         try:
             _, status = os.waitpid(self.pid, 0)
             code = os.waitstatus_to_exitcode(status)
         except ChildProcessError:
             log.error("pid %d was reaped by someone else; its exit status is lost", self.pid)
             code = -1
+        if not self.exited.done():
+            self.exited.set_result(code)
+
+    def _reported(self, status: asyncio.Future[int]) -> None:
+        code = -1
+        if status.cancelled() or status.exception() is not None:
+            log.error("pid %d ended; its parent could not report its exit status", self.pid)
+        else:
+            code = status.result()
         if not self.exited.done():
             self.exited.set_result(code)
 

@@ -6,6 +6,10 @@ operator and role, handed to the child in ``HIVETUI_SESSION_TOKEN`` next to
 ``HIVETUI_SOCKET`` — the control server maps the token back, so what the client says
 about itself never decides who it is.
 
+The default session program (`hivetui attach`) is forked from a pre-imported zygote
+(:mod:`hivetui.ssh.zygote`): still one process per session, without each paying the
+interpreter's start and the app's imports. A configured ``child_argv`` is spawned as is.
+
 Usage (the CLI)::
 
     server = SSHServer.from_config(config.ssh, state_dir=..., socket=control.path,
@@ -28,14 +32,16 @@ from typing import Protocol
 
 import asyncssh
 
-from hivetui.control.sessions import SessionTokens
+from hivetui.control.sessions import SESSION_TOKEN_ENV, SessionTokens
 from hivetui.core.config import SSHConfig
 from hivetui.core.errors import SSHError
 from hivetui.ssh.admission import AdmissionGate
-from hivetui.ssh.childenv import session_env
+from hivetui.ssh.childenv import SOCKET_ENV, session_env
 from hivetui.ssh.hostkey import load_or_create_host_key
 from hivetui.ssh.keys import AuthorizedKey, AuthorizedKeysFile
+from hivetui.ssh.ptychild import PtyChild
 from hivetui.ssh.session import Identity, PtySession, SessionInfo
+from hivetui.ssh.zygote_client import Zygote
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +61,17 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
-def default_child_argv(socket: Path, state_dir: Path | None = None) -> list[str]:
+def default_child_args(socket: Path, state_dir: Path | None = None) -> list[str]:
     """`hivetui attach` on the node's socket; with the node's state dir so the session's
     app logs beside the core's, never into some default state tree."""
-    argv = [sys.executable, "-m", "hivetui", "attach", "--socket", str(socket)]
+    args = ["attach", "--socket", str(socket)]
     if state_dir is not None:
-        argv += ["--state-dir", str(state_dir)]
-    return argv
+        args += ["--state-dir", str(state_dir)]
+    return args
+
+
+def default_child_argv(socket: Path, state_dir: Path | None = None) -> list[str]:
+    return [sys.executable, "-m", "hivetui", *default_child_args(socket, state_dir)]
 
 
 @dataclass
@@ -76,6 +86,7 @@ class SSHServerConfig:
     idle_timeout_s: float = 3600.0
     read_only: Sequence[str] = ()
     child_argv: Sequence[str] | None = None  # default: `python -m hivetui attach --socket S`
+    zygote: bool = True  # fork the default program from a pre-imported zygote
     child_env: Mapping[str, str] = field(default_factory=dict)  # extra variables
     login_timeout_s: float = 20.0  # connect to completed login, else closed
     # Connections not logged in yet (all addresses / one address, 0: no per-address limit);
@@ -205,6 +216,7 @@ class SSHServer:
         self._closing = False
         self._ready = asyncio.Event()
         self._start_error: Exception | None = None
+        self._zygote: Zygote | None = None
 
     @classmethod
     def from_config(cls, cfg: SSHConfig, *, state_dir: Path, socket: Path,
@@ -227,6 +239,7 @@ class SSHServer:
             read_only=tuple(cfg.read_only), child_argv=child_argv,
             login_timeout_s=cfg.login_timeout_s, max_unauthenticated=cfg.max_unauthenticated,
             max_unauthenticated_per_source=cfg.max_unauthenticated_per_source,
+            zygote=cfg.preload_sessions,
         ), tokens, audit)
 
     # --- lifecycle -------------------------------------------------------------------
@@ -256,6 +269,21 @@ class SSHServer:
                            f"{exc.strerror or exc}") from exc
         log.info("ssh: listening on %s:%d, host key %s", self.config.host, self.port,
                  self.fingerprint)
+        if self.config.zygote and self.config.child_argv is None:
+            await self._start_zygote()
+
+    async def _start_zygote(self) -> None:
+        env = session_env(term="dumb", socket="", token="", client_env={},
+                          extra=self.config.child_env)
+        for per_session in ("TERM", SOCKET_ENV, SESSION_TOKEN_ENV):
+            env.pop(per_session, None)
+        zygote = Zygote(env)
+        try:
+            await zygote.start()
+        except SSHError as exc:  # sessions still start, each as a fresh process
+            log.warning("ssh: %s; sessions start without it (slower)", exc)
+            return
+        self._zygote = zygote
 
     async def run(self) -> None:
         """Serve until cancelled: a hive service (``hive.add_service("ssh", server.run)``)."""
@@ -324,6 +352,9 @@ class SSHServer:
             conn.close()
         for conn in list(self._connections):
             await conn.wait_closed()
+        if self._zygote is not None:
+            await self._zygote.aclose()
+            self._zygote = None
         log.info("ssh: server closed")
 
     async def __aenter__(self) -> SSHServer:
@@ -374,10 +405,21 @@ class SSHServer:
     def revoke_token(self, token: str) -> None:
         self.tokens.revoke(token)
 
-    def child_argv(self) -> list[str]:
+    async def spawn_child(self, env: Mapping[str, str], cols: int, rows: int, px_width: int,
+                          px_height: int, modes: Mapping[int, int]) -> PtyChild:
         if self.config.child_argv is not None:
-            return list(self.config.child_argv)
-        return default_child_argv(self.config.socket, self.config.state_dir)
+            return PtyChild.spawn(self.config.child_argv, env, cols, rows, px_width,
+                                  px_height, modes)
+        zygote = self._zygote
+        if zygote is not None and zygote.alive:
+            try:
+                return await zygote.spawn(
+                    default_child_args(self.config.socket, self.config.state_dir), env,
+                    cols, rows, px_width, px_height, modes)
+            except SSHError as exc:
+                log.error("ssh: %s; this session starts as a fresh process", exc)
+        return PtyChild.spawn(default_child_argv(self.config.socket, self.config.state_dir),
+                              env, cols, rows, px_width, px_height, modes)
 
     def child_env(self, identity: Identity, term: str, token: str,
                   client_env: Mapping[str, str]) -> dict[str, str]:

@@ -68,7 +68,9 @@ class SessionHost(Protocol):
 
     def revoke_token(self, token: str) -> None: ...
 
-    def child_argv(self) -> list[str]: ...
+    async def spawn_child(self, env: Mapping[str, str], cols: int, rows: int, px_width: int,
+                          px_height: int, modes: Mapping[int, int]) -> PtyChild:
+        """The session's program on a new PTY of that size (HiveError if it cannot)."""
 
     def child_env(self, identity: Identity, term: str, token: str,
                   client_env: Mapping[str, str]) -> dict[str, str]: ...
@@ -203,8 +205,8 @@ class PtySession(asyncssh.SSHServerSession):  # type: ignore[type-arg]
                                       self._chan.get_environment() if self._chan else {})
             cols, rows, pxw, pxh = self._size
             try:
-                self.child = PtyChild.spawn(self.host.child_argv(), env, cols, rows, pxw, pxh,
-                                            self._modes)
+                self.child = await self.host.spawn_child(env, cols, rows, pxw, pxh,
+                                                         self._modes)
             except HiveError as exc:
                 log.error("ssh: session of %s: %s", self.identity.operator, exc)
                 self._refuse(f"the operator TUI could not start: {exc}")

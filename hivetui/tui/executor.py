@@ -147,11 +147,15 @@ def _queue_screen(target: str, ctx: HiveContext) -> Screen[None] | None:
     """The approvals / questions / kept screens (each imported when first opened); the
     app feeds them their live events."""
     if target == "approvals":
-        from hivetui.tui.screens.approvals import ApprovalsScreen as screen
-    elif target == "questions":
-        from hivetui.tui.screens.questions import QuestionsScreen as screen
-    elif target == "kept":
-        from hivetui.tui.screens.kept import KeptScreen as screen
-    else:
-        return None
-    return screen(ctx.api, clock=ctx.clock)
+        from hivetui.tui.screens.approvals import ApprovalsScreen
+
+        return ApprovalsScreen(ctx.api, clock=ctx.clock)
+    if target == "questions":
+        from hivetui.tui.screens.questions import QuestionsScreen
+
+        return QuestionsScreen(ctx.api, clock=ctx.clock)
+    if target == "kept":
+        from hivetui.tui.screens.kept import KeptScreen
+
+        return KeptScreen(ctx.api, clock=ctx.clock)
+    return None

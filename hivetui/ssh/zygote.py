@@ -1,0 +1,178 @@
+"""The session fork server (zygote): `hivetui attach` pre-imported, forked per SSH session.
+
+Started once by the SSH server (``python -m hivetui.ssh.zygote``, its control socket on
+fd 3), it imports the operator app and everything it shows, then waits. For each session
+the server sends the CLI arguments, the session's environment and the session PTY's
+slave end; the zygote forks, and the child makes that PTY its controlling terminal and
+stdio, takes that environment and runs the CLI: the same `hivetui attach` a fresh
+process would run, without paying the interpreter's start and the imports (most of a
+session's start-up, and all of it paid ten times over when ten sessions start at once).
+
+One process per session, as with a fresh process: each child is forked from the
+zygote, which never runs a session itself, so nothing of one session reaches another.
+The zygote is single-threaded and runs no event loop (a fork is then safe); it reaps its
+children and reports their exit status to the server.
+
+Wire (SOCK_SEQPACKET, one JSON object per message):
+
+- server → zygote: ``{"id": N, "args": [...], "env": {...}}`` with the slave fd attached
+- zygote → server: ``{"id": N, "pid": P}`` or ``{"id": N, "error": "..."}``;
+  later ``{"exited": P, "code": C}`` (C negative: killed by signal -C)
+"""
+
+from __future__ import annotations
+
+import array
+import fcntl
+import gc
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import termios
+import traceback
+from typing import Any
+
+CONTROL_FD = 3
+MAX_MESSAGE = 256 * 1024
+#: what a session runs, imported once here (the agent screen's emulator and charts too:
+#: here they cost nothing per session)
+PRELOAD = ("hivetui.cli", "hivetui.ctl", "hivetui.tui.run", "hivetui.tui.app",
+           "hivetui.tui.screens.agent_detail", "hivetui.tui.screens.approvals",
+           "hivetui.tui.screens.questions", "hivetui.tui.screens.kept",
+           "hivetui.core.bus")
+_RESET = (signal.SIGCHLD, signal.SIGHUP, signal.SIGTERM, signal.SIGQUIT, signal.SIGTSTP,
+          signal.SIGTTIN, signal.SIGTTOU, signal.SIGWINCH)
+
+
+def send(sock: socket.socket, message: dict[str, Any]) -> None:
+    sock.send(json.dumps(message).encode())
+
+
+def receive(sock: socket.socket) -> tuple[dict[str, Any], list[int]] | None:
+    """One request and its fds; None when the server closed its end."""
+    fds = array.array("i")
+    data, ancdata, _flags, _addr = sock.recvmsg(MAX_MESSAGE, socket.CMSG_SPACE(4 * 4))
+    for level, kind, payload in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
+    if not data:
+        for fd in fds:
+            os.close(fd)
+        return None
+    return json.loads(data), list(fds)
+
+
+def run_session(args: list[str], env: dict[str, str], slave: int) -> int:
+    """In the forked child: the PTY as controlling terminal and stdio, then the CLI."""
+    os.setsid()
+    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+    for fd in (0, 1, 2):
+        os.dup2(slave, fd)
+    if slave > 2:
+        os.close(slave)
+    os.environ.clear()
+    os.environ.update(env)
+    sys.argv = [sys.executable, "-m", "hivetui", *args]
+    from hivetui.cli import main
+
+    return main(args)
+
+
+def fork_session(request: dict[str, Any], fds: list[int], sock: socket.socket,
+                 wakeup: tuple[int, int]) -> int:
+    """Fork the child of one session; the parent returns its pid."""
+    if len(fds) != 1:
+        raise ValueError(f"a session request carries one terminal fd, got {len(fds)}")
+    args, env = request["args"], request["env"]
+    if not (isinstance(args, list) and all(isinstance(a, str) for a in args)
+            and isinstance(env, dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())):
+        raise ValueError("a session request needs args (strings) and env (string map)")
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:  # the child: never returns into the zygote's loop
+        sock.close()
+        signal.set_wakeup_fd(-1)
+        for fd in wakeup:
+            os.close(fd)
+        for sig in _RESET:
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        gc.unfreeze()
+        code = run_session(args, env, fds[0])
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+
+
+def reap(sock: socket.socket) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        send(sock, {"exited": pid, "code": os.waitstatus_to_exitcode(status)})
+
+
+def serve(sock: socket.socket) -> None:
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so the wakeup fd fires
+    while True:
+        ready, _, _ = select.select([sock.fileno(), wake_r], [], [])
+        if wake_r in ready:
+            while True:
+                try:
+                    if not os.read(wake_r, 512):
+                        break
+                except BlockingIOError:
+                    break
+            reap(sock)
+        if sock.fileno() not in ready:
+            continue
+        got = receive(sock)
+        if got is None:
+            return  # the server is gone; sessions end with their terminals
+        request, fds = got
+        try:
+            pid = fork_session(request, fds, sock, (wake_r, wake_w))
+        except (ValueError, KeyError, OSError) as exc:
+            send(sock, {"id": request.get("id"), "error": str(exc)[:500]})
+        else:
+            send(sock, {"id": request.get("id"), "pid": pid})
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+
+def main() -> None:
+    import importlib
+
+    sock = socket.socket(fileno=CONTROL_FD)
+    for name in PRELOAD:
+        importlib.import_module(name)
+    gc.collect()
+    gc.freeze()  # the preloaded heap stays shared (copy-on-write) by every session
+    send(sock, {"ready": os.getpid()})
+    serve(sock)
+
+
+if __name__ == "__main__":
+    main()
