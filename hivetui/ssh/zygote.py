@@ -103,7 +103,6 @@ def fork_session(request: dict[str, Any], fds: list[int], sock: socket.socket,
         for sig in _RESET:
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        gc.unfreeze()
         code = run_session(args, env, fds[0])
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1

@@ -1,0 +1,116 @@
+"""SSH sessions forked from the pre-imported zygote: the real `hivetui attach`, real hive.
+
+The server runs its default session program (no ``child_argv``), so each session's
+`hivetui attach` is forked by the zygote onto the session's own PTY. Checked: the
+session works as the key's operator; each session is its own process and session leader
+with the PTY as controlling terminal; exit statuses reach the client through the
+zygote's reports; a dead zygote only costs speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from hivetui.control.server import ControlServer
+from hivetui.control.sessions import SessionTokens
+from hivetui.core.hive import Hive
+from hivetui.ssh.server import SSHServer
+from tests.ssh_util import alive, group_members, key_line, new_key, open_term, running_server
+from tests.ssh_util import wait_until as wait_for
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+async def control(hive: Hive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                  ) -> AsyncIterator[ControlServer]:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    server = ControlServer(hive, sessions=SessionTokens())
+    hive.add_service("control", server.run)
+    await server.ready()
+    await hive.registry.create("worker", runtime="scripted:echo", model="m")
+    yield server
+
+
+def _stat(pid: int) -> list[str]:
+    """state, ppid, pgrp, session, tty_nr of ``pid``."""
+    raw = Path(f"/proc/{pid}/stat").read_text()
+    return raw[raw.rfind(")") + 2:].split()[:5]
+
+
+def _zygote_pid(server: SSHServer) -> int:
+    zygote = server._zygote
+    assert zygote is not None and zygote.alive and zygote.pid is not None
+    return zygote.pid
+
+
+async def test_sessions_are_forked_processes_of_their_own_acting_as_the_key(
+        tmp_path: Path, hive: Hive, control: ControlServer) -> None:
+    alice, bob = new_key(), new_key()
+    text = key_line(alice, "alice") + key_line(bob, "bob", "hivetui-read-only")
+    async with running_server(tmp_path, text, control.sessions, audit=hive.audit,
+                              socket=control.path, child_argv=None,
+                              kill_grace_s=2.0) as server:
+        zygote = _zygote_pid(server)
+        ta, tb = await asyncio.gather(open_term(server.port, alice, size=(120, 40)),
+                                      open_term(server.port, bob, size=(120, 40)))
+        await asyncio.gather(ta.wait_screen("worker", 60), tb.wait_screen("worker", 60))
+        pids = [s.pid for s in server.sessions]
+        assert len(set(pids)) == 2
+        for pid in pids:
+            assert pid is not None
+            _, ppid, pgrp, sid, tty = _stat(pid)
+            # forked by the zygote, leader of its own session, on its own terminal
+            assert int(ppid) == zygote and int(pgrp) == int(sid) == pid and int(tty) != 0
+        await ta.command("model worker claude-opus-4")
+        await wait_for(lambda: hive.registry.get("worker").model_override ==
+                       "claude-opus-4", timeout=20, what="model set by alice's keys")
+        await tb.command("model worker evil-model")
+        await tb.wait_screen("refused", 20)  # bob's token says read-only
+        assert hive.registry.get("worker").model_override == "claude-opus-4"
+
+        ta.proc.stdin.write(b"\x11")  # ctrl+q: exit status 0, as the zygote reports it
+        assert (await ta.finish(30)).exit_status == 0
+        tb.conn.abort()
+        await wait_for(lambda: not server.sessions, timeout=20, what="sessions released")
+        assert [p for p in pids if p is not None and (alive(p) or group_members(p))] == []
+    assert not alive(zygote)
+    assert len(control.sessions) == 0
+
+
+async def test_a_killed_session_is_reported_as_killed(
+        tmp_path: Path, hive: Hive, control: ControlServer) -> None:
+    key = new_key()
+    async with running_server(tmp_path, key_line(key, "alice"), control.sessions,
+                              socket=control.path, child_argv=None) as server:
+        term = await open_term(server.port, key)
+        await term.wait_screen("worker", 60)
+        pid = server.sessions[0].pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        result = await term.finish(30)
+        assert result.exit_status == 1
+        assert "killed by signal 9" in term.text
+
+
+async def test_sessions_still_start_when_the_zygote_died(
+        tmp_path: Path, hive: Hive, control: ControlServer) -> None:
+    key = new_key()
+    async with running_server(tmp_path, key_line(key, "alice"), control.sessions,
+                              socket=control.path, child_argv=None) as server:
+        zygote = _zygote_pid(server)
+        os.kill(zygote, signal.SIGKILL)
+        await wait_for(lambda: server._zygote is not None and not server._zygote.alive,
+                       what="the zygote seen gone")
+        term = await open_term(server.port, key)
+        await term.wait_screen("worker", 60)  # a fresh process, the server's own child
+        pid = server.sessions[0].pid
+        assert pid is not None and int(_stat(pid)[1]) == os.getpid()
+        term.proc.stdin.write(b"\x11")
+        assert (await term.finish(30)).exit_status == 0
