@@ -69,9 +69,9 @@ def test_the_palette_is_configurable() -> None:
 
 def test_dec_special_graphics_g0_and_g1_with_so_si() -> None:
     emu = make()
-    emu.feed(b"\x1b(0lqqk\x1b(B x\r\n")
+    emu.feed(b"\x1b(0lqqk+_\x1b(B x\r\n")  # only 0x5f-0x7e change; "_" is a blank
     emu.feed(b"\x1b)0a\x0ex\x0fx\x0e\x1b)Bx\x0f")  # G1 designated, shifted in and out
-    assert rows(emu)[:2] == ["┌──┐ x", "a│xx"]
+    assert rows(emu)[:2] == ["┌──┐+\u00a0 x", "a│xx"]
 
 
 def test_so_without_a_g1_designation_draws_ascii() -> None:

@@ -120,3 +120,17 @@ def apply_sgr(attrs: Cell, params: tuple[int, ...], *, screen_reversed: bool) ->
                 changes["fg" if param == 38 else "bg"] = colour
     changes.pop("data", None)
     return attrs._replace(**changes)
+
+
+def _dec_special_graphics() -> str:
+    """xterm's DEC Special Graphics set (``ESC ( 0``): 0x5f-0x7e drawn as line drawing and symbols."""
+    table = [chr(code) for code in range(256)]
+    glyphs = "\u00a0◆▒␉␌␍␊°±␤␋┘┐┌└┼⎺⎻─⎼⎽├┤┴┬│≤≥π≠£·"  # 0x5f: a blank (no-break space)
+    for offset, glyph in enumerate(glyphs):
+        table[0x5F + offset] = glyph
+    return "".join(table)
+
+
+#: ``str.translate`` tables for the charsets a program may designate (others are ASCII, as tmux).
+ASCII_CHARSET = "".join(chr(code) for code in range(256))
+DEC_GRAPHICS_CHARSET = _dec_special_graphics()

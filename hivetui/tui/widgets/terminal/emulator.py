@@ -46,7 +46,13 @@ from pyte import charsets
 from pyte import modes as mo
 from pyte.screens import Cursor, Margins, Savepoint, StaticDefaultDict, wcwidth
 
-from hivetui.tui.widgets.terminal.cells import BLANK, BLANK_REVERSED, Cell, apply_sgr
+from hivetui.tui.widgets.terminal.cells import (
+    BLANK,
+    BLANK_REVERSED,
+    DEC_GRAPHICS_CHARSET,
+    Cell,
+    apply_sgr,
+)
 from hivetui.tui.widgets.terminal.stream import TerminalStream
 
 log = logging.getLogger(__name__)
@@ -375,6 +381,14 @@ class TerminalScreen(pyte.Screen):
 
     def _plain_charset(self) -> bool:
         return (self.g1_charset if self.charset else self.g0_charset) is charsets.LAT1_MAP
+
+    def define_charset(self, code: str, mode: str) -> None:
+        """``ESC ( c`` / ``ESC ) c``: ``0`` is DEC Special Graphics; any other set is ASCII (tmux)."""
+        table = DEC_GRAPHICS_CHARSET if code == "0" else charsets.LAT1_MAP
+        if mode == "(":
+            self.g0_charset = table
+        elif mode == ")":
+            self.g1_charset = table
 
     def draw(self, data: str) -> None:
         """Draw text; runs of printable ASCII take a fast path with the same result."""
