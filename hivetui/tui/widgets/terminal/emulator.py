@@ -37,8 +37,8 @@ import logging
 import re
 import unicodedata
 from collections import deque
-from collections.abc import Callable
-from itertools import islice
+from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple
 from typing import Any
 
 import pyte
@@ -52,6 +52,13 @@ from hivetui.tui.widgets.terminal.cells import (
     DEC_GRAPHICS_CHARSET,
     Cell,
     apply_sgr,
+)
+from hivetui.tui.widgets.terminal.lines import (
+    SGR_SPLIT,
+    PlainRows,
+    RowBuilder,
+    pending_rows,
+    plan_rows,
 )
 from hivetui.tui.widgets.terminal.stream import TerminalStream
 
@@ -78,8 +85,6 @@ SECONDARY_DA_REPLY = "\x1b[>1;10;0c"  # VT220, firmware 10
 _MAX_GLYPH_TABLES = 512
 _MAX_SGR_CACHE = 4096
 _ZWJ = "\u200d"
-#: SGR sequences inside a bulk line: ``CSI params m``.
-_SGR_SPLIT = re.compile(r"\x1b\[([0-9;]*)m")
 
 
 _new_tuple = tuple.__new__
@@ -96,6 +101,14 @@ class _Glyphs(dict[str, Cell]):
         char: Cell = _new_tuple(Cell, (data, *self.rest))
         self[data] = char
         return char
+
+
+class _Placement(NamedTuple):
+    """Rows to place: how many, the cells of row i, pending rows for rows [a, b)."""
+
+    count: int
+    cells: Callable[[int], list[Cell]]
+    pending: Callable[[int, int], Iterable[Line]]
 
 
 class TerminalScreen(pyte.Screen):
@@ -116,6 +129,7 @@ class TerminalScreen(pyte.Screen):
         self._alt_savepoint: Savepoint | None = None
         self._glyphs: dict[Cell, _Glyphs] = {}
         self._sgr_cache: dict[tuple[Cell, tuple[int, ...], bool], Cell] = {}
+        self._sgr_text_cache: dict[tuple[Cell, str, bool], Cell] = {}
         self.screen_reversed = False
         self._last_char = " "
         self.reply = reply
@@ -492,66 +506,77 @@ class TerminalScreen(pyte.Screen):
         """Draw ``run``, whole lines of printable ASCII and SGR each ended by CR LF, from column 0.
 
         The same screen, scrollback and attributes as drawing each line then CR LF, but
-        the buffer scrolls once for the run and only the rows that stay (on screen or
-        in scrollback) are built.
+        the buffer scrolls once for the run, only the rows that stay (on screen or in
+        scrollback) are listed, and scrollback rows build their cells when first read.
         """
         texts = run.split("\r\n")
         texts.pop()
-        columns, lines = self.columns, self.lines
-        keep = lines + (0 if self.in_alt_screen else (self.scrollback.maxlen or 0))
-        rows: list[list[Cell]] = []
-        dropped = 0
-        for text in texts:
-            cells = self._line_cells(text)
-            if not cells:
-                rows.append(cells)
-            else:
-                rows.extend(cells[x : x + columns] for x in range(0, len(cells), columns))
-            if len(rows) > 2 * keep:
-                dropped += len(rows) - keep  # they would scroll out of the scrollback too
-                del rows[:-keep]
+        keep = self.lines + (0 if self.in_alt_screen else (self.scrollback.maxlen or 0))
+        last = SGR_SPLIT.sub("", texts[-1])
+        self._last_char = last[-1] if last else self._last_char
+        builder = RowBuilder(self.columns, self._sgr_text, self._glyph_cells)
+        if "\x1b" not in run and max(map(len, texts)) <= self.columns:
+            rows: Sequence[Any] = texts[-keep:]  # plain lines, one row each
+            dropped = len(texts) - len(rows)
+            plain = PlainRows(self.cursor.attrs, self.default_char, builder)
+            placed = _Placement(
+                len(rows),
+                cells=lambda i: self._glyph_cells(plain.attrs, rows[i]),
+                pending=lambda a, b: map(plain.__getitem__, rows[a:b]),
+            )
+        else:
+            plan = plan_rows(
+                texts, self.cursor.attrs, columns=self.columns, keep=keep, sgr=self._sgr_text
+            )
+            self.cursor.attrs = plan.attrs
+            dropped = plan.dropped
+            placed = _Placement(
+                len(plan.rows),
+                cells=lambda i: builder.cells(plan.rows[i]),
+                pending=lambda a, b: pending_rows(plan.rows[a:b], self.default_char, builder),
+            )
         if dropped:
-            for y in range(self.cursor.y, lines):
+            for y in range(self.cursor.y, self.lines):
                 self.buffer.pop(y, None)  # what the dropped rows overwrote, then scrolled away
-        self._place_rows(rows, dropped)
+        self._place_rows(placed, dropped)
 
-    def _line_cells(self, text: str) -> list[Cell]:
-        """One bulk line as cells; its SGR sequences change the cursor's attributes."""
-        if "\x1b" not in text:
-            if text:
-                self._last_char = text[-1]
-            return list(map(self._glyph_table(self.cursor.attrs).__getitem__, text))
-        cells: list[Cell] = []
-        parts = _SGR_SPLIT.split(text)
-        for index, part in enumerate(parts):
-            if index % 2:
-                params = [min(int(p or 0), 9999) for p in part.split(";")]
-                self.select_graphic_rendition(*params)
-            elif part:
-                cells.extend(map(self._glyph_table(self.cursor.attrs).__getitem__, part))
-                self._last_char = part[-1]
-        return cells
+    def _sgr_text(self, attrs: Cell, params: str) -> Cell:
+        """Attributes after ``CSI params m`` (parameters as text), cached like SGR."""
+        key = (attrs, params, self.screen_reversed)
+        cached = self._sgr_text_cache.get(key)
+        if cached is None:
+            numbers = tuple(min(int(p or 0), 9999) for p in params.split(";"))
+            cached = apply_sgr(attrs, numbers, screen_reversed=self.screen_reversed)
+            if len(self._sgr_text_cache) >= _MAX_SGR_CACHE:
+                self._sgr_text_cache.clear()
+            self._sgr_text_cache[key] = cached
+        return cached
 
-    def _place_rows(self, rows: list[list[Cell]], dropped: int) -> None:
+    def _glyph_cells(self, attrs: Cell, text: str) -> list[Cell]:
+        return list(map(self._glyph_table(attrs).__getitem__, text))
+
+    def _place_rows(self, rows: _Placement, dropped: int) -> None:
         """Write ``rows`` from the cursor row down (each ended by a line feed), scrolling once.
 
         ``dropped`` rows were drawn before them and scrolled out of sight.
         """
         buf, lines = self.buffer, self.lines
         y0 = self.cursor.y
-        total = len(rows)
+        total = rows.count
         fit = min(total, lines - y0)
         for i in range(fit):
-            buf[y0 + i].update(enumerate(rows[i]))
+            buf[y0 + i].update(enumerate(rows.cells(i)))
         end = y0 + total + 1  # the row the last line feed reaches, counted past the bottom
         shift = max(0, end - lines)
         self.scrolled_lines += shift + dropped
         if shift:
-            screen = [buf[y] for y in range(lines)]
             default = self.default_char
-            for row in islice(rows, fit, None):
+            screen: list[Line] = [buf[y] for y in range(lines)]
+            first_shown = max(fit, shift - lines + fit)  # rows from here on stay on the screen
+            screen += rows.pending(fit, first_shown)
+            for i in range(first_shown, total):
                 line = Line(default)
-                line.update(enumerate(row))
+                line.update(enumerate(rows.cells(i)))
                 screen.append(line)
             screen.extend(Line(default) for _ in range(end - len(screen)))
             if not self.in_alt_screen:

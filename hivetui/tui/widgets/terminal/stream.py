@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 #: Plain text: anything but C0, DEL and C1 controls.
 _TEXT = re.compile("[^\x00-\x1f\x7f-\x9f]+")
 #: Two or more plain ASCII lines ended by CR LF, with SGR sequences inside (the bulk path).
-_LINES = re.compile(r"(?:(?:[ -~]|\x1b\[[0-9;]*m)*\r\n){2,}")
+_LINES = re.compile(r"(?:(?:[ -~]++|\x1b\[[0-9;]*+m)*+\r\n){2,}+")
 _CSI = re.compile(r"(?:\x1b\[|\x9b)([0-?]*)([ -/]*)([@-~])")
 #: Where a CSI ends (final byte) or is cut (CAN, SUB, ESC).
 _CSI_END = re.compile("[@-~\x18\x1a\x1b]")
