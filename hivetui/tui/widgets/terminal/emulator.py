@@ -55,6 +55,7 @@ from hivetui.tui.widgets.terminal.cells import (
 )
 from hivetui.tui.widgets.terminal.lines import (
     SGR_SPLIT,
+    PendingRow,
     PlainRows,
     RowBuilder,
     pending_rows,
@@ -104,10 +105,12 @@ class _Glyphs(dict[str, Cell]):
 
 
 class _Placement(NamedTuple):
-    """Rows to place: how many, the cells of row i, pending rows for rows [a, b)."""
+    """Rows to place: how many, the cells of row i, row i as its own pending row, shared
+    pending rows for rows [a, b) (scrollback only: they are never written)."""
 
     count: int
     cells: Callable[[int], list[Cell]]
+    fresh: Callable[[int], Line]
     pending: Callable[[int, int], Iterable[Line]]
 
 
@@ -522,6 +525,7 @@ class TerminalScreen(pyte.Screen):
             placed = _Placement(
                 len(rows),
                 cells=lambda i: self._glyph_cells(plain.attrs, rows[i]),
+                fresh=lambda i: plain.fresh(rows[i]),
                 pending=lambda a, b: map(plain.__getitem__, rows[a:b]),
             )
         else:
@@ -530,10 +534,12 @@ class TerminalScreen(pyte.Screen):
             )
             self.cursor.attrs = plan.attrs
             dropped = plan.dropped
+            default = self.default_char
             placed = _Placement(
                 len(plan.rows),
                 cells=lambda i: builder.cells(plan.rows[i]),
-                pending=lambda a, b: pending_rows(plan.rows[a:b], self.default_char, builder),
+                fresh=lambda i: PendingRow(default, plan.rows[i], builder),
+                pending=lambda a, b: pending_rows(plan.rows[a:b], default, builder),
             )
         if dropped:
             for y in range(self.cursor.y, self.lines):
@@ -574,10 +580,7 @@ class TerminalScreen(pyte.Screen):
             screen: list[Line] = [buf[y] for y in range(lines)]
             first_shown = max(fit, shift - lines + fit)  # rows from here on stay on the screen
             screen += rows.pending(fit, first_shown)
-            for i in range(first_shown, total):
-                line = Line(default)
-                line.update(enumerate(rows.cells(i)))
-                screen.append(line)
+            screen += map(rows.fresh, range(first_shown, total))
             screen.extend(Line(default) for _ in range(end - len(screen)))
             if not self.in_alt_screen:
                 self.scrollback.extend(screen[:shift])

@@ -115,7 +115,11 @@ class RowBuilder:
 
 
 class PendingRow(StaticDefaultDict[int, Cell]):
-    """A scrollback row that builds its cells when first read (any read: index, len, iteration)."""
+    """A row that builds its cells when first read or written (any access but ``default``).
+
+    On the screen it is an ordinary line once built; in the scrollback most rows of
+    a flood are never read, so never built.
+    """
 
     def __init__(self, default: Cell, row: RowRef, builder: RowBuilder) -> None:
         self.default = default
@@ -144,6 +148,26 @@ class PendingRow(StaticDefaultDict[int, Cell]):
     def __contains__(self, key: object) -> bool:
         self._build()
         return dict.__contains__(self, key)
+
+    def __setitem__(self, key: int, value: Cell) -> None:
+        self._build()
+        dict.__setitem__(self, key, value)
+
+    def __delitem__(self, key: int) -> None:
+        self._build()
+        dict.__delitem__(self, key)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self._build()
+        dict.update(self, *args, **kwargs)
+
+    def pop(self, key: int, *default: Any) -> Any:
+        self._build()
+        return dict.pop(self, key, *default)
+
+    def clear(self) -> None:
+        self._pending = None
+        dict.clear(self)
 
     def get(self, key: int, default: Any = None) -> Any:
         self._build()
@@ -175,9 +199,12 @@ class PlainRows(dict[str, PendingRow]):
         self._builder = builder
 
     def __missing__(self, text: str) -> PendingRow:
-        row = PendingRow(self._default, RowRef(LineSource(text, self.attrs, len(text)), 0), self._builder)
-        self[text] = row
+        row = self[text] = self.fresh(text)
         return row
+
+    def fresh(self, text: str) -> PendingRow:
+        """A row of its own (for the screen, where it may be written)."""
+        return PendingRow(self._default, RowRef(LineSource(text, self.attrs, len(text)), 0), self._builder)
 
 
 def pending_rows(rows: list[RowRef], default: Cell, builder: RowBuilder) -> Iterator[PendingRow]:
