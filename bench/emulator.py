@@ -107,7 +107,9 @@ def libvterm(data: bytes) -> float | None:
     lib.vterm_set_utf8(vt, 1)
     lib.vterm_screen_reset(lib.vterm_obtain_screen(vt), 1)
     try:
-        return _mb_per_s(lambda chunk: lib.vterm_input_write(vt, chunk, len(chunk)), lambda: None, data)
+        return _mb_per_s(
+            lambda chunk: lib.vterm_input_write(vt, chunk, len(chunk)), lambda: None, data
+        )
     finally:
         lib.vterm_free(vt)
 
@@ -132,7 +134,9 @@ def main() -> None:
         result[f"libvterm_{name}_mb_per_s"] = best(libvterm, data, repeats)
     for name in workloads:
         ours_speed, pyte_speed = result[f"ours_{name}_mb_per_s"], result[f"pyte_{name}_mb_per_s"]
-        result[f"ratio_{name}"] = round(ours_speed / pyte_speed, 1) if ours_speed and pyte_speed else None
+        result[f"ratio_{name}"] = (
+            round(ours_speed / pyte_speed, 1) if ours_speed and pyte_speed else None
+        )
     print(json.dumps(result))
 
 

@@ -26,7 +26,9 @@ from hivetui.tui.widgets.terminal.emulator import PRIMARY_DA_REPLY, SECONDARY_DA
 #: then run the same screens.
 _AS_TMUX = {PRIMARY_DA_REPLY: "\x1b[?1;2c", SECONDARY_DA_REPLY: "\x1b[>84;0;0c"}
 #: tmux's capture shows a DEC line-drawing cell as the ASCII byte it stores ("q", not "─").
-_AS_CAPTURED = {ord(glyph): chr(0x5F + i) for i, glyph in enumerate(DEC_GRAPHICS_CHARSET[0x5F:0x7F])}
+_AS_CAPTURED = {
+    ord(glyph): chr(0x5F + i) for i, glyph in enumerate(DEC_GRAPHICS_CHARSET[0x5F:0x7F])
+}
 QUIET_S = 0.25
 STEP_TIMEOUT_S = 5.0
 
@@ -163,7 +165,12 @@ class Comparison:
             for x in range(ours.columns):
                 a, b = ours.buffer[y][x], theirs.buffer[y][x]
                 reverse = a.reverse != ours.screen_reversed  # DECSCNM is kept as flipped cells
-                if a.data.strip() and (a.fg, a.bg, a.bold, reverse) != (b.fg, b.bg, b.bold, b.reverse):
+                if a.data.strip() and (a.fg, a.bg, a.bold, reverse) != (
+                    b.fg,
+                    b.bg,
+                    b.bold,
+                    b.reverse,
+                ):
                     diffs.append(f"cell ({x}, {y}) {a.data!r}: ours {a[1:]} tmux {b[1:]}")
         return diffs[:10]
 

@@ -15,7 +15,7 @@ No textual or rich import.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from pyte.graphics import FG_BG_256
 
@@ -70,7 +70,7 @@ def _indexed(n: int) -> str:
 
 
 def _extended_colour(params: list[int], at: int) -> tuple[str | None, int]:
-    """``5;n`` or ``2;r;g;b`` after 38/48/58 at ``at``: the colour (None if bad) and the next index."""
+    """``5;n`` or ``2;r;g;b`` after 38/48/58 at ``at``: the colour (None if bad), next index."""
     kind = params[at] if at < len(params) else None
     if kind == 5 and at + 1 < len(params):
         n = params[at + 1]
@@ -88,7 +88,7 @@ def apply_sgr(attrs: Cell, params: tuple[int, ...], *, screen_reversed: bool) ->
     blank = BLANK_REVERSED if screen_reversed else BLANK
     if not params or params == (0,):
         return blank
-    changes: dict[str, str | bool] = {}
+    changes: dict[str, Any] = {}
     plist = list(params)
     index = 0
     while index < len(plist):
@@ -123,7 +123,7 @@ def apply_sgr(attrs: Cell, params: tuple[int, ...], *, screen_reversed: bool) ->
 
 
 def _dec_special_graphics() -> str:
-    """xterm's DEC Special Graphics set (``ESC ( 0``): 0x5f-0x7e drawn as line drawing and symbols."""
+    """xterm's DEC Special Graphics (``ESC ( 0``): 0x5f-0x7e drawn as line drawing and symbols."""
     table = [chr(code) for code in range(256)]
     glyphs = "\u00a0◆▒␉␌␍␊°±␤␋┘┐┌└┼⎺⎻─⎼⎽├┤┴┬│≤≥π≠£·"  # 0x5f: a blank (no-break space)
     for offset, glyph in enumerate(glyphs):

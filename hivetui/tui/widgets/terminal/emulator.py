@@ -34,12 +34,10 @@ from __future__ import annotations
 
 import copy
 import logging
-import re
 import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from typing import NamedTuple
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyte
 from pyte import charsets
@@ -108,14 +106,25 @@ class _Placement(NamedTuple):
     """Rows to place: how many, the cells of row i, row i as its own pending row, shared
     pending rows for rows [a, b) (scrollback only: they are never written)."""
 
-    count: int
+    total: int
     cells: Callable[[int], list[Cell]]
     fresh: Callable[[int], Line]
     pending: Callable[[int, int], Iterable[Line]]
 
 
+class TerminalCursor(Cursor):
+    """pyte's cursor, holding our ``Cell`` attributes."""
+
+    __slots__ = ()
+    attrs: Cell  # type: ignore[assignment]  # pyte annotates its own Char
+
+
 class TerminalScreen(pyte.Screen):
     """A pyte screen with alternate screen, scrollback, mode flags and replies."""
+
+    # pyte annotates these with its own Char; every cell here is a ``Cell``.
+    buffer: dict[int, Line]  # type: ignore[assignment]
+    cursor: TerminalCursor
 
     def __init__(
         self,
@@ -214,7 +223,7 @@ class TerminalScreen(pyte.Screen):
         self.cursor_position()
 
     def _reverse_screen(self, on: bool) -> None:
-        """DECSCNM: flip every cell's reverse flag (and the cursor's); flipping back restores them."""
+        """DECSCNM: flip every cell's reverse flag (and the cursor's); flipping back restores."""
         if on == self.screen_reversed:
             return
         self.screen_reversed = on
@@ -231,7 +240,7 @@ class TerminalScreen(pyte.Screen):
         self.dirty.update(range(self.lines))
 
     @property
-    def default_char(self) -> Cell:
+    def default_char(self) -> Cell:  # type: ignore[override]  # pyte's is its own Char
         return BLANK_REVERSED if mo.DECSCNM in self.mode else BLANK
 
     def soft_reset(self) -> None:
@@ -306,7 +315,7 @@ class TerminalScreen(pyte.Screen):
         self.screen_reversed = False
         super().reset()
         self.g1_charset = charsets.LAT1_MAP  # xterm and tmux: G1 is ASCII until designated
-        self.cursor = Cursor(0, 0, self.default_char)
+        self.cursor = TerminalCursor(0, 0, self.default_char)  # type: ignore[arg-type]
         self._alt_savepoint = None
 
     # ----- scrolling and scrollback ------------------------------------------
@@ -400,7 +409,7 @@ class TerminalScreen(pyte.Screen):
         return (self.g1_charset if self.charset else self.g0_charset) is charsets.LAT1_MAP
 
     def define_charset(self, code: str, mode: str) -> None:
-        """``ESC ( c`` / ``ESC ) c``: ``0`` is DEC Special Graphics; any other set is ASCII (tmux)."""
+        """``ESC ( c`` / ``ESC ) c``: ``0`` is DEC Special Graphics; any other is ASCII (tmux)."""
         table = DEC_GRAPHICS_CHARSET if code == "0" else charsets.LAT1_MAP
         if mode == "(":
             self.g0_charset = table
@@ -479,7 +488,7 @@ class TerminalScreen(pyte.Screen):
         self.dirty.add(cursor.y)
 
     def _join_previous(self, char: str) -> None:
-        """A zero-width character (combining mark, VS16, ZWJ and what it joins) joins the last cell."""
+        """A zero-width character (combining mark, VS16, ZWJ and what it joins) joins the cell."""
         cursor = self.cursor
         y, x = cursor.y, min(cursor.x, self.columns) - 1
         if x < 0:
@@ -496,7 +505,7 @@ class TerminalScreen(pyte.Screen):
     # ----- the bulk path: whole lines at once -------------------------------------
 
     def bulk_ready(self) -> bool:
-        """Whether ``draw_lines`` may run: full-height region, autowrap, no insert, plain charset."""
+        """Whether ``draw_lines`` may run: full-height region, autowrap, no IRM, plain charset."""
         margins = self.margins
         return (
             (margins is None or (margins.top == 0 and margins.bottom == self.lines - 1))
@@ -517,7 +526,9 @@ class TerminalScreen(pyte.Screen):
         keep = self.lines + (0 if self.in_alt_screen else (self.scrollback.maxlen or 0))
         last = SGR_SPLIT.sub("", texts[-1])
         self._last_char = last[-1] if last else self._last_char
-        builder = RowBuilder(self.columns, self._sgr_text, self._glyph_cells)
+        # Rows may be built later: they keep the SGR rules of now (DECSCNM may change).
+        sgr = self._sgr_reversed if self.screen_reversed else self._sgr_plain
+        builder = RowBuilder(self.columns, sgr, self._glyph_cells)
         if "\x1b" not in run and max(map(len, texts)) <= self.columns:
             rows: Sequence[Any] = texts[-keep:]  # plain lines, one row each
             dropped = len(texts) - len(rows)
@@ -529,9 +540,7 @@ class TerminalScreen(pyte.Screen):
                 pending=lambda a, b: map(plain.__getitem__, rows[a:b]),
             )
         else:
-            plan = plan_rows(
-                texts, self.cursor.attrs, columns=self.columns, keep=keep, sgr=self._sgr_text
-            )
+            plan = plan_rows(texts, self.cursor.attrs, columns=self.columns, keep=keep, sgr=sgr)
             self.cursor.attrs = plan.attrs
             dropped = plan.dropped
             default = self.default_char
@@ -546,13 +555,19 @@ class TerminalScreen(pyte.Screen):
                 self.buffer.pop(y, None)  # what the dropped rows overwrote, then scrolled away
         self._place_rows(placed, dropped)
 
-    def _sgr_text(self, attrs: Cell, params: str) -> Cell:
+    def _sgr_plain(self, attrs: Cell, params: str) -> Cell:
+        return self._sgr_text(attrs, params, screen_reversed=False)
+
+    def _sgr_reversed(self, attrs: Cell, params: str) -> Cell:
+        return self._sgr_text(attrs, params, screen_reversed=True)
+
+    def _sgr_text(self, attrs: Cell, params: str, *, screen_reversed: bool) -> Cell:
         """Attributes after ``CSI params m`` (parameters as text), cached like SGR."""
-        key = (attrs, params, self.screen_reversed)
+        key = (attrs, params, screen_reversed)
         cached = self._sgr_text_cache.get(key)
         if cached is None:
             numbers = tuple(min(int(p or 0), 9999) for p in params.split(";"))
-            cached = apply_sgr(attrs, numbers, screen_reversed=self.screen_reversed)
+            cached = apply_sgr(attrs, numbers, screen_reversed=screen_reversed)
             if len(self._sgr_text_cache) >= _MAX_SGR_CACHE:
                 self._sgr_text_cache.clear()
             self._sgr_text_cache[key] = cached
@@ -568,7 +583,7 @@ class TerminalScreen(pyte.Screen):
         """
         buf, lines = self.buffer, self.lines
         y0 = self.cursor.y
-        total = rows.count
+        total = rows.total
         fit = min(total, lines - y0)
         for i in range(fit):
             buf[y0 + i].update(enumerate(rows.cells(i)))

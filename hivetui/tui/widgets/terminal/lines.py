@@ -3,7 +3,7 @@
 ``plan_rows`` reads a run of lines once: where each line's SGR sequences leave the
 attributes, how many rows the line wraps to, and which rows are still kept once
 the run has scrolled (the screen plus the scrollback). A kept row is a ``RowRef``
-(line, row within the line); ``PendingRow`` is a scrollback row that builds its
+(line, which of its rows); ``PendingRow`` is a scrollback row that builds its
 cells the first time anything reads it, so a flood costs a few operations per
 line, not one per cell. Rows are pure functions of (text, attributes at the start
 of the line): drawing a row now or later gives the same cells.
@@ -39,7 +39,8 @@ class LineSource(NamedTuple):
 
 class RowRef(NamedTuple):
     line: LineSource
-    index: int
+    #: Which of the line's rows (0 is the first).
+    part: int
 
 
 class RowPlan(NamedTuple):
@@ -50,27 +51,32 @@ class RowPlan(NamedTuple):
     attrs: Cell
 
 
+_new_tuple = tuple.__new__
+
+
 def plan_rows(texts: list[str], attrs: Cell, *, columns: int, keep: int, sgr: Sgr) -> RowPlan:
     """The rows ``texts`` (whole lines from column 0) wrap to; only the last ``keep`` are listed."""
     sources = []
     for text in texts:
         if "\x1b" in text:
             parts = SGR_SPLIT.split(text)
-            sources.append(LineSource(text, attrs, sum(map(len, parts[::2]))))
+            sources.append(_new_tuple(LineSource, (text, attrs, sum(map(len, parts[::2])))))
             attrs = _after(attrs, parts[1::2], sgr)
         else:
-            sources.append(LineSource(text, attrs, len(text)))
+            sources.append(_new_tuple(LineSource, (text, attrs, len(text))))
     rows: list[RowRef] = []
-    total = 0
-    for source in reversed(sources):
-        count = max(1, -(-source.visible // columns))
-        total += count
-        if len(rows) < keep:
-            rows.extend(RowRef(source, index) for index in range(count - 1, -1, -1))
-    rows.reverse()
-    if len(rows) > keep:
-        rows = rows[len(rows) - keep :]
-    return RowPlan(rows, total - len(rows), attrs)
+    append = rows.append
+    for position in range(len(sources) - 1, -1, -1):
+        if len(rows) >= keep:
+            rest = sum(max(1, -(-source.visible // columns)) for source in sources[: position + 1])
+            return RowPlan(rows[keep - 1 :: -1], len(rows) - keep + rest, attrs)
+        source = sources[position]
+        if source.visible <= columns:
+            append(_new_tuple(RowRef, (source, 0)))
+        else:
+            for index in range(-(-source.visible // columns) - 1, -1, -1):
+                append(_new_tuple(RowRef, (source, index)))
+    return RowPlan(rows[keep - 1 :: -1], max(0, len(rows) - keep), attrs)  # rows were newest first
 
 
 def _after(attrs: Cell, params: list[str], sgr: Sgr) -> Cell:
@@ -110,7 +116,7 @@ class RowBuilder:
         if source is not row.line:
             cells = line_cells(row.line, self._sgr, self._glyphs)
             self._last = (row.line, cells)
-        start = row.index * self.columns
+        start = row.part * self.columns
         return cells[start : start + self.columns]
 
 
@@ -204,14 +210,10 @@ class PlainRows(dict[str, PendingRow]):
 
     def fresh(self, text: str) -> PendingRow:
         """A row of its own (for the screen, where it may be written)."""
-        return PendingRow(self._default, RowRef(LineSource(text, self.attrs, len(text)), 0), self._builder)
+        return PendingRow(
+            self._default, RowRef(LineSource(text, self.attrs, len(text)), 0), self._builder
+        )
 
 
-def pending_rows(rows: list[RowRef], default: Cell, builder: RowBuilder) -> Iterator[PendingRow]:
-    shared: dict[tuple[str, Cell, int], PendingRow] = {}
-    for row in rows:
-        key = (row.line.text, row.line.attrs, row.index)  # identical rows share one
-        found = shared.get(key)
-        if found is None:
-            found = shared[key] = PendingRow(default, row, builder)
-        yield found
+def pending_rows(rows: list[RowRef], default: Cell, builder: RowBuilder) -> list[PendingRow]:
+    return [PendingRow(default, row, builder) for row in rows]

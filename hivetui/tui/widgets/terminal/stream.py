@@ -267,7 +267,9 @@ class TerminalStream:
                 if not mark:
                     screen.select_graphic_rendition(*_sgr_params(params_text))
                 return
-            params = [min(int(p.partition(":")[0] or 0), _MAX_PARAM) for p in params_text.split(";")]
+            params = [
+                min(int(p.partition(":")[0] or 0), _MAX_PARAM) for p in params_text.split(";")
+            ]
             if not mark:
                 handler = self._csi.get(final)
                 if handler is not None:
