@@ -85,3 +85,9 @@ def test_a_pending_row_written_before_it_is_read_keeps_both() -> None:
     assert isinstance(row, PendingRow)
     emulator.feed(b"\x1b[2;2HX")
     assert "".join(emulator.screen.buffer[1][x].data for x in range(4)) == "dXdd"
+
+
+def test_rep_after_a_run_repeats_the_last_character_drawn() -> None:
+    emulator = Emulator(10, 4, scrollback=10)
+    emulator.feed(b"one\r\ntw\x1b[1mo\x1b[0m\r\n\r\n\r\n\x1b[3b")
+    assert emulator.display[-1].rstrip() == "ooo"

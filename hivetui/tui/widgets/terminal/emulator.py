@@ -330,7 +330,7 @@ class TerminalScreen(pyte.Screen):
             buf[y] = buf[y + 1]
         buf.pop(bottom, None)
         dirty = self.dirty
-        if dirty:
+        if dirty and len(dirty) < self.lines:  # every row dirty stays every row dirty
             self.dirty = {y - 1 if top < y <= bottom else y for y in dirty if y != top}
         self.dirty.add(bottom)
 
@@ -524,8 +524,11 @@ class TerminalScreen(pyte.Screen):
         texts = run.split("\r\n")
         texts.pop()
         keep = self.lines + (0 if self.in_alt_screen else (self.scrollback.maxlen or 0))
-        last = SGR_SPLIT.sub("", texts[-1])
-        self._last_char = last[-1] if last else self._last_char
+        for text in reversed(texts):  # REP repeats the last character drawn, lines back if need be
+            visible = SGR_SPLIT.sub("", text)
+            if visible:
+                self._last_char = visible[-1]
+                break
         # Rows may be built later: they keep the SGR rules of now (DECSCNM may change).
         sgr = self._sgr_reversed if self.screen_reversed else self._sgr_plain
         builder = RowBuilder(self.columns, sgr, self._glyph_cells)
