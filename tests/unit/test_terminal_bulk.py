@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hivetui.tui.widgets.terminal import lines as lines_module
 from hivetui.tui.widgets.terminal.emulator import Emulator
@@ -91,3 +93,46 @@ def test_rep_after_a_run_repeats_the_last_character_drawn() -> None:
     emulator = Emulator(10, 4, scrollback=10)
     emulator.feed(b"one\r\ntw\x1b[1mo\x1b[0m\r\n\r\n\r\n\x1b[3b")
     assert emulator.display[-1].rstrip() == "ooo"
+
+
+_PIECES = st.sampled_from(
+    [
+        b"a",
+        b"yz ",
+        b"\r\n",
+        b"\n",
+        b"\r",
+        b"\x1b[31m",
+        b"\x1b[0m",
+        b"\x1b[",
+        b"1;2",
+        b"m",
+        b"H",
+        b"\x1b]0;t\x07",
+        b"\x1b(0",
+        b"\x0e",
+        b"\x0f",
+        b"\x1bE",
+        b"\x1b[2@",
+        b"\x1b[P",
+        b"\x1b[?5h",
+        b"\x1b[?5l",
+        b"\xe6\xbc\xa2",
+        b"\xe2\x9d\xa4\xef\xb8\x8f",
+        b"\x1b[4:3m",
+        b"\x1b[!p",
+        b"\t",
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_PIECES, max_size=60), st.integers(min_value=0, max_value=400))
+def test_where_a_read_ends_never_changes_the_screen(pieces: list[bytes], cut: int) -> None:
+    data = b"".join(pieces)
+    whole = Emulator(8, 4, scrollback=6)
+    whole.feed(data)
+    split = Emulator(8, 4, scrollback=6)
+    split.feed(data[:cut])
+    split.feed(data[cut:])
+    assert snapshot(whole) == snapshot(split)
