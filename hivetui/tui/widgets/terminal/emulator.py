@@ -36,7 +36,7 @@ import copy
 import logging
 import unicodedata
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 import pyte
@@ -103,8 +103,8 @@ class _Glyphs(dict[str, Cell]):
 
 
 class _Placement(NamedTuple):
-    """Rows to place: how many, the cells of row i, row i as its own pending row, shared
-    pending rows for rows [a, b) (scrollback only: they are never written)."""
+    """Rows to place: how many, the cells of row i, row i as a pending row of its own, and
+    pending rows for rows [a, b) that may be shared (scrollback only: never written)."""
 
     total: int
     cells: Callable[[int], list[Cell]]
@@ -533,14 +533,14 @@ class TerminalScreen(pyte.Screen):
         sgr = self._sgr_reversed if self.screen_reversed else self._sgr_plain
         builder = RowBuilder(self.columns, sgr, self._glyph_cells)
         if "\x1b" not in run and max(map(len, texts)) <= self.columns:
-            rows: Sequence[Any] = texts[-keep:]  # plain lines, one row each
-            dropped = len(texts) - len(rows)
+            kept = texts[-keep:]  # plain lines, one row each
+            dropped = len(texts) - len(kept)
             plain = PlainRows(self.cursor.attrs, self.default_char, builder)
             placed = _Placement(
-                len(rows),
-                cells=lambda i: self._glyph_cells(plain.attrs, rows[i]),
-                fresh=lambda i: plain.fresh(rows[i]),
-                pending=lambda a, b: map(plain.__getitem__, rows[a:b]),
+                len(kept),
+                cells=lambda i: self._glyph_cells(plain.attrs, kept[i]),
+                fresh=lambda i: plain.fresh(kept[i]),
+                pending=lambda a, b: map(plain.__getitem__, kept[a:b]),
             )
         else:
             plan = plan_rows(texts, self.cursor.attrs, columns=self.columns, keep=keep, sgr=sgr)
