@@ -18,7 +18,7 @@ def coloured_lines(count: int, seed: int = 7) -> bytes:
     out = []
     for n in range(count):
         width = rnd.choice([0, 3, 20, 39, 40, 41, 95])
-        text = "".join(rnd.choice("abc xyz") for _ in range(width))
+        text = "".join(rnd.choice("abc xyzé─→≤") for _ in range(width))
         colour = rnd.choice(["\x1b[31m", "\x1b[1;42m", "\x1b[0m", "\x1b[38;5;200m", "", "\x1b[7m"])
         cut = rnd.randrange(width + 1)
         out.append(f"{n}:{text[:cut]}{colour}{text[cut:]}\r\n")

@@ -515,7 +515,7 @@ class TerminalScreen(pyte.Screen):
         )
 
     def draw_lines(self, run: str) -> None:
-        """Draw ``run``, whole lines of printable ASCII and SGR each ended by CR LF, from column 0.
+        """Draw ``run``, whole lines of one-cell characters and SGR ended by CR LF, from column 0.
 
         The same screen, scrollback and attributes as drawing each line then CR LF, but
         the buffer scrolls once for the run, only the rows that stay (on screen or in

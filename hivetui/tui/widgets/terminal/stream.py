@@ -37,8 +37,13 @@ log = logging.getLogger(__name__)
 
 #: Plain text: anything but C0, DEL and C1 controls.
 _TEXT = re.compile("[^\x00-\x1f\x7f-\x9f]+")
-#: Two or more plain ASCII lines ended by CR LF, with SGR sequences inside (the bulk path).
-_LINES = re.compile(r"(?:(?:[ -~]++|\x1b\[[0-9;]*+m)*+\r\n){2,}+")
+#: Characters one cell wide that never join another (ASCII, Latin, punctuation, arrows,
+#: maths, box drawing, shapes): a line of them has as many cells as characters.
+_NARROW = (
+    "\x20-\x7e\u00a0-\u00ac\u00ae-\u024f\u2010-\u2027\u2030-\u205e\u2190-\u22ff\u2500-\u25fc\u25ff"
+)
+#: Two or more lines of them ended by CR LF, with SGR sequences inside (the bulk path).
+_LINES = re.compile(rf"(?:(?:[{_NARROW}]++|\x1b\[[0-9;]*+m)*+\r\n){{2,}}+")
 _CSI = re.compile(r"(?:\x1b\[|\x9b)([0-?]*)([ -/]*)([@-~])")
 #: Where a CSI ends (final byte) or is cut (CAN, SUB, ESC).
 _CSI_END = re.compile("[@-~\x18\x1a\x1b]")
