@@ -18,6 +18,7 @@ from textual.pilot import Pilot
 
 from hivetui.tui.widgets.terminal import Terminal
 from hivetui.tui.widgets.terminal.emulator import PRIMARY_DA_REPLY, SECONDARY_DA_REPLY
+from hivetui.tui.widgets.terminal.palette import XTERM
 from hivetui.tui.widgets.terminal.testing import (
     TerminalTestApp,
     cell_style,
@@ -64,7 +65,7 @@ async def test_coloured_printf_renders_styled_cells() -> None:
         x, y = find_text(term, "ARED G256")
         plain = cell_style(term, x, y)
         red = cell_style(term, x + 1, y)
-        assert red.color == Color.from_ansi(1)
+        assert red.color == Color.from_rgb(*XTERM[1])  # the terminal's palette, not the theme's
         assert red.bold
         assert plain.color != red.color and not plain.bold
         g256 = cell_style(term, x + 5, y)

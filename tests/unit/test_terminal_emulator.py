@@ -221,6 +221,10 @@ def _mixed_stream(seed: int, size: int) -> bytes:
                 "\r\n",
                 "word " * rnd.randrange(1, 12),
                 "é漢",
+                "".join(
+                    f"{'w' * rnd.randrange(60)}\x1b[3{n % 8}m{n}\x1b[0m\r\n"
+                    for n in range(rnd.randrange(2, 30))
+                ),
             ]
         )
         pieces.append(piece)
@@ -228,21 +232,32 @@ def _mixed_stream(seed: int, size: int) -> bytes:
     return "".join(pieces).encode()
 
 
-def test_fast_paths_match_plain_pyte_whatever_the_read_sizes() -> None:
+def test_fast_paths_match_plain_pyte_and_byte_by_byte_whatever_the_read_sizes() -> None:
+    """Runs of text and whole lines (the bulk path) give what one byte at a time gives.
+
+    On this stream pyte is right, so pyte's cells (its fields) are the reference too.
+    """
     data = _mixed_stream(3, 60_000)
     reference = pyte.Screen(40, 10)
     pyte.ByteStream(reference).feed(data)
+    slow, _ = make(columns=40, lines=10, scrollback=50)
+    for byte in data:
+        slow.feed(bytes([byte]))
     rnd = random.Random(5)
-    emu, _ = make(columns=40, lines=10)
+    emu, _ = make(columns=40, lines=10, scrollback=50)
     offset = 0
     while offset < len(data):
-        step = rnd.choice([1, 2, 3, 7, 64, 4096])
+        step = rnd.choice([1, 2, 3, 7, 64, 4096, 30_000])
         emu.feed(data[offset : offset + step])
         offset += step
     for y in range(10):
         for x in range(40):
-            assert emu.screen.buffer[y][x] == reference.buffer[y][x], (x, y)
+            cell = emu.screen.buffer[y][x]
+            assert cell == slow.screen.buffer[y][x], (x, y)
+            assert tuple(cell[:9]) == tuple(reference.buffer[y][x]), (x, y)
     assert (emu.screen.cursor.x, emu.screen.cursor.y) == (reference.cursor.x, reference.cursor.y)
+    assert history(emu) == history(slow)
+    assert emu.screen.scrolled_lines == slow.screen.scrolled_lines
 
 
 def test_malformed_sequences_are_ignored_not_raised() -> None:

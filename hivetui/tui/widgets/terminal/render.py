@@ -1,48 +1,43 @@
-"""Emulator lines to Textual ``Strip``s, with cached styles."""
+"""Emulator lines to Textual ``Strip``s, with cached styles.
+
+The 16 ANSI colours are drawn from the terminal's own palette (``palette.XTERM``
+unless another is given) as explicit RGB, never as ANSI numbers: Textual maps
+those through the UI theme, which merges red with bright red and hides some
+backgrounds. ``default`` is the widget's own (theme) colour. Dim, conceal and
+overline are drawn.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from itertools import groupby
 from operator import itemgetter
 
-from pyte.screens import Char, wcwidth
+from pyte.screens import wcwidth
+from rich.cells import cell_len
 from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
 
-_ANSI = {
-    "black": 0,
-    "red": 1,
-    "green": 2,
-    "brown": 3,
-    "yellow": 3,
-    "blue": 4,
-    "magenta": 5,
-    "cyan": 6,
-    "white": 7,
-}
+from hivetui.tui.widgets.terminal.cells import PALETTE_INDEX, Cell
+from hivetui.tui.widgets.terminal.palette import XTERM, Rgb
 
-#: A Char's attributes without its data: (fg, bg, bold, italics, underscore, strike, reverse, blink)
-AttrKey = tuple[str, str, bool, bool, bool, bool, bool, bool]
+#: A cell's attributes without its data (``Cell`` fields from ``fg`` on).
+AttrKey = tuple[str, str, bool, bool, bool, bool, bool, bool, bool, bool, bool]
 
 _MAX_STYLES = 4096
 _data = itemgetter(0)
-_attrs = itemgetter(1, 2, 3, 4, 5, 6, 7, 8)
+_attrs = itemgetter(*range(1, len(Cell._fields)))
 
 
-def pyte_color(name: str) -> Color | None:
-    """pyte's colour name (``default``, ``red``, ``brightred``, ``ff8700``) as a Rich colour."""
+def cell_color(name: str, palette: Sequence[Rgb] = XTERM) -> Color | None:
+    """A cell's colour (``default``, ``red``, ``brightred``, ``ff8700``) as a Rich colour."""
     if name == "default":
         return None
-    number = _ANSI.get(name)
+    number = PALETTE_INDEX.get(name)
     if number is not None:
-        return Color.from_ansi(number)
-    if name.startswith("bright"):
-        number = _ANSI.get(name[6:])
-        if number is not None:
-            return Color.from_ansi(number + 8)
+        return Color.from_rgb(*palette[number])
     if len(name) == 6:
         try:
             return Color.from_rgb(int(name[0:2], 16), int(name[2:4], 16), int(name[4:6], 16))
@@ -54,7 +49,8 @@ def pyte_color(name: str) -> Color | None:
 class LineRenderer:
     """Turns emulator lines into strips of exactly ``width`` cells."""
 
-    def __init__(self) -> None:
+    def __init__(self, palette: Sequence[Rgb] = XTERM) -> None:
+        self.palette = tuple(palette)
         self.base = Style()
         self._styles: dict[tuple[AttrKey, bool], Style] = {}
         self._blank: dict[int, Strip] = {}
@@ -70,16 +66,19 @@ class LineRenderer:
         cached = self._styles.get((key, cursor))
         if cached is not None:
             return cached
-        fg, bg, bold, italics, underscore, strike, reverse, blink = key
+        fg, bg, bold, italics, underscore, strike, reverse, blink, dim, conceal, overline = key
         style = self.base + Style(
-            color=pyte_color(fg),
-            bgcolor=pyte_color(bg),
+            color=cell_color(fg, self.palette),
+            bgcolor=cell_color(bg, self.palette),
             bold=bold or None,
+            dim=dim or None,
             italic=italics or None,
             underline=underscore or None,
             strike=strike or None,
             reverse=reverse != cursor,
             blink=blink or None,
+            conceal=conceal or None,
+            overline=overline or None,
         )
         if len(self._styles) >= _MAX_STYLES:
             self._styles.clear()
@@ -92,7 +91,7 @@ class LineRenderer:
             strip = self._blank[width] = Strip([Segment(" " * width, self.base)], width)
         return strip
 
-    def render(self, line: Mapping[int, Char], width: int, cursor_x: int = -1) -> Strip:
+    def render(self, line: Mapping[int, Cell], width: int, cursor_x: int = -1) -> Strip:
         """One line; ``cursor_x`` (or -1) is drawn with reversed colours."""
         if not line and cursor_x < 0:
             return self.blank(width)
@@ -111,7 +110,7 @@ class LineRenderer:
                 return Strip(segments, width)
         return self._render_cells(line, width, cursor_x)
 
-    def _render_cells(self, line: Mapping[int, Char], width: int, cursor_x: int) -> Strip:
+    def _render_cells(self, line: Mapping[int, Cell], width: int, cursor_x: int) -> Strip:
         """Cell by cell: wide characters, stubs, the cursor."""
         segments: list[Segment] = []
         append = segments.append
@@ -129,11 +128,8 @@ class LineRenderer:
                     continue
             if data == "":
                 data = " "
-            elif data > "\x7f" and wcwidth(data[0]) == 2:
-                if x + 1 >= width:
-                    data = " "  # a wide character cut at the right edge
-                else:
-                    skip = True
+            elif data > "\x7f":
+                data, skip = _glyph(data, x + 1 < width)
             key = char[1:]
             if x == cursor_x:
                 if text:
@@ -153,3 +149,17 @@ class LineRenderer:
         if cells != width:
             strip = strip.adjust_cell_length(width, self.base)
         return strip
+
+
+def _glyph(data: str, room_for_two: bool) -> tuple[str, bool]:
+    """A non-ASCII cell's text as drawn, and whether it takes two cells.
+
+    A sequence Rich would measure wider than the cell (``❤`` + VS16: one cell, as
+    in tmux and xterm) is drawn as its base character, so the strip keeps its width.
+    """
+    wide = wcwidth(data[0]) == 2
+    if wide and not room_for_two:
+        return " ", False  # a wide character cut at the right edge
+    if len(data) > 1 and cell_len(data) != (2 if wide else 1):
+        data = data[0]
+    return data, wide
