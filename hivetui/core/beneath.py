@@ -141,9 +141,12 @@ def ensure_plain_dir(top: Path, rel: str) -> None:
 
 
 def empty_dir(top: Path, rel: str) -> None:
-    """Make ``top/rel`` an empty plain directory, whatever an agent left there."""
+    """Make ``top/rel`` an empty plain directory, whatever an agent left there or on the
+    way (links and files are replaced, never followed)."""
     parent, name = _split(rel)
-    with open_dir(top, parent, create=True) as fd:
+    if parent:
+        ensure_plain_dir(top, parent)
+    with open_dir(top, parent) as fd:
         _remove_at(fd, name)
         os.mkdir(name, 0o755, dir_fd=fd)
 
