@@ -12,20 +12,17 @@ import os
 import pwd
 import shutil
 import subprocess
-import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.attack_hive import LEAK, attack
+from tests.ordinary_user import ROOT, as_user
 
 pytestmark = pytest.mark.slow
 
-USER = "hivetui-test"
-ROOT = Path(__file__).resolve().parent.parent.parent
 #: where a container may see sockets: its private tmpfs dirs, and the deliberate leak
 PRIVATE = ("/tmp/", "/dev/", "/run/hive/", LEAK + "/")
 
@@ -54,63 +51,8 @@ def _check(report: dict[str, Any]) -> None:
     assert [s for s in report["sockets"] if not s.startswith(PRIVATE)] == [], report
 
 
-@pytest.fixture(scope="module")
-def test_user() -> pwd.struct_passwd:
-    if os.geteuid() != 0:
-        pytest.skip("making the ordinary user of the non-root core needs root")
-    try:
-        return pwd.getpwnam(USER)
-    except KeyError:
-        pass
-    made = subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", USER],
-                          capture_output=True, text=True)
-    if made.returncode != 0:
-        pytest.skip(f"cannot create the test user {USER}: {made.stderr.strip()[:200]}")
-    return pwd.getpwnam(USER)
-
-
-def _as(user: pwd.struct_passwd) -> list[str]:
-    return ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups",
-            "--"]
-
-
-def _runs_as(user: pwd.struct_passwd, python: str) -> bool:
-    # the core starts its supervisors with its own sys.executable: that must run too
-    check = ("import subprocess, sys; subprocess.run([sys.executable, '-c', "
-             "'import hivetui.node, tests.attack_hive'], check=True)")
-    probe = subprocess.run([*_as(user), python, "-c", check], cwd=ROOT, capture_output=True)
-    return probe.returncode == 0
-
-
-@pytest.fixture(scope="module")
-def user_python(test_user: pwd.struct_passwd) -> Iterator[str]:
-    """A python with the hive's install the test user may run: this one, or else a venv
-    of the system python that reads this one's packages (a checkout under a private home)."""
-    if _runs_as(test_user, sys.executable):
-        yield sys.executable
-        return
-    base = shutil.which(f"python{sys.version_info.major}.{sys.version_info.minor}",
-                        path="/usr/local/bin:/usr/bin:/bin")
-    if base is None:
-        pytest.skip(f"the test user cannot run {sys.executable} and there is no system "
-                    f"python{sys.version_info.major}.{sys.version_info.minor}")
-    venv = Path(tempfile.mkdtemp(prefix="hivetui-user-venv-"))
-    os.chmod(venv, 0o755)
-    try:
-        subprocess.run([base, "-m", "venv", "--without-pip", str(venv / "v")], check=True)
-        site = next((venv / "v" / "lib").glob("python3*/site-packages"))
-        (site / "hive.pth").write_text("\n".join(
-            [p for p in sys.path if p.endswith("site-packages")] + [str(ROOT)]) + "\n")
-        python = str(venv / "v" / "bin" / "python")
-        if not _runs_as(test_user, python):
-            pytest.skip(f"the test user cannot read this install ({ROOT})")
-        yield python
-    finally:
-        shutil.rmtree(venv)
-
-
-async def test_a_root_cores_agent_reaches_nothing(test_user: pwd.struct_passwd) -> None:
-    home = Path(test_user.pw_dir)
+async def test_a_root_cores_agent_reaches_nothing(ordinary_user: pwd.struct_passwd) -> None:
+    home = Path(ordinary_user.pw_dir)
     state_dir = Path(tempfile.mkdtemp(prefix="hivetui-root-core-", dir="/var/tmp"))
     try:
         _check(await attack(state_dir, _canaries(home, state_dir)))
@@ -118,19 +60,19 @@ async def test_a_root_cores_agent_reaches_nothing(test_user: pwd.struct_passwd) 
         shutil.rmtree(state_dir)
 
 
-def test_an_ordinary_users_cores_agent_reaches_nothing(test_user: pwd.struct_passwd,
+def test_an_ordinary_users_cores_agent_reaches_nothing(ordinary_user: pwd.struct_passwd,
                                                        user_python: str) -> None:
     """The core runs as the user; its state dir is in the user's home (the default
     place); container root is the user's uid outside."""
-    home = Path(test_user.pw_dir)
+    home = Path(ordinary_user.pw_dir)
     state_dir = home / "hive-state"
     shutil.rmtree(state_dir, ignore_errors=True)
     canaries = _canaries(home, state_dir)
-    subprocess.run(["chown", "-R", f"{test_user.pw_uid}:{test_user.pw_gid}", str(home)],
+    subprocess.run(["chown", "-R", f"{ordinary_user.pw_uid}:{ordinary_user.pw_gid}", str(home)],
                    check=True)
     try:
         done = subprocess.run(
-            [*_as(test_user), user_python, "-m", "tests.attack_hive", str(state_dir),
+            [*as_user(ordinary_user), user_python, "-m", "tests.attack_hive", str(state_dir),
              *canaries], cwd=ROOT, capture_output=True, text=True, timeout=300,
             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
                  "LANG": "C.UTF-8"})

@@ -2,12 +2,16 @@
 container) before, during and after approvals and across a core restart: the core never
 follows them, and a sentinel host tree they point at is left exactly as it was.
 
-Run as root (CI), the core is a root core; the container's uid owns agents/ then, as in
-production."""
+Run as root (CI), the core is a root core (the container's uid owns agents/ then, as in
+production), and the last test runs the others once more as an ordinary user."""
 
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +22,7 @@ from hivetui.core.errors import HiveError
 from hivetui.core.operator import Operator, OperatorSession
 from hivetui.node import HiveNode
 from tests.container_util import sh_in
+from tests.ordinary_user import ROOT, as_user
 from tests.sentinel import make_sentinel, snapshot
 
 pytestmark = pytest.mark.slow
@@ -112,3 +117,24 @@ async def test_links_planted_before_a_core_restart_are_never_followed(
         finally:
             await node.stop_all()
     assert snapshot(sentinel) == before
+
+
+def test_the_same_with_an_ordinary_users_core(ordinary_user: pwd.struct_passwd,
+                                              user_python: str) -> None:
+    """The tests above (and beneath's) once more, run by an ordinary user: a non-root core,
+    whose containers' root is that user outside."""
+    basetemp = Path(tempfile.mkdtemp(prefix="hivetui-user-pytest-"))
+    try:
+        os.chown(basetemp, ordinary_user.pw_uid, ordinary_user.pw_gid)
+        done = subprocess.run(
+            [*as_user(ordinary_user), user_python, "-m", "pytest", "-q", "-p",
+             "no:cacheprovider", f"--basetemp={basetemp}/t", "-k", "not ordinary_user",
+             __file__, str(ROOT / "tests" / "unit" / "test_beneath.py")],
+            cwd=ROOT, capture_output=True, text=True, timeout=300,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                 "HOME": ordinary_user.pw_dir, "LANG": "C.UTF-8"})
+        summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+        assert summary.startswith("7 passed") and "skipped" not in summary, summary
+    finally:
+        shutil.rmtree(basetemp, ignore_errors=True)
