@@ -55,7 +55,7 @@ def control(path):
                     break
                 line += chunk
             answer += line
-            if b'"ok": false' in line or not line:
+            if not line or not json.loads(line).get("ok"):
                 break
         return "ANSWERED " + answer.decode(errors="replace")[:400]
     except OSError as exc:

@@ -45,7 +45,9 @@ def _check(report: dict[str, Any]) -> None:
     for key in ("store", "other_token", "hive_log", "canary0", "canary1", "canary2"):
         assert report[key] != "READ", (key, report)
     for key in ("control", "leaked_control"):
-        assert '"ok": true' not in report[key], (key, report)
+        answered = report[key].partition("ANSWERED ")[2]
+        assert not any(json.loads(line).get("ok") for line in answered.splitlines()), \
+            (key, report)
     assert "ANSWERED" not in report["control"], report  # not even visible
     assert report["w2_state"] == "running", report
     assert [s for s in report["sockets"] if not s.startswith(PRIVATE)] == [], report
