@@ -131,8 +131,8 @@ def _ensure_mountpoint(root: str, target: str, is_dir: bool) -> str:
     except OSError as exc:
         raise MountError(exc.errno or 0,
                          f"cannot create mount point {target} in the container: "
-                         f"{exc.strerror} (bind targets must exist or lie under /run, "
-                         "/tmp or /state)") from exc
+                         f"{exc.strerror} (bind targets must not lie inside the host's "
+                         "read-only system dirs)") from exc
     return path
 
 
