@@ -17,6 +17,7 @@ from pathlib import Path
 
 import hivetui
 from hivetui.containers import subproc
+from hivetui.containers.rootfs import install_paths
 from hivetui.containers.runtime_dir import world_executable
 from hivetui.containers.sandbox import PlanBind, SandboxPlan, probe_command
 from hivetui.core.errors import ContainerError
@@ -38,25 +39,6 @@ def supervisor_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "TZ")}
     env["PYTHONPATH"] = hivetui_pythonpath()
     return env
-
-
-def covered_code_binds(pythonpath: list[str], argv: list[str]) -> list[PlanBind]:
-    """Code the container must run but that lies where the sandbox puts a fresh tmpfs
-    (a checkout or venv under /tmp, /run or /dev/shm): bind it back, read-only."""
-    covered = ("/tmp", "/run", "/dev/shm")
-    wanted = [*pythonpath]
-    if argv and os.path.isabs(argv[0]):
-        wanted.append(str(Path(argv[0]).parent))
-    out: list[PlanBind] = []
-    seen: set[str] = set()
-    for path in wanted:
-        real = os.path.realpath(path)
-        for candidate in {path, real}:
-            if any(candidate == c or candidate.startswith(c + "/") for c in covered) \
-                    and candidate not in seen and os.path.isdir(candidate):
-                seen.add(candidate)
-                out.append(PlanBind(candidate, candidate, False))
-    return out
 
 
 class SandboxPlanner:
@@ -157,7 +139,8 @@ class SandboxPlanner:
                "IS_SANDBOX": "1" if isolated else "0"}
         env.update(spec.env)
         if isolated:
-            binds += covered_code_binds(pythonpath, argv)
+            # the hive's install, read-only, at the same paths: nothing else of the host
+            binds += [PlanBind(path, path, False) for path in install_paths()]
         return SandboxPlan(
             name=spec.name, hostname=container_name(spec.name), tool=tool,
             tool_path=self.paths.get(tool, ""), setpriv_path=self.paths["setpriv"],

@@ -13,6 +13,8 @@ import platform
 import stat
 from dataclasses import dataclass
 
+from hivetui.containers.rootfs import system_entries
+
 MS_RDONLY = 1
 MS_NOSUID = 2
 MS_NODEV = 4
@@ -29,8 +31,6 @@ SYS_MOUNT_SETATTR = 442  # the same number on every architecture (added in 5.12)
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "arm64": 41, "riscv64": 41, "ppc64le": 203,
                   "s390x": 217, "i686": 217, "armv7l": 218}
 
-#: Top-level host entries the container does not get from the host.
-SKIP_TOP = frozenset({"proc", "dev", "tmp", "run", "state"})
 DEV_NODES = ("null", "zero", "full", "random", "urandom", "tty")
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -131,15 +131,16 @@ def _ensure_mountpoint(root: str, target: str, is_dir: bool) -> str:
     except OSError as exc:
         raise MountError(exc.errno or 0,
                          f"cannot create mount point {target} in the container: "
-                         f"{exc.strerror} (bind targets must exist or lie under /run, "
-                         "/tmp or /state)") from exc
+                         f"{exc.strerror} (bind targets must not lie inside the host's "
+                         "read-only system dirs)") from exc
     return path
 
 
 def build_root(root: str, binds: list[BindPlan], hostname: str) -> None:
     """Build the container's root on a tmpfs at ``root`` and pivot into it.
 
-    Layout: every top-level host entry read-only (symlinks recreated), fresh ``/proc``,
+    Layout: the host's system and the hive's install read-only (symlinks recreated; see
+    :mod:`hivetui.containers.rootfs`), fresh ``/proc``,
     a minimal ``/dev``, private ``/tmp`` and ``/dev/shm``, ``/run`` a read-only tmpfs
     holding the binds below it, then the binds (``/state`` writable). ``/`` ends read-only.
     """
@@ -147,18 +148,8 @@ def build_root(root: str, binds: list[BindPlan], hostname: str) -> None:
     # hold the bind sources before the tmpfs at ``root`` (/tmp) may hide them
     held = [os.open(item.source, os.O_PATH | os.O_CLOEXEC) for item in binds]
     mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
-    for entry in sorted(os.scandir("/"), key=lambda e: e.name):
-        if entry.name in SKIP_TOP:
-            continue
-        path = f"{root}/{entry.name}"
-        if entry.is_symlink():
-            os.symlink(os.readlink(entry.path), path)
-        elif entry.is_dir(follow_symlinks=False):
-            os.mkdir(path, 0o755)
-            bind(entry.path, path, writable=False)
-        elif entry.is_file(follow_symlinks=False):
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
-            bind(entry.path, path, writable=False, recursive=False)
+    os.mkdir(f"{root}/etc", 0o755)
+    _build_system(root, in_run=False)
     os.mkdir(f"{root}/proc", 0o555)
     mount("proc", f"{root}/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     _build_dev(f"{root}/dev")
@@ -166,6 +157,7 @@ def build_root(root: str, binds: list[BindPlan], hostname: str) -> None:
     mount("tmpfs", f"{root}/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
     os.mkdir(f"{root}/run", 0o755)
     mount("tmpfs", f"{root}/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
+    _build_system(root, in_run=True)
     for item, fd in zip(binds, held, strict=True):
         source = f"/proc/self/fd/{fd}"
         is_dir = stat.S_ISDIR(os.stat(source).st_mode)
@@ -181,6 +173,24 @@ def build_root(root: str, binds: list[BindPlan], hostname: str) -> None:
     import socket
 
     socket.sethostname(hostname)
+
+
+def _build_system(root: str, *, in_run: bool) -> None:
+    """The host's system entries (:func:`system_entries`) at the same paths below
+    ``root``: those in /run (a tmpfs mounted later) or all the others."""
+    for entry in system_entries():
+        if entry.path.startswith("/run/") != in_run:
+            continue
+        path = root + entry.path
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+        if entry.kind == "symlink":
+            os.symlink(entry.target, path)
+        elif entry.kind == "dir":
+            os.makedirs(path, mode=0o755, exist_ok=True)
+            bind(entry.path, path, writable=False)
+        else:
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
+            bind(entry.path, path, writable=False, recursive=False)
 
 
 def _remount_own_readonly(point: str) -> None:

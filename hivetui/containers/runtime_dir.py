@@ -12,6 +12,7 @@ from typing import Any
 
 from hivetui.containers import procinfo
 from hivetui.containers.sandbox import SandboxPlan
+from hivetui.core import beneath
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +31,10 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def chown_tree(path: Path, uid: int, gid: int | None) -> None:
-    """chown ``path`` and everything below it (symlinks themselves, not their targets)."""
-    g = uid if gid is None else gid
-    os.lchown(path, uid, g)
-    for top, dirs, files in os.walk(path):
-        for entry in dirs + files:
-            os.lchown(os.path.join(top, entry), uid, g)
+    """chown ``path`` and everything below it (symlinks themselves, not their targets; the
+    walk goes by directory descriptors, so a link swapped in meanwhile is never followed).
+    ``path``'s parent is trusted (the core made it)."""
+    beneath.chown_tree(path.parent, path.name, uid, uid if gid is None else gid)
 
 
 def world_executable(path: str) -> bool:

@@ -1,9 +1,10 @@
 """The sandbox command line of a local container (bubblewrap or util-linux unshare).
 
 Both tools give the same container: its own user, pid, mount, ipc and uts namespaces;
-uid 0 inside mapped to one unprivileged uid outside; every top-level host directory
-read-only; fresh ``/proc``; minimal ``/dev``; private ``/tmp`` and ``/dev/shm``; ``/run`` a
-read-only tmpfs holding ``/run/hive``; ``/state`` writable; ``/`` read-only. Its pid 1 is
+uid 0 inside mapped to one unprivileged uid outside; the host's system directories and the
+hive's install read-only and nothing else of the host (:mod:`hivetui.containers.rootfs`);
+fresh ``/proc``; minimal ``/dev``; private ``/tmp`` and ``/dev/shm``; ``/run`` a read-only
+tmpfs holding ``/run/hive``; ``/state`` writable; ``/`` read-only. Its pid 1 is
 :mod:`hivetui.containers.init` (which, with ``unshare``, also builds that root).
 
 When the core runs as root, the namespaces are made by the unprivileged uid (``setpriv``
@@ -16,11 +17,10 @@ mount namespace; the sandbox inherits that view.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from hivetui.containers.mounts import SKIP_TOP
+from hivetui.containers.rootfs import system_entries
 
 #: Where a root supervisor stages bind sources (a tmpfs in its private mount namespace).
 STAGE = "/run/hivetui-stage"
@@ -90,14 +90,12 @@ def init_config(plan: SandboxPlan, status_fd: int, sources: list[str]) -> dict[s
     return config
 
 
-def _top_level_bwrap() -> list[str]:
-    args: list[str] = []
-    for entry in sorted(os.scandir("/"), key=lambda e: e.name):
-        if entry.name in SKIP_TOP:
-            continue
-        if entry.is_symlink():
-            args += ["--symlink", os.readlink(entry.path), entry.path]
-        elif entry.is_dir(follow_symlinks=False) or entry.is_file(follow_symlinks=False):
+def _system_bwrap() -> list[str]:
+    args: list[str] = ["--dir", "/etc"]
+    for entry in system_entries():
+        if entry.kind == "symlink":
+            args += ["--symlink", entry.target, entry.path]
+        else:
             args += ["--ro-bind", entry.path, entry.path]
     return args
 
@@ -116,9 +114,8 @@ def command(plan: SandboxPlan, config_fd: int, sources: list[str]) -> list[str]:
     args = [plan.tool_path, "--unshare-user", "--uid", "0", "--gid", "0", "--unshare-pid",
             "--unshare-ipc", "--unshare-uts", "--hostname", plan.hostname,
             "--die-with-parent", "--new-session", "--as-pid-1"]
-    args += _top_level_bwrap()
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
-             "--tmpfs", "/tmp", "--tmpfs", "/run"]
+             "--tmpfs", "/tmp", "--tmpfs", "/run", *_system_bwrap()]
     for src, b in zip(sources, plan.binds, strict=True):
         args += ["--bind" if b.writable else "--ro-bind", src, b.target]
     args += ["--remount-ro", "/run", "--remount-ro", "/", "--chdir", plan.cwd, "--"]

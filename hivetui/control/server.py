@@ -8,12 +8,11 @@ import json
 import logging
 import os
 import pwd
-import socket
-import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from hivetui.control.peer import operator_uid
 from hivetui.control.protocol import MAX_LINE, OPS, STREAM_OPS, encode, to_jsonable
 from hivetui.control.sessions import SessionTokens
 from hivetui.core.errors import ControlError, HiveError
@@ -22,13 +21,6 @@ from hivetui.core.operator import Operator, OperatorSession
 from hivetui.core.paths import ensure_private_dir
 
 log = logging.getLogger(__name__)
-
-
-def peer_uid(writer: asyncio.StreamWriter) -> int:
-    sock = writer.get_extra_info("socket")
-    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", creds)
-    return int(uid)
 
 
 def _user(uid: int) -> str:
@@ -90,12 +82,12 @@ class ControlServer:
         task = asyncio.current_task()
         if task is not None:
             self._conns.add(task)
-        uid = peer_uid(writer)
         try:
-            if uid not in (os.getuid(), 0):
-                log.warning("control: refused a connection from uid %s", uid)
-                writer.write(encode({"id": None, "ok": False, "error": ControlError(
-                    "the control socket is for the hive's operator account only").to_dict()}))
+            try:
+                uid = operator_uid(writer.get_extra_info("socket"))
+            except ControlError as exc:
+                log.warning("control: refused a connection: %s", exc)
+                writer.write(encode({"id": None, "ok": False, "error": exc.to_dict()}))
                 await writer.drain()
                 return
             conn = _Connection(self, reader, writer, Operator(f"local:{_user(uid)}"))

@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
+from hivetui.core import beneath
 from hivetui.core.audit import AuditLog
 from hivetui.core.errors import ApprovalError, ContainerError, HiveError, NotFoundError
 from hivetui.core.events import (
@@ -37,7 +36,7 @@ from hivetui.core.events import (
 from hivetui.core.kept import KeptAgents
 from hivetui.core.lifecycle import Lifecycle
 from hivetui.core.names import validate_agent_name
-from hivetui.core.paths import StatePaths, copy_plain_tree, share_owner
+from hivetui.core.paths import StatePaths, share_owner
 from hivetui.core.registry import Registry
 from hivetui.core.repos import ConfigRepos, default_files
 from hivetui.core.settings import AgentSettings
@@ -55,20 +54,6 @@ _COLS = ("id, kind, agent, commit_sha, diff, detail, state, requested_by, create
 
 def _approval(row: tuple[Any, ...]) -> Approval:
     return Approval(*row)
-
-
-def _empty_dir(path: Path) -> None:
-    """Make ``path`` an empty directory (whatever the manager left there)."""
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.is_dir():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
 
 
 def _check_runtime(runtime: object) -> str:
@@ -176,10 +161,9 @@ class Approvals:
             settings = AgentSettings(runtime=self.default_runtime, model=self.default_model)
             sha = await self.repos.create(name, default_files(name, settings),
                                           f"draft: default config for {name}", apply=False)
-            self._paths.agent_draft_state(name).mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(beneath.make_dirs, self._paths.agents, f"{name}/state")
             # config and notes area are the manager's to edit, even if it is running now
-            await asyncio.to_thread(share_owner, self._paths.agent_dir(name),
-                                    self._paths.agents)
+            await asyncio.to_thread(share_owner, self._paths.agents, name)
             self.repos.write_draft_meta(name, requested_by)
             await self._audit.record(requested_by, "request_spawn_draft", name,
                                      "draft created", sha)
@@ -318,29 +302,30 @@ class Approvals:
         state = self._paths.agent_state(name)
         if state.is_symlink() or state.exists():
             raise ApprovalError(f"{state} exists by now; the name {name!r} is not free")
+        agents, states = self._paths.agents, self._paths.states
         if a.kind == "spawn":
             if self._paths.agent_dir(name).exists():
                 raise ApprovalError(f"{self._paths.agent_dir(name)} exists by now; the name "
                                     "is not free")
             await self.repos.create_proposed(name, a.commit)
             made_dir = True
-            self._paths.agent_draft_state(name).mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(beneath.make_dirs, agents, f"{name}/state")
         elif not await self.kept_agents.is_draft(name):
             raise ApprovalError(f"{name!r} is no longer a draft")
         # the real state starts empty (spawn) or as a copy of the notes the manager
-        # prepared in the draft; it lives outside the manager's writable view
-        draft_notes = self._paths.agent_draft_state(name)
+        # prepared in the draft; it lives outside the manager's writable view. agents/ is
+        # the manager's: no link there is ever followed (see beneath)
         try:
-            if a.kind == "spawn_commit" and draft_notes.is_dir() \
-                    and not draft_notes.is_symlink():
-                await asyncio.to_thread(copy_plain_tree, draft_notes, state)
+            if a.kind == "spawn_commit" and beneath.is_plain_dir(agents, f"{name}/state"):
+                await asyncio.to_thread(beneath.copy_plain_tree, agents, f"{name}/state",
+                                        states, name)
             else:
                 state.mkdir(parents=True)
             await self.repos.move_applied(name, a.commit, None)
         except BaseException:
-            await asyncio.to_thread(_remove, state)
+            await asyncio.to_thread(beneath.remove, states, name)
             if made_dir:
-                await asyncio.to_thread(shutil.rmtree, self._paths.agent_dir(name))
+                await asyncio.to_thread(beneath.remove, agents, name)
             raise
         try:
             await self._lifecycle.spawn(name, runtime=settings.runtime, model=settings.model,
@@ -348,13 +333,13 @@ class Approvals:
         except BaseException:
             if self._registry.find(name) is None:
                 await self.repos.move_applied(name, None, a.commit)
-                await asyncio.to_thread(_remove, state)
+                await asyncio.to_thread(beneath.remove, states, name)
                 if made_dir:
-                    await asyncio.to_thread(shutil.rmtree, self._paths.agent_dir(name))
+                    await asyncio.to_thread(beneath.remove, agents, name)
             raise
         if a.kind == "spawn_commit":
             # the draft area becomes the empty mountpoint of the manager's read-only view
-            await asyncio.to_thread(_empty_dir, draft_notes)
+            await asyncio.to_thread(beneath.empty_dir, agents, f"{name}/state")
 
     async def deny(self, approval_id: int, operator: str, reason: str) -> Approval:
         if not isinstance(reason, str) or not reason.strip():

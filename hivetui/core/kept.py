@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 
+from hivetui.core import beneath
 from hivetui.core.audit import AuditLog
 from hivetui.core.errors import ApprovalError, ContainerError, NotFoundError, RegistryError
 from hivetui.core.events import AgentChanged, EventHub
@@ -114,11 +114,8 @@ class KeptAgents:
         applied = await self._repos.applied(name)
         await self._audit.record(operator, "purge", name, "draft" if draft else "kept",
                                  applied or "")
-        for path in (self._paths.agent_dir(name), self._paths.agent_state(name)):
-            if path.is_symlink():
-                path.unlink()
-            elif path.exists():
-                await asyncio.to_thread(shutil.rmtree, path)
+        for top in (self._paths.agents, self._paths.states):
+            await asyncio.to_thread(beneath.remove, top, name)
         await self._repos.remove(name)
         log.info("%s purged by %s", name, operator)
         self._hub.publish(AgentChanged(agent=name, what="purged"))

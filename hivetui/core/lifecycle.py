@@ -9,6 +9,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+from hivetui.core import beneath
 from hivetui.core.errors import ContainerError
 from hivetui.core.events import AgentStarted, AgentStopped, EventHub, ManagerEvent, Progress
 from hivetui.core.paths import StatePaths, ensure_private_dir, write_private_file
@@ -110,13 +111,10 @@ class Lifecycle:
         for other in self.registry.all():
             state = self.paths.agent_state(other.name)
             if other.name != manager and state.is_dir():
-                mountpoint = self.paths.agent_draft_state(other.name)
-                if mountpoint.is_symlink() or not mountpoint.is_dir():
-                    # the manager could have put anything there since: a symlink would
-                    # redirect the bind, a file would make the container fail to start
-                    if mountpoint.is_symlink() or mountpoint.exists():
-                        mountpoint.unlink()
-                    mountpoint.mkdir(parents=True)
+                # the manager could have put anything there since (agents/<n> or its
+                # state a link or a file): a link would redirect the bind or the core, a
+                # file would make the container fail to start
+                beneath.ensure_plain_dir(self.paths.agents, f"{other.name}/state")
                 binds.append(Bind(state, f"/agents/{other.name}/state", writable=False))
         return tuple(binds)
 

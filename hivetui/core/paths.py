@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
+
+from hivetui.core import beneath
 
 log = logging.getLogger(__name__)
 
@@ -31,39 +32,6 @@ def write_private_file(path: Path, data: str) -> None:
         fh.write(data)
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
-
-
-def copy_plain_tree(src: Path, dst: Path) -> None:
-    """Copy directories, regular files and symlinks (as links, never followed) from
-    ``src`` into ``dst``; anything else (fifos, sockets, devices) is skipped. ``src`` is
-    written by an agent, so no path in it is trusted: files are opened without following
-    links and without blocking, and checked to be regular after opening."""
-    dst.mkdir(parents=True, exist_ok=True)
-    with os.scandir(src) as entries:
-        for entry in entries:
-            target = dst / entry.name
-            if entry.is_symlink():
-                os.symlink(os.readlink(entry.path), target)
-            elif entry.is_dir(follow_symlinks=False):
-                copy_plain_tree(Path(entry.path), target)
-            elif entry.is_file(follow_symlinks=False):
-                _copy_regular(Path(entry.path), target)
-            else:
-                log.warning("not copying %s: not a file, directory or symlink", entry.path)
-
-
-def _copy_regular(src: Path, dst: Path) -> None:
-    fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as fin:
-        st = os.fstat(fin.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            log.warning("not copying %s: not a regular file", src)
-            return
-        out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
-                      stat.S_IMODE(st.st_mode))
-        with os.fdopen(out, "wb") as fout:
-            while chunk := fin.read(1 << 20):
-                fout.write(chunk)
 
 
 @dataclass(frozen=True)
@@ -176,22 +144,28 @@ class StatePaths:
         running container's bind follows it. Returns the names moved."""
         moved = []
         for agent_dir in sorted(self.agents.iterdir()):
-            old = agent_dir / "state"
-            new = self.agent_state(agent_dir.name)
-            if old.is_symlink() or not old.is_dir() or os.path.lexists(new) \
-                    or self.is_draft_dir(agent_dir.name):
+            name = agent_dir.name
+            # agents/ is the manager's: every entry below it may be a planted link
+            if not beneath.is_plain_dir(self.agents, f"{name}/state") \
+                    or os.path.lexists(self.agent_state(name)) or self.is_draft_dir(name):
                 continue
-            os.rename(old, new)
-            old.mkdir(mode=0o700)
+            beneath.rename(self.agents, f"{name}/state", self.states, name)
+            if not beneath.is_plain_dir(self.states, name):  # swapped for a link meanwhile
+                beneath.remove(self.states, name)
+                log.warning("%s: not migrating agents/%s/state: it is not a plain directory",
+                            name, name)
+                continue
+            beneath.make_dirs(self.agents, f"{name}/state")
             log.info("%s: state moved from %s to %s (out of the manager's writable view)",
-                     agent_dir.name, old, new)
-            moved.append(agent_dir.name)
+                     name, agent_dir / "state", self.agent_state(name))
+            moved.append(name)
         return moved
 
 
-def share_owner(tree: Path, like: Path) -> None:
-    """Give ``tree`` (everything below it too; links themselves, never their targets) the
-    owner of ``like`` when this process is root and the owners differ.
+def share_owner(agents: Path, rel: str) -> None:
+    """Give ``agents/rel`` (everything below it too; links themselves, never their targets,
+    and no link followed on the way) the owner of ``agents`` when this process is root and
+    the owners differ.
 
     The manager's container may own its writable view (``agents/``: a backend running as
     root maps container root to an unprivileged uid and hands it the tree at the manager's
@@ -200,10 +174,7 @@ def share_owner(tree: Path, like: Path) -> None:
     """
     if os.geteuid() != 0:
         return
-    st = like.stat()
+    st = agents.stat()
     if (st.st_uid, st.st_gid) == (0, 0):
         return
-    for top, dirs, files in os.walk(tree):
-        os.lchown(top, st.st_uid, st.st_gid)
-        for entry in (*dirs, *files):
-            os.lchown(os.path.join(top, entry), st.st_uid, st.st_gid)
+    beneath.chown_tree(agents, rel, st.st_uid, st.st_gid)

@@ -30,6 +30,7 @@ import shutil
 import time
 from pathlib import Path
 
+from hivetui.core import beneath
 from hivetui.core.errors import ConfigError, RepoError
 from hivetui.core.paths import StatePaths, ensure_private_dir, share_owner, write_private_file
 from hivetui.core.settings import AgentSettings
@@ -150,16 +151,19 @@ class ConfigRepos:
             ensure_private_dir(self.root)
             write_private_file(self.gitconfig, _GITCONFIG)
 
-    async def run(self, repo: Path, *args: str, stdin: str | None = None
+    async def run(self, repo: Path | int, *args: str, stdin: str | None = None
                   ) -> tuple[int, str, str]:
-        """``git -C repo args…``: (exit status, stdout, stderr)."""
+        """``git -C repo args…``: (exit status, stdout, stderr). ``repo`` may be a directory
+        descriptor: git then works in that very directory, whatever its path leads to."""
         self._prepare()
-        argv = [self.git_program, "-C", str(repo), *args]
+        where, fds = (f"/proc/self/fd/{repo}", (repo,)) if isinstance(repo, int) else \
+            (str(repo), ())
+        argv = [self.git_program, "-C", where, *args]
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.PIPE if stdin is not None else
                 asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, env=self._env())
+                stderr=asyncio.subprocess.PIPE, env=self._env(), pass_fds=fds)
         except FileNotFoundError as exc:
             raise RepoError(f"git is not installed ({self.git_program!r} not found); config "
                             "repos need the git CLI") from exc
@@ -177,7 +181,7 @@ class ConfigRepos:
         log.debug("git %s -> %s", " ".join(args[:3]), rc)
         return rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
-    async def git(self, repo: Path, *args: str, stdin: str | None = None) -> str:
+    async def git(self, repo: Path | int, *args: str, stdin: str | None = None) -> str:
         """Like :meth:`run`, raising RepoError (with git's own last line) on failure."""
         rc, out, err = await self.run(repo, *args, stdin=stdin)
         if rc != 0:
@@ -317,19 +321,38 @@ class ConfigRepos:
         Refused if the directory exists already (the manager could have planted a
         ``.git`` there: the hive never runs git in a repo it did not just create).
         """
-        proposed = self.proposed_dir(name)
-        proposed.parent.mkdir(parents=True, exist_ok=True)
+        agents = self.paths.agents
+        # agents/ is the manager's: git works on a descriptor of what the hive just made
+        proposed = await asyncio.to_thread(self._new_proposed_dir, name)
         try:
-            proposed.mkdir()
-        except FileExistsError as exc:
-            raise RepoError(f"{proposed} exists already; purge the agent or remove it") from exc
-        await self.git(proposed, "init", "-q", "-b", "main")
-        await self.git(proposed, "config", "user.name", PROPOSED_IDENTITY[0])
-        await self.git(proposed, "config", "user.email", PROPOSED_IDENTITY[1])
-        await self.git(proposed, "fetch", "-q", "--no-tags", str(self.applied_dir(name)), sha)
-        await self.git(proposed, "checkout", "-q", "-B", "main", sha)
+            await self.git(proposed, "init", "-q", "-b", "main")
+            await self.git(proposed, "config", "user.name", PROPOSED_IDENTITY[0])
+            await self.git(proposed, "config", "user.email", PROPOSED_IDENTITY[1])
+            await self.git(proposed, "fetch", "-q", "--no-tags", str(self.applied_dir(name)),
+                           sha)
+            await self.git(proposed, "checkout", "-q", "-B", "main", sha)
+        finally:
+            os.close(proposed)
         # the manager edits it: owned like the rest of its view, even if it runs already
-        await asyncio.to_thread(share_owner, proposed, proposed.parent.parent)
+        await asyncio.to_thread(share_owner, agents, f"{name}/config")
+
+    def _new_proposed_dir(self, name: str) -> int:
+        """Make ``agents/<name>/config`` (it must not exist) and return its descriptor."""
+        where = self.proposed_dir(name)
+        beneath.make_dirs(self.paths.agents, name)
+        with beneath.open_dir(self.paths.agents, name) as parent:
+            try:
+                os.mkdir("config", 0o755, dir_fd=parent)
+            except FileExistsError as exc:
+                raise RepoError(f"{where} exists already; purge the agent or remove it") \
+                    from exc
+            fd = beneath.open_child(parent, "config", str(where))
+        st = os.fstat(fd)
+        if st.st_uid != os.geteuid() or os.listdir(fd):
+            os.close(fd)
+            raise RepoError(f"{where} was replaced while the hive created it; the hive "
+                            "never runs git in a repo it did not just create")
+        return fd
 
     async def proposed_head(self, name: str) -> str:
         """The proposed repo's HEAD commit ('' if it has none), read via upload-pack."""

@@ -4,7 +4,6 @@ created after the manager started, drafts' first notes and state dirs laid out t
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from pathlib import Path
 
@@ -13,19 +12,9 @@ import pytest
 from hivetui.core.config import HiveConfig
 from hivetui.core.operator import Operator, OperatorSession
 from hivetui.node import HiveNode
+from tests.container_util import sh_in
 
 pytestmark = pytest.mark.slow
-
-
-async def _sh(node: HiveNode, agent: str, script: str) -> str:
-    """Run ``script`` inside ``agent``'s running container; its output, ending in DONE."""
-    backend = node.hive.lifecycle.backend  # type: ignore[union-attr]
-    proc = await asyncio.create_subprocess_exec(
-        *backend.shell_argv(agent), "-c", script + "; echo DONE",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    out = (await asyncio.wait_for(proc.communicate(), 30))[0].decode()
-    assert "DONE" in out, out
-    return out
 
 
 async def test_agent_spawned_after_the_manager_started_is_out_of_its_reach(
@@ -40,7 +29,7 @@ async def test_agent_spawned_after_the_manager_started_is_out_of_its_reach(
             # w2 comes after the manager's binds were computed
             await api.spawn("w2", "scripted:echo")
             (paths.agent_state("w2") / "notes.md").write_text("w2 notes\n")
-            out = await _sh(node, "boss", (
+            out = await sh_in(node, "boss", (
                 "cat /agents/w1/state/notes.md; "
                 "touch /agents/w1/state/planted 2>/dev/null && echo W1-WRITABLE; "
                 "cat /agents/w2/state/notes.md 2>/dev/null; "
@@ -54,14 +43,14 @@ async def test_agent_spawned_after_the_manager_started_is_out_of_its_reach(
             # manager writes lands in the empty mountpoint, never in the worker's /state
             assert "w2 notes" not in out, out
             assert not (paths.agent_state("w2") / "planted").exists()
-            inside = await _sh(node, "w2", "ls /state | tr '\\n' ' '; cat /state/notes.md")
+            inside = await sh_in(node, "w2", "ls /state | tr '\\n' ' '; cat /state/notes.md")
             assert "planted" not in inside and "w2 notes" in inside, inside
             assert sorted(p.name for p in paths.agent_state("w2").iterdir()) == ["notes.md"]
 
             # once the manager's container is built again (its binds are part of its spec)
             # w2's state is visible read-only, over whatever the manager left there
             await api.rebuild("boss")
-            out = await _sh(node, "boss", (
+            out = await sh_in(node, "boss", (
                 "cat /agents/w2/state/notes.md; ls /agents/w2/state | tr '\\n' ' '; "
                 "touch /agents/w2/state/again 2>/dev/null && echo W2-WRITABLE"))
             assert "w2 notes" in out and "planted" not in out and "W2-WRITABLE" not in out, out
@@ -82,7 +71,7 @@ async def test_the_managers_draft_notes_are_the_spawned_agents_first_state(
             # when the container starts)
             draft = await approvals.request_spawn_draft("boss", "dora")
             await api.spawn("boss", "scripted:manager", manager=True)
-            out = await _sh(node, "boss", (
+            out = await sh_in(node, "boss", (
                 "echo 'start with the parser' > /agents/dora/state/notes.md && "
                 "mkdir /agents/dora/state/plan && echo lexer > /agents/dora/state/plan/1.md "
                 "&& echo PREPARED"))
@@ -90,15 +79,15 @@ async def test_the_managers_draft_notes_are_the_spawned_agents_first_state(
             a = await approvals.request_spawn_commit("boss", "dora", draft.head)
             await approvals.approve(a.id, "tester")
             assert node.hive.registry.get("dora").state == "running"
-            inside = await _sh(node, "dora", "cat /state/notes.md /state/plan/1.md")
+            inside = await sh_in(node, "dora", "cat /state/notes.md /state/plan/1.md")
             assert "start with the parser" in inside and "lexer" in inside, inside
             # the manager's view of dora/state is now an empty dir apart from the real one
-            out = await _sh(node, "boss", (
+            out = await sh_in(node, "boss", (
                 "ls -A /agents/dora/state | sed 's/^/LEFT /'; "
                 "echo 'obey me' > /agents/dora/state/planted && echo WROTE-MOUNTPOINT"))
             assert "LEFT" not in out, out
             assert not (paths.agent_state("dora") / "planted").exists()
-            assert "planted" not in await _sh(node, "dora", "ls /state")
+            assert "planted" not in await sh_in(node, "dora", "ls /state")
         finally:
             await node.stop_all()
 
@@ -132,6 +121,6 @@ async def test_state_laid_out_the_old_way_moves_out_of_the_managers_view(
                 "draft notes\n"
             assert not paths.agent_state("dora").exists()
             await api.start("w1")
-            assert "kept from before" in await _sh(node, "w1", "cat /state/old.md")
+            assert "kept from before" in await sh_in(node, "w1", "cat /state/old.md")
         finally:
             await node.stop_all()

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from hivetui.containers import procinfo
+from hivetui.containers import procinfo, rootfs
 from hivetui.containers.local import LocalBackend
+from hivetui.containers.rootfs import install_paths
 from hivetui.core.errors import ContainerError
 from hivetui.core.ports import ContainerExit, ContainerSpec
 
@@ -153,6 +154,30 @@ async def test_writes_outside_state_and_tmp_fail(env: Env) -> None:
     leaked = [p for p in (Path("/usr/probe"), Path("/var/tmp/probe")) if p.exists()]
     assert not leaked
     assert (spec.state_dir / "probe").exists()
+
+
+async def test_the_host_beyond_the_system_and_the_install_is_out_of_sight(env: Env) -> None:
+    """Everything the container sees outside its own dirs is the host's system, the hive's
+    install, or a directory leading to the install; /etc holds only the kept entries."""
+    backend, base = env
+    installs = install_paths()
+    own = ["/proc", "/sys", "/dev", "/usr", "/nix", "/etc", "/tmp", "/state", "/run"]
+    prune = " -o ".join(f"-path {p}" for p in [*own, *installs])
+    spec = await started(backend, base, "seen", (
+        f"find / \\( {prune} \\) -prune -o -print > /state/seen; ls -A /etc > /state/etc; "
+        f"echo done >> /state/etc; {SLEEP}"))
+    etc_file = spec.state_dir / "etc"
+    await wait_for(lambda: etc_file.exists() and "done" in etc_file.read_text())
+    system = {f"/{name}" for name in rootfs.SYSTEM_TOP}
+    seen = (spec.state_dir / "seen").read_text().splitlines()
+    stray = [p for p in seen if p != "/" and p not in system and p not in own
+             and not any(i.startswith(p + "/") for i in installs)]
+    assert stray == [], stray
+    etc = set(etc_file.read_text().split()) - {"done"}
+    assert etc and all(e in rootfs.ETC_KEEP or e.startswith(rootfs.ETC_KEEP_PREFIXES)
+                       for e in etc), etc
+    assert "shadow" not in etc and "passwd" in etc
+    assert not any(str(base) == p or str(base).startswith(p + "/") for p in installs)
 
 
 async def test_log_has_timestamped_lines(env: Env) -> None:
@@ -349,8 +374,9 @@ async def test_core_interpreter_runs_inside(env: Env) -> None:
 UNPRIVILEGED_CORE = r"""
 import asyncio, json, os, sys
 from pathlib import Path
-from hivetui.containers import procinfo
+from hivetui.containers import procinfo, rootfs
 from hivetui.containers.local import LocalBackend
+from hivetui.containers.rootfs import install_paths
 from hivetui.core.ports import ContainerSpec
 
 async def main(base, tool):

@@ -6,7 +6,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from hivetui.core.paths import StatePaths, copy_plain_tree
+from hivetui.core import beneath
+from hivetui.core.paths import StatePaths
 
 
 def _agent(paths: StatePaths, name: str, *, applied: str | None, packed: bool = False,
@@ -69,7 +70,7 @@ def test_copy_plain_tree_copies_files_dirs_links_and_skips_the_rest(tmp_path: Pa
     (src / "plan" / "1.md").write_text("p\n")
     (src / "link").symlink_to("/etc/shadow")
     os.mkfifo(src / "pipe")
-    copy_plain_tree(src, dst)
+    beneath.copy_plain_tree(tmp_path, "src", tmp_path, "dst")
     assert (dst / "notes.md").read_text() == "n\n"
     assert oct((dst / "notes.md").stat().st_mode & 0o777) == "0o640"
     assert (dst / "plan" / "1.md").read_text() == "p\n"

@@ -1,0 +1,140 @@
+"""The manager plants links in its writable /agents (from inside its real local-backend
+container) before, during and after approvals and across a core restart: the core never
+follows them, and a sentinel host tree they point at is left exactly as it was.
+
+Run as root (CI), the core is a root core (the container's uid owns agents/ then, as in
+production), and the last test runs the others once more as an ordinary user."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hivetui.core.config import HiveConfig
+from hivetui.core.errors import HiveError
+from hivetui.core.operator import Operator, OperatorSession
+from hivetui.node import HiveNode
+from tests.container_util import sh_in
+from tests.ordinary_user import ROOT, as_user
+from tests.sentinel import make_sentinel, snapshot
+
+pytestmark = pytest.mark.slow
+
+
+def _swap_for_link(name: str, target: Path) -> str:
+    """Shell for the manager: put agents/<name> aside and a link to ``target`` there."""
+    return f"mv /agents/{name} /agents/{name}.real && ln -s {target} /agents/{name}"
+
+
+async def test_links_planted_around_drafts_and_approvals_are_never_followed(
+        tmp_path: Path) -> None:
+    sentinel = make_sentinel(tmp_path / "sentinel")
+    before = snapshot(sentinel)
+    async with HiveNode(tmp_path / "state", HiveConfig()) as node:
+        api = OperatorSession(node.hive, Operator("tester"))
+        approvals = node.hive.approvals
+        paths = node.paths
+        try:
+            await api.spawn("boss", "scripted:manager", manager=True)
+            # before: a name the manager took with a link is not free
+            await sh_in(node, "boss", f"ln -s {sentinel} /agents/early")
+            with pytest.raises(HiveError, match="not free"):
+                await approvals.request_spawn_draft("boss", "early")
+
+            # during a draft's creation: agents/dx becomes a link right after its config
+            # repo is made, before the core makes its notes area and hands it over
+            create = approvals.repos.create
+
+            async def create_then_swap(name: str, *args: Any, **kwargs: Any) -> str:
+                sha = await create(name, *args, **kwargs)
+                await sh_in(node, "boss", _swap_for_link(name, sentinel))
+                return sha
+
+            approvals.repos.create = create_then_swap  # type: ignore[method-assign]
+            with pytest.raises(HiveError, match="not a plain directory"):
+                await approvals.request_spawn_draft("boss", "dx")
+            approvals.repos.create = create  # type: ignore[method-assign]
+
+            # during a spawn_commit approval: agents/dy becomes a link once the worker
+            # runs, before the core empties the draft's notes area
+            draft = await approvals.request_spawn_draft("boss", "dy")
+            await sh_in(node, "boss", "echo notes > /agents/dy/state/notes.md && "
+                                      f"ln -s {sentinel} /agents/dy/state/escape")
+            request = await approvals.request_spawn_commit("boss", "dy", draft.head)
+            lifecycle = node.hive.lifecycle
+            assert lifecycle is not None
+            spawn = lifecycle.spawn
+
+            async def spawn_then_swap(name: str, **kwargs: Any) -> Any:
+                agent = await spawn(name, **kwargs)
+                await sh_in(node, "boss", _swap_for_link(name, sentinel))
+                return agent
+
+            lifecycle.spawn = spawn_then_swap  # type: ignore[method-assign]
+            done = await approvals.approve(request.id, "tester")
+            lifecycle.spawn = spawn  # type: ignore[method-assign]
+            assert done.state == "approved"
+            assert (paths.agent_state("dy") / "notes.md").read_text() == "notes\n"
+            assert os.readlink(paths.agent_state("dy") / "escape") == str(sentinel)
+            assert not paths.agent_dir("dy").is_symlink()
+            assert list(paths.agent_draft_state("dy").iterdir()) == []
+        finally:
+            await node.stop_all()
+    assert snapshot(sentinel) == before
+
+
+async def test_links_planted_before_a_core_restart_are_never_followed(
+        tmp_path: Path) -> None:
+    sentinel = make_sentinel(tmp_path / "sentinel")
+    before = snapshot(sentinel)
+    state_dir = tmp_path / "state"
+    async with HiveNode(state_dir, HiveConfig()) as node:
+        api = OperatorSession(node.hive, Operator("tester"))
+        try:
+            await api.spawn("w1", "scripted:echo")
+            await api.spawn("boss", "scripted:manager", manager=True)
+            # w1's notes mountpoint now leads to a host dir holding a *file* named state;
+            # "zz" looks like an agent laid out the old way (a state dir to migrate)
+            await sh_in(node, "boss", _swap_for_link("w1", sentinel / "filedir") +
+                        f" && ln -s {sentinel} /agents/zz")
+        finally:
+            await node.stop_all()
+    async with HiveNode(state_dir, HiveConfig()) as node:
+        api = OperatorSession(node.hive, Operator("tester"))
+        try:
+            assert not node.paths.agent_state("zz").exists()
+            await api.start("boss")  # its view of w1 is rebuilt over agents/w1/state
+            out = await sh_in(node, "boss", "ls -A /agents/w1/state")
+            assert "keep.txt" not in out and "state" not in out.replace("DONE", ""), out
+            assert not node.paths.agent_dir("w1").is_symlink()
+        finally:
+            await node.stop_all()
+    assert snapshot(sentinel) == before
+
+
+def test_the_same_with_an_ordinary_users_core(ordinary_user: pwd.struct_passwd,
+                                              user_python: str) -> None:
+    """The tests above (and beneath's) once more, run by an ordinary user: a non-root core,
+    whose containers' root is that user outside."""
+    basetemp = Path(tempfile.mkdtemp(prefix="hivetui-user-pytest-"))
+    try:
+        os.chown(basetemp, ordinary_user.pw_uid, ordinary_user.pw_gid)
+        done = subprocess.run(
+            [*as_user(ordinary_user), user_python, "-m", "pytest", "-q", "-p",
+             "no:cacheprovider", f"--basetemp={basetemp}/t", "-k", "not ordinary_user",
+             __file__, str(ROOT / "tests" / "unit" / "test_beneath.py")],
+            cwd=ROOT, capture_output=True, text=True, timeout=300,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                 "HOME": ordinary_user.pw_dir, "LANG": "C.UTF-8"})
+        summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+        assert summary.startswith("7 passed") and "skipped" not in summary, summary
+    finally:
+        shutil.rmtree(basetemp, ignore_errors=True)
