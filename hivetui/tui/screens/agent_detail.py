@@ -195,7 +195,7 @@ class AgentDetailScreen(GuardedScreen):
         self.post_message(HiveCommand(Navigate("agents")))
 
     def action_act(self, action: str) -> None:
-        self.post_message(HiveCommand(AgentAction(action, self.agent)))
+        self.post_message(HiveCommand(AgentAction(action, self.agent, by_key=True)))
 
     def action_model(self) -> None:
         view = self.view

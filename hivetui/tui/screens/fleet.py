@@ -212,7 +212,7 @@ class FleetScreen(GuardedScreen):
     def action_act(self, action: str) -> None:
         name = self._chosen()
         if name:
-            self.post_message(HiveCommand(AgentAction(action, name)))
+            self.post_message(HiveCommand(AgentAction(action, name, by_key=True)))
 
     def action_goto(self, target: str) -> None:
         self.post_message(HiveCommand(Navigate(target)))
