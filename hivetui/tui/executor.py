@@ -95,7 +95,19 @@ class CommandRunner:
 
     async def to_fleet(self) -> None:
         while len(self.app.screen_stack) > 1 and not isinstance(self.app.screen, FleetScreen):
+            self._keep_if_shell(self.app.screen)
             await self.app.pop_screen()
+
+    def _keep_if_shell(self, screen: Screen[object]) -> None:
+        """An agent screen whose shell runs is installed, so leaving it keeps the shell
+        (a popped screen that is not installed is removed, and its shell hung up)."""
+        if not isinstance(screen, AgentDetailScreen):
+            return
+        kept = self.app.is_screen_installed(screen)
+        if screen.shell_running and not kept:
+            self.app.install_screen(screen, _kept_name(screen.agent))
+        elif kept and not screen.shell_running:
+            self.app.uninstall_screen(screen)
 
     async def open_agent(self, name: str, tab: str = "overview") -> None:
         if name not in self.ctx.state.agents:
@@ -106,6 +118,13 @@ class CommandRunner:
             current.action_tab(tab)
             return
         await self.to_fleet()
+        kept = _kept_name(name)
+        if self.app.is_screen_installed(kept):
+            screen = self.app.get_screen(kept)
+            await self.app.push_screen(screen)
+            if isinstance(screen, AgentDetailScreen):
+                screen.action_tab(tab)
+            return
         await self.app.push_screen(AgentDetailScreen(self.ctx, name, tab))
 
     async def agent_action(self, action: str, name: str, *, by_key: bool = False) -> None:
@@ -156,6 +175,11 @@ _ASKS = {
     "destroy": ("Destroy {}?", "The container h-{0} goes away; {0}'s state is kept and can "
                                "be revived from :kept."),
 }
+
+
+def _kept_name(agent: str) -> str:
+    """The name an agent screen with a running shell is installed under."""
+    return f"shell:{agent}"
 
 
 def _mutation(command: Command) -> str | None:
