@@ -20,6 +20,7 @@ from typing import Any
 
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.driver import Driver
 
 from hivetui.core.api import HiveAPI
 from hivetui.core.events import (
@@ -94,6 +95,11 @@ class HiveApp(App[None]):
         self.run_worker(self._pump_events(), name="hive-events", group="pump",
                         exit_on_error=False)
         self.call_after_refresh(self._freeze_startup_heap)
+
+    def get_driver_class(self) -> type[Driver]:
+        
+        use_alt_key_parser()  # alt keys reach the embedded terminal as typed (ESC + key)
+        return super().get_driver_class()
 
     @staticmethod
     def _freeze_startup_heap() -> None:
