@@ -97,7 +97,8 @@ class HiveApp(App[None]):
         self.call_after_refresh(self._freeze_startup_heap)
 
     def get_driver_class(self) -> type[Driver]:
-        
+        from hivetui.tui.widgets.terminal.alt_keys import use_alt_key_parser
+
         use_alt_key_parser()  # alt keys reach the embedded terminal as typed (ESC + key)
         return super().get_driver_class()
 
