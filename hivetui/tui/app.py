@@ -54,12 +54,15 @@ from hivetui.tui.widgets.agent.log_pane import LogPane
 from hivetui.tui.widgets.agent.terminal_pane import TerminalPane
 from hivetui.tui.widgets.approvals.live import LiveEvent
 from hivetui.tui.widgets.fleet.table import FleetTable
+from hivetui.tui.widgets.terminal import Terminal
 
 log = logging.getLogger(__name__)
 
 Lifespan = Callable[[], AbstractAsyncContextManager[Any]]
 BELL_MIN_INTERVAL_S = 1.0
 _SEVERITY = {"info": "information", "warning": "warning", "error": "error"}
+#: App actions whose keys go to the program while the embedded terminal has the keyboard.
+TERMINAL_KEEPS = frozenset({"command_palette", "quit"})
 
 
 class HiveApp(App[None]):
@@ -95,6 +98,11 @@ class HiveApp(App[None]):
         self.run_worker(self._pump_events(), name="hive-events", group="pump",
                         exit_on_error=False)
         self.call_after_refresh(self._freeze_startup_heap)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Textual's priority keys (ctrl+p palette, ctrl+q quit) belong to the program in
+        the embedded terminal (readline's previous-line, XON): ctrl+] first leaves it."""
+        return not (action in TERMINAL_KEEPS and isinstance(self.focused, Terminal))
 
     def get_driver_class(self) -> type[Driver]:
         from hivetui.tui.widgets.terminal.alt_keys import use_alt_key_parser

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from textual import events
+from textual.command import CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import Static
 
@@ -137,3 +138,19 @@ async def test_closing_the_shell_is_explicit_and_confirmed(hive: Hive) -> None:
         await until(lambda: not terminal.running)
         await until(lambda: "enter" in footer_keys(app))
         assert footer_keys(app)["enter"] == "Open a shell"
+
+
+async def test_ctrl_p_and_ctrl_q_in_the_terminal_are_the_programs(hive: Hive) -> None:
+    """Textual's priority keys would open the palette (whose Enter runs a fleet action)
+    or quit the app and every shell: in the terminal they are the program's."""
+    app, _ = make_app(hive)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(lambda: len(rows(app)) == 4)
+        terminal = await open_shell(pilot, app, "alice")
+        terminal.write(b"stty -ixon; cat -v\r")
+        await pilot.pause(0.3)
+        await pilot.press("ctrl+p", "ctrl+q", "enter")
+        await wait_for_text(terminal, "^P^Q")
+        assert isinstance(app.screen, AgentDetailScreen) and app.is_running
+        await pilot.press(RELEASE_KEY, "ctrl+p")
+        await until(lambda: isinstance(app.screen, CommandPalette))
