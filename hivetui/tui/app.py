@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
@@ -20,6 +21,7 @@ from typing import Any
 
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.driver import Driver
 from textual.reactive import reactive
 
 from hivetui.core.api import HiveAPI
@@ -57,6 +59,8 @@ Lifespan = Callable[[], AbstractAsyncContextManager[Any]]
 ServicesStart = Callable[[], Awaitable[None]]
 BELL_MIN_INTERVAL_S = 1.0
 _SEVERITY = {"info": "information", "warning": "warning", "error": "error"}
+#: App actions whose keys go to the program while the embedded terminal has the keyboard.
+TERMINAL_KEEPS = frozenset({"command_palette", "quit"})
 
 
 class HiveApp(App[None]):
@@ -118,6 +122,23 @@ class HiveApp(App[None]):
             self.exit(return_code=2)
             return
         self.starting = False
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Textual's priority keys (ctrl+p palette, ctrl+q quit) belong to the program in
+        the embedded terminal (readline's previous-line, XON): ctrl+] first leaves it."""
+        return not (action in TERMINAL_KEEPS and self._terminal_has_keys())
+
+    def _terminal_has_keys(self) -> bool:
+        # Looked up, not imported: until a terminal opens its module isn't loaded (start-up
+        # stays light), and no widget can be one.
+        widget_module = sys.modules.get("hivetui.tui.widgets.terminal.widget")
+        return widget_module is not None and isinstance(self.focused, widget_module.Terminal)
+
+    def get_driver_class(self) -> type[Driver]:
+        from hivetui.tui.widgets.terminal.alt_keys import use_alt_key_parser
+
+        use_alt_key_parser()  # alt keys reach the embedded terminal as typed (ESC + key)
+        return super().get_driver_class()
 
     @staticmethod
     def _freeze_startup_heap() -> None:

@@ -37,6 +37,8 @@ class OpenAgent:
 class AgentAction:
     action: str  # start | stop | restart | rebuild | destroy
     name: str
+    #: From a single key: stop, restart and rebuild ask first too (destroy always asks).
+    by_key: bool = False
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ class CommandRunner:
     def __init__(self, app: App[None], ctx: HiveContext) -> None:
         self.app = app
         self.ctx = ctx
+        self._asking = False
 
     async def run(self, command: Command) -> None:
         log.info("command %s", command)
@@ -51,7 +52,7 @@ class CommandRunner:
         elif isinstance(command, OpenAgent):
             await self.open_agent(command.name, command.tab)
         elif isinstance(command, AgentAction):
-            await self.agent_action(command.action, command.name)
+            await self.agent_action(command.action, command.name, by_key=command.by_key)
         elif isinstance(command, SetModel):
             view = await attempt(self.app, self.ctx.api.set_model(
                 command.name, command.model, command.persist))
@@ -90,7 +91,19 @@ class CommandRunner:
 
     async def to_fleet(self) -> None:
         while len(self.app.screen_stack) > 1 and not isinstance(self.app.screen, FleetScreen):
+            self._keep_if_shell(self.app.screen)
             await self.app.pop_screen()
+
+    def _keep_if_shell(self, screen: Screen[object]) -> None:
+        """An agent screen whose shell runs is installed, so leaving it keeps the shell
+        (a popped screen that is not installed is removed, and its shell hung up)."""
+        if not isinstance(screen, AgentDetailScreen):
+            return
+        kept = self.app.is_screen_installed(screen)
+        if screen.shell_running and not kept:
+            self.app.install_screen(screen, _kept_name(screen.agent))
+        elif kept and not screen.shell_running:
+            self.app.uninstall_screen(screen)
 
     async def open_agent(self, name: str, tab: str = "overview") -> None:
         # imported on the first open: its terminal emulator and charts cost start-up time
@@ -104,17 +117,20 @@ class CommandRunner:
             current.action_tab(tab)
             return
         await self.to_fleet()
+        kept = _kept_name(name)
+        if self.app.is_screen_installed(kept):
+            screen = self.app.get_screen(kept)
+            await self.app.push_screen(screen)
+            if isinstance(screen, AgentDetailScreen):
+                screen.action_tab(tab)
+            return
         await self.app.push_screen(AgentDetailScreen(self.ctx, name, tab))
 
-    async def agent_action(self, action: str, name: str) -> None:
+    async def agent_action(self, action: str, name: str, *, by_key: bool = False) -> None:
         api = self.ctx.api
-        if action == "destroy":
-            confirmed = await self.app.push_screen_wait(ConfirmScreen(
-                f"Destroy {name}?",
-                f"The container h-{name} goes away; {name}'s state is kept and can be "
-                "revived from :kept.", confirm_label="Destroy"))
-            if confirmed is None:
-                return
+        asks = action == "destroy" or (by_key and action in _ASKS)
+        if asks and not await self._confirmed(action, name):
+            return
         calls = {"start": api.start, "stop": api.stop, "restart": api.restart,
                  "rebuild": api.rebuild, "destroy": api.destroy}
         self.app.notify(f"{action} {name}…", markup=False, timeout=2)
@@ -123,6 +139,46 @@ class CommandRunner:
             self.app.notify(f"{name} {_DONE[action]}", markup=False)
             if action == "destroy":
                 await self.to_fleet()
+
+    async def _confirmed(self, action: str, name: str) -> bool:
+        """Ask before ``action``; a press that comes while a dialog is on its way is dropped.
+
+        Commands run in workers, so a quick second press would otherwise stack a second
+        dialog on the first (and answering one left the other to a screen half gone).
+        """
+        if self._asking:
+            log.info("%s %s: a confirmation is already open; this press is dropped",
+                     action, name)
+            return False
+        self._asking = True
+        try:
+            title, message = _ASKS[action]
+            answer = await self.app.push_screen_wait(ConfirmScreen(
+                title.format(name), message.format(name), confirm_label=action.capitalize()))
+        finally:
+            self._asking = False
+        return answer is not None
+
+
+#: The actions a stray key must not set off, with what their dialog says (a typed `:` line
+#: or a palette choice is deliberate: only destroy asks then). An operator who believes a
+#: shell still has the keyboard types letters and Enter: the dialog's Enter cancels, only
+#: ctrl+s (or a click) confirms.
+_ASKS = {
+    "stop": ("Stop {}?", "The container h-{} stops; a turn in progress is cut short. "
+                         "u starts it again."),
+    "restart": ("Restart {}?", "The container h-{} stops and starts again; a turn in "
+                               "progress is cut short."),
+    "rebuild": ("Rebuild {}?", "The container h-{} is built again from its config and "
+                               "restarted; a turn in progress is cut short."),
+    "destroy": ("Destroy {}?", "The container h-{0} goes away; {0}'s state is kept and can "
+                               "be revived from :kept."),
+}
+
+
+def _kept_name(agent: str) -> str:
+    """The name an agent screen with a running shell is installed under."""
+    return f"shell:{agent}"
 
 
 def _mutation(command: Command) -> str | None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from hivetui.control.client import ControlClient
 from hivetui.core.config import HiveConfig
 from hivetui.core.operator import Operator, OperatorSession
-from hivetui.tui.app import run_app
+from hivetui.tui.app import HiveApp, create_app, run_app
 
 log = logging.getLogger(__name__)
 
@@ -41,17 +45,53 @@ async def run_attached(socket: Path) -> int:
 
 
 async def run_demo_tui(state_dir: Path, config: HiveConfig) -> int:
-    """`hivetui demo`: the embedded app over a throwaway hive running the demo scenario."""
+    """`hivetui demo`: the embedded app over a throwaway hive running the demo scenario.
+
+    Its containers outlive a core by design, so the demo stops them itself, also when its
+    terminal hangs up (SIGHUP) or it is told to end (SIGTERM): the app exits, the scenario
+    is cancelled (so no spawn of it is still under way), then every agent is stopped.
+    """
     from hivetui.demo import DemoScenario
     from hivetui.node import HiveNode
 
     async with HiveNode(state_dir, config) as node:
         api = OperatorSession(node.hive, Operator.local())
         scenario = DemoScenario(api, auto=False)
-        node.hive.add_service("demo-watch", scenario.watch)
-        node.hive.add_service("demo-scenario", scenario.run)
+        tasks = [asyncio.create_task(scenario.watch(), name="demo-watch"),
+                 asyncio.create_task(scenario.run(), name="demo-scenario")]
+        for task in tasks:
+            task.add_done_callback(_log_failure)
+        app = create_app(api, where="demo")
         try:
-            await run_app(api, embedded_hive=node.hive, where="demo")
+            with _exit_on(app, signal.SIGHUP, signal.SIGTERM):
+                await app.run_async()
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await node.stop_all()
     return 0
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s failed", task.get_name(), exc_info=task.exception())
+
+
+@contextmanager
+def _exit_on(app: HiveApp, *signals: signal.Signals) -> Iterator[None]:
+    """While inside, each of ``signals`` makes ``app`` exit (instead of ending the process
+    before anything after the app runs)."""
+    loop = asyncio.get_running_loop()
+
+    def exit_app(signum: signal.Signals) -> None:
+        log.info("%s: the app exits", signum.name)
+        app.exit()
+
+    for signum in signals:
+        loop.add_signal_handler(signum, exit_app, signum)
+    try:
+        yield
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)

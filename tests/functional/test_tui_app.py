@@ -284,6 +284,8 @@ async def test_stop_an_agent_by_key(hive: Hive) -> None:
     async with app.run_test(size=(120, 30)) as pilot:
         await until(lambda: len(rows(app)) == 4)
         await pilot.press("slash", *"alice", "enter", "x")
+        await until(lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("ctrl+s")
         await until(lambda: ("stop", "alice") in backend_of(hive).calls)
         await until(lambda: "stopped" in state_cell(app, "alice"))
         assert hive.registry.get("alice").state == "stopped"

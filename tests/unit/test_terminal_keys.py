@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import time
 
+import pytest
+from textual import events
+from textual.constants import ESCAPE_DELAY
+
+from hivetui.tui.widgets.terminal.alt_keys import AltKeyParser
 from hivetui.tui.widgets.terminal.keys import (
     MOUSE_LEFT,
     MOUSE_MOTION,
@@ -43,6 +48,11 @@ from hivetui.tui.widgets.terminal.keys import (
         ("f12", None, b"\x1b[24~"),
         ("shift+f1", None, b"\x1b[1;2P"),
         ("alt+x", None, b"\x1bx"),
+        ("alt+shift+b", "B", b"\x1bB"),
+        ("alt+ctrl+b", None, b"\x1b\x02"),
+        ("alt+full_stop", ".", b"\x1b."),
+        ("alt+backspace", "\x7f", b"\x1b\x7f"),
+        ("alt+up", None, b"\x1b[1;3A"),
         ("space", " ", b" "),
     ],
 )
@@ -75,3 +85,34 @@ def test_mouse_sgr_and_legacy_reports() -> None:
     assert encode_mouse(MOUSE_LEFT, 4, 2) == b"\x1b[M" + bytes([32, 37, 35])
     assert encode_mouse(MOUSE_LEFT, 4, 2, release=True) == b"\x1b[M" + bytes([35, 37, 35])
     assert encode_mouse(MOUSE_LEFT, 300, 2) == b""  # legacy encoding cannot say column 301
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        (b"\x1b.", b"\x1b."),
+        (b"\x1b<", b"\x1b<"),
+        (b"\x1b>", b"\x1b>"),
+        (b"\x1b_", b"\x1b_"),
+        (b"\x1bb", b"\x1bb"),
+        (b"\x1bf", b"\x1bf"),
+        (b"\x1b\x7f", b"\x1b\x7f"),
+        (b"\x1b1", b"\x1b1"),
+        (b"\x1b-", b"\x1b-"),
+        (b"\x1bB", b"\x1bB"),
+        (b"\x1b\x02", b"\x1b\x02"),
+        (b"\x1b\r", b"\x1b\r"),
+        (b"\x1b[1;5D", b"\x1b[1;5D"),  # a real ctrl+left stays ctrl+left
+        (b"\x1b[A", b"\x1b[A"),
+        (b"\x7f", b"\x7f"),
+        (b".", b"."),
+    ],
+)
+def test_alt_keys_reach_the_program_as_typed(typed: bytes, expected: bytes) -> None:
+    """Bytes from the operator's terminal, through the app's input parser, to the program."""
+    parser = AltKeyParser()
+    keys = [event for event in parser.feed(typed.decode()) if isinstance(event, events.Key)]
+    if not keys:  # an unfinished sequence waits this long for more
+        time.sleep(ESCAPE_DELAY * 1.5)
+        keys = [event for event in parser.tick() if isinstance(event, events.Key)]
+    assert b"".join(encode_key(event.key, event.character) for event in keys) == expected

@@ -1,6 +1,9 @@
 """One agent: overview with live charts, messages, logs, and a terminal.
 
 Keys act on this agent: start, stop, restart, destroy (asks), rebuild, set model.
+While the terminal has the keyboard the footer shows only its own keys (every other key
+goes to the shell). A screen whose shell runs is kept when left (installed by the
+command runner), so leaving never ends the shell; it goes once the shell has ended.
 The charts re-read the telemetry when the hive says it changed, at most once a second,
 and only while the overview tab is shown.
 """
@@ -12,7 +15,7 @@ import time
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import ActiveBinding, Binding
 from textual.containers import Vertical
 from textual.timer import Timer
 from textual.widgets import Footer, TabbedContent, TabPane
@@ -34,6 +37,7 @@ from hivetui.tui.widgets.agent.log_pane import LogPane
 from hivetui.tui.widgets.agent.messages_pane import MessagesPane
 from hivetui.tui.widgets.agent.terminal_pane import TerminalPane
 from hivetui.tui.widgets.chrome.hive_header import HiveHeader
+from hivetui.tui.widgets.terminal import Terminal
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +60,7 @@ class AgentDetailScreen(GuardedScreen, TakesRefreshes):
         Binding("1", "tab('overview')", "Overview", show=False),
         Binding("2", "tab('messages')", "Messages", show=False),
         Binding("3", "tab('logs')", "Logs", show=False),
-        Binding("4", "tab('terminal')", "Terminal", show=False),
+        Binding("4", "tab('terminal')", "Shell"),
     ]
 
     def __init__(self, ctx: HiveContext, name: str, tab: str = "overview") -> None:
@@ -117,6 +121,37 @@ class AgentDetailScreen(GuardedScreen, TakesRefreshes):
     def on_screen_resume(self) -> None:
         self._show_header()
         self._show_info()
+        self._terminal_visible(True)
+
+    def on_screen_suspend(self) -> None:
+        self._terminal_visible(False)
+
+    # --- the shell ------------------------------------------------------------------
+    @property
+    def shell_running(self) -> bool:
+        return self.query_one(TerminalPane).shell_running
+
+    def _terminal_visible(self, visible: bool) -> None:
+        terminal = self.query_one(TerminalPane).terminal
+        if terminal is not None:
+            terminal.set_visible(visible and self.query_one(TabbedContent).active == "terminal")
+
+    @on(Terminal.Exited)
+    async def _shell_exited(self) -> None:
+        """A kept screen (left while its shell ran) goes once the shell has ended."""
+        app = self.app
+        if app.is_screen_installed(self) and self not in app.screen_stack:
+            app.uninstall_screen(self)
+            await self.remove()
+
+    @property
+    def active_bindings(self) -> dict[str, ActiveBinding]:
+        """In the terminal every key but its own goes to the shell: show only its keys."""
+        bindings = super().active_bindings
+        focused = self.focused
+        if isinstance(focused, Terminal):
+            return {key: active for key, active in bindings.items() if active.node is focused}
+        return bindings
 
     def _show_header(self) -> None:
         state = self.ctx.state
@@ -189,14 +224,17 @@ class AgentDetailScreen(GuardedScreen, TakesRefreshes):
             await self.query_one(TerminalPane).open()
 
     def action_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
+        tabs = self.query_one(TabbedContent)
+        if tabs.active == tab:  # no TabActivated: still give the tab's widget the keys
+            self.call_later(self._activate_tab, tab)
+        tabs.active = tab
 
     # --- actions ------------------------------------------------------------------
     def action_back(self) -> None:
         self.post_message(HiveCommand(Navigate("agents")))
 
     def action_act(self, action: str) -> None:
-        self.post_message(HiveCommand(AgentAction(action, self.agent)))
+        self.post_message(HiveCommand(AgentAction(action, self.agent, by_key=True)))
 
     def action_model(self) -> None:
         view = self.view

@@ -3,7 +3,10 @@
 ``ConfirmScreen`` dismisses with ``None`` when cancelled, otherwise with the text the
 operator typed (``""`` when no typing was asked). With ``typed="alice"`` the operator
 must type ``alice`` exactly before the action goes ahead (purge asks for the agent's
-name; the typed text is what the caller passes on as the API's ``confirm``)::
+name; the typed text is what the caller passes on as the API's ``confirm``). Without
+``typed``, only ctrl+s or a click confirms: the confirm button takes no focus, so keys
+typed by an operator who believes a shell still has the keyboard (letters, Tab, Enter)
+can only cancel::
 
     self.app.push_screen(ConfirmScreen("Destroy alice?", "The container goes away.",
                                        confirm_label="Destroy"), on_result)
@@ -43,13 +46,18 @@ class ConfirmScreen(ModalScreen[str | None]):
         with Vertical(id="dialog"):
             yield Label(self._title, id="title", markup=False)
             yield Static(self._message, id="message", markup=False)
-            if self._typed is not None:
+            if self._typed is None:
+                yield Static(f"ctrl+s: {self._confirm_label} · enter or escape: Cancel",
+                             id="keys", markup=False)
+            else:
                 yield Label(f"Type {self._typed} to confirm:", id="prompt", markup=False)
                 yield Input(placeholder=self._typed, id="typed")
             yield Static("", id="error", markup=False)
             with Horizontal(id="buttons"):
-                yield Button(self._confirm_label, variant="error", id="confirm",
-                             action="screen.confirm")
+                confirm = Button(self._confirm_label, variant="error", id="confirm",
+                                 action="screen.confirm")
+                confirm.can_focus = self._typed is not None
+                yield confirm
                 yield Button("Cancel", id="cancel", action="screen.cancel")
 
     def on_mount(self) -> None:

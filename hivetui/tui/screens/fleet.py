@@ -54,6 +54,7 @@ class FleetScreen(GuardedScreen, TakesRefreshes):
         Binding("b", "act('rebuild')", "Rebuild", show=False),
         Binding("m", "model", "Model"),
         Binding("l", "logs", "Logs"),
+        Binding("t", "shell", "Shell"),
         Binding("a", "goto('approvals')", "Approvals"),
         Binding("w", "goto('questions')", "Questions"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -206,14 +207,20 @@ class FleetScreen(GuardedScreen, TakesRefreshes):
             self.post_message(HiveCommand(OpenAgent(name)))
 
     def action_logs(self) -> None:
+        self._open_tab("logs")
+
+    def action_shell(self) -> None:
+        self._open_tab("terminal")
+
+    def _open_tab(self, tab: str) -> None:
         name = self._chosen()
         if name:
-            self.post_message(HiveCommand(OpenAgent(name, "logs")))
+            self.post_message(HiveCommand(OpenAgent(name, tab)))
 
     def action_act(self, action: str) -> None:
         name = self._chosen()
         if name:
-            self.post_message(HiveCommand(AgentAction(action, name)))
+            self.post_message(HiveCommand(AgentAction(action, name, by_key=True)))
 
     def action_goto(self, target: str) -> None:
         self.post_message(HiveCommand(Navigate(target)))

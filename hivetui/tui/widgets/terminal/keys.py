@@ -82,12 +82,13 @@ def encode_key(key: str, character: str | None, *, app_cursor: bool = False) -> 
         if bits:
             return f"{_CSI}1{mod}{_FUNCTION_SS3[base]}".encode()
         return f"{_SS3}{_FUNCTION_SS3[base]}".encode()
-    if bits & 2 and not bits & ~2:  # alt+<key>: ESC prefix
-        inner = encode_key(base, character if character and len(character) == 1 else None)
-        if inner:
-            return b"\x1b" + inner
-        if len(base) == 1:
-            return b"\x1b" + base.encode()
+    if bits & 2:  # alt (meta) + any other key: ESC, then that key as sent without alt
+        rest = "+".join(part for part in key.split("+")[:-1] if _MODIFIER_BITS[part] != 2)
+        inner = encode_key(f"{rest}+{base}" if rest else base,
+                           character if character and len(character) == 1 else None)
+        if not inner and len(base) == 1:
+            inner = base.encode()
+        return b"\x1b" + inner if inner else b""
     if character:
         return character.encode("utf-8", "surrogatepass")
     return b""

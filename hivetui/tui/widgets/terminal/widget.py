@@ -54,7 +54,7 @@ class Terminal(Widget, can_focus=True):
     """
 
     BINDINGS = [
-        Binding(RELEASE_KEY, "release_focus", "Leave terminal (ctrl+])"),
+        Binding(RELEASE_KEY, "release_focus", "Leave the terminal"),
         Binding("shift+pageup", "scroll_history(-1)", "Scroll back", show=False),
         Binding("shift+pagedown", "scroll_history(1)", "Scroll forward", show=False),
     ]
@@ -269,19 +269,25 @@ class Terminal(Widget, can_focus=True):
 
     # ----- events ----------------------------------------------------------------
 
-    def on_show(self) -> None:
-        self._shown = True
+    def set_visible(self, visible: bool) -> None:
+        """Shown: frames and a full-rate reader; hidden (e.g. its screen left): a bounded
+        feed and no frames, caught up with one full frame when shown again."""
+        if visible == self._shown:
+            return
+        self._shown = visible
         if self.pump is not None:
-            self.pump.set_throttled(False)
-        self._redraw()
+            self.pump.set_throttled(not visible)
+        if visible:
+            self._redraw()
+
+    def on_show(self) -> None:
+        self.set_visible(True)
 
     def on_hide(self) -> None:
-        self._shown = False
-        if self.pump is not None:
-            self.pump.set_throttled(True)
+        self.set_visible(False)
 
     def on_resize(self, event: events.Resize) -> None:
-        self._shown = True
+        self.set_visible(True)
         columns, rows = self.size.width, self.size.height
         if columns <= 0 or rows <= 0:
             return
