@@ -33,5 +33,10 @@ def validate_agent_name(name: object) -> str:
     return name
 
 
+def is_agent_name(name: str) -> bool:
+    """Whether ``name`` passes :func:`validate_agent_name` (for listings that skip the rest)."""
+    return _NAME_RE.fullmatch(name) is not None and name not in RESERVED
+
+
 def container_name(name: str) -> str:
     return f"h-{name}"
