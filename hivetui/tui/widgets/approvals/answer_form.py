@@ -52,8 +52,8 @@ class AnswerForm(Vertical):
         yield Static(Text(visible(q.question)), id="answer-question")
         if q.options:
             yield Static("Choose an answer (enter sends it):", classes="answer-hint")
-            yield OptionList(*[Option(Text(visible_line(o)), id=str(i)) for i, o in enumerate(q.options)],
-                             id="answer-options", markup=False)
+            options = [Option(Text(visible_line(o)), id=str(i)) for i, o in enumerate(q.options)]
+            yield OptionList(*options, id="answer-options", markup=False)
         else:
             yield Static("Type an answer (enter sends it):", classes="answer-hint")
             yield Input(placeholder="your answer", id="answer-text", max_length=4000)
