@@ -12,7 +12,8 @@ token names it; an unknown token passes through to the SDK's 401):
   session first ends that agent's least recently used session with no request in flight
   (clients often never close theirs); when every one is busy, it is refused (HTTP 429);
 - at most ``bridge.new_sessions_per_minute`` new sessions in any 60 s: beyond, HTTP 429
-  with ``Retry-After``;
+  with ``Retry-After``, answered after :data:`REFUSAL_DELAY_S` (a flood is slowed down to
+  its number of connections per second);
 - a session with no request since the one that opened it is ended after
   ``bridge.unused_session_s`` (what a flood leaves behind). A session in use ends after
   ``bridge.session_idle_s`` without requests (the SDK's timeout): long, since the claude
@@ -48,6 +49,10 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 WINDOW_S = 60.0
+#: a refused opening request gets its answer after this long: a flooding client then costs
+#: the bridge one sleeping coroutine per connection instead of a core's worth of parsing
+#: refusals (bench/bus.py --flood), and the agents that behave never wait for it
+REFUSAL_DELAY_S = 1.0
 END_WAIT_S = 1.0  # how long making room waits for an ended session to be let go
 WARN_EVERY_S = 10.0  # a flood is logged once per agent per this many seconds, not per request
 _SESSION_HEADER = b"mcp-session-id"
@@ -105,6 +110,7 @@ class SessionLimits:
             return
         refusal = await self._admit(agent)
         if refusal is not None:
+            await asyncio.sleep(REFUSAL_DELAY_S)
             await _refuse(send, refusal)
             return
         await self._open(agent, scope, receive, send)
