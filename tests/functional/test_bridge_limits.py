@@ -19,6 +19,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from hivetui.bridge import limits
 from hivetui.bridge.server import Bridge
 from hivetui.core.config import HiveConfig
 from hivetui.core.hive import Hive
@@ -63,8 +64,9 @@ async def flood(url: str, token: str, n: int, statuses: Counter[int]) -> None:
 
 @pytest.mark.slow
 async def test_a_session_flood_stays_with_its_agent(
-        limited: tuple[Hive, Bridge, dict[str, str]]) -> None:
+        limited: tuple[Hive, Bridge, dict[str, str]], monkeypatch: pytest.MonkeyPatch) -> None:
     hive, bridge, tokens = limited
+    monkeypatch.setattr(limits, "REFUSAL_DELAY_S", 0.01)  # 400 refusals in a test's time
     statuses: Counter[int] = Counter()
     peak = 0
 
