@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hivetui.core.errors import ConfigError
+from hivetui.core.errors import ConfigError, NameError_
+from hivetui.core.names import validate_model, validate_runtime
 
 
 def default_state_dir() -> Path:
@@ -185,4 +186,9 @@ def validate_config(cfg: HiveConfig) -> None:
     if cfg.crash_watch.interval_s <= 0:
         raise ConfigError("crash_watch.interval_s must be positive")
     cfg.bridge.validate()
+    for key, check in (("default_runtime", validate_runtime), ("default_model", validate_model)):
+        try:
+            check(getattr(cfg.harness, key))
+        except NameError_ as exc:
+            raise ConfigError(f"harness.{key}: {exc.message}") from exc
     cfg.ssh.validate()
