@@ -111,3 +111,42 @@ class LeanMCP:
             raise CallFailed(f"{name}: tool error: {result.get('content')!r}")
         structured = result.get("structuredContent")
         return structured if isinstance(structured, dict) else {}
+
+
+HANDSHAKE = "2025-11-25"  # the protocol that opens a server-side session (the claude CLI's)
+
+
+class SessionOpener:
+    """Opens MCP sessions one after another on one keep-alive connection, as a flooding
+    client would: an ``initialize`` of protocol :data:`HANDSHAKE`, never closed."""
+
+    def __init__(self, url: str, token: str) -> None:
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                           "params": {"protocolVersion": HANDSHAKE, "capabilities": {},
+                                      "clientInfo": {"name": "flood", "version": "0"}}},
+                          separators=(",", ":")).encode()
+        self._request = (f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                         f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+                         "Accept: application/json, text/event-stream\r\n"
+                         f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+        self._proto: _Response | None = None
+
+    async def __aenter__(self) -> SessionOpener:
+        loop = asyncio.get_running_loop()
+        _, self._proto = await loop.create_connection(_Response, self.host, self.port)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._proto is not None and self._proto.transport is not None:
+            self._proto.transport.close()
+
+    async def open(self) -> int:
+        """One more session; the HTTP status of the answer."""
+        proto = self._proto
+        assert proto is not None and proto.transport is not None, "not connected"
+        proto.waiter = asyncio.get_running_loop().create_future()
+        proto.transport.write(self._request)
+        status, _ = await proto.waiter
+        return status

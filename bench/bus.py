@@ -17,6 +17,13 @@ bench/_mcp_load.py, a lean client (the SDK's wire bytes, httptools parsing) so t
 per call is reported (``client_cpu_ms_per_call``). The other pattern is measured too
 (``all_*`` or ``ring_*``).
 Last line: JSON with msgs_per_s, p50_ms, p99_ms, raw_http_p50_ms, overhead_ratio.
+
+``--flood``: agent a0 opens MCP sessions as fast as it can (``initialize`` of the
+handshake protocol, never closed, from a process of its own over several connections)
+while the other agents run the ring load; the same load runs quiet first.
+``flood_p99_ratio`` is their `send` p99 under the flood over the quiet one (goal ≤ 2),
+``flood_core_mb`` the server's peak RSS during the flood over its RSS before (goal ≤ 50);
+the flooder's answers are counted (``flood_opened``: 200, ``flood_refused``: 429).
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
+import multiprocessing.synchronize
 import os
 import shutil
 import statistics
@@ -38,7 +47,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._mcp_load import LeanMCP
+from bench._mcp_load import LeanMCP, SessionOpener
 from hivetui.harness.client import HiveClient
 
 HERE = Path(__file__).resolve().parent
@@ -206,6 +215,96 @@ async def run(agents: int, per_agent: int, pattern: str, linger_ms: float | None
         shutil.rmtree(state, ignore_errors=True)
 
 
+Signal = multiprocessing.synchronize.Event
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+async def _flood(url: str, token: str, connections: int, flooding: Signal, stop: Signal,
+                 out: multiprocessing.Queue[dict[int, int]]) -> None:
+    counts: dict[int, int] = {}
+
+    async def one() -> None:
+        async with SessionOpener(url, token) as opener:
+            while not stop.is_set():
+                status = await opener.open()
+                counts[status] = counts.get(status, 0) + 1
+                flooding.set()
+
+    await asyncio.gather(*(one() for _ in range(connections)))
+    out.put(counts)
+
+
+def flood_process(url: str, token: str, connections: int, flooding: Signal, stop: Signal,
+                  out: multiprocessing.Queue[dict[int, int]]) -> None:
+    asyncio.run(_flood(url, token, connections, flooding, stop, out))
+
+
+async def flood_run(agents: int, per_agent: int, connections: int) -> dict[str, object]:
+    """Quiet ring load of a1..aN, then the same load while a0 floods; ratio and memory."""
+    state = Path(tempfile.mkdtemp(prefix="hivetui-bench-flood-"))
+    proc = subprocess.Popen([sys.executable, str(HERE / "_bus_server.py"), str(state),
+                             str(agents)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": str(HERE.parent)})
+    try:
+        assert proc.stdout is not None
+        info = json.loads(proc.stdout.readline())
+        url, tokens = info["url"], info["tokens"]
+        others = {name: tok for name, tok in tokens.items() if name != "a0"}
+        await load_phase(url, others, max(20, per_agent // 10), "ring", proc.pid)  # warm up
+        quiet = await load_phase(url, others, per_agent, "ring", proc.pid)
+        before = rss_mb(proc.pid)
+        ctx = multiprocessing.get_context("spawn")
+        flooding, stop, out = ctx.Event(), ctx.Event(), ctx.Queue()
+        flooder = ctx.Process(target=flood_process,
+                              args=(url, tokens["a0"], connections, flooding, stop, out))
+        flooder.start()
+        peak = before
+        # the flooder's own start-up (imports) is not the flood: measure once it floods
+        if not await asyncio.to_thread(flooding.wait, 60):
+            raise RuntimeError("the flooding process never got an answer from the bridge")
+        await asyncio.sleep(0.5)
+
+        async def sample() -> None:
+            nonlocal peak
+            while True:
+                peak = max(peak, rss_mb(proc.pid))
+                await asyncio.sleep(0.05)
+
+        sampler = asyncio.create_task(sample())
+        try:
+            flooded = await load_phase(url, others, per_agent, "ring", proc.pid)
+        finally:
+            sampler.cancel()
+            stop.set()
+        counts = await asyncio.to_thread(out.get, True, 30)
+        flooder.join(10)
+        return {"bench": "bus", "mode": "flood", "agents": agents,
+                "flood_connections": connections,
+                "quiet_p99_ms": quiet["p99_ms"], "flood_p99_ms": flooded["p99_ms"],
+                "flood_p99_ratio": round(flooded["p99_ms"] / quiet["p99_ms"], 2),
+                "quiet_msgs_per_s": quiet["msgs_per_s"],
+                "flood_msgs_per_s": flooded["msgs_per_s"],
+                "core_rss_mb_before": round(before, 1),
+                "flood_core_mb": round(peak - before, 1),
+                "flood_opened": counts.get(200, 0), "flood_refused": counts.get(429, 0),
+                "flood_other": sum(v for k, v in counts.items() if k not in (200, 429))}
+    finally:
+        if proc.stdin:
+            proc.stdin.close()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(state, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -215,11 +314,20 @@ def main() -> None:
                     help="ring: each agent sends to the next; all: to every other in turn")
     ap.add_argument("--linger-ms", type=float, default=None,
                     help="bus.recv_linger_ms for the server (default: the product default)")
+    ap.add_argument("--flood", action="store_true",
+                    help="a0 floods the bridge with MCP sessions; the others' send p99 "
+                         "against a quiet run (flood_p99_ratio) and the core's memory growth "
+                         "(flood_core_mb)")
+    ap.add_argument("--flood-connections", type=int, default=64,
+                    help="connections the flooding agent opens sessions over")
     args = ap.parse_args()
     agents = args.agents or (4 if args.quick else 8)
     if agents < 2:
         ap.error("--agents must be at least 2: agents exchange messages")
     per = args.messages or (400 if args.quick else 1000)
+    if args.flood:
+        print(json.dumps(asyncio.run(flood_run(agents, per, args.flood_connections))))
+        return
     print(json.dumps(asyncio.run(run(agents, per, args.pattern, args.linger_ms))))
 
 

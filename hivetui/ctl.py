@@ -1,4 +1,9 @@
-"""`hivetui ctl …`: one-shot operator commands against a running core."""
+"""`hivetui ctl …`: one-shot operator commands against a running core.
+
+Everything printed passes through the one sanitizer (:mod:`hivetui.core.visible`): agent
+text (bodies, questions, details, log lines) is shown, never interpreted by the terminal;
+one-line fields show an agent's newlines (``␊``) rather than start a line of their own.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from hivetui.control.client import ControlClient
 from hivetui.control.protocol import to_jsonable
 from hivetui.core.config import default_state_dir
 from hivetui.core.paths import StatePaths
+from hivetui.core.visible import json_visible, visible, visible_line
 
 
 def add_ctl_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -97,15 +103,16 @@ async def run_ctl(args: argparse.Namespace) -> int:
         async with await ControlClient.connect(socket) as api:
             return await _dispatch(api, args, as_json)
     except HiveError as exc:
-        print(f"hivetui ctl: {exc.title}: {exc.message}", file=sys.stderr)
+        print(visible(f"hivetui ctl: {exc.title}: {exc.message}"), file=sys.stderr)
         return 1
 
 
+def _json(value: Any) -> str:
+    return json_visible(json.dumps(value, ensure_ascii=False))
+
+
 def _out(value: Any, as_json: bool, human: Callable[[], str]) -> None:
-    if as_json:
-        print(json.dumps(to_jsonable(value), ensure_ascii=False))
-    else:
-        print(human())
+    print(_json(to_jsonable(value)) if as_json else visible(human()))
 
 
 async def _dispatch(api: ControlClient, args: argparse.Namespace, as_json: bool) -> int:
@@ -113,9 +120,10 @@ async def _dispatch(api: ControlClient, args: argparse.Namespace, as_json: bool)
     if c == "agents":
         agents = await api.agents()
         _out(agents, as_json, lambda: _table(
-            [[a.name, a.role, a.state + (" (crash-loop)" if a.crash_looping else ""),
-              a.status, a.effective_model, str(a.inbox_depth), _age(a.last_turn_at),
-              ",".join(a.flags)] for a in agents],
+            [[visible_line(cell) for cell in (
+                a.name, a.role, a.state + (" (crash-loop)" if a.crash_looping else ""),
+                a.status, a.effective_model, str(a.inbox_depth), _age(a.last_turn_at),
+                ",".join(a.flags))] for a in agents],
             ["NAME", "ROLE", "STATE", "STATUS", "MODEL", "INBOX", "LAST TURN", "FLAGS"]))
     elif c == "spawn":
         a = await api.spawn(args.name, args.runtime, args.manager)
@@ -131,7 +139,8 @@ async def _dispatch(api: ControlClient, args: argparse.Namespace, as_json: bool)
         msgs = await api.inbox(args.name, args.limit)
         _out(msgs, as_json, lambda: "\n".join(
             f"#{m.id} {time.strftime('%H:%M:%S', time.localtime(m.ts))} {m.sender} -> "
-            f"{m.recipient} [{m.kind}] {m.body}" for m in msgs) or "(no messages)")
+            f"{m.recipient} [{m.kind}] {visible_line(m.body)}" for m in msgs)
+             or "(no messages)")
     elif c == "approvals":
         items = await api.approvals()
         _out(items, as_json, lambda: _table(
@@ -147,8 +156,9 @@ async def _dispatch(api: ControlClient, args: argparse.Namespace, as_json: bool)
     elif c == "questions":
         qs = await api.questions()
         _out(qs, as_json, lambda: "\n".join(
-            f"#{q.id} {q.agent}: {q.question}" + (f"  [{' | '.join(q.options)}]"
-                                                  if q.options else "") for q in qs)
+            visible_line(f"#{q.id} {q.agent}: {q.question}"
+                         + (f"  [{' | '.join(q.options)}]" if q.options else ""))
+            for q in qs)
              or "(no pending questions)")
     elif c == "answer":
         q = await api.answer(args.id, args.text)
@@ -165,17 +175,18 @@ async def _dispatch(api: ControlClient, args: argparse.Namespace, as_json: bool)
     elif c == "events":
         async for ev in api.events():
             if as_json:
-                print(json.dumps(ev.to_dict(), ensure_ascii=False), flush=True)
+                print(_json(ev.to_dict()), flush=True)
             else:
                 d = ev.to_dict()
                 rest = " ".join(f"{k}={v}" for k, v in d.items() if k not in ("event", "ts"))
-                print(f"{time.strftime('%H:%M:%S', time.localtime(ev.ts))} {ev.event} {rest}",
-                      flush=True)
+                print(visible_line(
+                    f"{time.strftime('%H:%M:%S', time.localtime(ev.ts))} {ev.event} {rest}"),
+                    flush=True)
             if not args.follow:
                 break
     elif c == "logs":
         lines = await api.logs(args.name, args.lines)
-        _out(lines, as_json, lambda: "\n".join(lines))
+        _out(lines, as_json, lambda: "\n".join(visible_line(line) for line in lines))
     elif c == "kept":
         names = await api.kept()
         _out(names, as_json, lambda: "\n".join(names) or "(no kept agents)")
@@ -196,6 +207,6 @@ async def _dispatch(api: ControlClient, args: argparse.Namespace, as_json: bool)
     elif c == "audit":
         entries = await api.audit(args.limit)
         _out(entries, as_json, lambda: "\n".join(
-            f"{time.strftime('%F %T', time.localtime(e.ts))} {e.actor} {e.action} {e.target} "
-            f"{e.detail} {e.commit[:12]}".rstrip() for e in entries))
+            visible_line(f"{time.strftime('%F %T', time.localtime(e.ts))} {e.actor} {e.action} "
+                         f"{e.target} {e.detail} {e.commit[:12]}".rstrip()) for e in entries))
     return 0

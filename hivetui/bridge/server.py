@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from hivetui.bridge.auth import AgentTokenVerifier
+from hivetui.bridge.limits import SessionLimits
 from hivetui.bridge.tools import register_tools
 from hivetui.core.errors import BridgeError
 from hivetui.core.hive import Hive
@@ -72,6 +73,7 @@ class Bridge:
         self.url = ""
         self._ready = asyncio.Event()
         self._server: _QuietServer | None = None
+        self.sessions: SessionLimits | None = None  # per-agent session limits, once serving
 
     async def ready(self, timeout: float = 10.0) -> str:
         try:
@@ -94,6 +96,7 @@ class Bridge:
         port = sock.getsockname()[1]
         self.url = f"http://{self.host}:{port}/mcp"
         mcp = build_mcp(self.hive, f"http://{self.host}:{port}")
+        limits = self.hive.config.bridge
         app = mcp.streamable_http_app(
             transport_security=TransportSecuritySettings(
                 enable_dns_rebinding_protection=True,
@@ -105,15 +108,19 @@ class Bridge:
             # cost: nothing cancels a handler whose client left, which only matters for a
             # long-poll `recv` -- it watches for the disconnect itself (disconnect.py).
             json_response=True,
+            session_idle_timeout=limits.session_idle_s,
         )
+        sessions = self.sessions = SessionLimits(app, mcp.session_manager, self.hive.registry,
+                                                 limits)
         # No proxy sits in front of the bridge: X-Forwarded-* from a local agent (they all
         # connect from loopback, which uvicorn trusts by default) must not be believed.
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off",
+        config = uvicorn.Config(sessions, log_config=None, access_log=False, lifespan="off",
                                 timeout_graceful_shutdown=2, proxy_headers=False,
                                 server_header=False)
         self._server = _QuietServer(config)
         async with mcp.session_manager.run():
             serve = asyncio.create_task(self._server.serve(sockets=[sock]))
+            reaper = asyncio.create_task(sessions.reap_forever(), name="bridge-reaper")
             try:
                 while not self._server.started and not serve.done():
                     await asyncio.sleep(0.01)
@@ -126,6 +133,7 @@ class Bridge:
                 self._ready.set()
                 await serve
             finally:
+                reaper.cancel()
                 self._server.should_exit = True
                 if not serve.done():
                     await asyncio.shield(serve)

@@ -18,7 +18,6 @@ from hivetui.control.sessions import SessionTokens
 from hivetui.core.errors import ControlError, HiveError
 from hivetui.core.hive import Hive
 from hivetui.core.operator import Operator, OperatorSession
-from hivetui.core.paths import ensure_private_dir
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +27,14 @@ def _user(uid: int) -> str:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
         return str(uid)
+
+
+def socket_dir(path: Path) -> None:
+    """The socket's directory: made 0700 when missing; an existing one keeps its mode
+    (``--socket /tmp/ctl.sock`` must never make /tmp private to this user). The socket
+    itself is 0600 either way."""
+    if not path.is_dir():
+        path.mkdir(mode=0o700, parents=True)
 
 
 class ControlServer:
@@ -47,7 +54,7 @@ class ControlServer:
         return self.path
 
     async def run(self) -> None:
-        ensure_private_dir(self.path.parent)
+        socket_dir(self.path.parent)
         if self.path.exists() or self.path.is_symlink():
             if await self._alive():
                 raise ControlError(f"another hive already serves {self.path}; stop it first")

@@ -35,7 +35,7 @@ from hivetui.core.events import (
 )
 from hivetui.core.kept import KeptAgents
 from hivetui.core.lifecycle import Lifecycle
-from hivetui.core.names import validate_agent_name
+from hivetui.core.names import validate_agent_name, validate_runtime
 from hivetui.core.paths import StatePaths, share_owner
 from hivetui.core.registry import Registry
 from hivetui.core.repos import ConfigRepos, default_files
@@ -54,14 +54,6 @@ _COLS = ("id, kind, agent, commit_sha, diff, detail, state, requested_by, create
 
 def _approval(row: tuple[Any, ...]) -> Approval:
     return Approval(*row)
-
-
-def _check_runtime(runtime: object) -> str:
-    if not isinstance(runtime, str) or not runtime.strip() or len(runtime) > 100 or \
-            any(c.isspace() for c in runtime):
-        raise ApprovalError(f"runtime must be a name without spaces (claude, scripted:echo, "
-                            f"…), got {runtime!r}")
-    return runtime
 
 
 class Approvals:
@@ -143,7 +135,7 @@ class Approvals:
 
     async def request_spawn(self, requested_by: str, name: str, runtime: str | None) -> Approval:
         """One shot: a worker with the default config and an empty /state, once approved."""
-        runtime = _check_runtime(runtime) if runtime is not None else self.default_runtime
+        runtime = validate_runtime(runtime) if runtime is not None else self.default_runtime
         async with self._lock(name):
             await self._check_name_free(name)
             settings = AgentSettings(runtime=runtime, model=self.default_model)

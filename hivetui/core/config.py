@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hivetui.core.errors import ConfigError
+from hivetui.core.errors import ConfigError, NameError_
+from hivetui.core.names import validate_model, validate_runtime
 
 
 def default_state_dir() -> Path:
@@ -43,6 +44,23 @@ class BusConfig:
 class BridgeConfig:
     host: str = "127.0.0.1"
     port: int = 0  # 0: pick a free port at start, written to <state>/run/bridge.json
+    # per agent (hivetui/bridge/limits.py): one agent's flood of MCP sessions stays its own
+    max_sessions_per_agent: int = 8  # open at once; the least recently used idle one yields
+    new_sessions_per_minute: int = 60
+    unused_session_s: float = 10.0  # no request since the one that opened it: ended
+    session_idle_s: float = 1800.0  # in use, then idle this long: ended (the SDK's timeout)
+
+    def validate(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ConfigError("bridge.port must be between 0 and 65535")
+        for key in ("max_sessions_per_agent", "new_sessions_per_minute"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"bridge.{key} must be at least 1, got {getattr(self, key)}")
+        for key in ("unused_session_s", "session_idle_s"):
+            value = getattr(self, key)
+            if not 0 < value <= 86400:
+                raise ConfigError(f"bridge.{key} must be more than 0 and at most 86400 "
+                                  f"(seconds), got {value}")
 
 
 @dataclass
@@ -168,6 +186,10 @@ def validate_config(cfg: HiveConfig) -> None:
                           f"got {cfg.bus.recv_linger_ms}")
     if cfg.crash_watch.interval_s <= 0:
         raise ConfigError("crash_watch.interval_s must be positive")
-    if not 0 <= cfg.bridge.port <= 65535:
-        raise ConfigError("bridge.port must be between 0 and 65535")
+    cfg.bridge.validate()
+    for key, check in (("default_runtime", validate_runtime), ("default_model", validate_model)):
+        try:
+            check(getattr(cfg.harness, key))
+        except NameError_ as exc:
+            raise ConfigError(f"harness.{key}: {exc.message}") from exc
     cfg.ssh.validate()

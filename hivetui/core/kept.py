@@ -19,7 +19,7 @@ from hivetui.core.audit import AuditLog
 from hivetui.core.errors import ApprovalError, ContainerError, NotFoundError, RegistryError
 from hivetui.core.events import AgentChanged, EventHub
 from hivetui.core.lifecycle import Lifecycle
-from hivetui.core.names import validate_agent_name
+from hivetui.core.names import is_agent_name, validate_agent_name
 from hivetui.core.paths import StatePaths
 from hivetui.core.registry import Agent, Registry
 from hivetui.core.repos import ConfigRepos
@@ -41,11 +41,15 @@ class KeptAgents:
         self._repos = repos
 
     def _candidates(self) -> list[str]:
+        """Directories of no registered agent. ``agents/`` is the manager's to write: an
+        entry whose name breaks the agent-name rule can never be spawned and is not
+        listed (its name, shown, could carry anything)."""
         names: set[str] = set()
         for top in (self._paths.agents, self._paths.states):
             if top.exists():
                 names.update(p.name for p in top.iterdir()
-                             if p.is_dir() and self._registry.find(p.name) is None)
+                             if is_agent_name(p.name) and p.is_dir()
+                             and self._registry.find(p.name) is None)
         return sorted(names)
 
     async def is_draft(self, name: str) -> bool:

@@ -84,10 +84,12 @@ class Lifecycle:
         )
 
     async def _prepare_start(self, agent: Agent) -> None:
-        """Refresh bridge.json / agent.json; a (stopped) manager whose view of the other
+        """A new bearer token (the container reads it at start, the old one is refused);
+        refresh bridge.json / agent.json; a (stopped) manager whose view of the other
         agents changed since its container was built (agents spawned or destroyed since,
         or unknown: this core did not build it) is rebuilt first, so every other agent's
         state is in its read-only view from this start on."""
+        await self.registry.issue_token(agent.name)
         spec = await self.spec_for(agent)
         if agent.role != "manager" or self._built_binds.get(agent.name) == spec.extra_binds:
             return
@@ -160,6 +162,7 @@ class Lifecycle:
         async with self._operation(name, Flag.STOPPING, "stop"):
             await self.registry.update(name, state="stopped", status="offline")
             await self.backend.stop(name)
+            await self.registry.revoke_token(name)
         await self._notify(AgentStopped(agent=name, reason="stopped by request"))
 
     async def kill(self, name: str) -> None:
@@ -181,6 +184,7 @@ class Lifecycle:
         async with self._operation(name, Flag.DESTROYING, "destroy"):
             await self.registry.update(name, state="stopped", status="offline")
             await self.backend.destroy(name)
+            await self.registry.revoke_token(name)
             await self.registry.remove(name)
         await self._notify(AgentStopped(agent=name, reason="destroyed"))
 

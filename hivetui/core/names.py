@@ -1,4 +1,6 @@
-"""Agent names: the container is ``h-<name>``, which must fit nixos-container's limit."""
+"""Names given to the hive, checked when they are requested (never first found wrong in a
+container): agent names (the container is ``h-<name>``, which must fit nixos-container's
+limit), runtimes and model names."""
 
 from __future__ import annotations
 
@@ -31,6 +33,40 @@ def validate_agent_name(name: object) -> str:
     if name in RESERVED:
         raise NameError_(f"agent name {name!r} is reserved for the bus")
     return name
+
+
+def is_agent_name(name: str) -> bool:
+    """Whether ``name`` passes :func:`validate_agent_name` (for listings that skip the rest)."""
+    return _NAME_RE.fullmatch(name) is not None and name not in RESERVED
+
+
+RUNTIME_RULE = ("claude, scripted:echo, scripted:manager or scripted:crash-after:N "
+                "(N from 1 to 999999)")
+_RUNTIME_RE = re.compile(r"claude|scripted:(?:echo|manager|crash-after:[1-9][0-9]{0,5})")
+MODEL_RULE = ("1 to 100 characters of A-Z a-z 0-9 and . _ : / @ [ ] + - "
+              "(no spaces or control characters)")
+_MODEL_RE = re.compile(r"[A-Za-z0-9._:/@\[\]+-]{1,100}")
+
+
+def _shown(value: str) -> str:
+    """``value`` for an error message: bounded, controls escaped."""
+    return repr(value[:40]) + ("…" if len(value) > 40 else "")
+
+
+def validate_runtime(runtime: object) -> str:
+    """Return ``runtime`` if the harness knows it, else raise with the rule."""
+    if not isinstance(runtime, str) or _RUNTIME_RE.fullmatch(runtime) is None:
+        shown = _shown(runtime) if isinstance(runtime, str) else type(runtime).__name__
+        raise NameError_(f"unknown runtime {shown}: the runtime must be {RUNTIME_RULE}")
+    return runtime
+
+
+def validate_model(model: object) -> str:
+    """Return ``model`` if it is a plausible model name, else raise with the rule."""
+    if not isinstance(model, str) or _MODEL_RE.fullmatch(model) is None:
+        shown = _shown(model) if isinstance(model, str) else type(model).__name__
+        raise NameError_(f"invalid model name {shown}: a model name is {MODEL_RULE}")
+    return model
 
 
 def container_name(name: str) -> str:

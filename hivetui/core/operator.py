@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hivetui.core.errors import ContainerError, HiveError, NotAvailableError, PermissionDenied
-from hivetui.core.names import OPERATOR, validate_agent_name
+from hivetui.core.names import OPERATOR, validate_agent_name, validate_model, validate_runtime
 from hivetui.core.paths import write_private_file
 from hivetui.core.views import AgentView, Approval, AuditEntry, Draft, Question
 
@@ -94,6 +94,8 @@ class OperatorSession:
     async def spawn(self, name: str, runtime: str | None = None, manager: bool = False
                     ) -> AgentView:
         validate_agent_name(name)
+        if runtime is not None:
+            validate_runtime(runtime)
         self._write(f"spawn {name}")
         if name in await self.hive.approvals.kept():
             raise HiveError(f"{name!r} is a kept agent: revive it (`hivetui ctl revive "
@@ -138,9 +140,7 @@ class OperatorSession:
 
     async def set_model(self, name: str, model: str, persist: bool = False) -> AgentView:
         self.hive.registry.get(name)
-        if not isinstance(model, str) or not model.strip() or len(model) > 100 or \
-                any(c.isspace() for c in model):
-            raise HiveError("model must be a non-empty name without spaces (at most 100 chars)")
+        validate_model(model)
         await self._act("set_model", name, f"{model}{' (persist)' if persist else ''}")
         agent = await self.hive.registry.update(name, model_override=model)
         if persist:

@@ -1,4 +1,11 @@
-"""The agent registry: records, tokens, and the transient lifecycle flags."""
+"""The agent registry: records, tokens, and the transient lifecycle flags.
+
+Tokens: each agent's bearer token is stored only as its SHA-256 (the token itself is in
+its run dir, ``secrets/<n>/token``, bound into its container). A new one is issued when the
+agent is created and each time its container starts (:meth:`Registry.issue_token`); it is
+revoked when the agent stops or is destroyed (:meth:`Registry.revoke_token`), so the token
+of an agent that is not running is refused, across core restarts too.
+"""
 
 from __future__ import annotations
 
@@ -64,6 +71,8 @@ class Agent:
         }
 
 
+REVOKED = ""  # the stored hash of a revoked token: no SHA-256 hex digest is empty
+
 _COLUMNS = ("name, role, runtime, model, model_override, state, status, status_detail, "
             "crash_looping, created_at, last_turn_at")
 
@@ -97,8 +106,11 @@ class Registry:
         for row in rows:
             agent = _agent(row)
             self._agents[agent.name] = agent
-            self._token_hashes[agent.name] = row[-1]
-            self._by_digest[row[-1]] = agent.name
+            # a stopped agent's token is refused even if it was stopped before revocation
+            # existed (or while the core died mid-stop)
+            if row[-1] != REVOKED and agent.state != "stopped":
+                self._token_hashes[agent.name] = row[-1]
+                self._by_digest[row[-1]] = agent.name
 
     # --- reading -------------------------------------------------------------
     def get(self, name: str) -> Agent:
@@ -150,9 +162,7 @@ class Registry:
             raise RegistryError(
                 f"the hive already has a manager ({self.manager().name!r}); only one is allowed"  # type: ignore[union-attr]
             )
-        token = secrets.token_urlsafe(32)
-        run_dir = ensure_private_dir(self._paths.agent_run(name))
-        write_private_file(run_dir / "token", token + "\n")
+        token = self._new_token_file(name)
         agent = Agent(name, role, runtime, model, None, "created", "offline", "", False,
                       time.time(), None)
         async with self._store.transaction() as db:
@@ -195,6 +205,37 @@ class Registry:
 
     def token_path(self, name: str) -> str:
         return str(self._paths.agent_run(name) / "token")
+
+    def _new_token_file(self, name: str) -> str:
+        token = secrets.token_urlsafe(32)
+        run_dir = ensure_private_dir(self._paths.agent_run(name))
+        write_private_file(run_dir / "token", token + "\n")
+        return token
+
+    async def _set_token_hash(self, name: str, digest: str) -> None:
+        await self._store.execute("UPDATE agents SET token_hash = ? WHERE name = ?",
+                                  (digest, name))
+        old = self._token_hashes.pop(name, None)
+        if old is not None:
+            self._by_digest.pop(old, None)
+        if digest != REVOKED:
+            self._token_hashes[name] = digest
+            self._by_digest[digest] = name
+
+    async def issue_token(self, name: str) -> None:
+        """A new token for ``name`` (its container is about to start): written to its run
+        dir, where the harness reads it at start; the previous one is refused from now."""
+        self.get(name)
+        await self._set_token_hash(name, _hash(self._new_token_file(name)))
+        log.info("agent %s: new bearer token issued", name)
+
+    async def revoke_token(self, name: str) -> None:
+        """Refuse ``name``'s token from now on (it stopped, or is being destroyed); the
+        run dir's copy goes too."""
+        self.get(name)
+        await self._set_token_hash(name, REVOKED)
+        (self._paths.agent_run(name) / "token").unlink(missing_ok=True)
+        log.info("agent %s: bearer token revoked", name)
 
     @asynccontextmanager
     async def flagged(self, name: str, flag: Flag) -> AsyncIterator[None]:

@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from hivetui.core.errors import ConfigError
+from hivetui.core.errors import ConfigError, NameError_
+from hivetui.core.names import validate_model, validate_runtime
 
 DEFAULT_ALLOWED_TOOLS: tuple[str, ...] = (
     "Read",
@@ -104,6 +105,12 @@ class AgentSettings:
                 raise ConfigError(f"settings key {key} must be a non-empty string")
             return value
 
+        def named(key: str, default: str, check: Any) -> str:
+            try:
+                return str(check(text(key, default)))
+            except NameError_ as exc:
+                raise ConfigError(f"settings key {key}: {exc.message}") from exc
+
         servers = []
         raw_servers = data.get("mcp_servers", [])
         if not isinstance(raw_servers, list):
@@ -127,8 +134,8 @@ class AgentSettings:
         if not isinstance(private, bool):
             raise ConfigError("settings key private_users must be true or false")
         return cls(
-            runtime=text("runtime", base.runtime),
-            model=text("model", base.model),
+            runtime=named("runtime", base.runtime, validate_runtime),
+            model=named("model", base.model, validate_model),
             allowed_tools=strs("allowed_tools", base.allowed_tools),
             extra_mcp_servers=tuple(servers),
             private_users=private,

@@ -15,14 +15,16 @@ import gc
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import Any
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.driver import Driver
+from textual.notifications import SeverityLevel
 from textual.reactive import reactive
+from textual.screen import Screen
 
 from hivetui.core.api import HiveAPI
 from hivetui.core.events import (
@@ -34,6 +36,7 @@ from hivetui.core.events import (
     Notification,
     QuestionAsked,
 )
+from hivetui.core.visible import visible, visible_line
 from hivetui.tui.alerts import AlertEchoes
 from hivetui.tui.context import HiveContext
 from hivetui.tui.executor import CommandRunner
@@ -61,6 +64,11 @@ BELL_MIN_INTERVAL_S = 1.0
 _SEVERITY = {"info": "information", "warning": "warning", "error": "error"}
 #: App actions whose keys go to the program while the embedded terminal has the keyboard.
 TERMINAL_KEEPS = frozenset({"command_palette", "quit"})
+#: an attached app (every SSH session is one) runs on the core's machine for an operator who
+#: may be elsewhere: it never writes files there (the palette's screenshot)
+_REMOTE = "attached"
+SAVE_REFUSED = ("an attached session cannot save files on the hive's machine; "
+                "take the screenshot with your own terminal")
 
 
 class HiveApp(App[None]):
@@ -160,6 +168,35 @@ class HiveApp(App[None]):
             return
         self.notify("the hive's event stream ended: the view no longer updates",
                     title="Disconnected", severity="error")
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every toast (widgets' and screens' ``notify`` come here): its text may be an
+        agent's, so it is shown through the one sanitizer."""
+        super().notify(visible(message), title=visible_line(title), severity=severity,
+                       timeout=timeout, markup=markup)
+
+    # --- files on the app's machine ---------------------------------------------------
+    @property
+    def saves_files(self) -> bool:
+        return self.hive_context.where != _REMOTE
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        for command in super().get_system_commands(screen):
+            if self.saves_files or command.title != "Screenshot":
+                yield command
+
+    def deliver_text(self, *args: Any, **kwargs: Any) -> str | None:
+        if not self.saves_files:
+            self.notify(SAVE_REFUSED, title="Not saved", severity="warning", markup=False)
+            return None
+        return super().deliver_text(*args, **kwargs)
+
+    def deliver_binary(self, *args: Any, **kwargs: Any) -> str | None:
+        if not self.saves_files:
+            self.notify(SAVE_REFUSED, title="Not saved", severity="warning", markup=False)
+            return None
+        return super().deliver_binary(*args, **kwargs)
 
     # --- live updates and alerts -----------------------------------------------------
     def _deliver(self, changes: Changes) -> None:

@@ -108,3 +108,34 @@ async def test_the_managers_view_of_agents(tmp_path: Path) -> None:
             assert log.strip() == "manager edit"
         finally:
             await node.stop_all()
+
+
+async def test_a_restarted_container_gets_its_new_token(tmp_path: Path) -> None:
+    """Stop refuses the token; start issues a new one, and the harness in the real
+    container (reading /run/hive/token at its start) answers with it."""
+    async with HiveNode(tmp_path / "state", HiveConfig()) as node:
+        api = OperatorSession(node.hive, Operator("tester"))
+        sub = node.hive.hub.subscribe()
+        events: list[Event] = []
+
+        async def collect() -> None:
+            while True:
+                events.append(await sub.get())
+
+        collector = asyncio.create_task(collect())
+        try:
+            await api.spawn("w1", "scripted:echo")
+            token = node.paths.agent_run("w1") / "token"
+            first = token.read_text().strip()
+            await api.stop("w1")
+            assert node.hive.registry.authenticate(first) is None
+            await api.start("w1")
+            assert token.read_text().strip() != first
+            start = len(events)
+            await api.send("w1", "still there?")
+            reply = await _wait(events, lambda e: isinstance(e, MessageSent)
+                                and e.sender == "w1" and e.recipient == "operator", start=start)
+            assert isinstance(reply, MessageSent) and "still there?" in reply.body
+        finally:
+            collector.cancel()
+            await node.stop_all()

@@ -294,7 +294,7 @@ async def test_a_name_taken_requested_drafted_or_breaking_the_rule_is_refused(
             await hive.approvals.request_spawn("boss", bad, None)
         with pytest.raises(NameError_):
             await hive.approvals.request_spawn_draft("boss", bad)
-    with pytest.raises(ApprovalError, match="runtime"):
+    with pytest.raises(NameError_, match="unknown runtime 'two words'"):
         await hive.approvals.request_spawn("boss", "eve", "two words")
     assert [x.agent for x in await hive.approvals.query()] == ["bob"]
 

@@ -31,7 +31,8 @@ def test_a_real_git_diff_parses_with_line_numbers(tmp_path: Path) -> None:
     removed = [line for line in lines if line.kind == "del"]
     assert [(d.text, d.old_no) for d in removed] == [("two", 2)]
     added = [(a.text, a.new_no) for a in lines if a.kind == "add"]
-    assert added == [("2", 2), ("--- not a header", 5), ("    new [bold]file[31m", 1)]
+    # the escape is shown, not dropped
+    assert added == [("2", 2), ("--- not a header", 5), ("    new [bold]file␛[31m", 1)]
     assert all("\x1b" not in line.text and "\t" not in line.text for line in lines)
 
 

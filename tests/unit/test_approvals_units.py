@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from hivetui.core.approvals import _check_runtime
-from hivetui.core.errors import ApprovalError
+from hivetui.core.errors import NameError_
+from hivetui.core.names import validate_runtime
 from hivetui.core.repos import FILES, default_files
 from hivetui.core.settings import AgentSettings, McpServerSpec
 
 
 def test_default_files_are_the_three_config_files_and_settings_round_trip() -> None:
-    settings = AgentSettings(runtime="scripted:echo", model="m \"quoted\"",
+    settings = AgentSettings(runtime="scripted:echo", model="m/odel:v1[1m]",
                              extra_mcp_servers=(McpServerSpec("x", "/bin/x", ("-v",),
                                                               {"K": "v"}),))
     files = default_files("ann", settings, "worker")
@@ -22,12 +22,13 @@ def test_default_files_are_the_three_config_files_and_settings_round_trip() -> N
     assert "You are ann, a worker" in files["prompt.md"]
 
 
-@pytest.mark.parametrize("bad", ["", " ", "two words", "x" * 101, 3, "tab\there"])
-def test_runtime_must_be_one_word(bad: object) -> None:
-    with pytest.raises(ApprovalError, match="runtime"):
-        _check_runtime(bad)
+@pytest.mark.parametrize("bad", ["", " ", "two words", "x" * 101, 3, "tab\there", "bash",
+                                 "scripted:nope", "scripted:crash-after:0", "claude\x00"])
+def test_runtime_must_be_a_known_one(bad: object) -> None:
+    with pytest.raises(NameError_, match="runtime"):
+        validate_runtime(bad)
 
 
 def test_runtime_names_pass() -> None:
     for ok in ("claude", "scripted:echo", "scripted:crash-after:3"):
-        assert _check_runtime(ok) == ok
+        assert validate_runtime(ok) == ok

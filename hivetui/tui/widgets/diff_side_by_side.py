@@ -12,12 +12,12 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from hivetui.core.visible import visible_line
+
 LineKind = Literal["file", "hunk", "add", "del", "ctx", "meta"]
 
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 _FILE_HEADERS = ("diff --git ", "--- ", "+++ ")
-_CONTROL = {c: None for c in range(32) if c not in (9,)}
-_CONTROL[127] = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,24 +41,31 @@ class SplitRow:
     span: DiffLine | None = None
 
 
-def clean(text: str) -> str:
-    """Tabs expanded, control characters dropped (they would corrupt the terminal)."""
-    return text.expandtabs(4).translate(_CONTROL)
+def diff_lines(diff: str) -> list[str]:
+    """``diff`` cut at ``\n`` only, as git writes it: ``str.splitlines`` would also cut at
+    ``\r``, ``\v``, ``\f``, ``\x1c``-``\x1e``, ``\x85``, U+2028 and U+2029, which a
+    config file may hold inside one line (a line of its own could then forge a header,
+    and the hunk's line numbers would go wrong)."""
+    if not diff:
+        return []
+    return (diff[:-1] if diff.endswith("\n") else diff).split("\n")
 
 
 def parse_unified(diff: str) -> list[DiffLine]:
-    """Parse ``git diff`` output; text that is not a diff comes back as ``meta`` lines."""
+    """Parse ``git diff`` output; text that is not a diff comes back as ``meta`` lines.
+    Every line's text is made :func:`~hivetui.core.visible.visible_line` (the config is the
+    manager's: its controls are shown, never interpreted)."""
     lines: list[DiffLine] = []
     old_left = new_left = 0  # lines still expected in the current hunk
     old_no = new_no = 0
-    for raw in diff.splitlines():
-        line = clean(raw)
+    for raw in diff_lines(diff):
+        line = visible_line(raw)
         in_hunk = old_left > 0 or new_left > 0
         if in_hunk and line.startswith("\\"):
             lines.append(DiffLine("meta", line))
             continue
         if in_hunk and raw[:1] in ("+", "-", " ", ""):
-            marker, text = raw[:1], clean(raw[1:])  # tabs expand from the text's start
+            marker, text = raw[:1], visible_line(raw[1:])  # tabs expand from the text's start
             if marker == "+":
                 lines.append(DiffLine("add", text, None, new_no))
                 new_no += 1

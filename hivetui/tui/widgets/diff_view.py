@@ -20,10 +20,10 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from hivetui.core.visible import visible_line
 from hivetui.tui.widgets.diff_side_by_side import (
     DiffLine,
     SplitRow,
-    clean,
     parse_unified,
     side_by_side,
     stats,
@@ -72,7 +72,8 @@ class DiffView(ScrollView, can_focus=True):
     # --- content -------------------------------------------------------------------
     def set_diff(self, diff: str, *, empty: str = "(no changes)") -> None:
         """Show ``diff`` (unified git diff text); ``empty`` is shown when it has no lines."""
-        self._lines = parse_unified(diff) if diff.strip() else [DiffLine("meta", clean(empty))]
+        self._lines = (parse_unified(diff) if diff.strip()
+                       else [DiffLine("meta", visible_line(empty))])
         self._rows = side_by_side(self._lines)
         self._text_width = max((cell_len(line.text) + 1 for line in self._lines), default=0)
         self.scroll_to(0, 0, animate=False)

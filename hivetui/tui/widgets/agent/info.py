@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from hivetui.core.views import AgentView
+from hivetui.core.visible import visible_line
 from hivetui.tui.widgets.agent_state import ago, badge, marker
 
 
@@ -48,9 +49,9 @@ class AgentInfo(Static):
         model = view.effective_model + (f"  (override of {view.model})"
                                         if view.model_override else "")
         table.add_row("state", state, "role", view.role)
-        table.add_row("status", Text(f"{view.status}  {view.status_detail}".strip()),
-                      "runtime", view.runtime)
-        table.add_row("model", Text(model), "inbox", str(view.inbox_depth))
+        table.add_row("status", Text(visible_line(f"{view.status}  {view.status_detail}".strip())),
+                      "runtime", Text(visible_line(view.runtime)))
+        table.add_row("model", Text(visible_line(model)), "inbox", str(view.inbox_depth))
         table.add_row("last turn", f"{ago(view.last_turn_at, now)} ago"
                       if view.last_turn_at else "never",
                       "created", f"{ago(view.created_at, now)} ago")

@@ -22,6 +22,7 @@ from textual.worker import Worker
 
 from hivetui.core.api import HiveAPI
 from hivetui.core.errors import HiveError
+from hivetui.core.visible import visible_line
 from hivetui.tui.guard import attempt, show_error
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class LogPane(Vertical, can_focus=False):
     async def load(self, follow: bool = True) -> None:
         tail = await attempt(self.app, self.api.logs(self.agent, 500))
         self.lines.clear()
-        self.lines.extend(tail or [])
+        self.lines.extend(visible_line(line) for line in tail or [])  # shown, never run
         self._redraw()
         if follow:
             self.set_follow(True)
@@ -108,7 +109,8 @@ class LogPane(Vertical, can_focus=False):
 
     def _flush(self) -> None:
         self._flush_timer = None
-        batch, self._incoming = self._incoming, []
+        batch = [visible_line(line) for line in self._incoming]  # shown, never run
+        self._incoming = []
         self.lines.extend(batch)
         view = self.view
         for line in batch:

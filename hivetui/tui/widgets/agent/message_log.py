@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.widgets import RichLog
 
 from hivetui.core.bus import Message
+from hivetui.core.visible import visible, visible_line
 
 KINDS = ("peer", "operator", "manager", "system")
 
@@ -54,10 +55,10 @@ class MessageLog(RichLog):
         text.append(time.strftime("%H:%M:%S", time.localtime(m.ts)) + "  ",
                     self.get_component_rich_style("msg--time", partial=True))
         arrow = "→" if m.sender != self.agent else "⇢"
-        text.append(f"{m.sender} {arrow} {m.recipient}",
+        text.append(visible_line(f"{m.sender} {arrow} {m.recipient}"),
                     self.get_component_rich_style("msg--who", partial=True))
-        text.append(f"  [{m.kind}]  ",
+        text.append(visible_line(f"  [{m.kind}]  "),
                     self.get_component_rich_style(f"msg--{m.kind}", partial=True)
                     if m.kind in KINDS else "")
-        text.append(m.body)
+        text.append(visible(m.body))
         return text

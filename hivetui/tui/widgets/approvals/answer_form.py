@@ -16,6 +16,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from hivetui.core.views import Question
+from hivetui.core.visible import visible, visible_line
 from hivetui.tui.widgets.approvals.age import SYSTEM_CLOCK, Clock, format_age
 
 EMPTY_ANSWER = "An answer is required: type it, then press enter."
@@ -46,12 +47,13 @@ class AnswerForm(Vertical):
                          id="answer-empty")
             return
         age = format_age(q.created_at, self._clock())
-        yield Static(Text(f"#{q.id} from {q.agent} · {age} ago"), id="answer-from")
-        yield Static(Text(q.question), id="answer-question")
+        yield Static(Text(visible_line(f"#{q.id} from {q.agent} · {age} ago")),
+                     id="answer-from")
+        yield Static(Text(visible(q.question)), id="answer-question")
         if q.options:
             yield Static("Choose an answer (enter sends it):", classes="answer-hint")
-            yield OptionList(*[Option(Text(o), id=str(i)) for i, o in enumerate(q.options)],
-                             id="answer-options", markup=False)
+            options = [Option(Text(visible_line(o)), id=str(i)) for i, o in enumerate(q.options)]
+            yield OptionList(*options, id="answer-options", markup=False)
         else:
             yield Static("Type an answer (enter sends it):", classes="answer-hint")
             yield Input(placeholder="your answer", id="answer-text", max_length=4000)

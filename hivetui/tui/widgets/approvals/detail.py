@@ -9,6 +9,7 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from hivetui.core.views import Approval
+from hivetui.core.visible import visible_line
 from hivetui.tui.widgets.approvals.age import SYSTEM_CLOCK, Clock, format_age
 from hivetui.tui.widgets.approvals.queue import KIND_LABELS, short_commit
 from hivetui.tui.widgets.diff_view import DiffView
@@ -24,11 +25,11 @@ def detail_lines(detail: str) -> list[str]:
     try:
         data = json.loads(text)
     except ValueError:
-        return text.splitlines()
+        return [visible_line(line) for line in text.split("\n")]
     if isinstance(data, dict):
-        return [f"{key}: {value if isinstance(value, str) else json.dumps(value)}"
+        return [visible_line(f"{key}: {value if isinstance(value, str) else json.dumps(value)}")
                 for key, value in data.items()]
-    return text.splitlines()
+    return [visible_line(line) for line in text.split("\n")]
 
 
 class ApprovalDetail(Vertical):
@@ -78,4 +79,5 @@ class ApprovalDetail(Vertical):
             what = f"#{a.id} {kind}: new agent {a.agent}"
         else:
             what = f"#{a.id} {kind}: {a.agent}"
-        return f"{what} · commit {short_commit(a.commit)} · by {a.requested_by} · {age} ago"
+        return visible_line(
+            f"{what} · commit {short_commit(a.commit)} · by {a.requested_by} · {age} ago")

@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.message import Message
 
 from hivetui.core.views import Question
+from hivetui.core.visible import visible_line
 from hivetui.tui.widgets.approvals.age import format_age
 from hivetui.tui.widgets.approvals.record_table import RecordTable
 
@@ -13,12 +14,13 @@ HEADLINE = 60
 
 
 def headline(question: str) -> str:
-    """The first line of a question, cut to fit a table cell."""
+    """The first line of a question, cut to fit a table cell, its controls shown."""
     text = question.strip()
-    first = text.splitlines()[0] if text else ""
-    if len(first) > HEADLINE or first != text:
-        first = first[: HEADLINE - 1].rstrip() + "…"
-    return first
+    first = text.split("\n")[0] if text else ""
+    shown = visible_line(first)
+    if len(shown) > HEADLINE or first != text:
+        shown = shown[: HEADLINE - 1].rstrip() + "…"
+    return shown
 
 
 class QuestionList(RecordTable[Question]):
@@ -48,7 +50,7 @@ class QuestionList(RecordTable[Question]):
 
     def _cells(self, record: Question, now: float) -> tuple[str | Text, ...]:
         q = record
-        return (str(q.id), Text(q.agent), format_age(q.created_at, now),
+        return (str(q.id), Text(visible_line(q.agent)), format_age(q.created_at, now),
                 Text(headline(q.question)))
 
     def _highlighted_message(self, record: Question | None) -> Message:

@@ -9,6 +9,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 
 from hivetui.core.views import Approval
+from hivetui.core.visible import visible_line
 from hivetui.tui.widgets.approvals.age import format_age
 from hivetui.tui.widgets.approvals.record_table import RecordTable
 
@@ -51,8 +52,9 @@ class ApprovalQueue(RecordTable[Approval]):
 
     def _cells(self, record: Approval, now: float) -> tuple[str | Text, ...]:
         a = record
-        return (str(a.id), KIND_LABELS.get(a.kind, a.kind), Text(a.agent),
-                Text(short_commit(a.commit)), Text(a.requested_by), format_age(a.created_at, now))
+        return (str(a.id), visible_line(KIND_LABELS.get(a.kind, a.kind)),
+                Text(visible_line(a.agent)), Text(visible_line(short_commit(a.commit))),
+                Text(visible_line(a.requested_by)), format_age(a.created_at, now))
 
     def _highlighted_message(self, record: Approval | None) -> Message:
         return self.Highlighted(self, record)

@@ -26,6 +26,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from hivetui.core.views import AgentView
+from hivetui.core.visible import visible_line
 from hivetui.tui.widgets.agent_state import ago, attention_rank, badge, marker, model_chip
 
 SPARK_WIDTH = 9
@@ -173,13 +174,14 @@ class FleetTable(ScrollView, can_focus=True):
         b = badge(view)
         mark = marker(view)
         override = "*" if view.model_override else ""
-        detail = view.status_detail.replace("\n", " ")
+        detail = visible_line(view.status_detail.replace("\n", " "))
         return (
             (f"{mark.glyph} {mark.word}", f"fleet--mark-{mark.tone}") if mark else ("", ""),
             (view.name, "fleet--manager" if view.role == "manager" else ""),
             (b.text, f"fleet--{b.tone}"),
             (view.role, ""),
-            (model_chip(view.effective_model, MODEL_WIDTH - len(override)) + override,
+            (model_chip(visible_line(view.effective_model), MODEL_WIDTH - len(override))
+             + override,
              "fleet--model"),
             (str(view.inbox_depth), "fleet--inbox-high" if view.inbox_depth >= 10 else ""),
             tuple(self.sparks.get(view.name, ())),
