@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from hivetui.core.bounded import quoted
 from hivetui.core.config import BusConfig
-from hivetui.core.errors import BackpressureError, BusError, NotFoundError
+from hivetui.core.errors import BackpressureError, BusError, NotFoundError, StoreError
 from hivetui.core.events import EventHub, MessageSent, MessagesReceived
 from hivetui.core.group_insert import GroupInsert
 from hivetui.core.names import OPERATOR, SYSTEM
@@ -74,6 +75,18 @@ async def _wait(waiter: asyncio.Future[None], timeout: float,
             gone.remove_done_callback(on_gone)
 
 
+def _stored_size(body: str) -> int:
+    """UTF-8 size of ``body``; refuse text that is not valid Unicode (a lone UTF-16
+    surrogate cannot be stored)."""
+    try:
+        return len(body.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise BusError(
+            f"message body is not valid Unicode: a lone surrogate {body[exc.start]!r} at "
+            f"character {exc.start}; send text that encodes as UTF-8"
+        ) from None
+
+
 def _msg(row: tuple[Any, ...]) -> Message:
     return Message(int(row[0]), row[1], row[2], row[3], row[4], float(row[5]), row[6])
 
@@ -129,7 +142,7 @@ class MessageBus:
             raise BusError("'system' has no inbox: it only sends")
         if not isinstance(name, str) or self._registry.find(name) is None:
             raise NotFoundError(
-                f"unknown {role} {name!r}: must be an agent of this hive or 'operator'"
+                f"unknown {role} {quoted(name)}: must be an agent of this hive or 'operator'"
             )
 
     # --- send / recv -----------------------------------------------------------
@@ -139,7 +152,7 @@ class MessageBus:
         self._check_participant(recipient, "recipient")
         if not isinstance(body, str):
             raise BusError(f"message body must be text, got {type(body).__name__}")
-        size = len(body.encode("utf-8", "surrogatepass"))
+        size = _stored_size(body)
         if size > self.config.max_body_bytes:
             raise BusError(
                 f"message body is {size} bytes; the limit is {self.config.max_body_bytes} bytes "
@@ -159,6 +172,12 @@ class MessageBus:
         self._depth[recipient] = depth + 1
         try:
             msg_id = await self._inserts.insert((sender, recipient, kind, body, now))
+        except StoreError as exc:
+            self._depth[recipient] -= 1
+            # the store's words name tables and sqlite internals: the log keeps them
+            log.error("bus: a message from %s to %s was not stored: %s", sender, recipient, exc)
+            raise BusError("the message was not stored (the hive's store refused it; "
+                           "the operator's log says why); nothing was sent") from exc
         except BaseException:
             self._depth[recipient] -= 1
             raise
