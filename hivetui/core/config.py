@@ -46,6 +46,13 @@ class BridgeConfig:
 
 
 @dataclass
+class ControlConfig:
+    # how long `hivetui ctl` and `attach` wait for the core to answer one request before
+    # they give up and name it (a spawn that builds a container can take minutes)
+    timeout_s: float = 300.0
+
+
+@dataclass
 class CrashWatchConfig:
     interval_s: float = 10.0
     loop_count: int = 3
@@ -99,6 +106,7 @@ class HiveConfig:
     allow_unisolated: bool = False
     bus: BusConfig = field(default_factory=BusConfig)
     bridge: BridgeConfig = field(default_factory=BridgeConfig)
+    control: ControlConfig = field(default_factory=ControlConfig)
     crash_watch: CrashWatchConfig = field(default_factory=CrashWatchConfig)
     harness: HarnessConfig = field(default_factory=HarnessConfig)
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
@@ -167,6 +175,9 @@ def validate_config(cfg: HiveConfig) -> None:
                           f"got {cfg.bus.recv_linger_ms}")
     if cfg.crash_watch.interval_s <= 0:
         raise ConfigError("crash_watch.interval_s must be positive")
+    if not 0 < cfg.control.timeout_s <= 86400:
+        raise ConfigError("control.timeout_s must be more than 0 and at most 86400 (seconds), "
+                          f"got {cfg.control.timeout_s:g}")
     if not 0 <= cfg.bridge.port <= 65535:
         raise ConfigError("bridge.port must be between 0 and 65535")
     cfg.ssh.validate()

@@ -1,0 +1,104 @@
+"""Requests that used to go unanswered, and the client's timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hivetui.control.client import ControlClient
+from hivetui.control.server import ControlServer
+from hivetui.core.errors import ControlError, HiveError
+from hivetui.core.hive import Hive
+from tests.fakes.memory_backend import FakeMemoryBackend
+
+
+@contextlib.contextmanager
+def small_fs(point: Path, size: str = "4m") -> Iterator[Path]:
+    """A real tmpfs of ``size`` at ``point``: writes past it fail with ENOSPC."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    point.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield point
+    finally:
+        subprocess.run(["umount", "-l", str(point)], check=False)
+
+
+def fill(directory: Path) -> None:
+    """Write until the filesystem is full."""
+    with open(directory / "ballast", "wb") as fh:
+        with contextlib.suppress(OSError):
+            while True:
+                fh.write(b"\0" * 65536)
+                fh.flush()
+
+
+async def test_spawn_on_a_full_disk_is_answered(tmp_path: Path) -> None:
+    with small_fs(tmp_path / "fs") as fs:
+        async with Hive(fs / "state", backend=FakeMemoryBackend()) as hive:
+            server = ControlServer(hive)
+            hive.add_service("control", server.run)
+            await server.ready()
+            async with await ControlClient.connect(server.path, timeout_s=20) as api:
+                await api.spawn("ann", "scripted:echo")
+                fill(fs)
+                t0 = time.monotonic()
+                with pytest.raises(HiveError) as info:
+                    await api.spawn("bob", "scripted:echo")
+                assert time.monotonic() - t0 < 20
+                text = str(info.value)
+                assert "spawn" in text or "space" in text or "full" in text, text
+                assert len(text) < 500
+                (fs / "ballast").unlink()
+                assert [a.name for a in await api.agents()][0] == "ann"
+
+
+async def test_the_client_names_the_request_that_timed_out(tmp_path: Path) -> None:
+    """A stand-in for a hung core: a socket that reads requests and never answers."""
+    path = tmp_path / "control.sock"
+
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await reader.readline():
+            pass
+
+    server = await asyncio.start_unix_server(mute, path=str(path))
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(ControlError, match=r"did not answer hello within 0\.3s "
+                                               r"\(control\.timeout_s, ctl --timeout\)"):
+            await ControlClient.connect(path, timeout_s=0.3)
+        assert time.monotonic() - t0 < 2
+        env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "no-config")}
+        done = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "hivetui", "ctl", "--socket", str(path),
+                             "approvals", "--timeout", "0.5"],
+            capture_output=True, text=True, timeout=30, env=env)
+        assert done.returncode == 1
+        assert "did not answer hello within 0.5s" in done.stderr
+        cfg = tmp_path / "config.toml"
+        cfg.write_text("[control]\ntimeout_s = 0.4\n")
+        done = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "hivetui", "ctl", "--socket", str(path),
+                             "--config", str(cfg), "agents"],
+            capture_output=True, text=True, timeout=30, env=env)
+        assert done.returncode == 1 and "within 0.4s" in done.stderr, done.stderr
+        done = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "hivetui", "ctl", "--socket", str(path),
+                             "--timeout", "-1", "agents"],
+            capture_output=True, text=True, timeout=30, env=env)
+        assert done.returncode == 2 and "--timeout must be more than 0" in done.stderr
+    finally:
+        server.close()
+        await server.wait_closed()
