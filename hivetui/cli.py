@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from hivetui.core.config import HiveConfig, default_state_dir, load_config
-from hivetui.core.errors import HiveError
+from hivetui.core.errors import HiveError, StoreError
 from hivetui.core.paths import StatePaths
 
 log = logging.getLogger("hivetui")
@@ -144,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
             socket = args.socket or StatePaths(state_dir).control_socket
             return asyncio.run(run_attached(socket))
         return asyncio.run(run_embedded(state_dir, config, socket=args.socket))
+    except StoreError as exc:  # the hive refuses to start on its store
+        print(f"hivetui: {exc.title}: {exc.message}", file=sys.stderr)
+        return 1
     except HiveError as exc:
         print(f"hivetui: {exc.title}: {exc.message}", file=sys.stderr)
         return 2

@@ -102,3 +102,27 @@ async def test_the_client_names_the_request_that_timed_out(tmp_path: Path) -> No
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_inbox_on_a_page_damaged_while_running_is_answered(tmp_path: Path) -> None:
+    """Damage that appears after the start-up check (a disk going bad under a running core):
+    the store's connection is reopened on the damaged file, as a new read would see it."""
+    import aiosqlite
+
+    async with Hive(tmp_path / "state", backend=FakeMemoryBackend()) as hive:
+        await hive.registry.create("ann", runtime="scripted:echo", model="m")
+        for i in range(200):
+            await hive.bus.send("operator", "ann", f"message {i} " + "x" * 500)
+        server = ControlServer(hive)
+        hive.add_service("control", server.run)
+        await server.ready()
+        await hive.store.aclose()
+        data = bytearray(hive.store.path.read_bytes())
+        data[19 * 4096 + 100:20 * 4096 - 96] = b"\xff" * (4096 - 196)
+        hive.store.path.write_bytes(bytes(data))
+        hive.store._db = await aiosqlite.connect(hive.store.path, isolation_level=None)
+        async with await ControlClient.connect(server.path, timeout_s=20) as api:
+            with pytest.raises(ControlError, match=r"inbox: internal error \(DatabaseError: "
+                                                   r"database disk image is malformed\)"):
+                await api.inbox("ann", 500)
+            assert [a.name for a in await api.agents()] == ["ann"]
