@@ -107,6 +107,7 @@ class MessageBus:
         # concurrent sends share one commit (each still returns only once it is durable)
         self._inserts = GroupInsert(store, "messages",
                                     ("sender", "recipient", "kind", "body", "created_at"))
+        self._draining = False
 
     async def load(self) -> None:
         rows = await self._store.fetchall(
@@ -219,7 +220,7 @@ class MessageBus:
         wait_s = min(float(wait_s), self.config.max_wait_s)
         deadline = time.monotonic() + wait_s
         while True:
-            if gone is not None and gone.done():
+            if (gone is not None and gone.done()) or self._draining:
                 return []
             # registered before the take, so a send landing during it is not missed
             with self._waiting(recipient) as waiter:
@@ -315,6 +316,16 @@ class MessageBus:
             (*params, limit),
         )
         return [_msg(r) for r in reversed(rows)]
+
+    def drain_long_polls(self, draining: bool = True) -> None:
+        """While draining (the bridge is stopping), every waiting receive returns now,
+        taking nothing, and later ones do not wait, so no HTTP request is left for the
+        server to cancel; ``drain_long_polls(False)`` ends it (a bridge serves again)."""
+        self._draining = draining
+        if draining:
+            for waiters in self._waiters.values():
+                for waiter in waiters:
+                    _settle(waiter)
 
     async def forget_inbox(self, name: str) -> None:
         """Wake and forget the receivers of a removed agent (messages stay in the store)."""
