@@ -178,7 +178,7 @@ class _Connection:
             task.add_done_callback(self.calls.discard)
         except HiveError as exc:
             await self.send({"id": rid, "ok": False, "error": exc.to_dict()})
-        except Exception as exc:  # noqa: BLE001 - every request gets an answer
+        except Exception as exc:
             await self.send({"id": rid, "ok": False, "error": _internal("request", exc)})
 
     def cancel(self, args: dict[str, Any]) -> None:
@@ -196,7 +196,7 @@ class _Connection:
             reply = {"id": rid, "ok": True, "result": to_jsonable(result)}
         except HiveError as exc:
             reply = {"id": rid, "ok": False, "error": exc.to_dict()}
-        except Exception as exc:  # noqa: BLE001 - every request gets an answer
+        except Exception as exc:
             reply = {"id": rid, "ok": False, "error": _internal(op, exc)}
         with contextlib.suppress(ConnectionError):
             await self.send(reply)
@@ -240,7 +240,7 @@ class _Connection:
             await self.send({"id": rid, "ok": False, "error": exc.to_dict()})
         except (ConnectionError, asyncio.CancelledError):
             pass
-        except Exception as exc:  # noqa: BLE001 - a stream that fails still says so
+        except Exception as exc:
             with contextlib.suppress(ConnectionError):
                 await self.send({"id": rid, "ok": False, "error": _internal(op, exc)})
         finally:

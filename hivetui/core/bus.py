@@ -206,16 +206,18 @@ class MessageBus:
         """
         self._check_participant(recipient, "recipient")
         if ack is not None and (isinstance(ack, bool) or not isinstance(ack, int) or ack < 0):
-            raise BusError(f"ack must be a message id >= 0 (the last one handled), got {ack!r}")
+            raise BusError("ack must be a message id >= 0 (the last one handled), "
+                           f"got {quoted(ack)}")
         if ack is not None:
             await self._ack(recipient, ack)
         if isinstance(wait_s, bool) or not isinstance(wait_s, int | float) or wait_s < 0 \
                 or wait_s != wait_s:
-            raise BusError(f"wait_s must be a number of seconds >= 0, got {wait_s!r}")
+            raise BusError(f"wait_s must be a number of seconds >= 0, got {quoted(wait_s)}")
         if isinstance(max_count, bool) or not isinstance(max_count, int) or not \
                 1 <= max_count <= self.config.max_recv_batch:
             raise BusError(
-                f"max must be an integer from 1 to {self.config.max_recv_batch}, got {max_count!r}"
+                f"max must be an integer from 1 to {self.config.max_recv_batch}, "
+                f"got {quoted(max_count)}"
             )
         wait_s = min(float(wait_s), self.config.max_wait_s)
         deadline = time.monotonic() + wait_s

@@ -53,6 +53,27 @@ class ControlConfig:
 
 
 @dataclass
+class LogsConfig:
+    # each log rotates by size (NAME -> NAME.1 -> … NAME.<keep>, the oldest dropped)
+    core_max_bytes: int = 10 * 1024 * 1024  # <state>/logs/hivetui.log
+    agent_max_bytes: int = 10 * 1024 * 1024  # <state>/logs/agents/<name>.log (local backend)
+    supervisor_max_bytes: int = 1024 * 1024  # each local container's supervisor.log
+    keep: int = 3
+
+    def validate(self) -> None:
+        for key in ("core_max_bytes", "agent_max_bytes", "supervisor_max_bytes"):
+            value = getattr(self, key)
+            if value < MIN_LOG_BYTES:
+                raise ConfigError(f"logs.{key} must be at least {MIN_LOG_BYTES} (bytes), "
+                                  f"got {value}")
+        if not 0 <= self.keep <= 100:
+            raise ConfigError(f"logs.keep must be from 0 to 100 (rotated files), got {self.keep}")
+
+
+MIN_LOG_BYTES = 64 * 1024
+
+
+@dataclass
 class CrashWatchConfig:
     interval_s: float = 10.0
     loop_count: int = 3
@@ -107,6 +128,7 @@ class HiveConfig:
     bus: BusConfig = field(default_factory=BusConfig)
     bridge: BridgeConfig = field(default_factory=BridgeConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
+    logs: LogsConfig = field(default_factory=LogsConfig)
     crash_watch: CrashWatchConfig = field(default_factory=CrashWatchConfig)
     harness: HarnessConfig = field(default_factory=HarnessConfig)
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
@@ -180,4 +202,5 @@ def validate_config(cfg: HiveConfig) -> None:
                           f"got {cfg.control.timeout_s:g}")
     if not 0 <= cfg.bridge.port <= 65535:
         raise ConfigError("bridge.port must be between 0 and 65535")
+    cfg.logs.validate()
     cfg.ssh.validate()

@@ -38,11 +38,10 @@ def small_fs(point: Path, size: str = "4m") -> Iterator[Path]:
 
 def fill(directory: Path) -> None:
     """Write until the filesystem is full."""
-    with open(directory / "ballast", "wb") as fh:
-        with contextlib.suppress(OSError):
-            while True:
-                fh.write(b"\0" * 65536)
-                fh.flush()
+    with open(directory / "ballast", "wb") as fh, contextlib.suppress(OSError):
+        while True:
+            fh.write(b"\0" * 65536)
+            fh.flush()
 
 
 async def test_spawn_on_a_full_disk_is_answered(tmp_path: Path) -> None:
@@ -62,7 +61,7 @@ async def test_spawn_on_a_full_disk_is_answered(tmp_path: Path) -> None:
                 assert "spawn" in text or "space" in text or "full" in text, text
                 assert len(text) < 500
                 (fs / "ballast").unlink()
-                assert [a.name for a in await api.agents()][0] == "ann"
+                assert "ann" in [a.name for a in await api.agents()]
 
 
 async def test_the_client_names_the_request_that_timed_out(tmp_path: Path) -> None:
