@@ -57,11 +57,12 @@ def register_tools(server: MCPServer, hive: Hive) -> None:
         return hive.lifecycle
 
     # --- every agent -----------------------------------------------------------
-    @server.tool(description="Send a message to an agent or to 'operator'.")
-    async def send(to: str, body: str) -> dict[str, Any]:
+    @server.tool(description="Send a message to an agent or to 'operator'. A retry with the "
+                 "same idempotency_key (any text unique to this message) sends it once.")
+    async def send(to: str, body: str, idempotency_key: str | None = None) -> dict[str, Any]:
         async with refusals("send"):
             me = caller(registry)
-            msg = await hive.bus.send(me.name, to, body)
+            msg = await hive.bus.send(me.name, to, body, idempotency_key)
             return {"id": msg.id, "depth": hive.bus.depth(to)}
 
     @server.tool(description="Receive messages from your inbox, waiting up to wait_s seconds. "

@@ -87,6 +87,16 @@ def _stored_size(body: str) -> int:
         ) from None
 
 
+MAX_KEY_CHARS = 200
+
+
+def _checked_key(key: object) -> str:
+    if not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY_CHARS or not key.isprintable():
+        raise BusError(f"idempotency_key must be printable text of 1 to {MAX_KEY_CHARS} "
+                       f"characters, got {quoted(key)}")
+    return key
+
+
 def _msg(row: tuple[Any, ...]) -> Message:
     return Message(int(row[0]), row[1], row[2], row[3], row[4], float(row[5]), row[6])
 
@@ -105,8 +115,11 @@ class MessageBus:
         self._leased: dict[str, int] = {}  # highest id handed out under lease, per inbox
         self._last_take: dict[str, float] = {}  # monotonic time of the last take, per inbox
         # concurrent sends share one commit (each still returns only once it is durable)
-        self._inserts = GroupInsert(store, "messages",
-                                    ("sender", "recipient", "kind", "body", "created_at"))
+        self._inserts = GroupInsert(store, "messages", ("sender", "recipient", "kind", "body",
+                                                        "created_at", "idem_key"))
+        # (sender, idempotency key) -> the message sent with it, oldest first, within
+        # bus.idempotency_window_s; a future while that send is still being committed
+        self._keyed: dict[tuple[str, str], Message | asyncio.Future[Message]] = {}
         self._draining = False
 
     async def load(self) -> None:
@@ -115,6 +128,11 @@ class MessageBus:
             "GROUP BY recipient"
         )
         self._depth = {r[0]: int(r[1]) for r in rows}
+        since = time.time() - self.config.idempotency_window_s
+        keyed = await self._store.fetchall(
+            f"SELECT {_COLS}, idem_key FROM messages WHERE idem_key IS NOT NULL "
+            "AND created_at > ? ORDER BY id", (since,))
+        self._keyed = {(r[1], r[-1]): _msg(r) for r in keyed}
 
     # --- queries ---------------------------------------------------------------
     def depth(self, name: str) -> int:
@@ -147,8 +165,56 @@ class MessageBus:
             )
 
     # --- send / recv -----------------------------------------------------------
-    async def send(self, sender: str, recipient: str, body: str) -> Message:
-        """Commit a message to ``recipient``'s inbox; returns once it is durable."""
+    async def send(self, sender: str, recipient: str, body: str,
+                   idempotency_key: str | None = None) -> Message:
+        """Commit a message to ``recipient``'s inbox; returns once it is durable.
+
+        With ``idempotency_key``, a send repeated by the same sender with the same key
+        within ``bus.idempotency_window_s`` returns the first one's message and stores
+        nothing (a retry after a lost reply); the same key for another message is refused.
+        """
+        if idempotency_key is None:
+            return await self._send(sender, recipient, body, None)
+        key = (sender, _checked_key(idempotency_key))
+        self._forget_old_keys()
+        earlier = self._keyed.get(key)
+        if earlier is None:
+            pending: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+            self._keyed[key] = pending
+            try:
+                msg = await self._send(sender, recipient, body, idempotency_key)
+            except BaseException as exc:
+                del self._keyed[key]  # not sent: the key stays free for a retry
+                if isinstance(exc, asyncio.CancelledError):
+                    pending.cancel()
+                else:
+                    pending.set_exception(exc)
+                    pending.exception()  # retrieved: there may be no waiter to re-raise it
+                raise
+            self._keyed[key] = msg
+            pending.set_result(msg)
+            return msg
+        if isinstance(earlier, Message):
+            first = earlier
+        else:  # the same send, arrived twice at once: the second waits for the first
+            await asyncio.wait({earlier})
+            if earlier.cancelled():  # the first never got sent: this one goes
+                return await self.send(sender, recipient, body, idempotency_key)
+            first = earlier.result()
+        if (first.recipient, first.body) != (recipient, body):
+            raise BusError(f"idempotency key {quoted(idempotency_key)} was used by message "
+                           f"#{first.id} for another recipient or text; use a new key for a "
+                           "new message")
+        return first
+
+    def _forget_old_keys(self) -> None:
+        horizon = time.time() - self.config.idempotency_window_s
+        for key, sent in list(self._keyed.items()):
+            if not isinstance(sent, Message) or sent.ts > horizon:
+                break  # oldest first: the rest are newer
+            del self._keyed[key]
+
+    async def _send(self, sender: str, recipient: str, body: str, key: str | None) -> Message:
         self._check_participant(sender, "sender")
         self._check_participant(recipient, "recipient")
         if not isinstance(body, str):
@@ -172,7 +238,7 @@ class MessageBus:
         # reserve the slot before awaiting so concurrent sends cannot overshoot the limit
         self._depth[recipient] = depth + 1
         try:
-            msg_id = await self._inserts.insert((sender, recipient, kind, body, now))
+            msg_id = await self._inserts.insert((sender, recipient, kind, body, now, key))
         except StoreError as exc:
             self._depth[recipient] -= 1
             # the store's words name tables and sqlite internals: the log keeps them

@@ -37,6 +37,9 @@ class BusConfig:
     # is taken in batches -- fewer calls, one turn for a burst. An idle inbox's long-poll
     # returns the moment a message lands; messages already there go at once.
     recv_linger_ms: float = 10.0
+    # a send repeated with the same idempotency key within this many seconds returns the
+    # first one's message instead of storing it again (a retry after a lost reply)
+    idempotency_window_s: float = 600.0
 
 
 @dataclass
@@ -195,6 +198,9 @@ def validate_config(cfg: HiveConfig) -> None:
     if not 0 <= cfg.bus.recv_linger_ms <= 100:
         raise ConfigError("bus.recv_linger_ms must be from 0 to 100 (milliseconds), "
                           f"got {cfg.bus.recv_linger_ms}")
+    if not 0 < cfg.bus.idempotency_window_s <= 7 * 86400:
+        raise ConfigError("bus.idempotency_window_s must be more than 0 and at most 604800 "
+                          f"(seconds), got {cfg.bus.idempotency_window_s:g}")
     if cfg.crash_watch.interval_s <= 0:
         raise ConfigError("crash_watch.interval_s must be positive")
     if not 0 < cfg.control.timeout_s <= 86400:

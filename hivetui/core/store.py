@@ -92,6 +92,11 @@ MIGRATIONS: list[str] = [
         commit_sha TEXT NOT NULL DEFAULT ''
     );
     """,
+    # 2: a sender's idempotency key per message, so a retried send is not stored twice
+    """
+    ALTER TABLE messages ADD COLUMN idem_key TEXT;
+    CREATE INDEX messages_idem ON messages(created_at) WHERE idem_key IS NOT NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from hivetui.core.hive import Hive
+from hivetui.core.store import SCHEMA_VERSION
 
 pytestmark = pytest.mark.slow
 EXIT_WITHIN_S = 30  # before the fix a refused store left the process running for ever
@@ -63,7 +64,8 @@ CASES: dict[str, tuple[Callable[[Path], None], list[str]]] = {
                                          "Recovery:", ".recover"]),
     "damaged-page": (_damaged_page, ["failed its integrity check", "quick_check",
                                      "page 20", "Recovery:"]),
-    "newer-schema": (_newer_schema, ["has schema 99, newer than this hivetui knows (1)",
+    "newer-schema": (_newer_schema, [f"has schema 99, newer than this hivetui knows "
+                                     f"({SCHEMA_VERSION})",
                                      "Upgrade hivetui"]),
 }
 
