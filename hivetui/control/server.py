@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import os
 import pwd
 import socket
+import sqlite3
 import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -270,5 +272,14 @@ def _internal(op: str, exc: Exception) -> dict[str, str]:
     """The reply for a failure nobody foresaw: logged whole, answered in one short line."""
     log.error("control: %s failed", op, exc_info=exc)
     reason = clipped(f"{type(exc).__name__}: {exc}", 200)
+    if _disk_full(exc):
+        return ControlError(f"{op}: the disk holding the hive's state is full ({reason}); "
+                            "free some space and retry").to_dict()
     return ControlError(f"{op}: internal error ({reason}); "
                         "the hive's log has the details").to_dict()
+
+
+def _disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and "disk is full" in str(exc)
