@@ -62,7 +62,15 @@ class RotatingLog:
 
 
 def tail_lines(path: Path, lines: int) -> list[str]:
-    """The last ``lines`` complete or partial lines of ``path`` ([] if it does not exist)."""
+    """The last ``lines`` complete or partial lines of ``path`` ([] if it does not exist),
+    reaching into the last rotated file (``path.1``) when ``path`` was just rotated."""
+    got = _tail(path, lines)
+    if len(got) < lines:
+        got = _tail(path.with_name(path.name + ".1"), lines - len(got)) + got
+    return got
+
+
+def _tail(path: Path, lines: int) -> list[str]:
     if lines <= 0:
         return []
     try:

@@ -13,7 +13,7 @@ import pytest
 from hivetui.bridge.server import Bridge
 from hivetui.cli import setup_logging
 from hivetui.containers.local import LocalBackend
-from hivetui.containers.logfile import follow_lines
+from hivetui.containers.logfile import follow_lines, tail_lines
 from hivetui.control.client import ControlClient
 from hivetui.control.server import ControlServer
 from hivetui.core.bounded import quoted
@@ -114,3 +114,13 @@ async def test_agent_and_supervisor_logs_rotate_at_their_caps(tmp_path: Path) ->
         assert (spec.log_file.parent / name).stat().st_size <= CAP
     assert supervisor_log.stat().st_size < CAP
     assert supervisor_log.with_name("supervisor.log.1").read_bytes().startswith(b"old failure")
+
+
+def test_the_tail_of_a_just_rotated_log_reaches_into_the_previous_file(tmp_path: Path) -> None:
+    log = tmp_path / "a.log"
+    log.with_name("a.log.1").write_text("".join(f"old {i}\n" for i in range(10)))
+    log.write_text("new 0\n")
+    assert tail_lines(log, 4) == ["old 7", "old 8", "old 9", "new 0"]
+    assert tail_lines(log, 1) == ["new 0"]
+    log.unlink()
+    assert tail_lines(log, 2) == ["old 8", "old 9"]
