@@ -125,3 +125,20 @@ async def test_inbox_on_a_page_damaged_while_running_is_answered(tmp_path: Path)
                                                    r"database disk image is malformed\)"):
                 await api.inbox("ann", 500)
             assert [a.name for a in await api.agents()] == ["ann"]
+
+
+async def test_ctl_approve_with_an_id_beyond_64_bits_is_refused(tmp_path: Path) -> None:
+    async with Hive(tmp_path / "state", backend=FakeMemoryBackend()) as hive:
+        server = ControlServer(hive)
+        hive.add_service("control", server.run)
+        await server.ready()
+        env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "no-config")}
+        done = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "hivetui", "ctl", "--socket",
+                             str(server.path), "--timeout", "20", "approve",
+                             "1180591620717411303424"],
+            capture_output=True, text=True, timeout=60, env=env)
+        assert done.returncode == 1
+        assert done.stderr.strip() == (
+            "hivetui ctl: Control API error: approve: approval_id must be an integer from "
+            "-9223372036854775808 to 9223372036854775807, got one of 22 digits")
