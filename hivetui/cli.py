@@ -8,10 +8,11 @@ import logging
 import os
 import signal
 import sys
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
-from hivetui.core.config import HiveConfig, default_state_dir, load_config
-from hivetui.core.errors import HiveError
+from hivetui.core.config import HiveConfig, LogsConfig, default_state_dir, load_config
+from hivetui.core.errors import HiveError, StoreError
 from hivetui.core.paths import StatePaths
 
 log = logging.getLogger("hivetui")
@@ -58,14 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def setup_logging(paths: StatePaths | None, verbose: bool, to_stderr: bool = False) -> None:
+def setup_logging(paths: StatePaths | None, verbose: bool, to_stderr: bool = False,
+                  logs: LogsConfig | None = None) -> None:
     root = logging.getLogger()
     root.handlers.clear()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     if paths is not None:
         paths.prepare()
-        handler: logging.Handler = logging.FileHandler(paths.log_file, encoding="utf-8")
+        logs = logs or LogsConfig()
+        handler: logging.Handler = RotatingFileHandler(
+            paths.log_file, maxBytes=logs.core_max_bytes, backupCount=logs.keep,
+            encoding="utf-8")
     else:
         handler = logging.StreamHandler(sys.stderr)
         if not verbose:
@@ -135,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_demo(args)
         config, state_dir = resolve(args)
-        setup_logging(StatePaths(state_dir), args.verbose, to_stderr=command == "serve")
+        setup_logging(StatePaths(state_dir), args.verbose, to_stderr=command == "serve",
+                      logs=config.logs)
         if command == "serve":
             return asyncio.run(_serve(args))
         from hivetui.tui.run import run_attached, run_embedded
@@ -144,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
             socket = args.socket or StatePaths(state_dir).control_socket
             return asyncio.run(run_attached(socket))
         return asyncio.run(run_embedded(state_dir, config, socket=args.socket))
+    except StoreError as exc:  # the hive refuses to start on its store
+        print(f"hivetui: {exc.title}: {exc.message}", file=sys.stderr)
+        return 1
     except HiveError as exc:
         print(f"hivetui: {exc.title}: {exc.message}", file=sys.stderr)
         return 2

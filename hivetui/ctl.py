@@ -16,7 +16,7 @@ from typing import Any
 
 from hivetui.control.client import ControlClient
 from hivetui.control.protocol import to_jsonable
-from hivetui.core.config import default_state_dir
+from hivetui.core.config import default_state_dir, load_config
 from hivetui.core.paths import StatePaths
 from hivetui.core.visible import json_visible, visible, visible_line
 
@@ -25,11 +25,17 @@ def add_ctl_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) 
     ctl = sub.add_parser("ctl", help="one-shot operator commands against a running core")
     common(ctl)
     ctl.add_argument("--json", action="store_true", help="machine output")
+    ctl.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                     help="give up on a request the core has not answered after SECONDS "
+                          "(default: control.timeout_s, 300)")
     cmds = ctl.add_subparsers(dest="ctl_command", required=True)
 
     def cmd(name: str, help_: str) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = cmds.add_parser(name, help=help_)
         p.add_argument("--json", action="store_true", help="machine output")
+        # SUPPRESS: absent after the subcommand, it keeps a value given before it
+        p.add_argument("--timeout", type=float, default=argparse.SUPPRESS, metavar="SECONDS",
+                       help="as ctl --timeout")
         return p
 
     cmd("agents", "list agents with state, model, inbox depth")
@@ -94,14 +100,18 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 
 async def run_ctl(args: argparse.Namespace) -> int:
-    from hivetui.core.errors import HiveError
+    from hivetui.core.errors import ConfigError, HiveError
 
     state_dir = args.state_dir or default_state_dir()
     socket = args.socket or StatePaths(state_dir).control_socket
     as_json = bool(args.json)
     try:
-        async with await ControlClient.connect(socket) as api:
+        timeout_s = _timeout(args)
+        async with await ControlClient.connect(socket, timeout_s=timeout_s) as api:
             return await _dispatch(api, args, as_json)
+    except ConfigError as exc:
+        print(f"hivetui ctl: {exc.title}: {exc.message}", file=sys.stderr)
+        return 2
     except HiveError as exc:
         print(visible(f"hivetui ctl: {exc.title}: {exc.message}"), file=sys.stderr)
         return 1
@@ -109,6 +119,18 @@ async def run_ctl(args: argparse.Namespace) -> int:
 
 def _json(value: Any) -> str:
     return json_visible(json.dumps(value, ensure_ascii=False))
+
+
+def _timeout(args: argparse.Namespace) -> float:
+    """--timeout, else the config's control.timeout_s."""
+    if args.timeout is None:
+        return load_config(args.config).control.timeout_s
+    if not 0 < args.timeout <= 86400:
+        from hivetui.core.errors import ConfigError
+
+        raise ConfigError(f"--timeout must be more than 0 and at most 86400 (seconds), "
+                          f"got {args.timeout:g}")
+    return float(args.timeout)
 
 
 def _out(value: Any, as_json: bool, human: Callable[[], str]) -> None:

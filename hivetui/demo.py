@@ -162,7 +162,7 @@ def run_demo(args: argparse.Namespace) -> int:
     config.crash_watch.interval_s = 2.0
     keep = args.state_dir is not None
     state_dir = args.state_dir or Path(tempfile.mkdtemp(prefix="hivetui-demo-"))
-    setup_logging(StatePaths(state_dir), args.verbose)
+    setup_logging(StatePaths(state_dir), args.verbose, logs=config.logs)
     try:
         if args.headless:
             def out(line: str) -> None:

@@ -36,7 +36,8 @@ def make_backend(config: HiveConfig, paths: StatePaths) -> ContainerBackend:
     if config.backend == "local":
         from hivetui.containers.local import LocalBackend
 
-        return LocalBackend(paths.containers, allow_unisolated=config.allow_unisolated)
+        return LocalBackend(paths.containers, allow_unisolated=config.allow_unisolated,
+                            log_caps=config.logs)
     if config.backend == "nixos":
         from hivetui.containers.nixos import NixosBackend
 

@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import socket
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from contextlib import contextmanager
 
 import uvicorn
@@ -26,13 +26,29 @@ from hivetui.core.paths import write_private_file
 
 log = logging.getLogger(__name__)
 
+GRACEFUL_S = 2  # uvicorn's wait for requests in flight when it stops
+STOP_WAIT_S = GRACEFUL_S + 3
+
 
 class _QuietServer(uvicorn.Server):
-    """uvicorn without its signal handlers: the process (TUI or serve) owns signals."""
+    """uvicorn without its signal handlers (the process, TUI or serve, owns signals) that
+    lets pending long-polls answer when it stops, instead of cancelling them mid-request
+    (which uvicorn logs as "Exception in ASGI application ... CancelledError")."""
+
+    def __init__(self, config: uvicorn.Config, drain: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._drain = drain
 
     @contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn's shutdown first tells every connection to close after its current
+        # response, then yields: only then may the long-polls answer, so an agent reconnects
+        # (and finds the core gone) instead of asking again on a connection being drained
+        asyncio.get_running_loop().call_soon(self._drain)
+        await super().shutdown(sockets)
 
 
 def build_mcp(hive: Hive, url: str) -> MCPServer:
@@ -74,6 +90,7 @@ class Bridge:
         self._ready = asyncio.Event()
         self._server: _QuietServer | None = None
         self.sessions: SessionLimits | None = None  # per-agent session limits, once serving
+        self._task: asyncio.Task[object] | None = None
 
     async def ready(self, timeout: float = 10.0) -> str:
         try:
@@ -83,6 +100,7 @@ class Bridge:
         return self.url
 
     async def run(self) -> None:
+        self._task = asyncio.current_task()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited by accepts
@@ -115,9 +133,9 @@ class Bridge:
         # No proxy sits in front of the bridge: X-Forwarded-* from a local agent (they all
         # connect from loopback, which uvicorn trusts by default) must not be believed.
         config = uvicorn.Config(sessions, log_config=None, access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=2, proxy_headers=False,
+                                timeout_graceful_shutdown=GRACEFUL_S, proxy_headers=False,
                                 server_header=False)
-        self._server = _QuietServer(config)
+        self._server = _QuietServer(config, self.hive.bus.drain_long_polls)
         async with mcp.session_manager.run():
             serve = asyncio.create_task(self._server.serve(sockets=[sock]))
             reaper = asyncio.create_task(sessions.reap_forever(), name="bridge-reaper")
@@ -138,7 +156,13 @@ class Bridge:
                 if not serve.done():
                     await asyncio.shield(serve)
                 sock.close()
+                self.hive.bus.drain_long_polls(False)
 
     async def aclose(self) -> None:
+        """Stop serving; returns once uvicorn has drained (or after ``STOP_WAIT_S``), so
+        whoever cancels the service next cannot cut the drain short."""
         if self._server is not None:
             self._server.should_exit = True
+            task = self._task
+            if task is not None and task is not asyncio.current_task():
+                await asyncio.wait({task}, timeout=STOP_WAIT_S)

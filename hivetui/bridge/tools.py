@@ -13,6 +13,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from hivetui.bridge.auth import caller
 from hivetui.bridge.disconnect import client_gone
+from hivetui.core.bounded import quoted
 from hivetui.core.errors import ContainerError, HiveError, PermissionDenied
 from hivetui.core.events import StatusChanged
 from hivetui.core.hive import Hive
@@ -56,11 +57,12 @@ def register_tools(server: MCPServer, hive: Hive) -> None:
         return hive.lifecycle
 
     # --- every agent -----------------------------------------------------------
-    @server.tool(description="Send a message to an agent or to 'operator'.")
-    async def send(to: str, body: str) -> dict[str, Any]:
+    @server.tool(description="Send a message to an agent or to 'operator'. A retry with the "
+                 "same idempotency_key (any text unique to this message) sends it once.")
+    async def send(to: str, body: str, idempotency_key: str | None = None) -> dict[str, Any]:
         async with refusals("send"):
             me = caller(registry)
-            msg = await hive.bus.send(me.name, to, body)
+            msg = await hive.bus.send(me.name, to, body, idempotency_key)
             return {"id": msg.id, "depth": hive.bus.depth(to)}
 
     @server.tool(description="Receive messages from your inbox, waiting up to wait_s seconds. "
@@ -87,7 +89,7 @@ def register_tools(server: MCPServer, hive: Hive) -> None:
             me = caller(registry)
             allowed = [s for s in STATUSES if s != "offline"]
             if status not in allowed:
-                raise HiveError(f"status must be one of {', '.join(allowed)}, got {status!r}")
+                raise HiveError(f"status must be one of {', '.join(allowed)}, got {quoted(status)}")
             if len(detail) > 500:
                 raise HiveError("status detail is limited to 500 characters")
             await registry.update(me.name, status=status, status_detail=detail)
@@ -102,7 +104,8 @@ def register_tools(server: MCPServer, hive: Hive) -> None:
         async with refusals("report_turn"):
             me = caller(registry)
             if outcome not in OUTCOMES:
-                raise HiveError(f"outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
+                raise HiveError(f"outcome must be one of {', '.join(OUTCOMES)}, "
+                                f"got {quoted(outcome)}")
             await hive.metrics.record_turn(me.name, outcome, duration_s, tool_calls or {}, cost_usd,
                               sent or {}, received or {}, notes_bytes, detail)
             return {"ok": True}

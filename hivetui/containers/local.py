@@ -21,12 +21,14 @@ import shutil
 import signal
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 from hivetui.containers import procinfo, subproc
 from hivetui.containers.local_plan import SandboxPlanner, hivetui_pythonpath, supervisor_env
-from hivetui.containers.logfile import follow_lines, tail_lines
+from hivetui.containers.logfile import follow_lines, rotate_if_over, tail_lines
 from hivetui.containers.runtime_dir import ContainerDir, chown_tree, world_readable
+from hivetui.core.config import LogsConfig
 from hivetui.core.errors import ContainerError
 from hivetui.core.names import validate_agent_name
 from hivetui.core.ports import ContainerExit, ContainerSpec
@@ -52,7 +54,8 @@ class LocalBackend:
                  unshare: str = "unshare", setpriv: str = "setpriv",
                  nsenter: str = "nsenter", uid: int | None = None, gid: int | None = None,
                  python: str | None = None, allow_unisolated: bool = False,
-                 stop_timeout: float = 10.0, start_timeout: float = 30.0) -> None:
+                 stop_timeout: float = 10.0, start_timeout: float = 30.0,
+                 log_caps: LogsConfig | None = None) -> None:
         if tool not in ("auto", "bwrap", "unshare"):
             raise ContainerError(f"local backend tool must be auto, bwrap or unshare, not {tool!r}")
         self.root = root
@@ -65,6 +68,7 @@ class LocalBackend:
         self.allow_unisolated = allow_unisolated
         self.stop_timeout = stop_timeout
         self.start_timeout = start_timeout
+        self.log_caps = log_caps or LogsConfig()
         self._planner = SandboxPlanner(tool=tool, paths=self.paths, uid=self.uid,
                                        gid=self.gid, python=python,
                                        allow_unisolated=allow_unisolated)
@@ -145,7 +149,13 @@ class LocalBackend:
                 if i < 2 or bind.writable:
                     await asyncio.to_thread(chown_tree, Path(bind.source), self.uid, self.gid)
         cdir.clear_runtime()
+        # the caps in force now, whatever they were when the plan was made
+        caps = self.log_caps
+        plan = replace(plan, log_max_bytes=caps.agent_max_bytes, log_keep=caps.keep)
+        cdir.write_plan(plan)
         Path(plan.log_file).parent.mkdir(parents=True, exist_ok=True)
+        # the supervisor's stderr only carries its own failures: rotated between runs
+        rotate_if_over(cdir.path / "supervisor.log", caps.supervisor_max_bytes, caps.keep)
         errlog = os.open(cdir.path / "supervisor.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT,
                          0o600)
         try:

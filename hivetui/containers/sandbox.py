@@ -52,6 +52,8 @@ class SandboxPlan:
     cwd: str
     log_file: str
     binds: list[PlanBind] = field(default_factory=list)
+    log_max_bytes: int = 0  # the agent's log rotates before passing this (0: never)
+    log_keep: int = 0  # rotated logs kept (log_file.1 …)
 
     @property
     def stage(self) -> bool:

@@ -3,7 +3,7 @@
 Started by :class:`hivetui.containers.local.LocalBackend` in a new session; it forks once
 more so it is nobody's child but init's and survives the core. It runs the sandbox
 (:mod:`hivetui.containers.sandbox`), timestamps every line of the container's output into
-the agent's log, and keeps its bookkeeping in ``DIR``:
+the agent's log (rotated by size as the plan says), and keeps its bookkeeping in ``DIR``:
 
 - ``supervisor.json`` — ``{"pid", "start"}`` of this process (start in clock ticks)
 - ``container.json`` — ``{"pid", "start", "started_at"}`` of the container's pid 1
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from hivetui.containers import procinfo
+from hivetui.containers.logfile import RotatingLog
 from hivetui.containers.mounts import MS_BIND, MS_PRIVATE, MS_REC, mount
 from hivetui.containers.sandbox import STAGE, SandboxPlan, command, init_config
 
@@ -75,7 +76,7 @@ class Supervisor:
     def __init__(self, rundir: Path, plan: SandboxPlan) -> None:
         self.dir = rundir
         self.plan = plan
-        self.log = open(plan.log_file, "ab", buffering=0)  # noqa: SIM115 - lives as long as we do
+        self.log = RotatingLog(Path(plan.log_file), plan.log_max_bytes, plan.log_keep)
         self.container_pid = 0
         self.proc: subprocess.Popen[bytes] | None = None
         self.announced = False

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from hivetui.control.protocol import MAX_LINE, encode
 from hivetui.control.sessions import SESSION_TOKEN_ENV
 from hivetui.core.api import Series
+from hivetui.core.config import ControlConfig
 from hivetui.core.errors import ControlError, error_from_dict
 from hivetui.core.events import Event, event_from_dict
 from hivetui.core.views import AgentView, Approval, AuditEntry, Draft, Question
@@ -31,8 +32,10 @@ _END = object()
 class ControlClient:
     """``async with await ControlClient.connect(path) as api: ...``"""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 timeout_s: float = ControlConfig.timeout_s) -> None:
         self._reader = reader
+        self._timeout_s = timeout_s
         self._writer = writer
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Any]] = {}
@@ -42,9 +45,15 @@ class ControlClient:
         self._read_only = False
 
     @classmethod
-    async def connect(cls, path: Path, session_token: str | None = None) -> ControlClient:
+    async def connect(cls, path: Path, session_token: str | None = None,
+                      timeout_s: float = ControlConfig.timeout_s) -> ControlClient:
+        """Connect and say hello; every request then waits at most ``timeout_s`` seconds."""
         try:
-            reader, writer = await asyncio.open_unix_connection(str(path), limit=MAX_LINE)
+            async with asyncio.timeout(timeout_s):
+                reader, writer = await asyncio.open_unix_connection(str(path), limit=MAX_LINE)
+        except TimeoutError:
+            raise ControlError(f"could not connect to {path} within {timeout_s:g}s "
+                               "(control.timeout_s, ctl --timeout)") from None
         except (FileNotFoundError, ConnectionRefusedError) as exc:
             raise ControlError(
                 f"no hive is serving {path} ({exc.strerror}); start one with `hivetui serve`"
@@ -52,7 +61,7 @@ class ControlClient:
         except PermissionError as exc:
             raise ControlError(f"not allowed to open {path}: the control socket is for the "
                                "hive's operator account only") from exc
-        client = cls(reader, writer)
+        client = cls(reader, writer, timeout_s)
         token = session_token if session_token is not None else os.environ.get(SESSION_TOKEN_ENV)
         try:
             hello = await client._call("hello", {"session_token": token} if token else {})
@@ -121,9 +130,17 @@ class ControlClient:
         rid = next(self._ids)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[rid] = fut
-        self._writer.write(encode({"id": rid, "op": op, "args": args or {}}))
-        await self._writer.drain()
-        return await fut
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                self._writer.write(encode({"id": rid, "op": op, "args": args or {}}))
+                await self._writer.drain()
+                return await fut
+        except TimeoutError:
+            raise ControlError(f"the hive did not answer {op} within {self._timeout_s:g}s "
+                               "(control.timeout_s, ctl --timeout); it may still carry it "
+                               "out") from None
+        finally:
+            self._pending.pop(rid, None)
 
     async def _stream(self, op: str, args: dict[str, Any]) -> AsyncIterator[Any]:
         rid = next(self._ids)

@@ -49,6 +49,42 @@ STREAM_OPS: dict[str, tuple[tuple[str, ...], int]] = {
     "follow_logs": (("name",), 1),
 }
 
+#: What each argument must be, by name (a name means the same thing in every op):
+#: "text", "int" (a 64-bit integer, as the store keeps them), "number", "bool",
+#: "texts" (a list of text); a trailing "?" also allows null.
+ARG_KINDS: dict[str, str] = {
+    "name": "text", "runtime": "text?", "manager": "bool", "model": "text",
+    "persist": "bool", "lines": "int", "text": "text", "limit": "int",
+    "include_resolved": "bool", "approval_id": "int", "reason": "text",
+    "question_id": "int", "include_answered": "bool", "confirm": "text",
+    "since_s": "number", "keys": "texts?", "max_points": "int?",
+}
+INT64 = (-(2**63), 2**63 - 1)
+_KIND_WORDS = {"text": "a string", "int": "an integer", "number": "a number",
+               "bool": "true or false", "texts": "a list of strings"}
+
+
+def check_arg(name: str, value: Any) -> str | None:
+    """Why ``value`` is not a valid ``name`` argument (None: it is)."""
+    kind = ARG_KINDS.get(name, "")
+    if kind.endswith("?"):
+        if value is None:
+            return None
+        kind = kind[:-1]
+    ok = {
+        "text": isinstance(value, str),
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "number": isinstance(value, int | float) and not isinstance(value, bool),
+        "bool": isinstance(value, bool),
+        "texts": isinstance(value, list) and all(isinstance(v, str) for v in value),
+    }.get(kind, True)
+    if not ok:
+        return f"{name} must be {_KIND_WORDS[kind]}, got {type(value).__name__}"
+    if kind == "int" and not INT64[0] <= value <= INT64[1]:
+        return (f"{name} must be an integer from {INT64[0]} to {INT64[1]}, "
+                f"got one of {len(str(value))} digits")
+    return None
+
 
 def to_jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -62,4 +98,7 @@ def to_jsonable(value: Any) -> Any:
 
 
 def encode(obj: dict[str, Any]) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n"
+    try:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n"
+    except UnicodeEncodeError:  # a lone surrogate: ASCII JSON's \uXXXX escape carries it
+        return json.dumps(obj, separators=(",", ":")).encode("ascii") + b"\n"

@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import os
 import pwd
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from hivetui.control.peer import operator_uid
-from hivetui.control.protocol import MAX_LINE, OPS, STREAM_OPS, encode, to_jsonable
+from hivetui.control.protocol import MAX_LINE, OPS, STREAM_OPS, check_arg, encode, to_jsonable
 from hivetui.control.sessions import SessionTokens
+from hivetui.core.bounded import clipped, quoted
 from hivetui.core.errors import ControlError, HiveError
 from hivetui.core.hive import Hive
 from hivetui.core.operator import Operator, OperatorSession
 
 log = logging.getLogger(__name__)
+
+MAX_ID_CHARS = 100
 
 
 def _user(uid: int) -> str:
@@ -101,6 +106,10 @@ class ControlServer:
             await conn.serve()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            # the server stops: end quietly (on 3.11 asyncio's stream callback logs a
+            # connection task that ends cancelled as an error, traceback and all)
+            pass
         finally:
             if task is not None:
                 self._conns.discard(task)
@@ -143,12 +152,7 @@ class _Connection:
     async def dispatch(self, line: bytes) -> None:
         rid: Any = None
         try:
-            try:
-                req = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise ControlError(f"request is not valid JSON: {exc}") from exc
-            if not isinstance(req, dict):
-                raise ControlError("request must be a JSON object with 'op' and 'args'")
+            req = _request(line)
             rid = req.get("id")
             op = req.get("op")
             args = req.get("args", {})
@@ -158,9 +162,7 @@ class _Connection:
                 await self.send({"id": rid, "ok": True, "result": self.hello(args)})
                 return
             if op == "cancel":
-                task = self.streams.pop(args.get("stream"), None)
-                if task is not None:
-                    task.cancel()
+                self.cancel(args)
                 await self.send({"id": rid, "ok": True, "result": None})
                 return
             if op in STREAM_OPS:
@@ -168,7 +170,8 @@ class _Connection:
                 self.streams[rid] = asyncio.create_task(self.stream(rid, op, kwargs))
                 return
             if op not in OPS:
-                raise ControlError(f"unknown operation {op!r} (known: {', '.join(sorted(OPS))})")
+                raise ControlError(f"unknown operation {quoted(op)} "
+                                   f"(known: {', '.join(sorted(OPS))})")
             kwargs = self._args(op, args, OPS[op])
             # each request runs on its own so a slow one (restart) never blocks the others
             task = asyncio.create_task(self.call(rid, op, kwargs))
@@ -176,18 +179,28 @@ class _Connection:
             task.add_done_callback(self.calls.discard)
         except HiveError as exc:
             await self.send({"id": rid, "ok": False, "error": exc.to_dict()})
+        except Exception as exc:
+            await self.send({"id": rid, "ok": False, "error": _internal("request", exc)})
+
+    def cancel(self, args: dict[str, Any]) -> None:
+        stream = args.get("stream")
+        if not _valid_id(stream):
+            raise ControlError(f"cancel: stream must be the id of a stream request, "
+                               f"got {quoted(stream)}")
+        task = self.streams.pop(stream, None)
+        if task is not None:
+            task.cancel()
 
     async def call(self, rid: Any, op: str, kwargs: dict[str, Any]) -> None:
         try:
             result = await getattr(self.session, op)(**kwargs)
-            await self.send({"id": rid, "ok": True, "result": to_jsonable(result)})
+            reply = {"id": rid, "ok": True, "result": to_jsonable(result)}
         except HiveError as exc:
-            await self.send({"id": rid, "ok": False, "error": exc.to_dict()})
-        except (TypeError, ValueError) as exc:
-            await self.send({"id": rid, "ok": False,
-                             "error": ControlError(f"{op}: bad arguments: {exc}").to_dict()})
-        except ConnectionError:
-            pass
+            reply = {"id": rid, "ok": False, "error": exc.to_dict()}
+        except Exception as exc:
+            reply = {"id": rid, "ok": False, "error": _internal(op, exc)}
+        with contextlib.suppress(ConnectionError):
+            await self.send(reply)
 
     def hello(self, args: dict[str, Any]) -> dict[str, Any]:
         if self.said_hello:
@@ -207,10 +220,15 @@ class _Connection:
         names, required = spec
         unknown = set(args) - set(names)
         if unknown:
-            raise ControlError(f"{op}: unknown arguments {sorted(unknown)}; takes {list(names)}")
+            raise ControlError(f"{op}: unknown arguments {quoted(sorted(unknown))}; "
+                               f"takes {list(names)}")
         missing = [n for n in names[:required] if n not in args]
         if missing:
             raise ControlError(f"{op}: missing arguments {missing}")
+        for name, value in args.items():
+            why = check_arg(name, value)
+            if why is not None:
+                raise ControlError(f"{op}: {why}")
         return dict(args)
 
     async def stream(self, rid: Any, op: str, kwargs: dict[str, Any]) -> None:
@@ -223,5 +241,44 @@ class _Connection:
             await self.send({"id": rid, "ok": False, "error": exc.to_dict()})
         except (ConnectionError, asyncio.CancelledError):
             pass
+        except Exception as exc:
+            with contextlib.suppress(ConnectionError):
+                await self.send({"id": rid, "ok": False, "error": _internal(op, exc)})
         finally:
             self.streams.pop(rid, None)
+
+
+def _valid_id(rid: Any) -> bool:
+    return rid is None or (isinstance(rid, int | str) and not isinstance(rid, bool)
+                           and len(str(rid)) <= MAX_ID_CHARS)
+
+
+def _request(line: bytes) -> dict[str, Any]:
+    """The request object of one line, or a ControlError naming what is wrong with it."""
+    try:
+        req = json.loads(line)
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting too deep
+        raise ControlError(f"request is not valid JSON: {str(exc)[:200]}") from None
+    if not isinstance(req, dict):
+        raise ControlError("request must be a JSON object with 'op' and 'args'")
+    if not _valid_id(req.get("id")):
+        raise ControlError(f"request id must be an integer or a string of at most "
+                           f"{MAX_ID_CHARS} characters, got {quoted(req.get('id'))}")
+    return req
+
+
+def _internal(op: str, exc: Exception) -> dict[str, str]:
+    """The reply for a failure nobody foresaw: logged whole, answered in one short line."""
+    log.error("control: %s failed", op, exc_info=exc)
+    reason = clipped(f"{type(exc).__name__}: {exc}", 200)
+    if _disk_full(exc):
+        return ControlError(f"{op}: the disk holding the hive's state is full ({reason}); "
+                            "free some space and retry").to_dict()
+    return ControlError(f"{op}: internal error ({reason}); "
+                        "the hive's log has the details").to_dict()
+
+
+def _disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and "disk is full" in str(exc)

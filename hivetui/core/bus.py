@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from hivetui.core.bounded import quoted
 from hivetui.core.config import BusConfig
-from hivetui.core.errors import BackpressureError, BusError, NotFoundError
+from hivetui.core.errors import BackpressureError, BusError, NotFoundError, StoreError
 from hivetui.core.events import EventHub, MessageSent, MessagesReceived
 from hivetui.core.group_insert import GroupInsert
 from hivetui.core.names import OPERATOR, SYSTEM
@@ -74,6 +75,28 @@ async def _wait(waiter: asyncio.Future[None], timeout: float,
             gone.remove_done_callback(on_gone)
 
 
+def _stored_size(body: str) -> int:
+    """UTF-8 size of ``body``; refuse text that is not valid Unicode (a lone UTF-16
+    surrogate cannot be stored)."""
+    try:
+        return len(body.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise BusError(
+            f"message body is not valid Unicode: a lone surrogate {body[exc.start]!r} at "
+            f"character {exc.start}; send text that encodes as UTF-8"
+        ) from None
+
+
+MAX_KEY_CHARS = 200
+
+
+def _checked_key(key: object) -> str:
+    if not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY_CHARS or not key.isprintable():
+        raise BusError(f"idempotency_key must be printable text of 1 to {MAX_KEY_CHARS} "
+                       f"characters, got {quoted(key)}")
+    return key
+
+
 def _msg(row: tuple[Any, ...]) -> Message:
     return Message(int(row[0]), row[1], row[2], row[3], row[4], float(row[5]), row[6])
 
@@ -92,8 +115,12 @@ class MessageBus:
         self._leased: dict[str, int] = {}  # highest id handed out under lease, per inbox
         self._last_take: dict[str, float] = {}  # monotonic time of the last take, per inbox
         # concurrent sends share one commit (each still returns only once it is durable)
-        self._inserts = GroupInsert(store, "messages",
-                                    ("sender", "recipient", "kind", "body", "created_at"))
+        self._inserts = GroupInsert(store, "messages", ("sender", "recipient", "kind", "body",
+                                                        "created_at", "idem_key"))
+        # (sender, idempotency key) -> the message sent with it, oldest first, within
+        # bus.idempotency_window_s; a future while that send is still being committed
+        self._keyed: dict[tuple[str, str], Message | asyncio.Future[Message]] = {}
+        self._draining = False
 
     async def load(self) -> None:
         rows = await self._store.fetchall(
@@ -101,6 +128,11 @@ class MessageBus:
             "GROUP BY recipient"
         )
         self._depth = {r[0]: int(r[1]) for r in rows}
+        since = time.time() - self.config.idempotency_window_s
+        keyed = await self._store.fetchall(
+            f"SELECT {_COLS}, idem_key FROM messages WHERE idem_key IS NOT NULL "
+            "AND created_at > ? ORDER BY id", (since,))
+        self._keyed = {(r[1], r[-1]): _msg(r) for r in keyed}
 
     # --- queries ---------------------------------------------------------------
     def depth(self, name: str) -> int:
@@ -129,17 +161,65 @@ class MessageBus:
             raise BusError("'system' has no inbox: it only sends")
         if not isinstance(name, str) or self._registry.find(name) is None:
             raise NotFoundError(
-                f"unknown {role} {name!r}: must be an agent of this hive or 'operator'"
+                f"unknown {role} {quoted(name)}: must be an agent of this hive or 'operator'"
             )
 
     # --- send / recv -----------------------------------------------------------
-    async def send(self, sender: str, recipient: str, body: str) -> Message:
-        """Commit a message to ``recipient``'s inbox; returns once it is durable."""
+    async def send(self, sender: str, recipient: str, body: str,
+                   idempotency_key: str | None = None) -> Message:
+        """Commit a message to ``recipient``'s inbox; returns once it is durable.
+
+        With ``idempotency_key``, a send repeated by the same sender with the same key
+        within ``bus.idempotency_window_s`` returns the first one's message and stores
+        nothing (a retry after a lost reply); the same key for another message is refused.
+        """
+        if idempotency_key is None:
+            return await self._send(sender, recipient, body, None)
+        key = (sender, _checked_key(idempotency_key))
+        self._forget_old_keys()
+        earlier = self._keyed.get(key)
+        if earlier is None:
+            pending: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+            self._keyed[key] = pending
+            try:
+                msg = await self._send(sender, recipient, body, idempotency_key)
+            except BaseException as exc:
+                del self._keyed[key]  # not sent: the key stays free for a retry
+                if isinstance(exc, asyncio.CancelledError):
+                    pending.cancel()
+                else:
+                    pending.set_exception(exc)
+                    pending.exception()  # retrieved: there may be no waiter to re-raise it
+                raise
+            self._keyed[key] = msg
+            pending.set_result(msg)
+            return msg
+        if isinstance(earlier, Message):
+            first = earlier
+        else:  # the same send, arrived twice at once: the second waits for the first
+            await asyncio.wait({earlier})
+            if earlier.cancelled():  # the first never got sent: this one goes
+                return await self.send(sender, recipient, body, idempotency_key)
+            first = earlier.result()
+        if (first.recipient, first.body) != (recipient, body):
+            raise BusError(f"idempotency key {quoted(idempotency_key)} was used by message "
+                           f"#{first.id} for another recipient or text; use a new key for a "
+                           "new message")
+        return first
+
+    def _forget_old_keys(self) -> None:
+        horizon = time.time() - self.config.idempotency_window_s
+        for key, sent in list(self._keyed.items()):
+            if not isinstance(sent, Message) or sent.ts > horizon:
+                break  # oldest first: the rest are newer
+            del self._keyed[key]
+
+    async def _send(self, sender: str, recipient: str, body: str, key: str | None) -> Message:
         self._check_participant(sender, "sender")
         self._check_participant(recipient, "recipient")
         if not isinstance(body, str):
             raise BusError(f"message body must be text, got {type(body).__name__}")
-        size = len(body.encode("utf-8", "surrogatepass"))
+        size = _stored_size(body)
         if size > self.config.max_body_bytes:
             raise BusError(
                 f"message body is {size} bytes; the limit is {self.config.max_body_bytes} bytes "
@@ -158,7 +238,13 @@ class MessageBus:
         # reserve the slot before awaiting so concurrent sends cannot overshoot the limit
         self._depth[recipient] = depth + 1
         try:
-            msg_id = await self._inserts.insert((sender, recipient, kind, body, now))
+            msg_id = await self._inserts.insert((sender, recipient, kind, body, now, key))
+        except StoreError as exc:
+            self._depth[recipient] -= 1
+            # the store's words name tables and sqlite internals: the log keeps them
+            log.error("bus: a message from %s to %s was not stored: %s", sender, recipient, exc)
+            raise BusError("the message was not stored (the hive's store refused it; "
+                           "the operator's log says why); nothing was sent") from exc
         except BaseException:
             self._depth[recipient] -= 1
             raise
@@ -186,21 +272,23 @@ class MessageBus:
         """
         self._check_participant(recipient, "recipient")
         if ack is not None and (isinstance(ack, bool) or not isinstance(ack, int) or ack < 0):
-            raise BusError(f"ack must be a message id >= 0 (the last one handled), got {ack!r}")
+            raise BusError("ack must be a message id >= 0 (the last one handled), "
+                           f"got {quoted(ack)}")
         if ack is not None:
             await self._ack(recipient, ack)
         if isinstance(wait_s, bool) or not isinstance(wait_s, int | float) or wait_s < 0 \
                 or wait_s != wait_s:
-            raise BusError(f"wait_s must be a number of seconds >= 0, got {wait_s!r}")
+            raise BusError(f"wait_s must be a number of seconds >= 0, got {quoted(wait_s)}")
         if isinstance(max_count, bool) or not isinstance(max_count, int) or not \
                 1 <= max_count <= self.config.max_recv_batch:
             raise BusError(
-                f"max must be an integer from 1 to {self.config.max_recv_batch}, got {max_count!r}"
+                f"max must be an integer from 1 to {self.config.max_recv_batch}, "
+                f"got {quoted(max_count)}"
             )
         wait_s = min(float(wait_s), self.config.max_wait_s)
         deadline = time.monotonic() + wait_s
         while True:
-            if gone is not None and gone.done():
+            if (gone is not None and gone.done()) or self._draining:
                 return []
             # registered before the take, so a send landing during it is not missed
             with self._waiting(recipient) as waiter:
@@ -296,6 +384,16 @@ class MessageBus:
             (*params, limit),
         )
         return [_msg(r) for r in reversed(rows)]
+
+    def drain_long_polls(self, draining: bool = True) -> None:
+        """While draining (the bridge is stopping), every waiting receive returns now,
+        taking nothing, and later ones do not wait, so no HTTP request is left for the
+        server to cancel; ``drain_long_polls(False)`` ends it (a bridge serves again)."""
+        self._draining = draining
+        if draining:
+            for waiters in self._waiters.values():
+                for waiter in waiters:
+                    _settle(waiter)
 
     async def forget_inbox(self, name: str) -> None:
         """Wake and forget the receivers of a removed agent (messages stay in the store)."""

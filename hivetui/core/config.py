@@ -38,6 +38,9 @@ class BusConfig:
     # is taken in batches -- fewer calls, one turn for a burst. An idle inbox's long-poll
     # returns the moment a message lands; messages already there go at once.
     recv_linger_ms: float = 10.0
+    # a send repeated with the same idempotency key within this many seconds returns the
+    # first one's message instead of storing it again (a retry after a lost reply)
+    idempotency_window_s: float = 600.0
 
 
 @dataclass
@@ -61,6 +64,34 @@ class BridgeConfig:
             if not 0 < value <= 86400:
                 raise ConfigError(f"bridge.{key} must be more than 0 and at most 86400 "
                                   f"(seconds), got {value}")
+
+
+@dataclass
+class ControlConfig:
+    # how long `hivetui ctl` and `attach` wait for the core to answer one request before
+    # they give up and name it (a spawn that builds a container can take minutes)
+    timeout_s: float = 300.0
+
+
+@dataclass
+class LogsConfig:
+    # each log rotates by size (NAME -> NAME.1 -> … NAME.<keep>, the oldest dropped)
+    core_max_bytes: int = 10 * 1024 * 1024  # <state>/logs/hivetui.log
+    agent_max_bytes: int = 10 * 1024 * 1024  # <state>/logs/agents/<name>.log (local backend)
+    supervisor_max_bytes: int = 1024 * 1024  # each local container's supervisor.log
+    keep: int = 3
+
+    def validate(self) -> None:
+        for key in ("core_max_bytes", "agent_max_bytes", "supervisor_max_bytes"):
+            value = getattr(self, key)
+            if value < MIN_LOG_BYTES:
+                raise ConfigError(f"logs.{key} must be at least {MIN_LOG_BYTES} (bytes), "
+                                  f"got {value}")
+        if not 0 <= self.keep <= 100:
+            raise ConfigError(f"logs.keep must be from 0 to 100 (rotated files), got {self.keep}")
+
+
+MIN_LOG_BYTES = 64 * 1024
 
 
 @dataclass
@@ -118,6 +149,8 @@ class HiveConfig:
     allow_unisolated: bool = False
     bus: BusConfig = field(default_factory=BusConfig)
     bridge: BridgeConfig = field(default_factory=BridgeConfig)
+    control: ControlConfig = field(default_factory=ControlConfig)
+    logs: LogsConfig = field(default_factory=LogsConfig)
     crash_watch: CrashWatchConfig = field(default_factory=CrashWatchConfig)
     harness: HarnessConfig = field(default_factory=HarnessConfig)
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
@@ -184,6 +217,9 @@ def validate_config(cfg: HiveConfig) -> None:
     if not 0 <= cfg.bus.recv_linger_ms <= 100:
         raise ConfigError("bus.recv_linger_ms must be from 0 to 100 (milliseconds), "
                           f"got {cfg.bus.recv_linger_ms}")
+    if not 0 < cfg.bus.idempotency_window_s <= 7 * 86400:
+        raise ConfigError("bus.idempotency_window_s must be more than 0 and at most 604800 "
+                          f"(seconds), got {cfg.bus.idempotency_window_s:g}")
     if cfg.crash_watch.interval_s <= 0:
         raise ConfigError("crash_watch.interval_s must be positive")
     cfg.bridge.validate()
@@ -192,4 +228,8 @@ def validate_config(cfg: HiveConfig) -> None:
             check(getattr(cfg.harness, key))
         except NameError_ as exc:
             raise ConfigError(f"harness.{key}: {exc.message}") from exc
+    if not 0 < cfg.control.timeout_s <= 86400:
+        raise ConfigError("control.timeout_s must be more than 0 and at most 86400 (seconds), "
+                          f"got {cfg.control.timeout_s:g}")
+    cfg.logs.validate()
     cfg.ssh.validate()

@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 # SQLite binds at most 32766 parameters per statement; stay far below it.
 MAX_BATCH_PARAMS = 1000
+# What one row's values can make the statement raise: a constraint, a value sqlite cannot
+# bind (ValueError: text with a lone surrogate; OverflowError: an int beyond 64 bits).
+_ROW_ERRORS = (aiosqlite.Error, ValueError, OverflowError)
 
 
 class GroupInsert:
@@ -74,7 +77,7 @@ class GroupInsert:
         params = [v for row, _ in batch for v in row]
         try:
             rows = await self._store.execute_returning(sql, params)
-        except aiosqlite.Error as exc:
+        except _ROW_ERRORS as exc:
             if len(batch) == 1:
                 batch[0][1].set_exception(StoreError(f"insert refused by the store: {exc}"))
                 return

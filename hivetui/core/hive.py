@@ -22,7 +22,7 @@ from hivetui.core.paths import StatePaths
 from hivetui.core.ports import ContainerBackend
 from hivetui.core.questions import Questions
 from hivetui.core.registry import Registry
-from hivetui.core.store import Store
+from hivetui.core.store import Store, refuse_fresh_over_agents
 from hivetui.core.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,10 @@ class Hive:
 
     async def __aenter__(self) -> Hive:
         self.paths.prepare()
+        refuse_fresh_over_agents(self.paths.db, {"agents/": self.paths.agents,
+                                                 "states/": self.paths.states,
+                                                 "secrets/": self.paths.secrets,
+                                                 "repos/": self.paths.root / "repos"})
         await self.store.open()
         try:
             await self.registry.load()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from hivetui.core.bounded import quoted
 from hivetui.core.errors import NameError_
 
 NAME_RULE = "^[a-z][a-z0-9-]{0,8}$"
@@ -24,9 +25,8 @@ def validate_agent_name(name: object) -> str:
             f"agent name must be a string matching {NAME_RULE}, got {type(name).__name__}"
         )
     if _NAME_RE.fullmatch(name) is None:
-        shown = name if len(name) <= 40 else name[:37] + "..."
         raise NameError_(
-            f"invalid agent name {shown!r}: names must match {NAME_RULE} "
+            f"invalid agent name {quoted(name, 40)}: names must match {NAME_RULE} "
             "(a lowercase letter, then up to 8 of a-z 0-9 -; the container h-<name> "
             "must fit 11 characters)"
         )

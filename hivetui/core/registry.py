@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
+from hivetui.core.bounded import quoted
 from hivetui.core.errors import NotFoundError, RegistryError
 from hivetui.core.events import AgentChanged, EventHub
 from hivetui.core.names import validate_agent_name
@@ -116,7 +117,7 @@ class Registry:
     def get(self, name: str) -> Agent:
         agent = self._agents.get(name)
         if agent is None:
-            raise NotFoundError(f"no agent named {name!r}")
+            raise NotFoundError(f"no agent named {quoted(name)}")
         return agent
 
     def find(self, name: str) -> Agent | None:

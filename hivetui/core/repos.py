@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 from hivetui.core import beneath
+from hivetui.core.bounded import quoted
 from hivetui.core.errors import ConfigError, RepoError
 from hivetui.core.paths import StatePaths, ensure_private_dir, share_owner, write_private_file
 from hivetui.core.settings import AgentSettings
@@ -310,7 +311,7 @@ class ConfigRepos:
             detail = ""
             if rc != 0 and "not our ref" not in err and "couldn't find" not in err:
                 detail = f" (git: {(err.strip().splitlines() or [''])[-1]})"
-            raise RepoError(f"no commit {commit!r} in {name}'s config repo ({where}); "
+            raise RepoError(f"no commit {quoted(commit)} in {name}'s config repo ({where}); "
                             f"commit your change there first{detail}")
         return found
 

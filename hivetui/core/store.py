@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -12,6 +13,7 @@ from typing import Any
 
 import aiosqlite
 
+from hivetui.core.bounded import clipped
 from hivetui.core.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -90,9 +92,47 @@ MIGRATIONS: list[str] = [
         commit_sha TEXT NOT NULL DEFAULT ''
     );
     """,
+    # 2: a sender's idempotency key per message, so a retried send is not stored twice
+    """
+    ALTER TABLE messages ADD COLUMN idem_key TEXT;
+    CREATE INDEX messages_idem ON messages(created_at) WHERE idem_key IS NOT NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def recovery(path: Path) -> str:
+    """What an operator does about a damaged store (one line)."""
+    return (f"The hive does not start on it. Recovery: stop every hivetui using it, keep a "
+            f"copy of {path.name}, then restore it from a backup, or salvage what is left "
+            f"with `sqlite3 {path.name} .recover | sqlite3 {path.stem}-recovered.sqlite3` "
+            f"and move {path.stem}-recovered.sqlite3 into its place")
+
+
+def refuse_fresh_over_agents(db: Path, places: dict[str, Path]) -> None:
+    """Refuse to start a new, empty store where the state directory describes agents.
+
+    A missing or 0-byte ``db`` would otherwise become a silently empty hive while
+    ``places`` (label -> directory) still hold the agents it forgot.
+    """
+    try:
+        fresh = db.stat().st_size == 0
+    except FileNotFoundError:
+        fresh = True
+    if not fresh:
+        return
+    found = {label: sorted(p.name for p in path.iterdir())
+             for label, path in places.items() if path.is_dir() and any(path.iterdir())}
+    if found:
+        held = "; ".join(f"{label} holds {', '.join(clipped(n, 20) for n in names[:5])}"
+                         + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+                         for label, names in found.items())
+        state = "is empty (0 bytes)" if db.exists() else "is missing"
+        raise StoreError(
+            f"the store {db} {state} but the state directory describes agents ({held}); "
+            f"starting would forget them. Restore {db.name} from a backup, or, to start a "
+            f"new hive here on purpose, move {', '.join(found)} aside first")
 
 
 class Store:
@@ -117,8 +157,10 @@ class Store:
         await self.aclose()
 
     async def open(self) -> None:
+        """Open, check integrity, migrate; on any failure nothing is left open."""
         try:
             self._db = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._check_integrity()
             await self._db.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode: durable across a process crash (kill -9); only an OS
             # crash / power loss can roll back the last transactions.
@@ -126,9 +168,24 @@ class Store:
             await self._db.execute("PRAGMA foreign_keys=ON")
             await self._db.execute("PRAGMA busy_timeout=5000")
             await self._migrate()
-        except aiosqlite.Error as exc:
-            raise StoreError(f"cannot open the store {self.path}: {exc}") from exc
+        except BaseException as exc:
+            # the connection's thread would otherwise keep the process alive for ever
+            with contextlib.suppress(Exception):
+                await self.aclose()
+            if isinstance(exc, aiosqlite.Error):
+                raise StoreError(f"cannot open the store {self.path}: {exc}. "
+                                 f"{recovery(self.path)}") from exc
+            raise
         log.info("store open at %s (schema %s)", self.path, SCHEMA_VERSION)
+
+    async def _check_integrity(self) -> None:
+        """``PRAGMA quick_check`` (O(size), without the index cross-checks of the full one)."""
+        rows = await self.db.execute_fetchall("PRAGMA quick_check")
+        problems = [str(r[0]) for r in rows if str(r[0]) != "ok"]
+        if problems:
+            first = " / ".join(problems[0].splitlines()[:3])
+            raise StoreError(f"the store {self.path} failed its integrity check "
+                             f"(quick_check: {clipped(first, 200)}). {recovery(self.path)}")
 
     async def _migrate(self) -> None:
         db = self.db
@@ -138,7 +195,8 @@ class Store:
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"the store {self.path} has schema {version}, newer than this hivetui "
-                f"({SCHEMA_VERSION}); upgrade hivetui"
+                f"knows ({SCHEMA_VERSION}): a newer hivetui wrote it. Upgrade hivetui to run "
+                "this hive; the store is left as it is"
             )
         for number in range(version, SCHEMA_VERSION):
             log.info("migrating store to schema %s", number + 1)

@@ -8,6 +8,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
+from hivetui.core.bounded import quoted
 from hivetui.core.config import TelemetryConfig
 from hivetui.core.errors import TelemetryError
 from hivetui.core.events import EventHub, TelemetryUpdated
@@ -38,7 +39,7 @@ class Telemetry:
         when = time.time() if ts is None else ts
         for key, value in values.items():
             if not isinstance(value, int | float) or isinstance(value, bool) or value != value:
-                raise TelemetryError(f"telemetry value for {key!r} must be a finite number")
+                raise TelemetryError(f"telemetry value for {quoted(key)} must be a finite number")
             self._buffer.append((agent, when, key, float(value)))
 
     def record_many(self, samples: Iterable[Sample]) -> None:

@@ -6,8 +6,10 @@ Identity is the agent's bearer token; every call goes through the bridge, never 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -20,6 +22,9 @@ from hivetui.core.errors import HarnessError
 from hivetui.harness import wire
 
 log = logging.getLogger(__name__)
+
+SEND_ATTEMPTS = 4  # a send whose reply was lost is tried again, with the same key
+SEND_RETRY_S = 0.5  # wait before attempt n+1: n times this
 
 Status = Literal["idle", "in_turn", "waiting_operator"]
 Outcome = Literal["ok", "compact_retry", "failure"]
@@ -258,7 +263,21 @@ class HiveClient:
 
     # --- every agent ------------------------------------------------------------
     async def send(self, to: str, body: str) -> dict[str, Any]:
-        return await self.call("send", {"to": to, "body": body})
+        """Send once, even across lost replies: every attempt carries the same idempotency
+        key, so a retry of a send the bridge did commit returns that message again."""
+        args = {"to": to, "body": body, "idempotency_key": uuid.uuid4().hex}
+        attempt = 1
+        while True:
+            try:
+                return await self.call("send", args)
+            except BridgeUnreachable as exc:
+                if attempt >= SEND_ATTEMPTS:
+                    raise
+                log.warning("%s; retrying the send", exc)
+            await asyncio.sleep(SEND_RETRY_S * attempt)
+            attempt += 1
+            with contextlib.suppress(BridgeUnreachable):
+                await self.reconnect()
 
     async def recv(self, wait_s: float = 0.0, max: int = 20, ack: int | None = None
                    ) -> list[Message]:

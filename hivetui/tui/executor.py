@@ -97,6 +97,8 @@ class CommandRunner:
     def _keep_if_shell(self, screen: Screen[object]) -> None:
         """An agent screen whose shell runs is installed, so leaving it keeps the shell
         (a popped screen that is not installed is removed, and its shell hung up)."""
+        from hivetui.tui.screens.agent_detail import AgentDetailScreen  # loaded by now
+
         if not isinstance(screen, AgentDetailScreen):
             return
         kept = self.app.is_screen_installed(screen)

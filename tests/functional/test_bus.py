@@ -14,6 +14,7 @@ from hivetui.core.config import HiveConfig
 from hivetui.core.errors import BackpressureError, BusError, NotFoundError
 from hivetui.core.events import ContainerCrash
 from hivetui.core.hive import Hive
+from hivetui.core.store import SCHEMA_VERSION
 
 
 async def _two(hive: Hive) -> None:
@@ -110,7 +111,7 @@ async def test_store_schema_and_wal(hive: Hive) -> None:
     tables = {r[0] for r in await hive.store.fetchall(
         "SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"agents", "messages", "approvals", "questions", "telemetry", "audit"} <= tables
-    assert (await hive.store.fetchone("PRAGMA user_version")) == (1,)
+    assert (await hive.store.fetchone("PRAGMA user_version")) == (SCHEMA_VERSION,)
 
 
 async def test_recv_with_ack_is_at_least_once(hive: Hive) -> None:

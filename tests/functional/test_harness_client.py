@@ -176,7 +176,8 @@ async def test_sse_frames_notifications_and_pings() -> None:
         "tools/call", "send", PROTOCOL_VERSION)
     assert h1["authorization"] == "Bearer tok"
     assert h1["accept"] == "application/json, text/event-stream"
-    assert first["params"]["arguments"] == {"to": "a1", "body": "hi"}
+    sent = first["params"]["arguments"]
+    assert sent.pop("idempotency_key") and sent == {"to": "a1", "body": "hi"}
     meta = first["params"]["_meta"]
     assert meta["io.modelcontextprotocol/protocolVersion"] == PROTOCOL_VERSION
     assert meta["io.modelcontextprotocol/clientInfo"]["name"] == "hivetui-harness"
