@@ -20,8 +20,10 @@ Last line: JSON with msgs_per_s, p50_ms, p99_ms, raw_http_p50_ms, overhead_ratio
 
 ``--flood``: agent a0 opens MCP sessions as fast as it can (``initialize`` of the
 handshake protocol, never closed, from a process of its own over several connections)
-while the other agents run the ring load; the same load runs quiet first.
-``flood_p99_ratio`` is their `send` p99 under the flood over the quiet one (goal ≤ 2),
+while the other agents run the ring load; the same load also runs quiet. Quiet and
+flooded rounds alternate (2 with ``--quick``, else 3) so the machine's other load weighs
+on both alike. ``flood_p99_ratio`` is the median `send` p99 of the flooded
+rounds over the quiet ones' (goal ≤ 2),
 ``flood_core_mb`` the server's peak RSS during the flood over its RSS before (goal ≤ 50);
 the flooder's answers are counted (``flood_opened``: 200, ``flood_refused``: 429).
 """
@@ -245,8 +247,45 @@ def flood_process(url: str, token: str, connections: int, flooding: Signal, stop
     asyncio.run(_flood(url, token, connections, flooding, stop, out))
 
 
-async def flood_run(agents: int, per_agent: int, connections: int) -> dict[str, object]:
-    """Quiet ring load of a1..aN, then the same load while a0 floods; ratio and memory."""
+async def flood_phase(url: str, others: dict[str, str], flood_token: str, per_agent: int,
+                      connections: int, server_pid: int) -> tuple[dict[str, float], float,
+                                                                  dict[int, int]]:
+    """The ring load of ``others`` while a process of its own floods with ``flood_token``:
+    the load's figures, the server's peak RSS meanwhile, the flooder's answer counts."""
+    ctx = multiprocessing.get_context("spawn")
+    flooding, stop, out = ctx.Event(), ctx.Event(), ctx.Queue()
+    flooder = ctx.Process(target=flood_process,
+                          args=(url, flood_token, connections, flooding, stop, out))
+    flooder.start()
+    peak = 0.0
+    try:
+        # the flooder's own start-up (imports) is not the flood: measure once it floods
+        if not await asyncio.to_thread(flooding.wait, 60):
+            raise RuntimeError("the flooding process never got an answer from the bridge")
+        await asyncio.sleep(0.5)
+
+        async def sample() -> None:
+            nonlocal peak
+            while True:
+                peak = max(peak, rss_mb(server_pid))
+                await asyncio.sleep(0.05)
+
+        sampler = asyncio.create_task(sample())
+        try:
+            load = await load_phase(url, others, per_agent, "ring", server_pid)
+        finally:
+            sampler.cancel()
+    finally:
+        stop.set()
+    counts = await asyncio.to_thread(out.get, True, 30)
+    flooder.join(10)
+    return load, peak, counts
+
+
+async def flood_run(agents: int, per_agent: int, connections: int, rounds: int
+                    ) -> dict[str, object]:
+    """Rounds of the ring load of a1..aN, quiet then while a0 floods (alternating, so the
+    machine's other load weighs on both alike); ratio of the median p99s, and memory."""
     state = Path(tempfile.mkdtemp(prefix="hivetui-bench-flood-"))
     proc = subprocess.Popen([sys.executable, str(HERE / "_bus_server.py"), str(state),
                              str(agents)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -257,39 +296,27 @@ async def flood_run(agents: int, per_agent: int, connections: int) -> dict[str, 
         url, tokens = info["url"], info["tokens"]
         others = {name: tok for name, tok in tokens.items() if name != "a0"}
         await load_phase(url, others, max(20, per_agent // 10), "ring", proc.pid)  # warm up
-        quiet = await load_phase(url, others, per_agent, "ring", proc.pid)
         before = rss_mb(proc.pid)
-        ctx = multiprocessing.get_context("spawn")
-        flooding, stop, out = ctx.Event(), ctx.Event(), ctx.Queue()
-        flooder = ctx.Process(target=flood_process,
-                              args=(url, tokens["a0"], connections, flooding, stop, out))
-        flooder.start()
+        quiet: list[dict[str, float]] = []
+        flooded: list[dict[str, float]] = []
         peak = before
-        # the flooder's own start-up (imports) is not the flood: measure once it floods
-        if not await asyncio.to_thread(flooding.wait, 60):
-            raise RuntimeError("the flooding process never got an answer from the bridge")
-        await asyncio.sleep(0.5)
-
-        async def sample() -> None:
-            nonlocal peak
-            while True:
-                peak = max(peak, rss_mb(proc.pid))
-                await asyncio.sleep(0.05)
-
-        sampler = asyncio.create_task(sample())
-        try:
-            flooded = await load_phase(url, others, per_agent, "ring", proc.pid)
-        finally:
-            sampler.cancel()
-            stop.set()
-        counts = await asyncio.to_thread(out.get, True, 30)
-        flooder.join(10)
-        return {"bench": "bus", "mode": "flood", "agents": agents,
+        counts: dict[int, int] = {}
+        for _ in range(rounds):
+            quiet.append(await load_phase(url, others, per_agent, "ring", proc.pid))
+            load, round_peak, round_counts = await flood_phase(
+                url, others, tokens["a0"], per_agent, connections, proc.pid)
+            flooded.append(load)
+            peak = max(peak, round_peak)
+            for status, n in round_counts.items():
+                counts[status] = counts.get(status, 0) + n
+        quiet_p99 = statistics.median(r["p99_ms"] for r in quiet)
+        flood_p99 = statistics.median(r["p99_ms"] for r in flooded)
+        return {"bench": "bus", "mode": "flood", "agents": agents, "rounds": rounds,
                 "flood_connections": connections,
-                "quiet_p99_ms": quiet["p99_ms"], "flood_p99_ms": flooded["p99_ms"],
-                "flood_p99_ratio": round(flooded["p99_ms"] / quiet["p99_ms"], 2),
-                "quiet_msgs_per_s": quiet["msgs_per_s"],
-                "flood_msgs_per_s": flooded["msgs_per_s"],
+                "quiet_p99_ms": round(quiet_p99, 2), "flood_p99_ms": round(flood_p99, 2),
+                "flood_p99_ratio": round(flood_p99 / quiet_p99, 2),
+                "quiet_msgs_per_s": statistics.median(r["msgs_per_s"] for r in quiet),
+                "flood_msgs_per_s": statistics.median(r["msgs_per_s"] for r in flooded),
                 "core_rss_mb_before": round(before, 1),
                 "flood_core_mb": round(peak - before, 1),
                 "flood_opened": counts.get(200, 0), "flood_refused": counts.get(429, 0),
@@ -324,10 +351,12 @@ def main() -> None:
     agents = args.agents or (4 if args.quick else 8)
     if agents < 2:
         ap.error("--agents must be at least 2: agents exchange messages")
-    per = args.messages or (400 if args.quick else 1000)
     if args.flood:
-        print(json.dumps(asyncio.run(flood_run(agents, per, args.flood_connections))))
+        per = args.messages or (200 if args.quick else 1000)
+        rounds = 2 if args.quick else 3
+        print(json.dumps(asyncio.run(flood_run(agents, per, args.flood_connections, rounds))))
         return
+    per = args.messages or (400 if args.quick else 1000)
     print(json.dumps(asyncio.run(run(agents, per, args.pattern, args.linger_ms))))
 
 

@@ -192,7 +192,7 @@ async def _dispatch(api: ControlClient, args: argparse.Namespace, as_json: bool)
     elif c == "stats":
         series = await api.stats(args.name, args.since, args.key, max_points=args.points)
         _out(series, as_json, lambda: "\n".join(
-            f"{k}: n={len(v)} last={v[-1][1]:g}" for k, v in sorted(series.items()))
+            visible_line(f"{k}: n={len(v)} last={v[-1][1]:g}") for k, v in sorted(series.items()))
              or "(no samples)")
     elif c == "events":
         async for ev in api.events():

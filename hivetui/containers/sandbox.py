@@ -11,7 +11,8 @@ When the core runs as root, the namespaces are made by the unprivileged uid (``s
 drops to it first) so that container root is nobody special outside. That uid cannot
 reach the sources of the binds (they live under the core's 0700 state dir), so the
 supervisor first bind-mounts them into a private staging tmpfs (:data:`STAGE`) in its own
-mount namespace; the sandbox inherits that view.
+mount namespace; the sandbox inherits that view. The tmpfs is mounted over a directory every
+host has, so nothing is created outside the state dir.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from typing import Any
 
 from hivetui.containers.rootfs import system_entries
 
-#: Where a root supervisor stages bind sources (a tmpfs in its private mount namespace).
-STAGE = "/run/hivetui-stage"
+#: Where a root supervisor stages bind sources: a tmpfs mounted, in its private mount
+#: namespace only, over this existing directory (it needs no POSIX shared memory, and every
+#: sandbox gets a /dev/shm of its own); the host's /dev/shm is left as it was.
+STAGE = "/dev/shm"
 TOOLS = ("bwrap", "unshare", "none")
 
 

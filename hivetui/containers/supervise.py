@@ -58,7 +58,9 @@ def stage_binds(plan: SandboxPlan) -> list[str]:
     if libc.unshare(CLONE_NEWNS) != 0:
         raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS) for staging")
     mount("none", "/", None, MS_REC | MS_PRIVATE)
-    os.makedirs(STAGE, mode=0o755, exist_ok=True)
+    if not os.path.isdir(STAGE):  # never created: it would be on the host's filesystem
+        raise OSError(f"{STAGE} is missing on this host: a root core stages container binds "
+                      "on a tmpfs mounted over it")
     mount("tmpfs", STAGE, "tmpfs", 0, "mode=0755")
     sources = []
     for i, bind in enumerate(plan.binds):

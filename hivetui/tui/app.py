@@ -186,17 +186,16 @@ class HiveApp(App[None]):
             if self.saves_files or command.title != "Screenshot":
                 yield command
 
-    def deliver_text(self, *args: Any, **kwargs: Any) -> str | None:
+    def _save_refused(self) -> bool:
         if not self.saves_files:
             self.notify(SAVE_REFUSED, title="Not saved", severity="warning", markup=False)
-            return None
-        return super().deliver_text(*args, **kwargs)
+        return not self.saves_files
+
+    def deliver_text(self, *args: Any, **kwargs: Any) -> str | None:
+        return None if self._save_refused() else super().deliver_text(*args, **kwargs)
 
     def deliver_binary(self, *args: Any, **kwargs: Any) -> str | None:
-        if not self.saves_files:
-            self.notify(SAVE_REFUSED, title="Not saved", severity="warning", markup=False)
-            return None
-        return super().deliver_binary(*args, **kwargs)
+        return None if self._save_refused() else super().deliver_binary(*args, **kwargs)
 
     # --- live updates and alerts -----------------------------------------------------
     def _deliver(self, changes: Changes) -> None:

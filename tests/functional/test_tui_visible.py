@@ -9,6 +9,7 @@ then feeds random bytes through each view's renderer.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -29,7 +30,9 @@ from hivetui.tui.messages import HiveCommand
 from hivetui.tui.widgets.agent.info import AgentInfo
 from hivetui.tui.widgets.agent.log_pane import LogPane
 from hivetui.tui.widgets.agent.message_log import MessageLog
-from hivetui.tui.widgets.approvals.detail import ApprovalDetail
+from hivetui.tui.widgets.approvals.detail import ApprovalDetail, detail_lines
+from hivetui.tui.widgets.approvals.question_list import headline
+from hivetui.tui.widgets.approvals.queue import ApprovalQueue
 from hivetui.tui.widgets.diff_view import DiffView
 from hivetui.tui.widgets.fleet.table import FleetTable
 
@@ -151,6 +154,11 @@ def _text_of(console: Console, renderable: object, width: int = 120) -> str:
     return "".join(s.text for s in segments if not s.control)
 
 
+def detail_lines_json(text: str) -> str:
+    """An approval's detail as the manager sends it: a JSON object of strings."""
+    return "".join(detail_lines(json.dumps({"why": text, text: "key"})))
+
+
 def _assert_clean(text: str) -> None:
     stripped = text.replace("\n", "")
     assert not FORBIDDEN.search(stripped), repr(stripped)
@@ -211,15 +219,21 @@ async def test_random_bytes_render_without_controls_in_every_view(tmp_path: Path
         agent_views()
         await open_view(app, Navigate("approvals"))
         diff = app.screen.query_one(DiffView)
+        queue = app.screen.query_one(ApprovalQueue)
+        approval = queue.approvals[0]
 
         @PROPERTY
         @given(st.binary(max_size=120))
-        def diff_view(raw: bytes) -> None:
+        def approvals_and_questions(raw: bytes) -> None:
             for text in _decoded(raw):
+                odd = replace(approval, agent=text, requested_by=text, detail=text)
+                _assert_clean("".join(str(c) for c in queue._cells(odd, 0.0)))
+                _assert_clean("".join(detail_lines(text)) + detail_lines_json(text))
+                _assert_clean(headline(text))
                 line = text.replace("\n", "")  # git ends a diff line at \n, nowhere else
                 diff.set_diff(f"@@ -1 +1 @@\n-{line}\n+{line}\n")
-                assert [line.kind for line in diff.lines] == ["hunk", "del", "add"]
+                assert [d.kind for d in diff.lines] == ["hunk", "del", "add"]
                 for y in range(3):
                     _assert_clean(diff.render_line(y).text)
 
-        diff_view()
+        approvals_and_questions()
