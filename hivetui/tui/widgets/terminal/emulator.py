@@ -558,6 +558,11 @@ class TerminalScreen(pyte.Screen):
                 self.buffer.pop(y, None)  # what the dropped rows overwrote, then scrolled away
         self._place_rows(placed, dropped)
 
+    def graphic_rendition_text(self, params: str) -> None:
+        """SGR with its parameters as text (``"1;31"``): the same as ``select_graphic_rendition``."""
+        attrs = self.cursor.attrs
+        self.cursor.attrs = self._sgr_text(attrs, params, screen_reversed=self.screen_reversed)
+
     def _sgr_plain(self, attrs: Cell, params: str) -> Cell:
         return self._sgr_text(attrs, params, screen_reversed=False)
 

@@ -45,6 +45,7 @@ _NARROW = (
 #: Two or more lines of them ended by CR LF, with SGR sequences inside (the bulk path).
 _LINES = re.compile(rf"(?:(?:[{_NARROW}]++|\x1b\[[0-9;]*+m)*+\r\n){{2,}}+")
 _CSI = re.compile(r"(?:\x1b\[|\x9b)([0-?]*)([ -/]*)([@-~])")
+_SGR = re.compile(r"(?:\x1b\[|\x9b)([0-9;]*)m")
 #: Where a CSI ends (final byte) or is cut (CAN, SUB, ESC).
 _CSI_END = re.compile("[@-~\x18\x1a\x1b]")
 _CSI_BODY = re.compile(r"([0-?]*)([ -/]*)\Z")
@@ -211,6 +212,10 @@ class TerminalStream:
         return offset + 1  # ESC followed by a control or non-ASCII: the ESC is dropped
 
     def _csi_sequence(self, text: str, offset: int) -> int:
+        m = _SGR.match(text, offset)  # the most common CSI, taken by its text
+        if m is not None:
+            self.listener.graphic_rendition_text(m.group(1))
+            return m.end()
         m = _CSI.match(text, offset)
         if m is not None:
             self._dispatch_csi(*m.groups())
