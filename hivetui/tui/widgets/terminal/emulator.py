@@ -559,7 +559,7 @@ class TerminalScreen(pyte.Screen):
         self._place_rows(placed, dropped)
 
     def graphic_rendition_text(self, params: str) -> None:
-        """SGR with its parameters as text (``"1;31"``): the same as ``select_graphic_rendition``."""
+        """SGR with its parameters as text (``"1;31"``), as ``select_graphic_rendition``."""
         attrs = self.cursor.attrs
         self.cursor.attrs = self._sgr_text(attrs, params, screen_reversed=self.screen_reversed)
 
