@@ -53,6 +53,7 @@ _ESC = re.compile(r"\x1b([ -/]*)([0-~])")
 _ESC_PARTIAL = re.compile(r"\x1b[ -/]*\Z")
 _PARAMS = re.compile(r"([<=>?]?)([0-9:;]*)\Z")
 _MAX_CARRY = 256
+_ZWJ = "\u200d"
 _MAX_PARAM = 9999
 #: What follows ESC to open a control string: OSC, DCS, SOS, PM, APC.
 _STRING_STARTS = frozenset("]PX^_")
@@ -151,7 +152,15 @@ class TerminalStream:
         if self._carry:
             text = self._carry + text
             self._carry = ""
+        # What follows a ZWJ joins the cell before it: keep a trailing ZWJ for the next read.
+        joined = text.rstrip(_ZWJ)
+        held = text[len(joined) :]
+        if held and len(held) <= _MAX_CARRY:
+            text = joined
+        else:
+            held = ""
         self.feed_text(text)
+        self._carry += held
 
     def feed_text(self, text: str) -> None:
         offset, length = 0, len(text)
