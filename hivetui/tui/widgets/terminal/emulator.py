@@ -24,8 +24,10 @@ This module adds or fixes, measured against xterm and tmux 3.3a:
 * DECSCNM flips every cell's reverse flag and flips it back: reverse video
   survives a visual bell;
 * speed: ASCII text is drawn in runs with shared ``Cell`` objects, SGR results
-  are cached, and ``draw_lines`` takes a run of whole plain lines (with SGR)
-  at once, scrolling once per run instead of once per line.
+  are cached, and ``draw_lines`` takes a run of whole lines of one-cell
+  characters (with SGR) at once: the buffer scrolls once per run, and its rows
+  (``lines.PendingRow``) build their cells only when something reads them, so
+  a flood costs a few operations per line whatever the screen height.
 
 It must not import textual or rich: it is used headless (tests, benchmarks).
 """
