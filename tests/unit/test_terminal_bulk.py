@@ -122,6 +122,9 @@ _PIECES = st.sampled_from(
         b"\x1b[4:3m",
         b"\x1b[!p",
         b"\t",
+        b"\xe2\x80\x8d",
+        b"\x08",
+        b"\xcc\x81",
     ]
 )
 

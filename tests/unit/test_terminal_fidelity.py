@@ -91,9 +91,19 @@ def test_vs16_and_zwj_emoji_keep_the_rest_of_the_run() -> None:
     assert line[4].data == "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # one glyph, two cells
     assert line[5].data == "" and line[6].data == "c" and line[7].data == "!"
     assert emu.screen.cursor.x == 8
+    assert rows(emu)[0] == "a\u2764\ufe0fb \U0001f468\u200d\U0001f469\u200d\U0001f467c!"
     strip = LineRenderer().render(line, 20)
     assert strip.cell_length == 20
     assert strip.text.startswith("a\u2764b \U0001f468\u200d\U0001f469\u200d\U0001f467c!")
+
+
+def test_a_zwj_sequence_cut_by_a_read_still_joins() -> None:
+    family = "x\U0001f468\u200d\U0001f469y".encode()
+    cut = family.index("\u200d".encode()) + 3
+    emu = make()
+    emu.feed(family[:cut])
+    emu.feed(family[cut:])
+    assert rows(emu)[0] == "x\U0001f468\u200d\U0001f469y"
 
 
 def test_unprintable_characters_do_not_end_the_run() -> None:
@@ -107,6 +117,15 @@ def test_a_wide_character_at_the_right_margin_wraps() -> None:
     emu.feed("abcd漢x".encode())
     assert rows(emu)[:2] == ["abcd", "漢x"]
     assert (emu.screen.cursor.x, emu.screen.cursor.y) == (3, 1)
+
+
+def test_overwriting_half_of_a_wide_character_blanks_the_other_half() -> None:
+    emu = make()
+    emu.feed("漢字\x08\x08\x08a".encode())  # ASCII over the right half of 漢
+    assert rows(emu)[0] == " a字"
+    emu.feed("\r漢字\x08\x08b".encode())  # over the left half of 字
+    assert rows(emu)[0] == "漢b"
+    assert emu.screen.buffer[0][3].data == " "
 
 
 def test_decscnm_keeps_reverse_video_of_cells() -> None:

@@ -24,8 +24,10 @@ This module adds or fixes, measured against xterm and tmux 3.3a:
 * DECSCNM flips every cell's reverse flag and flips it back: reverse video
   survives a visual bell;
 * speed: ASCII text is drawn in runs with shared ``Cell`` objects, SGR results
-  are cached, and ``draw_lines`` takes a run of whole plain lines (with SGR)
-  at once, scrolling once per run instead of once per line.
+  are cached, and ``draw_lines`` takes a run of whole lines of one-cell
+  characters (with SGR) at once: the buffer scrolls once per run, and its rows
+  (``lines.PendingRow``) build their cells only when something reads them, so
+  a flood costs a few operations per line whatever the screen height.
 
 It must not import textual or rich: it is used headless (tests, benchmarks).
 """
@@ -395,6 +397,23 @@ class TerminalScreen(pyte.Screen):
         self.ensure_hbounds()
         self.ensure_vbounds()
 
+    @property
+    def display(self) -> list[str]:
+        """The screen as text; a cell's text may join characters (VS16, ZWJ sequences)."""
+        return [self._row_text(self.buffer[y]) for y in range(self.lines)]
+
+    def _row_text(self, line: Line) -> str:
+        parts = []
+        after_wide = False
+        for x in range(self.columns):
+            data = line[x].data
+            if after_wide and data == "":
+                after_wide = False
+                continue  # the right half of a wide character
+            parts.append(data)
+            after_wide = data > "\x7f" and wcwidth(data[0]) == 2
+        return "".join(parts)
+
     # ----- drawing -------------------------------------------------------------
 
     def _glyph_table(self, attrs: Cell) -> _Glyphs:
@@ -442,7 +461,9 @@ class TerminalScreen(pyte.Screen):
             x = cursor.x
             take = min(columns - x, end - pos)
             cells = map(glyph, data[pos : pos + take])
-            self.buffer[cursor.y].update(zip(range(x, x + take), cells, strict=False))
+            line = self.buffer[cursor.y]
+            self._mend_wide(line, x, x + take)
+            line.update(zip(range(x, x + take), cells, strict=False))
             cursor.x = x + take
             pos += take
         self.dirty.add(cursor.y)
@@ -476,16 +497,20 @@ class TerminalScreen(pyte.Screen):
         cursor = self.cursor
         line = self.buffer[cursor.y]
         x = cursor.x
-        if line[x].data == "" and x > 0:
-            line[x - 1] = self.default_char  # overwriting the right half of a wide character
-        if line[x + width].data == "" and x + width < self.columns:
-            line[x + width] = self.default_char  # ... or the left half of one
+        self._mend_wide(line, x, x + width)
         attrs = cursor.attrs
         line[x] = attrs._replace(data=char)
         if width == 2:
             line[x + 1] = attrs._replace(data="")
         cursor.x = x + width
         self.dirty.add(cursor.y)
+
+    def _mend_wide(self, line: Line, start: int, end: int) -> None:
+        """Before cells [start, end) are written: a wide character cut in half goes blank."""
+        if start > 0 and line[start].data == "":
+            line[start - 1] = self.default_char  # its right half is overwritten
+        if end < self.columns and line[end].data == "":
+            line[end] = self.default_char  # its left half is overwritten
 
     def _join_previous(self, char: str) -> None:
         """A zero-width character (combining mark, VS16, ZWJ and what it joins) joins the cell."""
@@ -558,6 +583,11 @@ class TerminalScreen(pyte.Screen):
                 self.buffer.pop(y, None)  # what the dropped rows overwrote, then scrolled away
         self._place_rows(placed, dropped)
 
+    def graphic_rendition_text(self, params: str) -> None:
+        """SGR with its parameters as text (``"1;31"``), as ``select_graphic_rendition``."""
+        attrs = self.cursor.attrs
+        self.cursor.attrs = self._sgr_text(attrs, params, screen_reversed=self.screen_reversed)
+
     def _sgr_plain(self, attrs: Cell, params: str) -> Cell:
         return self._sgr_text(attrs, params, screen_reversed=False)
 
@@ -589,7 +619,9 @@ class TerminalScreen(pyte.Screen):
         total = rows.total
         fit = min(total, lines - y0)
         for i in range(fit):
-            buf[y0 + i].update(enumerate(rows.cells(i)))
+            cells = rows.cells(i)
+            self._mend_wide(buf[y0 + i], 0, len(cells))
+            buf[y0 + i].update(enumerate(cells))
         end = y0 + total + 1  # the row the last line feed reaches, counted past the bottom
         shift = max(0, end - lines)
         self.scrolled_lines += shift + dropped

@@ -45,6 +45,7 @@ _NARROW = (
 #: Two or more lines of them ended by CR LF, with SGR sequences inside (the bulk path).
 _LINES = re.compile(rf"(?:(?:[{_NARROW}]++|\x1b\[[0-9;]*+m)*+\r\n){{2,}}+")
 _CSI = re.compile(r"(?:\x1b\[|\x9b)([0-?]*)([ -/]*)([@-~])")
+_SGR = re.compile(r"(?:\x1b\[|\x9b)([0-9;]*)m")
 #: Where a CSI ends (final byte) or is cut (CAN, SUB, ESC).
 _CSI_END = re.compile("[@-~\x18\x1a\x1b]")
 _CSI_BODY = re.compile(r"([0-?]*)([ -/]*)\Z")
@@ -52,6 +53,7 @@ _ESC = re.compile(r"\x1b([ -/]*)([0-~])")
 _ESC_PARTIAL = re.compile(r"\x1b[ -/]*\Z")
 _PARAMS = re.compile(r"([<=>?]?)([0-9:;]*)\Z")
 _MAX_CARRY = 256
+_ZWJ = "\u200d"
 _MAX_PARAM = 9999
 #: What follows ESC to open a control string: OSC, DCS, SOS, PM, APC.
 _STRING_STARTS = frozenset("]PX^_")
@@ -150,7 +152,15 @@ class TerminalStream:
         if self._carry:
             text = self._carry + text
             self._carry = ""
+        # What follows a ZWJ joins the cell before it: keep a trailing ZWJ for the next read.
+        joined = text.rstrip(_ZWJ)
+        held = text[len(joined) :]
+        if held and len(held) <= _MAX_CARRY:
+            text = joined
+        else:
+            held = ""
         self.feed_text(text)
+        self._carry += held
 
     def feed_text(self, text: str) -> None:
         offset, length = 0, len(text)
@@ -211,6 +221,10 @@ class TerminalStream:
         return offset + 1  # ESC followed by a control or non-ASCII: the ESC is dropped
 
     def _csi_sequence(self, text: str, offset: int) -> int:
+        m = _SGR.match(text, offset)  # the most common CSI, taken by its text
+        if m is not None:
+            self.listener.graphic_rendition_text(m.group(1))
+            return m.end()
         m = _CSI.match(text, offset)
         if m is not None:
             self._dispatch_csi(*m.groups())
