@@ -59,6 +59,7 @@ class HarnessConfig:
     notes_compact_bytes: int = 64 * 1024
     default_model: str = "claude-sonnet-4-5"
     default_runtime: str = "claude"
+    max_attempts: int = 3  # failed turns per message before it is set aside as dead
 
 
 @dataclass
@@ -165,6 +166,9 @@ def validate_config(cfg: HiveConfig) -> None:
     if not 0 <= cfg.bus.recv_linger_ms <= 100:
         raise ConfigError("bus.recv_linger_ms must be from 0 to 100 (milliseconds), "
                           f"got {cfg.bus.recv_linger_ms}")
+    if not 1 <= cfg.harness.max_attempts <= 100:
+        raise ConfigError("harness.max_attempts must be from 1 to 100 (failed turns per "
+                          f"message before it is set aside), got {cfg.harness.max_attempts}")
     if cfg.crash_watch.interval_s <= 0:
         raise ConfigError("crash_watch.interval_s must be positive")
     if not 0 <= cfg.bridge.port <= 65535:

@@ -89,6 +89,12 @@ MIGRATIONS: list[str] = [
         detail TEXT NOT NULL DEFAULT '',
         commit_sha TEXT NOT NULL DEFAULT ''
     );
+    """    # 2: turns that saw a message and failed (attempts), messages set aside as dead
+    """
+    ALTER TABLE messages ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE messages ADD COLUMN dead_at REAL;
+    ALTER TABLE messages ADD COLUMN last_failure TEXT NOT NULL DEFAULT '';
+    CREATE INDEX messages_dead ON messages(recipient, id) WHERE dead_at IS NOT NULL;
     """,
 ]
 

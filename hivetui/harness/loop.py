@@ -1,4 +1,10 @@
-"""The harness turn loop: wait for the inbox, run one turn, report it, repeat."""
+"""The harness turn loop: wait for the inbox, run one turn, report it, repeat.
+
+Messages are received under lease and acknowledged only after a turn that ended ok (or ok
+after compaction). A failed, timed-out or killed turn leaves them in the inbox: the report
+names them and the reason, the bus counts the attempt, and the next turn gets them again
+(until ``harness.max_attempts``, when the bus sets them aside as dead).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +27,8 @@ log = logging.getLogger(__name__)
 
 OPERATOR = "operator"
 KINDS = ("peer", "operator", "manager", "system")
+OK_OUTCOMES = ("ok", "compact_retry")
+STATUS_DETAIL_MAX = 500  # the bridge's limit for set_status
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,24 @@ def resolve_model(settings: Mapping[str, Any], file_model: str | None, default: 
     if isinstance(model, str) and model.strip():
         return model.strip()
     return default
+
+
+def model_shown(requested: str, ran: str | None) -> str:
+    """The model for the operator: both names when the runtime ran another one."""
+    return f"{ran} (asked {requested})" if ran and ran != requested else requested
+
+
+def idle_detail(result: TurnResult, duration_s: float, requested: str) -> str:
+    """The status after a turn: its outcome, a failure's reason in the runtime's words,
+    and the model when it was not the one asked for."""
+    if result.outcome in OK_OUTCOMES:
+        text = f"last turn {result.outcome} in {duration_s:.1f}s"
+    else:
+        text = f"last turn failed after {duration_s:.1f}s: {result.failure}"
+    if result.model and result.model != requested:
+        suffix = f" [model {model_shown(requested, result.model)}]"
+        return text[:STATUS_DETAIL_MAX - len(suffix)] + suffix
+    return text[:STATUS_DETAIL_MAX]
 
 
 def count_kinds(values: Iterable[str]) -> dict[str, int]:
@@ -108,11 +134,9 @@ class TurnLoop:
                 messages = await self.client.recv(self.config.recv_wait_s, self.config.recv_max,
                                                   ack=self.acked)
                 status = await self.turn(messages) if messages else None
-                if messages:
-                    self.acknowledge(max(m.id for m in messages))
                 if status is not None:
-                    # a deliberate exit: tell the bus this turn's messages were handled
-                    await self.client.recv(0, 1, ack=self.acked)
+                    # a deliberate exit: tell the bus what the turns handled
+                    await self.client.ack(self.acked)
             except BridgeUnreachable as exc:
                 log.warning("%s; reconnecting in %.0fs", exc, backoff)
                 await asyncio.sleep(backoff)
@@ -126,7 +150,7 @@ class TurnLoop:
                 return status
         if self.turns:
             try:  # leaving after max_turns: tell the bus what was handled
-                await self.client.recv(0, 1, ack=self.acked)
+                await self.client.ack(self.acked)
             except BridgeUnreachable as exc:
                 log.warning("could not acknowledge on exit (the next harness will): %s", exc)
         return 0
@@ -161,13 +185,19 @@ class TurnLoop:
         except TimeoutError:
             log.error("turn %s of %s timed out after %.0fs: runtime killed", self.turns,
                       self.agent.name, self.config.turn_timeout_s)
-            result = TurnResult(outcome="failure", detail=(
-                f"turn timed out after {self.config.turn_timeout_s:g}s; runtime killed"))
+            reason = f"turn timed out after {self.config.turn_timeout_s:g}s; runtime killed"
+            result = TurnResult(outcome="failure", detail=reason, failure=reason)
         except HarnessError as exc:
             log.error("turn %s of %s failed: %s", self.turns, self.agent.name, exc)
-            result = TurnResult(outcome="failure", detail=str(exc))
+            result = TurnResult(outcome="failure", detail=str(exc), failure=str(exc))
         duration = time.monotonic() - started
-        detail = "; ".join(d for d in (f"model={model}", result.detail, notes_detail) if d)
+        ok = result.outcome in OK_OUTCOMES
+        if ok:
+            self.acknowledge(max(m.id for m in messages))
+        elif not result.failure:
+            result.failure = result.detail or "turn failed"
+        model_used = model_shown(model, result.model)
+        detail = "; ".join(d for d in (f"model={model_used}", result.detail, notes_detail) if d)
         report = TurnReport(
             outcome=result.outcome, duration_s=duration,
             tool_calls={k: v for k, v in sorted(result.tool_calls.items()) if v},
@@ -176,13 +206,13 @@ class TurnLoop:
                              for to, n in result.sent_to.items() for _ in range(n)),
             received=count_kinds(m.kind for m in messages),
             notes_bytes=self.notes_bytes(), detail=detail,
+            messages=tuple(m.id for m in messages), failure=result.failure,
         )
         await self.client.report_turn(report)
         if result.waiting_operator:
             await self.client.set_status("waiting_operator", result.waiting_operator[:200])
         else:
-            await self.client.set_status(
-                "idle", f"last turn {result.outcome} in {duration:.1f}s")
+            await self.client.set_status("idle", idle_detail(result, duration, model))
         return result.exit_status
 
     # --- notes ---------------------------------------------------------------------------

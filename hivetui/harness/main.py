@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hivetui.core.errors import HarnessError
+from hivetui.core.tool_surface import harness_url, model_url
 from hivetui.harness.claude import ClaudeRuntime
 from hivetui.harness.client import BridgeUnreachable, HiveClient
 from hivetui.harness.loop import LoopConfig, TurnLoop
@@ -118,11 +119,13 @@ async def run_harness(run_dir: Path = DEFAULT_RUN_DIR, state_dir: Path = DEFAULT
         except (NotImplementedError, RuntimeError) as exc:  # not the main thread
             log.debug("no handler for %s: %s", sig, exc)
     try:
-        client = HiveClient(url, token, url_source=lambda: read_bridge(run_dir)[0])
+        # the harness's own endpoint; the model gets ``url`` (only the tools meant for it)
+        client = HiveClient(harness_url(url), token,
+                            url_source=lambda: harness_url(read_bridge(run_dir)[0]))
         try:
             await connect_with_retry(client, config)
-            runtime = make_runtime(agent, client, url=client.url, token=token,
-                                   state_dir=state_dir, claude_bin=claude_bin)
+            runtime = make_runtime(agent, client, url=model_url(client.url),
+                                   token=token, state_dir=state_dir, claude_bin=claude_bin)
             try:
                 return await TurnLoop(client, runtime, agent, state_dir, config).run()
             finally:

@@ -57,6 +57,10 @@ class RecordingHive:
         self.calls.append(("send", (to, body)))
         return {"id": 1, "depth": 1}
 
+    async def ack(self, upto: int) -> None:
+        self.calls.append(("ack", upto))
+        self.acks.append(upto)
+
     async def set_status(self, status: Status, detail: str = "") -> None:
         self.calls.append(("set_status", (status, detail)))
 
