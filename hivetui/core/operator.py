@@ -164,9 +164,13 @@ class OperatorSession:
         self._write(f"send to {name}")
         return await self.hive.bus.send(OPERATOR, name, text)
 
-    async def inbox(self, name: str, limit: int = 100) -> list[Message]:
+    async def inbox(self, name: str, limit: int = 100, dead: bool = False) -> list[Message]:
+        """Recent messages to/from ``name``; with ``dead``, its messages set aside after
+        harness.max_attempts failed turns."""
         if name != OPERATOR:
             self.hive.registry.get(name)
+        if dead:
+            return await self.hive.bus.dead(name, limit)
         return await self.hive.bus.history(name, limit)
 
     # --- approvals, questions, kept state --------------------------------------

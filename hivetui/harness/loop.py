@@ -76,7 +76,8 @@ def idle_detail(result: TurnResult, duration_s: float, requested: str) -> str:
     if result.outcome in OK_OUTCOMES:
         text = f"last turn {result.outcome} in {duration_s:.1f}s"
     else:
-        text = f"last turn failed after {duration_s:.1f}s: {result.failure}"
+        # the reason first: a narrow DETAIL column still shows its start
+        text = f"{result.failure} (last turn failed after {duration_s:.1f}s)"
     if result.model and result.model != requested:
         suffix = f" [model {model_shown(requested, result.model)}]"
         return text[:STATUS_DETAIL_MAX - len(suffix)] + suffix
@@ -101,6 +102,7 @@ class TurnLoop:
         if self.file_model:
             log.info("persisted model override from %s: %s", state_dir / "model", self.file_model)
         self.turns = 0
+        self.last_failure = ""  # the previous turn's, shown while the next one retries
         self._kind_of: dict[str, str] = {OPERATOR: "operator"}  # learned from senders
         self.ack_file = state_dir / ".hive" / "recv_ack"
         self.acked = self._read_ack()
@@ -174,9 +176,10 @@ class TurnLoop:
         model = resolve_model(settings, self.file_model, self.agent.settings.model)
         notes_detail = await self.maybe_compact_notes(model)
         senders = ", ".join(dict.fromkeys(m.sender for m in messages))
+        retry = f"; retrying after: {self.last_failure}" if self.last_failure else ""
         await self.client.set_status(
-            "in_turn", f"turn {self.turns}: {len(messages)} message(s) from {senders} "
-                       f"(model {model})")
+            "in_turn", (f"turn {self.turns}: {len(messages)} message(s) from {senders} "
+                        f"(model {model}){retry}")[:STATUS_DETAIL_MAX])
         started = time.monotonic()
         ctx = TurnContext(messages=tuple(messages), model=model, turn_no=self.turns)
         try:
@@ -191,11 +194,12 @@ class TurnLoop:
             log.error("turn %s of %s failed: %s", self.turns, self.agent.name, exc)
             result = TurnResult(outcome="failure", detail=str(exc), failure=str(exc))
         duration = time.monotonic() - started
-        ok = result.outcome in OK_OUTCOMES
-        if ok:
+        if result.outcome in OK_OUTCOMES:
             self.acknowledge(max(m.id for m in messages))
-        elif not result.failure:
-            result.failure = result.detail or "turn failed"
+            self.last_failure = ""
+        else:
+            result.failure = result.failure or result.detail or "turn failed"
+            self.last_failure = result.failure
         model_used = model_shown(model, result.model)
         detail = "; ".join(d for d in (f"model={model_used}", result.detail, notes_detail) if d)
         report = TurnReport(

@@ -157,7 +157,7 @@ async def test_failed_turns_deliver_again_then_set_the_message_aside(
     assert hive.bus.depth("alice") == 0
     # the operator: the reason in the CLI's own words, a toast; the manager: an event
     detail = hive.registry.get("alice").status_detail
-    assert detail.startswith("last turn failed after") and words in detail
+    assert detail.startswith(words) and "(last turn failed after" in detail
     assert "(exit 1" not in detail
     seen = []
     while not events._queue.empty():
