@@ -120,6 +120,7 @@ class MessageBus:
         #: told of messages set aside as dead (the hive notifies the manager and operator)
         self.on_dead: DeadHandler | None = None
         self._depth: dict[str, int] = {}
+        self._dead: dict[str, int] = {}  # messages set aside, per inbox
         # per inbox, the futures of the receivers waiting on it: a send settles them all
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
         self._leased: dict[str, int] = {}  # highest id handed out under lease, per inbox
@@ -134,11 +135,19 @@ class MessageBus:
             "GROUP BY recipient"
         )
         self._depth = {r[0]: int(r[1]) for r in rows}
+        rows = await self._store.fetchall(
+            "SELECT recipient, COUNT(*) FROM messages WHERE dead_at IS NOT NULL "
+            "GROUP BY recipient")
+        self._dead = {r[0]: int(r[1]) for r in rows}
 
     # --- queries ---------------------------------------------------------------
     def depth(self, name: str) -> int:
         """Undelivered messages waiting in ``name``'s inbox, live."""
         return self._depth.get(name, 0)
+
+    def dead_count(self, name: str) -> int:
+        """Messages to ``name`` set aside as dead, live."""
+        return self._dead.get(name, 0)
 
     def depths(self) -> dict[str, int]:
         return {k: v for k, v in self._depth.items() if v}
@@ -368,6 +377,7 @@ class MessageBus:
         if not dead:
             return []
         self._depth[recipient] = max(0, self._depth.get(recipient, 0) - len(dead))
+        self._dead[recipient] = self._dead.get(recipient, 0) + len(dead)
         self._hub.publish(MessagesReceived(agent=recipient, count=len(dead),
                                            depth=self._depth[recipient]))
         log.error("inbox %s: %s message(s) set aside as dead after %s attempts: %s",

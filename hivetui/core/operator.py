@@ -47,6 +47,7 @@ def agent_view(hive: Hive, agent: Agent) -> AgentView:
         created_at=agent.created_at, last_turn_at=agent.last_turn_at,
         inbox_depth=hive.bus.depth(agent.name),
         flags=tuple(sorted(f.value for f in hive.registry.flags(agent.name))),
+        dead_letters=hive.bus.dead_count(agent.name),
     )
 
 
