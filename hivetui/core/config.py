@@ -63,6 +63,11 @@ class HarnessConfig:
 
 
 @dataclass
+class ClaudeConfig:
+    bin: str = "claude"  # a path, or a name on the core's PATH; passed into every container
+
+
+@dataclass
 class TelemetryConfig:
     raw_retention_s: float = 48 * 3600.0
     downsample_bucket_s: float = 3600.0
@@ -102,6 +107,7 @@ class HiveConfig:
     bridge: BridgeConfig = field(default_factory=BridgeConfig)
     crash_watch: CrashWatchConfig = field(default_factory=CrashWatchConfig)
     harness: HarnessConfig = field(default_factory=HarnessConfig)
+    claude: ClaudeConfig = field(default_factory=ClaudeConfig)
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     ssh: SSHConfig = field(default_factory=SSHConfig)
 

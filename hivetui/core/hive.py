@@ -68,6 +68,7 @@ class Hive:
                 "turn_timeout_s": self.config.harness.turn_timeout_s,
                 "notes_compact_bytes": self.config.harness.notes_compact_bytes,
             }
+            self.lifecycle.claude_bin = self.config.claude.bin
         self._tg: asyncio.TaskGroup | None = None
         self._services: dict[str, asyncio.Task[None]] = {}
         self._pending: list[tuple[str, ServiceFactory]] = []

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hivetui.core.errors import HarnessError
+from hivetui.core.runtimes import CLAUDE_BIN_ENV
 from hivetui.core.tool_surface import model_tools
 from hivetui.harness.client import Message
 from hivetui.harness.process import ProcessResult, run_process
@@ -21,7 +22,6 @@ from hivetui.harness.stream import HIVE_SERVER, StreamParser, StreamStats
 
 log = logging.getLogger(__name__)
 
-CLAUDE_BIN_ENV = "HIVETUI_CLAUDE_BIN"
 NO_CONVERSATION = "No conversation found"
 # one argv string is capped at 128 KiB on Linux (MAX_ARG_STRLEN): keep the notes below it
 MAX_NOTES_IN_PROMPT = 96 * 1024

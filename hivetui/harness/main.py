@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 from hivetui.core.errors import HarnessError
+from hivetui.core.runtimes import CLAUDE_BIN_ENV
 from hivetui.core.tool_surface import harness_url, model_url
 from hivetui.harness.claude import ClaudeRuntime
 from hivetui.harness.client import BridgeUnreachable, HiveClient
@@ -77,8 +79,14 @@ async def connect_with_retry(client: HiveClient, config: LoopConfig) -> None:
 def make_runtime(agent: AgentInfo, client: HiveClient, *, url: str, token: str,
                  state_dir: Path, claude_bin: str | None = None) -> Runtime:
     if agent.runtime == "claude":
-        return ClaudeRuntime(agent, bridge_url=url, token=token, state_dir=state_dir,
-                             claude_bin=claude_bin)
+        runtime = ClaudeRuntime(agent, bridge_url=url, token=token, state_dir=state_dir,
+                                claude_bin=claude_bin)
+        if shutil.which(runtime.claude_bin) is None:
+            # before any message is taken: turns that cannot run would only use up attempts
+            raise HarnessError(f"cannot run claude: {runtime.claude_bin!r} is not an "
+                               f"executable program here ({CLAUDE_BIN_ENV}, else claude on "
+                               "PATH); the core resolves [claude] bin and passes it in")
+        return runtime
     if agent.runtime.startswith("scripted:"):
         return make_scripted(agent.runtime, client, agent, state_dir)
     raise HarnessError(f"unknown runtime {agent.runtime!r} (known: claude, scripted:echo, "
