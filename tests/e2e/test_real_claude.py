@@ -193,3 +193,19 @@ async def test_a_failed_turn_leaves_the_message_for_the_next_one(
     assert stored.attempts == 2 and stored.delivered_at is not None
     assert "API Error: 529" in stored.last_failure
     assert not await hive.bus.dead("alice")
+
+
+async def test_no_credential_is_shown_in_the_clis_words(
+        hive: Hive, bridge: Bridge, claude_bin: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    run, state = await make_agent(hive, bridge, "alice", "claude")
+    async with fake_api(monkeypatch, answering) as api:
+        for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"):
+            monkeypatch.delenv(name, raising=False)
+        sent = await hive.bus.send("operator", "alice", "anyone there?")
+        assert await _harness(run, state, claude_bin, 1) == 0
+    assert not api.requests
+    detail = hive.registry.get("alice").status_detail
+    assert detail.startswith("Not logged in"), detail
+    [stored] = [m for m in await hive.bus.history("alice") if m.id == sent.id]
+    assert stored.delivered_at is None and stored.attempts == 1  # waits for the next turn
+    assert stored.last_failure.startswith("Not logged in")
