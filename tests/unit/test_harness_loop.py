@@ -298,3 +298,38 @@ async def test_loop_acknowledges_handled_messages_and_remembers_across_restarts(
     again = TurnLoop(RecordingHive([]), RecordingRuntime(), AGENT, tmp_path,
                      LoopConfig(max_turns=0))
     assert again.acked == 9
+
+
+@pytest.mark.parametrize("failure", ["result", "timeout", "error"])
+async def test_a_failed_turn_acknowledges_nothing_and_names_its_messages(
+        tmp_path: Path, failure: str) -> None:
+    class Failing(RecordingRuntime):
+        async def run_turn(self, ctx: TurnContext) -> TurnResult:
+            await super().run_turn(ctx)
+            if ctx.turn_no == 1 and failure == "timeout":
+                await asyncio.sleep(5)
+            if ctx.turn_no == 1 and failure == "error":
+                raise HarnessError("cannot run 'claude': not found")
+            if ctx.turn_no == 1:
+                return TurnResult(outcome="failure", detail="exit 1; denied: Bash(rm)",
+                                  failure="API Error: 529 Overloaded")
+            return TurnResult(outcome="ok", model="claude-opus-4-8")
+
+    batch = [msg(7), msg(9)]
+    hive = RecordingHive([batch, batch])  # the bus hands the unacknowledged batch out again
+    loop = TurnLoop(hive, Failing(), AGENT, tmp_path,
+                    LoopConfig(max_turns=2, recv_wait_s=0, turn_timeout_s=0.5))
+    await loop.run()
+    failed, ok = hive.reports()
+    assert failed.outcome == "failure" and failed.messages == (7, 9)
+    reason = {"result": "API Error: 529 Overloaded", "timeout": "turn timed out after 0.5s",
+              "error": "cannot run 'claude': not found"}[failure]
+    assert failed.failure.startswith(reason)
+    assert hive.acks[:2] == [0, 0]  # the second turn's recv acknowledged nothing
+    assert hive.acks[-1] == 9 and loop.acked == 9  # the turn that ended ok did
+    statuses = [d for s, d in hive.statuses()]
+    assert statuses[2].startswith(reason) and "(last turn failed after" in statuses[2]
+    assert f"; retrying after: {reason}" in statuses[3]  # the next turn's in_turn status
+    # the model the runtime ran beside the one asked for
+    assert statuses[-1].endswith("[model claude-opus-4-8 (asked m-settings)]")
+    assert "model=claude-opus-4-8 (asked m-settings)" in ok.detail
