@@ -78,8 +78,8 @@ def register_tools(server: MCPServer, hive: Hive, only: Collection[str]) -> None
             return {"id": msg.id, "depth": hive.bus.depth(to)}
 
     @tool("Receive messages from your inbox, waiting up to wait_s seconds. "
-                 "With ack (the id of the last message you fully handled) messages stay "
-                 "in the inbox until acknowledged, so none is lost if you die mid-turn.")
+          "With ack (the id of the last message you fully handled) messages stay "
+          "in the inbox until acknowledged, so none is lost if you die mid-turn.")
     async def recv(ctx: Context, wait_s: float = 0.0, max: int = 20, ack: int | None = None
                    ) -> dict[str, Any]:
         async with refusals("recv"):
