@@ -19,8 +19,9 @@ async def make_agent(hive: Hive, bridge: Bridge, name: str, runtime: str,
     run = hive.paths.agent_run(name)
     (run / "bridge.json").write_text(json.dumps({"url": bridge.url}))
     settings = {"runtime": runtime, "model": model}
-    (run / "agent.json").write_text(json.dumps({"name": agent.name, "role": role,
-                                                "runtime": runtime, "settings": settings}))
+    (run / "agent.json").write_text(json.dumps({
+        "name": agent.name, "role": role, "runtime": runtime, "settings": settings,
+        "harness": {"retry_backoff_s": 0.0}}))  # failed turns retry at once in tests
     state = hive.paths.agent_state(name)
     state.mkdir(parents=True, exist_ok=True)
     return run, state

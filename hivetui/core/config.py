@@ -60,6 +60,7 @@ class HarnessConfig:
     default_model: str = "claude-sonnet-4-5"
     default_runtime: str = "claude"
     max_attempts: int = 3  # failed turns per message before it is set aside as dead
+    retry_backoff_s: float = 10.0  # wait after a failed turn, doubling while turns fail
 
 
 @dataclass
@@ -175,6 +176,9 @@ def validate_config(cfg: HiveConfig) -> None:
     if not 1 <= cfg.harness.max_attempts <= 100:
         raise ConfigError("harness.max_attempts must be from 1 to 100 (failed turns per "
                           f"message before it is set aside), got {cfg.harness.max_attempts}")
+    if not 0 <= cfg.harness.retry_backoff_s <= 3600:
+        raise ConfigError("harness.retry_backoff_s must be from 0 to 3600 (seconds after a "
+                          f"failed turn), got {cfg.harness.retry_backoff_s:g}")
     if cfg.crash_watch.interval_s <= 0:
         raise ConfigError("crash_watch.interval_s must be positive")
     if not 0 <= cfg.bridge.port <= 65535:

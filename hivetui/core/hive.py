@@ -67,6 +67,7 @@ class Hive:
             self.lifecycle.harness_settings = {
                 "turn_timeout_s": self.config.harness.turn_timeout_s,
                 "notes_compact_bytes": self.config.harness.notes_compact_bytes,
+                "retry_backoff_s": self.config.harness.retry_backoff_s,
             }
             self.lifecycle.claude_bin = self.config.claude.bin
         self._tg: asyncio.TaskGroup | None = None

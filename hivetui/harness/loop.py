@@ -3,7 +3,8 @@
 Messages are received under lease and acknowledged only after a turn that ended ok (or ok
 after compaction). A failed, timed-out or killed turn leaves them in the inbox: the report
 names them and the reason, the bus counts the attempt, and the next turn gets them again
-(until ``harness.max_attempts``, when the bus sets them aside as dead).
+(until ``harness.max_attempts``, when the bus sets them aside as dead), after a backoff
+that doubles while turns keep failing.
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ class LoopConfig:
     max_turns: int | None = None  # stop after this many turns (tests, one-shot runs)
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 30.0
+    # after a failed turn, wait this long before the next (doubling while turns keep
+    # failing): a passing outage, or an operator fixing a credential, gets time before the
+    # messages' attempts run out
+    retry_backoff_s: float = 10.0
+    retry_backoff_max_s: float = 300.0
 
 
 def read_model_file(state_dir: Path) -> str | None:
@@ -103,6 +109,7 @@ class TurnLoop:
             log.info("persisted model override from %s: %s", state_dir / "model", self.file_model)
         self.turns = 0
         self.last_failure = ""  # the previous turn's, shown while the next one retries
+        self.failures = 0  # turns failed in a row
         self._kind_of: dict[str, str] = {OPERATOR: "operator"}  # learned from senders
         self.ack_file = state_dir / ".hive" / "recv_ack"
         self.acked = self._read_ack()
@@ -136,6 +143,8 @@ class TurnLoop:
                 messages = await self.client.recv(self.config.recv_wait_s, self.config.recv_max,
                                                   ack=self.acked)
                 status = await self.turn(messages) if messages else None
+                if messages and status is None and self.failures and not self._last_turn():
+                    await asyncio.sleep(self.retry_delay())
                 if status is not None:
                     # a deliberate exit: tell the bus what the turns handled
                     await self.client.ack(self.acked)
@@ -156,6 +165,16 @@ class TurnLoop:
             except BridgeUnreachable as exc:
                 log.warning("could not acknowledge on exit (the next harness will): %s", exc)
         return 0
+
+    def _last_turn(self) -> bool:
+        return self.config.max_turns is not None and self.turns >= self.config.max_turns
+
+    def retry_delay(self) -> float:
+        """Seconds to wait after the latest of ``failures`` failed turns in a row."""
+        if self.failures <= 0:
+            return 0.0
+        delay: float = self.config.retry_backoff_s * 2.0 ** min(self.failures - 1, 16)
+        return min(delay, self.config.retry_backoff_max_s)
 
     async def _reconnect(self) -> None:
         reconnect = getattr(self.client, "reconnect", None)
@@ -196,10 +215,11 @@ class TurnLoop:
         duration = time.monotonic() - started
         if result.outcome in OK_OUTCOMES:
             self.acknowledge(max(m.id for m in messages))
-            self.last_failure = ""
+            self.last_failure, self.failures = "", 0
         else:
             result.failure = result.failure or result.detail or "turn failed"
             self.last_failure = result.failure
+            self.failures += 1
         model_used = model_shown(model, result.model)
         detail = "; ".join(d for d in (f"model={model_used}", result.detail, notes_detail) if d)
         report = TurnReport(

@@ -54,7 +54,8 @@ def prepare(run_dir: Path, state_dir: Path) -> tuple[AgentInfo, str, str]:
 def loop_config(agent: AgentInfo, overrides: dict[str, Any]) -> LoopConfig:
     """Knobs: defaults < agent.json's "harness" object < explicit arguments."""
     known = {"turn_timeout_s", "notes_compact_bytes", "compact_timeout_s", "recv_wait_s",
-             "recv_max", "max_turns", "reconnect_min_s", "reconnect_max_s"}
+             "recv_max", "max_turns", "reconnect_min_s", "reconnect_max_s",
+             "retry_backoff_s", "retry_backoff_max_s"}
     merged = {k: v for k, v in agent.harness.items() if k in known}
     unknown = set(agent.harness) - known
     if unknown:

@@ -104,7 +104,8 @@ async def test_the_model_sees_only_its_tools_and_recv_is_refused(
         hive: Hive, bridge: Bridge, claude_bin: str, monkeypatch: pytest.MonkeyPatch) -> None:
     run, state = await make_agent(hive, bridge, "alice", "claude")
     agent_json = json.loads((run / "agent.json").read_text())
-    (run / "agent.json").write_text(json.dumps({**agent_json, "harness": {"recv_max": 1}}))
+    (run / "agent.json").write_text(json.dumps(
+        {**agent_json, "harness": {**agent_json["harness"], "recv_max": 1}}))
 
     def model(request: dict[str, Any]) -> Reply:
         if tool_results(request):
