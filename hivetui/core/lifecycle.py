@@ -84,9 +84,10 @@ class Lifecycle:
         )
 
     def runtime_program(self, runtime: str) -> str:
-        """The program ``runtime`` runs, resolved on the core ("" for the built-in ones);
+        """The program ``runtime`` runs, resolved on the core ("" for the built-in ones, and
+        for a backend whose containers bring their own, ``host_programs = False``: nixos);
         refuses (``ContainerError``, naming where it looked) when it is not there."""
-        if runtime != CLAUDE_RUNTIME:
+        if runtime != CLAUDE_RUNTIME or not getattr(self.backend, "host_programs", True):
             return ""
         return resolve_claude_bin(self.claude_bin)
 

@@ -74,6 +74,19 @@ async def test_spawn_and_start_refuse_a_missing_claude_and_pass_the_found_one(
         assert CLAUDE_BIN_ENV not in backend.specs["bob"].env
 
 
+async def test_a_backend_whose_containers_bring_claude_needs_none_on_the_host(
+        tmp_path: Path) -> None:
+    class OwnPrograms(FakeMemoryBackend):
+        host_programs = False  # as the nixos backend: claude-code from the agent's closure
+
+    config = HiveConfig()
+    config.claude.bin = str(tmp_path / "missing" / "claude")
+    async with Hive(tmp_path / "state", config, OwnPrograms()) as hive:
+        assert hive.lifecycle is not None
+        await hive.lifecycle.spawn("ann", runtime="claude", model="m", start=False)
+        assert hive.lifecycle.backend.specs["ann"].claude_bin == ""  # type: ignore[attr-defined]
+
+
 def test_the_harness_refuses_to_start_without_its_claude(tmp_path: Path) -> None:
     agent = AgentInfo(name="ann", role="worker", runtime="claude", settings=AgentSettings())
     with pytest.raises(HarnessError, match=f"'{tmp_path}/none' is not an executable program"):
