@@ -131,11 +131,12 @@ async def test_the_model_sees_only_its_tools_and_recv_is_refused(
     assert not set(HARNESS_TOOLS) & {n.removeprefix("mcp__hive__") for n in offered}
 
 
+HANG_TIMEOUT_S = 6.0
 FAILURES = {
     "500": (error(500, "Internal server error"), "API Error: 500 Internal server error"),
     "529": (error(529, "Overloaded"), "API Error: 529 Overloaded"),
     "401": (error(401, "invalid x-api-key"), "Invalid API key"),
-    "hang": (Reply(hang=True), "turn timed out after 4s; runtime killed"),
+    "hang": (Reply(hang=True), f"turn timed out after {HANG_TIMEOUT_S:g}s; runtime killed"),
 }
 
 
@@ -150,9 +151,11 @@ async def test_failed_turns_deliver_again_then_set_the_message_aside(
     async with fake_api(monkeypatch, lambda request: reply) as api:
         sent = await hive.bus.send("operator", "alice", "please answer")
         assert await _harness(run, state, claude_bin, 3,
-                              turn_timeout_s=4.0 if failure == "hang" else 60.0) == 0
-    # every turn (harness.max_attempts = 3) was given the message again
-    assert len([r for r in api.requests if "please answer" in prompt_text(r)]) == 3
+                              turn_timeout_s=HANG_TIMEOUT_S if failure == "hang" else 60.0) == 0
+    # every turn (harness.max_attempts = 3) was given the message again; a turn killed by
+    # the timeout may not have reached the API yet (a slow start on a loaded machine)
+    asked = len([r for r in api.requests if "please answer" in prompt_text(r)])
+    assert asked == 3 or (failure == "hang" and 1 <= asked <= 3), asked
     [dead] = await hive.bus.dead("alice")
     assert dead.id == sent.id and dead.attempts == 3 and words in dead.last_failure
     assert hive.bus.depth("alice") == 0
