@@ -4,8 +4,9 @@
 core's own ``PATH`` (default ``claude``). The core resolves it when an agent with the
 ``claude`` runtime is spawned or started, and refuses there, naming where it looked, rather
 than let every turn fail inside the container. The resolved path reaches the container in
-``ContainerSpec.claude_bin`` and, for the harness, the ``HIVETUI_CLAUDE_BIN`` variable. A backend whose containers bring their own programs (the
-nixos backend: claude-code from the agent's Nix closure) needs none on the host.
+``ContainerSpec.claude_bin`` and, for the harness, the ``HIVETUI_CLAUDE_BIN`` variable. A
+backend whose containers bring their own programs (the nixos backend: claude-code from the
+agent's Nix closure) needs none on the host.
 """
 
 from __future__ import annotations
