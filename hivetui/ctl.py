@@ -100,6 +100,9 @@ def _inbox_line(m: Message) -> str:
             f"{m.recipient} [{m.kind}] {m.body}")
     if m.dead_at is not None:
         line += f"\n    dead after {m.attempts} failed turn(s): {m.last_failure}"
+    elif m.delivered_at is None and m.last_failure:
+        line += (f"\n    waiting: {m.attempts} turn(s) had it, not acknowledged; last "
+                 f"failure: {m.last_failure}")
     return line
 
 

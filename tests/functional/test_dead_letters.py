@@ -150,3 +150,18 @@ async def test_the_model_endpoint_serves_only_the_models_tools(
     async with agent_client(bridge.harness_url, token["ann"]) as harness:
         got = (await harness.call("recv", wait_s=0, max=5, ack=0))["messages"]
         assert [m["body"] for m in got] == ["not the model's to take"]
+
+
+async def test_ctl_inbox_shows_a_message_waiting_after_a_failed_turn(hive: Hive) -> None:
+    control = ControlServer(hive)
+    hive.add_service("control", control.run)
+    await control.ready()
+    await hive.registry.create("alice", runtime="scripted:echo", model="m")
+    sent = await hive.bus.send("operator", "alice", "try again")
+    await hive.bus.recv("alice", 0, 20, ack=0)
+    assert await hive.bus.turn_failed("alice", [sent.id], "API Error: 529 Overloaded") == []
+    out = await asyncio.to_thread(_ctl, hive.paths.root, "inbox", "alice")
+    assert out.returncode == 0, out.stderr
+    assert ("waiting: 1 turn(s) had it, not acknowledged; last failure: API Error: 529 "
+            "Overloaded") in out.stdout
+    assert hive.bus.depth("alice") == 1
