@@ -50,6 +50,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._mcp_load import LeanMCP, SessionOpener
+from hivetui.core.tool_surface import harness_url
 from hivetui.harness.client import HiveClient
 
 HERE = Path(__file__).resolve().parent
@@ -67,7 +68,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def raw_http(url: str, n: int) -> list[float]:
-    base = url.rsplit("/mcp", 1)[0]
+    base = url.rsplit("/", 1)[0]
     out = []
     async with httpx2.AsyncClient() as http:
         for _ in range(20):
@@ -190,7 +191,8 @@ async def run(agents: int, per_agent: int, pattern: str, linger_ms: float | None
         while line and not line.startswith("{"):  # a profiler wrapping the server may talk
             line = proc.stdout.readline()
         info = json.loads(line)
-        url, tokens = info["url"], info["tokens"]
+        # the harness's endpoint: the load agents receive, as harnesses do
+        url, tokens = harness_url(info["url"]), info["tokens"]
         raw_p50 = statistics.median(await raw_http(url, 300))
         seq_p50 = statistics.median(await sequential_sends(url, tokens["a0"], "a1", 300))
         sdk_p50 = statistics.median(await sequential_sends_sdk(url, tokens["a0"], "a1", 300))

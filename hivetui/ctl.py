@@ -12,13 +12,16 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hivetui.control.client import ControlClient
 from hivetui.control.protocol import to_jsonable
 from hivetui.core.config import default_state_dir, load_config
 from hivetui.core.paths import StatePaths
 from hivetui.core.visible import json_visible, visible, visible_line
+
+if TYPE_CHECKING:
+    from hivetui.core.bus import Message
 
 
 def add_ctl_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -51,6 +54,8 @@ def add_ctl_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) 
     p = cmd("inbox", "recent messages to/from NAME")
     p.add_argument("name")
     p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--dead", action="store_true",
+                   help="messages set aside after harness.max_attempts failed turns")
     cmd("approvals", "pending approvals")
     cmd("approve", "approve a request").add_argument("id", type=int)
     p = cmd("deny", "deny a request")
@@ -85,6 +90,9 @@ def add_ctl_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) 
     p.add_argument("--limit", type=int, default=50)
 
 
+DETAIL_WIDTH = 120  # of the status detail in `ctl agents` (the whole text: --json)
+
+
 def _age(ts: float | None) -> str:
     if ts is None:
         return "-"
@@ -97,6 +105,18 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
     lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _inbox_line(m: Message) -> str:
+    line = (f"#{m.id} {time.strftime('%H:%M:%S', time.localtime(m.ts))} {m.sender} -> "
+            f"{m.recipient} [{m.kind}] {visible_line(m.body)}")
+    failure = visible_line(m.last_failure or "")
+    if m.dead_at is not None:
+        line += f"\n    dead after {m.attempts} failed turn(s): {failure}"
+    elif m.delivered_at is None and m.last_failure:
+        line += (f"\n    waiting: {m.attempts} turn(s) had it, not acknowledged; last "
+                 f"failure: {failure}")
+    return line
 
 
 async def run_ctl(args: argparse.Namespace) -> int:
@@ -145,8 +165,10 @@ async def _dispatch(api: ControlClient, args: argparse.Namespace, as_json: bool)
             [[visible_line(cell) for cell in (
                 a.name, a.role, a.state + (" (crash-loop)" if a.crash_looping else ""),
                 a.status, a.effective_model, str(a.inbox_depth), _age(a.last_turn_at),
-                ",".join(a.flags))] for a in agents],
-            ["NAME", "ROLE", "STATE", "STATUS", "MODEL", "INBOX", "LAST TURN", "FLAGS"]))
+                ",".join(a.flags), " ".join(a.status_detail.split())[:DETAIL_WIDTH])]
+             for a in agents],
+            ["NAME", "ROLE", "STATE", "STATUS", "MODEL", "INBOX", "LAST TURN", "FLAGS",
+             "DETAIL"]))
     elif c == "spawn":
         a = await api.spawn(args.name, args.runtime, args.manager)
         _out(a, as_json, lambda: f"spawned {a.name} ({a.role}, {a.runtime})")
@@ -158,11 +180,9 @@ async def _dispatch(api: ControlClient, args: argparse.Namespace, as_json: bool)
         m = await api.send(args.name, args.text)
         _out(m, as_json, lambda: f"sent #{m.id} to {m.recipient}")
     elif c == "inbox":
-        msgs = await api.inbox(args.name, args.limit)
-        _out(msgs, as_json, lambda: "\n".join(
-            f"#{m.id} {time.strftime('%H:%M:%S', time.localtime(m.ts))} {m.sender} -> "
-            f"{m.recipient} [{m.kind}] {visible_line(m.body)}" for m in msgs)
-             or "(no messages)")
+        msgs = await api.inbox(args.name, args.limit, args.dead)
+        _out(msgs, as_json, lambda: "\n".join(_inbox_line(m) for m in msgs) or (
+            "(no dead messages)" if args.dead else "(no messages)"))
     elif c == "approvals":
         items = await api.approvals()
         _out(items, as_json, lambda: _table(

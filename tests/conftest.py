@@ -33,7 +33,7 @@ def connect(hive: Hive, bridge: Bridge):  # type: ignore[no-untyped-def]
     def _connect(name: str, token: str | None = None):  # type: ignore[no-untyped-def]
         if token is None:
             token = (hive.paths.agent_run(name) / "token").read_text().strip()
-        return agent_client(bridge.url, token)
+        return agent_client(bridge.harness_url, token)
 
     return _connect
 

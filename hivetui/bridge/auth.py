@@ -39,3 +39,10 @@ def caller(registry: Registry) -> Agent:
     if agent is None:
         raise ToolError(f"agent {token.client_id!r} no longer exists in this hive")
     return agent
+
+
+def caller_role(registry: Registry) -> str:
+    """The role of the verified caller; "worker" (the least) when it cannot be told."""
+    token = get_access_token()
+    agent = registry.find(token.client_id) if token is not None else None
+    return agent.role if agent is not None else "worker"

@@ -1,4 +1,9 @@
-"""The bridge service: MCPServer over streamable HTTP, uvicorn as a task in the core's loop."""
+"""The bridge service: MCPServer over streamable HTTP, uvicorn as a task in the core's loop.
+
+Two endpoints share one listener and one bearer identity (``core.tool_surface``): the
+model's (``/mcp``, only the tools meant for a model, by role) and the harness's
+(``/harness``, every tool).
+"""
 
 from __future__ import annotations
 
@@ -8,21 +13,32 @@ import logging
 import socket
 from collections.abc import Callable, Generator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 from mcp.server import MCPServer
 from mcp.server._otel import OpenTelemetryMiddleware
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.types import Tool as MCPTool
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from hivetui.bridge.auth import AgentTokenVerifier
+from hivetui.bridge.auth import AgentTokenVerifier, caller_role
 from hivetui.bridge.limits import SessionLimits
 from hivetui.bridge.tools import register_tools
 from hivetui.core.errors import BridgeError
 from hivetui.core.hive import Hive
 from hivetui.core.paths import write_private_file
+from hivetui.core.registry import Registry
+from hivetui.core.tool_surface import (
+    HARNESS_PATH,
+    HARNESS_TOOLS,
+    MODEL_PATH,
+    harness_url,
+    model_tools,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,20 +67,43 @@ class _QuietServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def build_mcp(hive: Hive, url: str) -> MCPServer:
-    server = MCPServer(
-        "hive",
-        instructions="The hive's message bus and operator tools. Your identity is your token.",
-        token_verifier=AgentTokenVerifier(hive.registry),
-        auth=AuthSettings(issuer_url=url, resource_server_url=url,  # type: ignore[arg-type]
-                          validate_token_resource=False),  # our verifier is the authority
-    )
+def _auth(hive: Hive, url: str) -> dict[str, Any]:
+    return {
+        "instructions": "The hive's message bus and operator tools. Your identity is your "
+                        "token.",
+        "token_verifier": AgentTokenVerifier(hive.registry),
+        "auth": AuthSettings(issuer_url=url, resource_server_url=url,  # type: ignore[arg-type]
+                             validate_token_resource=False),  # our verifier is the authority
+    }
+
+
+def _with_tools(server: MCPServer, hive: Hive, tools: tuple[str, ...]) -> MCPServer:
     # The SDK wraps every request in an OpenTelemetry span (a no-op without an exporter, which
     # the hive never installs) and documents dropping it from this list as the way to opt out:
     # measured at ~5-10% of the server's CPU per tool call (bench/bus.py).
     server.middleware[:] = [m for m in server.middleware
                             if not isinstance(m, OpenTelemetryMiddleware)]
-    register_tools(server, hive)
+    register_tools(server, hive, tools)
+    return server
+
+
+class ModelServer(MCPServer):
+    """The model's endpoint: a tool list filtered by the caller's role (a worker's model is
+    not shown the manager tools; calling one still gets the clear manager-only refusal)."""
+
+    def __init__(self, registry: Registry, **kwargs: Any) -> None:
+        super().__init__("hive", **kwargs)
+        self._registry = registry
+
+    async def list_tools(self) -> list[MCPTool]:
+        allowed = model_tools(caller_role(self._registry))
+        return [t for t in await super().list_tools() if t.name in allowed]
+
+
+def build_mcp(hive: Hive, url: str) -> MCPServer:
+    """The model's endpoint: every tool some model may call, listed by the caller's role."""
+    server = _with_tools(ModelServer(hive.registry, **_auth(hive, url)), hive,
+                         model_tools("manager"))
 
     @server.custom_route(  # type: ignore[untyped-decorator]
         "/healthz", methods=["GET"], include_in_schema=False)
@@ -73,6 +112,38 @@ def build_mcp(hive: Hive, url: str) -> MCPServer:
         return JSONResponse({"ok": True})
 
     return server
+
+
+def build_harness_mcp(hive: Hive, url: str) -> MCPServer:
+    """The harness's endpoint: every tool, the harness's own among them."""
+    return _with_tools(MCPServer("hive-harness", **_auth(hive, url)), hive,
+                       (*model_tools("manager"), *HARNESS_TOOLS))
+
+
+def build_app(model: MCPServer, harness: MCPServer, host: str,
+              session_idle_s: float) -> Starlette:
+    """One ASGI app serving both endpoints (their session managers must both run)."""
+    def app_for(server: MCPServer, path: str) -> Starlette:
+        return server.streamable_http_app(
+            streamable_http_path=path,
+            transport_security=TransportSecuritySettings(
+                enable_dns_rebinding_protection=True,
+                allowed_hosts=[f"{host}:*", "127.0.0.1:*", "localhost:*"],
+            ),
+            host=host,
+            # One JSON response per call, handled in the request's task: no per-call task
+            # group, stream and SSE framing (~0.2 ms of CPU per call, bench/bus.py). The
+            # cost: nothing cancels a handler whose client left, which only matters for a
+            # long-poll `recv` -- it watches for the disconnect itself (disconnect.py).
+            json_response=True,
+            session_idle_timeout=session_idle_s,
+        )
+
+    app = app_for(model, MODEL_PATH)
+    # the same auth middleware (one verifier) guards both: take the harness's route only
+    app.router.routes.extend(r for r in app_for(harness, HARNESS_PATH).routes
+                             if getattr(r, "path", None) == HARNESS_PATH)
+    return app
 
 
 class Bridge:
@@ -86,10 +157,13 @@ class Bridge:
         self.hive = hive
         self.host = host
         self.port = port
-        self.url = ""
+        self.url = ""  # the model's endpoint
+        self.harness_url = ""  # the harness's endpoint
         self._ready = asyncio.Event()
         self._server: _QuietServer | None = None
-        self.sessions: SessionLimits | None = None  # per-agent session limits, once serving
+        # per-agent session limits of each endpoint, once serving
+        self.sessions: SessionLimits | None = None
+        self.harness_sessions: SessionLimits | None = None
         self._task: asyncio.Task[object] | None = None
 
     async def ready(self, timeout: float = 10.0) -> str:
@@ -113,32 +187,28 @@ class Bridge:
         sock.setblocking(False)
         port = sock.getsockname()[1]
         self.url = f"http://{self.host}:{port}/mcp"
-        mcp = build_mcp(self.hive, f"http://{self.host}:{port}")
+        self.harness_url = harness_url(self.url)
+        base = f"http://{self.host}:{port}"
+        mcp, harness = build_mcp(self.hive, base), build_harness_mcp(self.hive, base)
+        app = build_app(mcp, harness, self.host, self.hive.config.bridge.session_idle_s)
         limits = self.hive.config.bridge
-        app = mcp.streamable_http_app(
-            transport_security=TransportSecuritySettings(
-                enable_dns_rebinding_protection=True,
-                allowed_hosts=[f"{self.host}:*", "127.0.0.1:*", "localhost:*"],
-            ),
-            host=self.host,
-            # One JSON response per call, handled in the request's task: no per-call task
-            # group, stream and SSE framing (~0.2 ms of CPU per call, bench/bus.py). The
-            # cost: nothing cancels a handler whose client left, which only matters for a
-            # long-poll `recv` -- it watches for the disconnect itself (disconnect.py).
-            json_response=True,
-            session_idle_timeout=limits.session_idle_s,
-        )
-        sessions = self.sessions = SessionLimits(app, mcp.session_manager, self.hive.registry,
-                                                 limits)
+        # per endpoint, per agent: the claude CLI opens sessions on the model's, a hostile
+        # agent could open them on either
+        model_limits = self.sessions = SessionLimits(
+            app, mcp.session_manager, self.hive.registry, limits, path=MODEL_PATH)
+        sessions = self.harness_sessions = SessionLimits(
+            model_limits, harness.session_manager, self.hive.registry, limits,
+            path=HARNESS_PATH)
         # No proxy sits in front of the bridge: X-Forwarded-* from a local agent (they all
         # connect from loopback, which uvicorn trusts by default) must not be believed.
         config = uvicorn.Config(sessions, log_config=None, access_log=False, lifespan="off",
                                 timeout_graceful_shutdown=GRACEFUL_S, proxy_headers=False,
                                 server_header=False)
         self._server = _QuietServer(config, self.hive.bus.drain_long_polls)
-        async with mcp.session_manager.run():
+        async with mcp.session_manager.run(), harness.session_manager.run():
             serve = asyncio.create_task(self._server.serve(sockets=[sock]))
-            reaper = asyncio.create_task(sessions.reap_forever(), name="bridge-reaper")
+            reapers = [asyncio.create_task(limited.reap_forever(), name="bridge-reaper")
+                       for limited in (model_limits, sessions)]
             try:
                 while not self._server.started and not serve.done():
                     await asyncio.sleep(0.01)
@@ -151,7 +221,8 @@ class Bridge:
                 self._ready.set()
                 await serve
             finally:
-                reaper.cancel()
+                for reaper in reapers:
+                    reaper.cancel()
                 self._server.should_exit = True
                 if not serve.done():
                     await asyncio.shield(serve)

@@ -1,9 +1,13 @@
-"""The MCP tools of interfaces.md. Every tool learns its caller from the bearer token."""
+"""The MCP tools of interfaces.md. Every tool learns its caller from the bearer token.
+
+``register_tools`` registers the tools named in ``only`` (``core.tool_surface`` says which
+endpoint serves which): the model's endpoint never has the harness's tools.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -15,7 +19,7 @@ from hivetui.bridge.auth import caller
 from hivetui.bridge.disconnect import client_gone
 from hivetui.core.bounded import quoted
 from hivetui.core.errors import ContainerError, HiveError, PermissionDenied
-from hivetui.core.events import StatusChanged
+from hivetui.core.events import StatusChanged, TurnFailed
 from hivetui.core.hive import Hive
 from hivetui.core.lifecycle import Lifecycle
 from hivetui.core.registry import STATUSES, Agent
@@ -40,8 +44,18 @@ def _approval(a: Approval) -> dict[str, Any]:
     return {"id": a.id, "kind": a.kind, "agent": a.agent, "commit": a.commit, "state": a.state}
 
 
-def register_tools(server: MCPServer, hive: Hive) -> None:
+ToolFunction = Callable[..., Any]
+
+
+def register_tools(server: MCPServer, hive: Hive, only: Collection[str]) -> None:
     registry = hive.registry
+
+    def tool(description: str) -> Callable[[ToolFunction], ToolFunction]:
+        def register(fn: ToolFunction) -> ToolFunction:
+            if fn.__name__ in only:
+                server.tool(description=description)(fn)
+            return fn
+        return register
 
     def manager() -> Agent:
         agent = caller(registry)
@@ -57,17 +71,17 @@ def register_tools(server: MCPServer, hive: Hive) -> None:
         return hive.lifecycle
 
     # --- every agent -----------------------------------------------------------
-    @server.tool(description="Send a message to an agent or to 'operator'. A retry with the "
-                 "same idempotency_key (any text unique to this message) sends it once.")
+    @tool("Send a message to an agent or to 'operator'. A retry with the same "
+          "idempotency_key (any text unique to this message) sends it once.")
     async def send(to: str, body: str, idempotency_key: str | None = None) -> dict[str, Any]:
         async with refusals("send"):
             me = caller(registry)
             msg = await hive.bus.send(me.name, to, body, idempotency_key)
             return {"id": msg.id, "depth": hive.bus.depth(to)}
 
-    @server.tool(description="Receive messages from your inbox, waiting up to wait_s seconds. "
-                 "With ack (the id of the last message you fully handled) messages stay "
-                 "in the inbox until acknowledged, so none is lost if you die mid-turn.")
+    @tool("Receive messages from your inbox, waiting up to wait_s seconds. "
+          "With ack (the id of the last message you fully handled) messages stay "
+          "in the inbox until acknowledged, so none is lost if you die mid-turn.")
     async def recv(ctx: Context, wait_s: float = 0.0, max: int = 20, ack: int | None = None
                    ) -> dict[str, Any]:
         async with refusals("recv"):
@@ -80,10 +94,17 @@ def register_tools(server: MCPServer, hive: Hive) -> None:
                 msgs = await hive.bus.recv(me.name, wait_s, max, ack)
             return {"messages": [
                 {"id": m.id, "sender": m.sender, "recipient": m.recipient, "kind": m.kind,
-                 "body": m.body, "ts": m.ts} for m in msgs
+                 "body": m.body, "ts": m.ts, "attempts": m.attempts} for m in msgs
             ]}
 
-    @server.tool(description="Report your own status: idle, in_turn or waiting_operator.")
+    @tool("Acknowledge your messages up to this id: a turn that ended ok handled them.")
+    async def ack(upto: int) -> dict[str, Any]:
+        async with refusals("ack"):
+            me = caller(registry)
+            await hive.bus.ack(me.name, upto)
+            return {"ok": True, "depth": hive.bus.depth(me.name)}
+
+    @tool("Report your own status: idle, in_turn or waiting_operator.")
     async def set_status(status: str, detail: str = "") -> dict[str, Any]:
         async with refusals("set_status"):
             me = caller(registry)
@@ -96,11 +117,14 @@ def register_tools(server: MCPServer, hive: Hive) -> None:
             hive.hub.publish(StatusChanged(agent=me.name, status=status, detail=detail))
             return {"ok": True}
 
-    @server.tool(description="Report the end of a turn (telemetry).")
+    @tool("Report the end of a turn (telemetry). A failed turn names its messages and "
+          "why it failed: they stay in the inbox, and go to the dead after "
+          "harness.max_attempts failed turns.")
     async def report_turn(outcome: str, duration_s: float, tool_calls: dict[str, int] | None = None,
                           cost_usd: float = 0.0, sent: dict[str, int] | None = None,
                           received: dict[str, int] | None = None, notes_bytes: int = 0,
-                          detail: str = "") -> dict[str, Any]:
+                          detail: str = "", messages: list[int] | None = None,
+                          failure: str = "") -> dict[str, Any]:
         async with refusals("report_turn"):
             me = caller(registry)
             if outcome not in OUTCOMES:
@@ -108,9 +132,15 @@ def register_tools(server: MCPServer, hive: Hive) -> None:
                                 f"got {quoted(outcome)}")
             await hive.metrics.record_turn(me.name, outcome, duration_s, tool_calls or {}, cost_usd,
                               sent or {}, received or {}, notes_bytes, detail)
-            return {"ok": True}
+            if outcome != "failure":
+                return {"ok": True, "dead": []}
+            reason = failure.strip() or detail or "turn failed"
+            hive.hub.publish(TurnFailed(agent=me.name, reason=reason[:2000],
+                                        messages=tuple(messages or ())))
+            dead = await hive.bus.turn_failed(me.name, messages or [], reason)
+            return {"ok": True, "dead": [m.id for m in dead]}
 
-    @server.tool(description="Your settings, with the operator's model override if any.")
+    @tool("Your settings, with the operator's model override if any.")
     async def get_settings() -> dict[str, Any]:
         async with refusals("get_settings"):
             me = caller(registry)
@@ -118,7 +148,7 @@ def register_tools(server: MCPServer, hive: Hive) -> None:
                     "model_override": me.model_override}
 
     # --- manager only ------------------------------------------------------------
-    @server.tool(description="Manager: list the hive's agents.")
+    @tool("Manager: list the hive's agents.")
     async def list_agents() -> dict[str, Any]:
         async with refusals("list_agents"):
             manager()
@@ -128,13 +158,13 @@ def register_tools(server: MCPServer, hive: Hive) -> None:
                  "crash_looping": a.crash_looping} for a in registry.all()
             ]}
 
-    @server.tool(description="Manager: ask the operator to approve spawning an agent.")
+    @tool("Manager: ask the operator to approve spawning an agent.")
     async def request_spawn(name: str, runtime: str | None = None) -> dict[str, Any]:
         async with refusals("request_spawn"):
             me = manager()
             return _approval(await hive.approvals.request_spawn(me.name, name, runtime))
 
-    @server.tool(description="Manager: create a draft config repo and state dir (no container).")
+    @tool("Manager: create a draft config repo and state dir (no container).")
     async def request_spawn_draft(name: str) -> dict[str, Any]:
         async with refusals("request_spawn_draft"):
             me = manager()
@@ -142,13 +172,13 @@ def register_tools(server: MCPServer, hive: Hive) -> None:
             return {"name": draft.name, "head": draft.head,
                     "config": f"/agents/{draft.name}/config"}
 
-    @server.tool(description="Manager: ask the operator to approve spawning a draft at a commit.")
+    @tool("Manager: ask the operator to approve spawning a draft at a commit.")
     async def request_spawn_commit(name: str, commit: str) -> dict[str, Any]:
         async with refusals("request_spawn_commit"):
             me = manager()
             return _approval(await hive.approvals.request_spawn_commit(me.name, name, commit))
 
-    @server.tool(description="Manager: ask the operator to apply a config commit to an agent.")
+    @tool("Manager: ask the operator to apply a config commit to an agent.")
     async def request_apply_commit(agent: str, commit: str) -> dict[str, Any]:
         async with refusals("request_apply_commit"):
             me = manager()
@@ -163,34 +193,34 @@ def register_tools(server: MCPServer, hive: Hive) -> None:
         await getattr(lifecycle(), op)(agent)
         return {"ok": True, "agent": agent, "operation": op}
 
-    @server.tool(description="Manager: start an agent's container.")
+    @tool("Manager: start an agent's container.")
     async def start(agent: str) -> dict[str, Any]:
         async with refusals("start"):
             return await _lifecycle_op("start", agent)
 
-    @server.tool(description="Manager: stop an agent's container.")
+    @tool("Manager: stop an agent's container.")
     async def stop(agent: str) -> dict[str, Any]:
         async with refusals("stop"):
             return await _lifecycle_op("stop", agent)
 
-    @server.tool(description="Manager: restart an agent's container.")
+    @tool("Manager: restart an agent's container.")
     async def restart(agent: str) -> dict[str, Any]:
         async with refusals("restart"):
             return await _lifecycle_op("restart", agent)
 
-    @server.tool(description="Manager: kill an agent's container at once.")
+    @tool("Manager: kill an agent's container at once.")
     async def kill(agent: str) -> dict[str, Any]:
         async with refusals("kill"):
             return await _lifecycle_op("kill", agent)
 
-    @server.tool(description="Manager: ask the operator a question; the answer arrives later.")
+    @tool("Manager: ask the operator a question; the answer arrives later.")
     async def ask_operator(question: str, options: list[str] | None = None) -> dict[str, Any]:
         async with refusals("ask_operator"):
             me = manager()
             q = await hive.questions.ask(me.name, question, options)
             return {"id": q.id, "state": q.state}
 
-    @server.tool(description="Manager: the last lines of an agent's container log.")
+    @tool("Manager: the last lines of an agent's container log.")
     async def get_logs(agent: str, lines: int = 50) -> dict[str, Any]:
         async with refusals("get_logs"):
             manager()

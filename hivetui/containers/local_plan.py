@@ -17,6 +17,7 @@ from pathlib import Path
 
 import hivetui
 from hivetui.containers import subproc
+from hivetui.containers.install_reach import check_install_reachable
 from hivetui.containers.rootfs import install_paths
 from hivetui.containers.runtime_dir import world_executable
 from hivetui.containers.sandbox import PlanBind, SandboxPlan, probe_command
@@ -111,7 +112,8 @@ class SandboxPlanner:
                 or world_executable(argv[0]):
             return argv, []
         python = self.init_python()
-        extra = [p for p in site.getsitepackages() if world_executable(p)]
+        extra = list(site.getsitepackages())
+        check_install_reachable(python, self.uid, [hivetui_pythonpath(), *extra])
         if self._warned_python:
             return [python, *argv[1:]], extra
         self._warned_python = True
@@ -139,8 +141,9 @@ class SandboxPlanner:
                "IS_SANDBOX": "1" if isolated else "0"}
         env.update(spec.env)
         if isolated:
-            # the hive's install, read-only, at the same paths: nothing else of the host
-            binds += [PlanBind(path, path, False) for path in install_paths()]
+            # the hive's install and claude, read-only, at the same paths: nothing else
+            claude = (spec.claude_bin,) if spec.claude_bin else ()
+            binds += [PlanBind(path, path, False) for path in install_paths(claude)]
         return SandboxPlan(
             name=spec.name, hostname=container_name(spec.name), tool=tool,
             tool_path=self.paths.get(tool, ""), setpriv_path=self.paths["setpriv"],

@@ -114,6 +114,8 @@ class NixosBackend:
     """nixos-container driven through asyncio subprocesses; poll-mode for crash_watch."""
 
     name = "nixos"
+    #: containers get claude from their own Nix closure (agent.nix), not from the host
+    host_programs = False
 
     def __init__(self, root: Path, *, hivetui_flake: str | None = None,
                  nixpkgs_flake: str | None = None, nixos_container: str = "nixos-container",

@@ -106,12 +106,13 @@ def hivetui_package_dir() -> str:
     return str(Path(hivetui.__file__).resolve().parent)
 
 
-def install_paths() -> list[str]:
+def install_paths(programs: tuple[str, ...] = ()) -> list[str]:
     """Host paths of the hive's install a container needs, outside the system dirs,
-    none below another; each bound read-only at the same path."""
+    none below another; each bound read-only at the same path. ``programs`` (paths or
+    names on PATH, such as the core's resolved claude) come with their directories."""
     from hivetui.harness.claude import claude_bin_default  # not in the container's init
 
-    programs = (claude_bin_default(), "node")
+    programs = (*programs, claude_bin_default(), "node")
     package = hivetui_package_dir()
     source_root = os.path.dirname(package)
     wanted = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,

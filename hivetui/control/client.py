@@ -217,11 +217,11 @@ class ControlClient:
 
         return Message.from_dict(await self._call("send", {"name": name, "text": text}))
 
-    async def inbox(self, name: str, limit: int = 100) -> list[Message]:
+    async def inbox(self, name: str, limit: int = 100, dead: bool = False) -> list[Message]:
         from hivetui.core.bus import Message
 
         return [Message.from_dict(d) for d in await self._call(
-            "inbox", {"name": name, "limit": limit})]
+            "inbox", {"name": name, "limit": limit, "dead": dead})]
 
     async def approvals(self, include_resolved: bool = False) -> list[Approval]:
         return [Approval.from_dict(d) for d in await self._call(

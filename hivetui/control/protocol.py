@@ -31,7 +31,7 @@ OPS: dict[str, tuple[tuple[str, ...], int]] = {
     "logs": (("name", "lines"), 1),
     "shell_argv": (("name",), 1),
     "send": (("name", "text"), 2),
-    "inbox": (("name", "limit"), 1),
+    "inbox": (("name", "limit", "dead"), 1),
     "approvals": (("include_resolved",), 0),
     "approve": (("approval_id",), 1),
     "deny": (("approval_id", "reason"), 2),

@@ -1,4 +1,13 @@
-"""The message bus: durable inboxes with long-poll receive and backpressure."""
+"""The message bus: durable inboxes with long-poll receive and backpressure.
+
+A harness receives under lease (``recv`` with ``ack``): every hand-out to a turn counts as
+one attempt, and a message is acknowledged only by a later ``ack`` covering it, which the
+harness sends after a turn that ended ok. A turn that failed leaves its messages in the
+inbox (``turn_failed`` records why); once a message has been handed to ``max_attempts``
+turns without one succeeding it is set aside as *dead*: kept in the store, listed by
+``dead()``, never handed out again, and reported through ``on_dead``. Nothing is
+acknowledged and then forgotten.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,19 +43,29 @@ class Message:
     body: str
     ts: float
     delivered_at: float | None = None
+    attempts: int = 0  # turns this message was handed to
+    dead_at: float | None = None  # set aside after max_attempts failed turns
+    last_failure: str = ""  # why the last turn that had it failed
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "sender": self.sender, "recipient": self.recipient,
                 "kind": self.kind, "body": self.body, "ts": self.ts,
-                "delivered_at": self.delivered_at}
+                "delivered_at": self.delivered_at, "attempts": self.attempts,
+                "dead_at": self.dead_at, "last_failure": self.last_failure}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Message:
         return cls(int(d["id"]), d["sender"], d["recipient"], d["kind"], d["body"],
-                   float(d["ts"]), d.get("delivered_at"))
+                   float(d["ts"]), d.get("delivered_at"), int(d.get("attempts") or 0),
+                   d.get("dead_at"), str(d.get("last_failure") or ""))
 
 
-_COLS = "id, sender, recipient, kind, body, created_at, delivered_at"
+DeadHandler = Callable[[list[Message]], Awaitable[None]]
+
+_COLS = ("id, sender, recipient, kind, body, created_at, delivered_at, attempts, dead_at, "
+         "last_failure")
+#: the reason kept for a message whose turns never reported (the harness died in them)
+UNREPORTED = "handed to turns that never reported an end (harness killed or bridge lost)"
 
 
 def _settle(waiter: asyncio.Future[None]) -> None:
@@ -98,18 +117,33 @@ def _checked_key(key: object) -> str:
 
 
 def _msg(row: tuple[Any, ...]) -> Message:
-    return Message(int(row[0]), row[1], row[2], row[3], row[4], float(row[5]), row[6])
+    return Message(int(row[0]), row[1], row[2], row[3], row[4], float(row[5]), row[6],
+                   int(row[7]), row[8], row[9])
+
+
+def _id_list(ids: object, limit: int) -> list[int]:
+    if not isinstance(ids, list | tuple) or not all(
+            isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids):
+        raise BusError("message ids must be a list of positive integers")
+    if len(ids) > limit:
+        raise BusError(f"at most {limit} message ids at once (bus.max_recv_batch)")
+    return list(ids)
 
 
 class MessageBus:
     """Inboxes for agents and the operator; ``system`` only ever sends."""
 
-    def __init__(self, store: Store, registry: Registry, hub: EventHub, config: BusConfig) -> None:
+    def __init__(self, store: Store, registry: Registry, hub: EventHub, config: BusConfig,
+                 max_attempts: int = 3) -> None:
         self._store = store
         self._registry = registry
         self._hub = hub
         self.config = config
+        self.max_attempts = max_attempts  # harness.max_attempts
+        #: told of messages set aside as dead (the hive notifies the manager and operator)
+        self.on_dead: DeadHandler | None = None
         self._depth: dict[str, int] = {}
+        self._dead: dict[str, int] = {}  # messages set aside, per inbox
         # per inbox, the futures of the receivers waiting on it: a send settles them all
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
         self._leased: dict[str, int] = {}  # highest id handed out under lease, per inbox
@@ -133,11 +167,19 @@ class MessageBus:
             f"SELECT {_COLS}, idem_key FROM messages WHERE idem_key IS NOT NULL "
             "AND created_at > ? ORDER BY id", (since,))
         self._keyed = {(r[1], r[-1]): _msg(r) for r in keyed}
+        rows = await self._store.fetchall(
+            "SELECT recipient, COUNT(*) FROM messages WHERE dead_at IS NOT NULL "
+            "GROUP BY recipient")
+        self._dead = {r[0]: int(r[1]) for r in rows}
 
     # --- queries ---------------------------------------------------------------
     def depth(self, name: str) -> int:
         """Undelivered messages waiting in ``name``'s inbox, live."""
         return self._depth.get(name, 0)
+
+    def dead_count(self, name: str) -> int:
+        """Messages to ``name`` set aside as dead, live."""
+        return self._dead.get(name, 0)
 
     def depths(self) -> dict[str, int]:
         return {k: v for k, v in self._depth.items() if v}
@@ -348,13 +390,8 @@ class MessageBus:
                     ) -> list[Message]:
         if not self._depth.get(recipient):
             return []
-        if ack is not None:  # leased: returned, still in the inbox until acknowledged
-            rows = await self._store.fetchall(
-                f"SELECT {_COLS} FROM messages WHERE recipient = ? AND delivered_at IS NULL "
-                "AND id > ? ORDER BY id LIMIT ?", (recipient, ack, max_count))
-            if rows:
-                self._leased[recipient] = max(self._leased.get(recipient, 0), rows[-1][0])
-            return [_msg(r) for r in rows]
+        if ack is not None:
+            return await self._lease(recipient, ack, max_count)
         now = time.time()
         # a plain recv never takes what the harness holds under lease (it is in that turn)
         after = self._leased.get(recipient, 0)
@@ -370,6 +407,79 @@ class MessageBus:
         self._hub.publish(MessagesReceived(agent=recipient, count=len(rows),
                                            depth=self._depth[recipient]))
         return [_msg(r) for r in rows]
+
+    async def _lease(self, recipient: str, ack: int, max_count: int) -> list[Message]:
+        """Hand messages out under lease (still in the inbox until acknowledged), one more
+        attempt each. One already handed to ``max_attempts`` turns that never reported an
+        end goes to the dead instead: a message that kills its harness cannot loop."""
+        while True:
+            rows = await self._store.execute_returning(
+                "UPDATE messages SET attempts = attempts + 1 WHERE id IN (SELECT id FROM "
+                "messages WHERE recipient = ? AND delivered_at IS NULL AND id > ? ORDER BY id "
+                f"LIMIT ?) RETURNING {_COLS}", (recipient, ack, max_count))
+            msgs = sorted((_msg(r) for r in rows), key=lambda m: m.id)
+            spent = [m.id for m in msgs if m.attempts > self.max_attempts]
+            if spent:
+                await self._bury(recipient, spent, UNREPORTED)
+            live = [m for m in msgs if m.id not in spent]
+            if live or not spent:
+                break
+        if live:
+            self._leased[recipient] = max(self._leased.get(recipient, 0), live[-1].id)
+        return live
+
+    async def ack(self, recipient: str, upto: int) -> None:
+        """``recipient``'s messages up to ``upto`` were handled by a turn that ended ok."""
+        self._check_participant(recipient, "recipient")
+        if isinstance(upto, bool) or not isinstance(upto, int) or upto < 0:
+            raise BusError(f"ack must be a message id >= 0 (the last one handled), got {upto!r}")
+        await self._ack(recipient, upto)
+
+    async def turn_failed(self, recipient: str, ids: Sequence[int], reason: str
+                          ) -> list[Message]:
+        """A turn given ``ids`` failed: they stay in the inbox with ``reason`` kept; those
+        handed to ``max_attempts`` turns now go to the dead (returned)."""
+        self._check_participant(recipient, "recipient")
+        wanted = _id_list(ids, self.config.max_recv_batch)
+        if not wanted:
+            return []
+        marks = ",".join("?" * len(wanted))
+        rows = await self._store.execute_returning(
+            f"UPDATE messages SET last_failure = ? WHERE recipient = ? AND delivered_at IS NULL "
+            f"AND id IN ({marks}) RETURNING id, attempts",
+            (reason[:2000] or "turn failed", recipient, *wanted))
+        spent = sorted(int(r[0]) for r in rows if int(r[1]) >= self.max_attempts)
+        return await self._bury(recipient, spent, reason)
+
+    async def _bury(self, recipient: str, ids: list[int], reason: str) -> list[Message]:
+        """Set ``ids`` aside as dead: out of the inbox, kept in the store, reported."""
+        if not ids:
+            return []
+        now = time.time()
+        rows = await self._store.execute_returning(
+            "UPDATE messages SET delivered_at = ?, dead_at = ?, last_failure = CASE "
+            "WHEN last_failure = '' THEN ? ELSE last_failure END WHERE recipient = ? AND "
+            f"dead_at IS NULL AND delivered_at IS NULL AND id IN ({','.join('?' * len(ids))}) "
+            f"RETURNING {_COLS}", (now, now, reason[:2000], recipient, *ids))
+        dead = sorted((_msg(r) for r in rows), key=lambda m: m.id)
+        if not dead:
+            return []
+        self._depth[recipient] = max(0, self._depth.get(recipient, 0) - len(dead))
+        self._dead[recipient] = self._dead.get(recipient, 0) + len(dead)
+        self._hub.publish(MessagesReceived(agent=recipient, count=len(dead),
+                                           depth=self._depth[recipient]))
+        log.error("inbox %s: %s message(s) set aside as dead after %s attempts: %s",
+                  recipient, len(dead), self.max_attempts, [m.id for m in dead])
+        if self.on_dead is not None:
+            await self.on_dead(dead)
+        return dead
+
+    async def dead(self, name: str, limit: int = 100) -> list[Message]:
+        """Messages to ``name`` set aside as dead, oldest first."""
+        rows = await self._store.fetchall(
+            f"SELECT {_COLS} FROM messages WHERE recipient = ? AND dead_at IS NOT NULL "
+            "ORDER BY id DESC LIMIT ?", (name, limit))
+        return [_msg(r) for r in reversed(rows)]
 
     async def history(self, name: str, limit: int = 100, before_id: int | None = None
                       ) -> list[Message]:

@@ -108,6 +108,13 @@ class HarnessConfig:
     notes_compact_bytes: int = 64 * 1024
     default_model: str = "claude-sonnet-4-5"
     default_runtime: str = "claude"
+    max_attempts: int = 3  # failed turns per message before it is set aside as dead
+    retry_backoff_s: float = 10.0  # wait after a failed turn, doubling while turns fail
+
+
+@dataclass
+class ClaudeConfig:
+    bin: str = "claude"  # a path, or a name on the core's PATH; passed into every container
 
 
 @dataclass
@@ -153,6 +160,7 @@ class HiveConfig:
     logs: LogsConfig = field(default_factory=LogsConfig)
     crash_watch: CrashWatchConfig = field(default_factory=CrashWatchConfig)
     harness: HarnessConfig = field(default_factory=HarnessConfig)
+    claude: ClaudeConfig = field(default_factory=ClaudeConfig)
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     ssh: SSHConfig = field(default_factory=SSHConfig)
 
@@ -220,6 +228,12 @@ def validate_config(cfg: HiveConfig) -> None:
     if not 0 < cfg.bus.idempotency_window_s <= 7 * 86400:
         raise ConfigError("bus.idempotency_window_s must be more than 0 and at most 604800 "
                           f"(seconds), got {cfg.bus.idempotency_window_s:g}")
+    if not 1 <= cfg.harness.max_attempts <= 100:
+        raise ConfigError("harness.max_attempts must be from 1 to 100 (failed turns per "
+                          f"message before it is set aside), got {cfg.harness.max_attempts}")
+    if not 0 <= cfg.harness.retry_backoff_s <= 3600:
+        raise ConfigError("harness.retry_backoff_s must be from 0 to 3600 (seconds after a "
+                          f"failed turn), got {cfg.harness.retry_backoff_s:g}")
     if cfg.crash_watch.interval_s <= 0:
         raise ConfigError("crash_watch.interval_s must be positive")
     cfg.bridge.validate()

@@ -81,6 +81,28 @@ class AgentStopped(ManagerEvent):
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class MessageDead(ManagerEvent):
+    """A message was handed to harness.max_attempts turns that all failed: set aside."""
+
+    event: ClassVar[str] = "message_dead"
+    agent: str
+    message_id: int
+    attempts: int
+    last_failure: str = ""
+    sender: str = ""
+
+
+@dataclass(frozen=True)
+class TurnFailed(Event):
+    """An agent's turn failed; ``reason`` is the runtime's own words (e.g. the CLI's)."""
+
+    event: ClassVar[str] = "turn_failed"
+    agent: str
+    reason: str
+    messages: tuple[int, ...] = ()
+
+
 # --- operator-facing events (live stream only) ---------------------------------
 
 
@@ -174,7 +196,8 @@ class Lagged(Event):
 
 _ALL_EVENTS: list[type[Event]] = [
         ContainerCrash, CrashLoop, ApprovalResolved, OperatorAnswer, AgentStarted,
-        AgentStopped, MessageSent, MessagesReceived, AgentChanged, StatusChanged,
+        AgentStopped, MessageDead, TurnFailed, MessageSent, MessagesReceived, AgentChanged,
+        StatusChanged,
         ApprovalRequested, QuestionAsked, Progress, Notification, TelemetryUpdated, Lagged,
 ]
 EVENT_TYPES: dict[str, type[Event]] = {cls.event: cls for cls in _ALL_EVENTS}

@@ -11,10 +11,10 @@ from types import TracebackType
 
 from hivetui.core.approvals import Approvals
 from hivetui.core.audit import AuditLog
-from hivetui.core.bus import MessageBus
+from hivetui.core.bus import Message, MessageBus
 from hivetui.core.config import HiveConfig
 from hivetui.core.errors import HiveError
-from hivetui.core.events import EventHub, ManagerEvent, Notification
+from hivetui.core.events import EventHub, ManagerEvent, MessageDead, Notification
 from hivetui.core.lifecycle import Lifecycle
 from hivetui.core.metrics import Metrics
 from hivetui.core.names import SYSTEM
@@ -45,7 +45,9 @@ class Hive:
         self.hub = EventHub()
         self.store = Store(self.paths.db)
         self.registry = Registry(self.store, self.paths, self.hub)
-        self.bus = MessageBus(self.store, self.registry, self.hub, self.config.bus)
+        self.bus = MessageBus(self.store, self.registry, self.hub, self.config.bus,
+                              self.config.harness.max_attempts)
+        self.bus.on_dead = self._messages_dead
         self.telemetry = Telemetry(self.store, self.hub, self.config.telemetry)
         self._backend = backend
         self.lifecycle: Lifecycle | None = (
@@ -65,7 +67,9 @@ class Hive:
             self.lifecycle.harness_settings = {
                 "turn_timeout_s": self.config.harness.turn_timeout_s,
                 "notes_compact_bytes": self.config.harness.notes_compact_bytes,
+                "retry_backoff_s": self.config.harness.retry_backoff_s,
             }
+            self.lifecycle.claude_bin = self.config.claude.bin
         self._tg: asyncio.TaskGroup | None = None
         self._services: dict[str, asyncio.Task[None]] = {}
         self._pending: list[tuple[str, ServiceFactory]] = []
@@ -149,6 +153,24 @@ class Hive:
                                               text=f"{type(exc).__name__}: {exc}"))
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
+
+    async def _messages_dead(self, messages: list[Message]) -> None:
+        """Dead letters: a toast for the operator, an event for the manager, per message.
+
+        The manager's own dead letters are not put back into its inbox: a manager whose
+        turns keep failing would bury the news of each one again, without end."""
+        manager = self.registry.manager()
+        for m in messages:
+            self.hub.publish(Notification(
+                level="error", title=f"message #{m.id} to {m.recipient} set aside",
+                text=f"{m.attempts} turn(s) failed on it; last: {m.last_failure[:300]} "
+                     f"(hivetui ctl inbox {m.recipient} --dead)", agent=m.recipient))
+            event = MessageDead(agent=m.recipient, message_id=m.id, attempts=m.attempts,
+                                last_failure=m.last_failure, sender=m.sender)
+            if manager is not None and manager.name == m.recipient:
+                self.hub.publish(event)
+            else:
+                await self.notify_manager(event)
 
     async def notify_manager(self, event: ManagerEvent) -> None:
         """Publish ``event`` and put it in the manager's inbox as a system message."""

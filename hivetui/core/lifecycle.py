@@ -16,6 +16,7 @@ from hivetui.core.paths import StatePaths, ensure_private_dir, write_private_fil
 from hivetui.core.ports import Bind, ContainerBackend, ContainerSpec
 from hivetui.core.registry import Agent, Flag, Registry
 from hivetui.core.repos import ConfigRepos
+from hivetui.core.runtimes import CLAUDE_BIN_ENV, CLAUDE_RUNTIME, resolve_claude_bin
 from hivetui.core.settings import AgentSettings
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ class Lifecycle:
             sys.executable, "-m", "hivetui", "harness", "--run-dir", "/run/hive",
             "--state-dir", "/state",
         )
+        #: ``[claude] bin``: resolved for each claude agent at spawn, start and rebuild
+        self.claude_bin = "claude"
         #: the binds each container was last built with (create/rebuild) by this core
         self._built_binds: dict[str, tuple[Bind, ...]] = {}
 
@@ -76,12 +79,24 @@ class Lifecycle:
         binds: tuple[Bind, ...] = ()
         if agent.role == "manager":
             binds = self.manager_binds(agent.name)
+        env = {"HIVETUI_AGENT": agent.name}
+        claude_bin = self.runtime_program(agent.runtime)
+        if claude_bin:
+            env[CLAUDE_BIN_ENV] = claude_bin
         return ContainerSpec(
             name=agent.name, state_dir=state_dir, run_dir=run_dir,
             log_file=self.paths.agent_log(agent.name), argv=self.harness_argv,
-            env={"HIVETUI_AGENT": agent.name}, settings=settings, extra_binds=binds,
-            nix_module=nix_module,
+            env=env, settings=settings, extra_binds=binds,
+            nix_module=nix_module, claude_bin=claude_bin,
         )
+
+    def runtime_program(self, runtime: str) -> str:
+        """The program ``runtime`` runs, resolved on the core ("" for the built-in ones, and
+        for a backend whose containers bring their own, ``host_programs = False``: nixos);
+        refuses (``ContainerError``, naming where it looked) when it is not there."""
+        if runtime != CLAUDE_RUNTIME or not getattr(self.backend, "host_programs", True):
+            return ""
+        return resolve_claude_bin(self.claude_bin)
 
     async def _prepare_start(self, agent: Agent) -> None:
         """A new bearer token (the container reads it at start, the old one is refused);
@@ -135,6 +150,7 @@ class Lifecycle:
     # --- operations ------------------------------------------------------------
     async def spawn(self, name: str, *, runtime: str, model: str, role: str = "worker",
                     start: bool = True) -> Agent:
+        self.runtime_program(runtime)  # refused here, before anything is created
         agent = await self.registry.create(name, role=role, runtime=runtime, model=model)
         async with self._operation(name, Flag.STARTING, "spawn"):
             # an agent spawned without an approval gets the default config repo

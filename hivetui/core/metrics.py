@@ -86,7 +86,7 @@ class Metrics:
         if self._registry.find(agent) is not None:
             await self._registry.update(agent, what="turn", last_turn_at=now)
         if outcome == "failure":
-            log.warning("agent %s: turn failed: %s", agent, detail[:200])
+            log.warning("agent %s: turn failed: %s", agent, detail)
 
     async def sample(self) -> None:
         """One sampler tick: inbox depth (now and max over the window), time since last turn."""

@@ -50,6 +50,7 @@ def agent_view(hive: Hive, agent: Agent) -> AgentView:
         created_at=agent.created_at, last_turn_at=agent.last_turn_at,
         inbox_depth=hive.bus.depth(agent.name),
         flags=tuple(sorted(f.value for f in hive.registry.flags(agent.name))),
+        dead_letters=hive.bus.dead_count(agent.name),
     )
 
 
@@ -167,9 +168,13 @@ class OperatorSession:
         self._write(f"send to {name}")
         return await self.hive.bus.send(OPERATOR, name, text)
 
-    async def inbox(self, name: str, limit: int = 100) -> list[Message]:
+    async def inbox(self, name: str, limit: int = 100, dead: bool = False) -> list[Message]:
+        """Recent messages to/from ``name``; with ``dead``, its messages set aside after
+        harness.max_attempts failed turns."""
         if name != OPERATOR:
             self.hive.registry.get(name)
+        if dead:
+            return await self.hive.bus.dead(name, limit)
         return await self.hive.bus.history(name, limit)
 
     # --- approvals, questions, kept state --------------------------------------

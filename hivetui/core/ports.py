@@ -32,6 +32,10 @@ class ContainerSpec:
     #: the agent's applied ``agent.nix`` (its config repo, as the operator approved it): an
     #: extra NixOS module for backends that build the container from Nix; "" for none
     nix_module: str = ""
+    #: the host path of the ``claude`` program an agent with that runtime runs ("" for
+    #: other runtimes): backends make it visible inside; the harness finds it in
+    #: HIVETUI_CLAUDE_BIN
+    claude_bin: str = ""
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,14 @@ MIGRATIONS: list[str] = [
         commit_sha TEXT NOT NULL DEFAULT ''
     );
     """,
-    # 2: a sender's idempotency key per message, so a retried send is not stored twice
+    # 2: turns that saw a message and failed (attempts), messages set aside as dead
+    """
+    ALTER TABLE messages ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE messages ADD COLUMN dead_at REAL;
+    ALTER TABLE messages ADD COLUMN last_failure TEXT NOT NULL DEFAULT '';
+    CREATE INDEX messages_dead ON messages(recipient, id) WHERE dead_at IS NOT NULL;
+    """,
+    # 3: a sender's idempotency key per message, so a retried send is not stored twice
     """
     ALTER TABLE messages ADD COLUMN idem_key TEXT;
     CREATE INDEX messages_idem ON messages(created_at) WHERE idem_key IS NOT NULL;

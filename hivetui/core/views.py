@@ -36,6 +36,7 @@ class AgentView(_Record):
     last_turn_at: float | None
     inbox_depth: int
     flags: tuple[str, ...] = ()
+    dead_letters: int = 0  # messages set aside after harness.max_attempts failed turns
 
     @property
     def effective_model(self) -> str:

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from hivetui.core.errors import HarnessError
+from hivetui.core.runtimes import CLAUDE_BIN_ENV
+from hivetui.core.tool_surface import model_tools
 from hivetui.harness.client import Message
 from hivetui.harness.process import ProcessResult, run_process
 from hivetui.harness.runtime import AgentInfo, TurnContext, TurnResult
@@ -20,7 +22,6 @@ from hivetui.harness.stream import HIVE_SERVER, StreamParser, StreamStats
 
 log = logging.getLogger(__name__)
 
-CLAUDE_BIN_ENV = "HIVETUI_CLAUDE_BIN"
 NO_CONVERSATION = "No conversation found"
 # one argv string is capped at 128 KiB on Linux (MAX_ARG_STRLEN): keep the notes below it
 MAX_NOTES_IN_PROMPT = 96 * 1024
@@ -63,14 +64,20 @@ class _Run:
     proc: ProcessResult
 
     def verdict(self) -> tuple[bool, str]:
-        """(ok, reason): exit code, ``is_error`` and ``subtype`` together decide."""
+        """(ok, reason): exit code, ``is_error`` and ``subtype`` together decide. A failure's
+        reason is the CLI's own words (its ``result`` text, e.g. "API Error: 529 …" or
+        "Not logged in · Please run /login"), else its last stderr line."""
         s, rc = self.stats, self.proc.returncode
         if s.result is None:
             last = self.proc.stderr_tail[-1] if self.proc.stderr_tail else "no stderr"
-            return False, f"claude exited {rc} without a result event ({last})"
+            return False, f"claude exited {rc} without a result ({last})"
         if s.is_error:
-            text = s.result_text.strip().splitlines()[0][:200] if s.result_text.strip() else ""
-            return False, f"claude reported an error (exit {rc}, {s.subtype}): {text}"
+            text = s.result_text.strip()
+            if text:
+                log.error("claude's error (exit %s, %s): %s", rc, s.subtype, text)
+                return False, " ".join(text.split())
+            return False, f"claude ended with an error ({s.terminal_reason or s.subtype}, " \
+                          f"exit {rc})"
         if rc != 0:
             return False, f"claude exited {rc} after a result"
         if s.subtype != "success":
@@ -119,11 +126,12 @@ class ClaudeRuntime:
         return path
 
     def allowed_tools(self) -> list[str]:
-        tools = list(self.agent.settings.allowed_tools)
-        if not any(t == f"mcp__{HIVE_SERVER}" or t.startswith(f"mcp__{HIVE_SERVER}__")
-                   for t in tools):
-            tools.append(f"mcp__{HIVE_SERVER}")  # without it the agent cannot answer anyone
-        return tools
+        """The settings' rules, with the hive's tools exactly the model's own (by role):
+        ``mcp__hive`` alone would allow the whole server (reference: MCP permissions)."""
+        hive = f"mcp__{HIVE_SERVER}"
+        tools = [t for t in self.agent.settings.allowed_tools
+                 if t != hive and not t.startswith(hive + "__")]
+        return tools + [f"{hive}__{name}" for name in model_tools(self.agent.role)]
 
     def system_prompt(self) -> str:
         try:
@@ -227,6 +235,10 @@ class ClaudeRuntime:
         if result.denials:
             details.append("denied: " + ", ".join(result.denials[:5]))
         result.detail = "; ".join(details)
+        if result.outcome == "failure":
+            result.failure = reason
+        result.model = next((run.stats.model for run in reversed(runs) if run.stats.model),
+                            None)
         return result
 
     # --- notes compaction -------------------------------------------------------------

@@ -45,13 +45,15 @@ class Message:
     kind: str
     body: str
     ts: float = 0.0
+    attempts: int = 1  # turns this message was handed to, this one included
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Message:
         try:
             return cls(id=int(data["id"]), sender=str(data["sender"]),
                        recipient=str(data.get("recipient", "")), kind=str(data["kind"]),
-                       body=str(data["body"]), ts=float(data.get("ts") or 0.0))
+                       body=str(data["body"]), ts=float(data.get("ts") or 0.0),
+                       attempts=int(data.get("attempts") or 1))
         except (KeyError, TypeError, ValueError) as exc:
             raise HarnessError(f"recv returned a malformed message {dict(data)!r}: {exc}") from exc
 
@@ -68,14 +70,20 @@ class TurnReport:
     received: dict[str, int] = field(default_factory=dict)  # by kind
     notes_bytes: int = 0
     detail: str = ""
+    messages: tuple[int, ...] = ()  # the ids the turn was given
+    failure: str = ""  # a failed turn's reason, in the runtime's own words
 
     def to_args(self) -> dict[str, Any]:
-        return {
+        args: dict[str, Any] = {
             "outcome": self.outcome, "duration_s": round(self.duration_s, 3),
             "tool_calls": dict(self.tool_calls), "cost_usd": self.cost_usd,
             "sent": dict(self.sent), "received": dict(self.received),
             "notes_bytes": self.notes_bytes, "detail": self.detail,
         }
+        if self.outcome == "failure":
+            args["messages"] = list(self.messages)
+            args["failure"] = self.failure
+        return args
 
 
 class HiveApi(Protocol):
@@ -84,6 +92,7 @@ class HiveApi(Protocol):
     async def recv(self, wait_s: float = 0.0, max: int = 20, ack: int | None = None
                    ) -> list[Message]: ...
     async def send(self, to: str, body: str) -> dict[str, Any]: ...
+    async def ack(self, upto: int) -> None: ...
     async def set_status(self, status: Status, detail: str = "") -> None: ...
     async def report_turn(self, report: TurnReport) -> None: ...
     async def get_settings(self) -> dict[str, Any]: ...
@@ -289,6 +298,10 @@ class HiveClient:
         if not isinstance(raw, list):
             raise HarnessError(f"recv returned {data!r}: 'messages' must be a list")
         return [Message.from_dict(m) for m in raw]
+
+    async def ack(self, upto: int) -> None:
+        """Messages up to ``upto`` were handled by a turn that ended ok."""
+        await self.call("ack", {"upto": upto})
 
     async def set_status(self, status: Status, detail: str = "") -> None:
         await self.call("set_status", {"status": status, "detail": detail})

@@ -1,4 +1,11 @@
-"""The harness turn loop: wait for the inbox, run one turn, report it, repeat."""
+"""The harness turn loop: wait for the inbox, run one turn, report it, repeat.
+
+Messages are received under lease and acknowledged only after a turn that ended ok (or ok
+after compaction). A failed, timed-out or killed turn leaves them in the inbox: the report
+names them and the reason, the bus counts the attempt, and the next turn gets them again
+(until ``harness.max_attempts``, when the bus sets them aside as dead), after a backoff
+that doubles while turns keep failing.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +28,8 @@ log = logging.getLogger(__name__)
 
 OPERATOR = "operator"
 KINDS = ("peer", "operator", "manager", "system")
+OK_OUTCOMES = ("ok", "compact_retry")
+STATUS_DETAIL_MAX = 500  # the bridge's limit for set_status
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,11 @@ class LoopConfig:
     max_turns: int | None = None  # stop after this many turns (tests, one-shot runs)
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 30.0
+    # after a failed turn, wait this long before the next (doubling while turns keep
+    # failing): a passing outage, or an operator fixing a credential, gets time before the
+    # messages' attempts run out
+    retry_backoff_s: float = 10.0
+    retry_backoff_max_s: float = 300.0
 
 
 def read_model_file(state_dir: Path) -> str | None:
@@ -57,6 +71,25 @@ def resolve_model(settings: Mapping[str, Any], file_model: str | None, default: 
     return default
 
 
+def model_shown(requested: str, ran: str | None) -> str:
+    """The model for the operator: both names when the runtime ran another one."""
+    return f"{ran} (asked {requested})" if ran and ran != requested else requested
+
+
+def idle_detail(result: TurnResult, duration_s: float, requested: str) -> str:
+    """The status after a turn: its outcome, a failure's reason in the runtime's words,
+    and the model when it was not the one asked for."""
+    if result.outcome in OK_OUTCOMES:
+        text = f"last turn {result.outcome} in {duration_s:.1f}s"
+    else:
+        # the reason first: a narrow DETAIL column still shows its start
+        text = f"{result.failure} (last turn failed after {duration_s:.1f}s)"
+    if result.model and result.model != requested:
+        suffix = f" [model {model_shown(requested, result.model)}]"
+        return text[:STATUS_DETAIL_MAX - len(suffix)] + suffix
+    return text[:STATUS_DETAIL_MAX]
+
+
 def count_kinds(values: Iterable[str]) -> dict[str, int]:
     counts = Counter(values)
     return {k: counts[k] for k in KINDS if counts[k]}
@@ -75,6 +108,8 @@ class TurnLoop:
         if self.file_model:
             log.info("persisted model override from %s: %s", state_dir / "model", self.file_model)
         self.turns = 0
+        self.last_failure = ""  # the previous turn's, shown while the next one retries
+        self.failures = 0  # turns failed in a row
         self._kind_of: dict[str, str] = {OPERATOR: "operator"}  # learned from senders
         self.ack_file = state_dir / ".hive" / "recv_ack"
         self.acked = self._read_ack()
@@ -108,11 +143,11 @@ class TurnLoop:
                 messages = await self.client.recv(self.config.recv_wait_s, self.config.recv_max,
                                                   ack=self.acked)
                 status = await self.turn(messages) if messages else None
-                if messages:
-                    self.acknowledge(max(m.id for m in messages))
+                if messages and status is None and self.failures and not self._last_turn():
+                    await asyncio.sleep(self.retry_delay())
                 if status is not None:
-                    # a deliberate exit: tell the bus this turn's messages were handled
-                    await self.client.recv(0, 1, ack=self.acked)
+                    # a deliberate exit: tell the bus what the turns handled
+                    await self.client.ack(self.acked)
             except BridgeUnreachable as exc:
                 log.warning("%s; reconnecting in %.0fs", exc, backoff)
                 await asyncio.sleep(backoff)
@@ -126,10 +161,20 @@ class TurnLoop:
                 return status
         if self.turns:
             try:  # leaving after max_turns: tell the bus what was handled
-                await self.client.recv(0, 1, ack=self.acked)
+                await self.client.ack(self.acked)
             except BridgeUnreachable as exc:
                 log.warning("could not acknowledge on exit (the next harness will): %s", exc)
         return 0
+
+    def _last_turn(self) -> bool:
+        return self.config.max_turns is not None and self.turns >= self.config.max_turns
+
+    def retry_delay(self) -> float:
+        """Seconds to wait after the latest of ``failures`` failed turns in a row."""
+        if self.failures <= 0:
+            return 0.0
+        delay: float = self.config.retry_backoff_s * 2.0 ** min(self.failures - 1, 16)
+        return min(delay, self.config.retry_backoff_max_s)
 
     async def _reconnect(self) -> None:
         reconnect = getattr(self.client, "reconnect", None)
@@ -150,9 +195,10 @@ class TurnLoop:
         model = resolve_model(settings, self.file_model, self.agent.settings.model)
         notes_detail = await self.maybe_compact_notes(model)
         senders = ", ".join(dict.fromkeys(m.sender for m in messages))
+        retry = f"; retrying after: {self.last_failure}" if self.last_failure else ""
         await self.client.set_status(
-            "in_turn", f"turn {self.turns}: {len(messages)} message(s) from {senders} "
-                       f"(model {model})")
+            "in_turn", (f"turn {self.turns}: {len(messages)} message(s) from {senders} "
+                        f"(model {model}){retry}")[:STATUS_DETAIL_MAX])
         started = time.monotonic()
         ctx = TurnContext(messages=tuple(messages), model=model, turn_no=self.turns)
         try:
@@ -161,13 +207,21 @@ class TurnLoop:
         except TimeoutError:
             log.error("turn %s of %s timed out after %.0fs: runtime killed", self.turns,
                       self.agent.name, self.config.turn_timeout_s)
-            result = TurnResult(outcome="failure", detail=(
-                f"turn timed out after {self.config.turn_timeout_s:g}s; runtime killed"))
+            reason = f"turn timed out after {self.config.turn_timeout_s:g}s; runtime killed"
+            result = TurnResult(outcome="failure", detail=reason, failure=reason)
         except HarnessError as exc:
             log.error("turn %s of %s failed: %s", self.turns, self.agent.name, exc)
-            result = TurnResult(outcome="failure", detail=str(exc))
+            result = TurnResult(outcome="failure", detail=str(exc), failure=str(exc))
         duration = time.monotonic() - started
-        detail = "; ".join(d for d in (f"model={model}", result.detail, notes_detail) if d)
+        if result.outcome in OK_OUTCOMES:
+            self.acknowledge(max(m.id for m in messages))
+            self.last_failure, self.failures = "", 0
+        else:
+            result.failure = result.failure or result.detail or "turn failed"
+            self.last_failure = result.failure
+            self.failures += 1
+        model_used = model_shown(model, result.model)
+        detail = "; ".join(d for d in (f"model={model_used}", result.detail, notes_detail) if d)
         report = TurnReport(
             outcome=result.outcome, duration_s=duration,
             tool_calls={k: v for k, v in sorted(result.tool_calls.items()) if v},
@@ -176,13 +230,13 @@ class TurnLoop:
                              for to, n in result.sent_to.items() for _ in range(n)),
             received=count_kinds(m.kind for m in messages),
             notes_bytes=self.notes_bytes(), detail=detail,
+            messages=tuple(m.id for m in messages), failure=result.failure,
         )
         await self.client.report_turn(report)
         if result.waiting_operator:
             await self.client.set_status("waiting_operator", result.waiting_operator[:200])
         else:
-            await self.client.set_status(
-                "idle", f"last turn {result.outcome} in {duration:.1f}s")
+            await self.client.set_status("idle", idle_detail(result, duration, model))
         return result.exit_status
 
     # --- notes ---------------------------------------------------------------------------

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 from hivetui.core.errors import HarnessError
+from hivetui.core.runtimes import CLAUDE_BIN_ENV
+from hivetui.core.tool_surface import harness_url, model_url
 from hivetui.harness.claude import ClaudeRuntime
 from hivetui.harness.client import BridgeUnreachable, HiveClient
 from hivetui.harness.loop import LoopConfig, TurnLoop
@@ -51,7 +54,8 @@ def prepare(run_dir: Path, state_dir: Path) -> tuple[AgentInfo, str, str]:
 def loop_config(agent: AgentInfo, overrides: dict[str, Any]) -> LoopConfig:
     """Knobs: defaults < agent.json's "harness" object < explicit arguments."""
     known = {"turn_timeout_s", "notes_compact_bytes", "compact_timeout_s", "recv_wait_s",
-             "recv_max", "max_turns", "reconnect_min_s", "reconnect_max_s"}
+             "recv_max", "max_turns", "reconnect_min_s", "reconnect_max_s",
+             "retry_backoff_s", "retry_backoff_max_s"}
     merged = {k: v for k, v in agent.harness.items() if k in known}
     unknown = set(agent.harness) - known
     if unknown:
@@ -76,8 +80,14 @@ async def connect_with_retry(client: HiveClient, config: LoopConfig) -> None:
 def make_runtime(agent: AgentInfo, client: HiveClient, *, url: str, token: str,
                  state_dir: Path, claude_bin: str | None = None) -> Runtime:
     if agent.runtime == "claude":
-        return ClaudeRuntime(agent, bridge_url=url, token=token, state_dir=state_dir,
-                             claude_bin=claude_bin)
+        runtime = ClaudeRuntime(agent, bridge_url=url, token=token, state_dir=state_dir,
+                                claude_bin=claude_bin)
+        if shutil.which(runtime.claude_bin) is None:
+            # before any message is taken: turns that cannot run would only use up attempts
+            raise HarnessError(f"cannot run claude: {runtime.claude_bin!r} is not an "
+                               f"executable program here ({CLAUDE_BIN_ENV}, else claude on "
+                               "PATH); the core resolves [claude] bin and passes it in")
+        return runtime
     if agent.runtime.startswith("scripted:"):
         return make_scripted(agent.runtime, client, agent, state_dir)
     raise HarnessError(f"unknown runtime {agent.runtime!r} (known: claude, scripted:echo, "
@@ -118,11 +128,13 @@ async def run_harness(run_dir: Path = DEFAULT_RUN_DIR, state_dir: Path = DEFAULT
         except (NotImplementedError, RuntimeError) as exc:  # not the main thread
             log.debug("no handler for %s: %s", sig, exc)
     try:
-        client = HiveClient(url, token, url_source=lambda: read_bridge(run_dir)[0])
+        # the harness's own endpoint; the model gets ``url`` (only the tools meant for it)
+        client = HiveClient(harness_url(url), token,
+                            url_source=lambda: harness_url(read_bridge(run_dir)[0]))
         try:
             await connect_with_retry(client, config)
-            runtime = make_runtime(agent, client, url=client.url, token=token,
-                                   state_dir=state_dir, claude_bin=claude_bin)
+            runtime = make_runtime(agent, client, url=model_url(client.url),
+                                   token=token, state_dir=state_dir, claude_bin=claude_bin)
             try:
                 return await TurnLoop(client, runtime, agent, state_dir, config).run()
             finally:

@@ -66,8 +66,8 @@ async def run_process(argv: list[str], stdin_data: str, *, cwd: Path,
             start_new_session=True, limit=LINE_LIMIT,
         )
     except FileNotFoundError as exc:
-        raise HarnessError(f"cannot run {argv[0]!r}: not found (install it, or point "
-                           "HIVETUI_CLAUDE_BIN at it)") from exc
+        raise HarnessError(f"cannot run {argv[0]!r}: not found (the core passes the "
+                           "program it resolved in HIVETUI_CLAUDE_BIN)") from exc
     except OSError as exc:
         raise HarnessError(f"cannot run {argv[0]!r}: {exc}") from exc
     tail: deque[str] = deque(maxlen=stderr_lines)

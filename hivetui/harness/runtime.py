@@ -61,6 +61,8 @@ class TurnResult:
     runtime_duration_s: float | None = None  # as the runtime itself reported it
     sent_to: Counter[str] = field(default_factory=Counter)  # recipient name -> count
     detail: str = ""
+    failure: str = ""  # why a failed turn failed, in the runtime's own words (one line)
+    model: str | None = None  # the model that actually ran, when the runtime says
     denials: list[str] = field(default_factory=list)
     waiting_operator: str | None = None  # a question the agent asked the operator this turn
     exit_status: int | None = None  # the harness should exit with this status after the turn

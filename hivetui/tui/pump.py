@@ -27,6 +27,7 @@ from hivetui.core.events import (
     CrashLoop,
     Event,
     Lagged,
+    MessageDead,
     MessageSent,
     MessagesReceived,
     Notification,
@@ -42,7 +43,7 @@ from hivetui.tui.state import Changes, HiveState, Pending
 log = logging.getLogger(__name__)
 
 ALERTS = (ApprovalRequested, QuestionAsked, ContainerCrash, CrashLoop, Notification)
-_AGENT_EVENTS = (AgentChanged, StatusChanged, AgentStarted, AgentStopped, Progress,
+_AGENT_EVENTS = (AgentChanged, StatusChanged, AgentStarted, AgentStopped, Progress, MessageDead,
                  ContainerCrash, CrashLoop, MessagesReceived)
 _COUNT_EVENTS = (ApprovalRequested, ApprovalResolved, QuestionAsked, OperatorAnswer)
 #: events passed on as they come to the queue screens (rare; they re-read their lists)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from hivetui.core.hive import Hive
+from hivetui.core.tool_surface import harness_url
 from tests.mcp_util import ToolFailed, agent_client
 
 pytestmark = pytest.mark.slow
@@ -90,8 +91,8 @@ async def test_kill_9_loses_nothing_acknowledged(tmp_path: Path) -> None:
         assert not missing, f"{len(missing)} acknowledged messages lost: {missing[:5]}"
         assert len(survivors) >= 150
         # and the restarted core carries on: bob reads every message alice sent him
-        async with agent_client(json.loads((state / "run" / "bridge.json").read_text())["url"],
-                                tokens["bob"]) as bob:
+        async with agent_client(harness_url(json.loads(
+                (state / "run" / "bridge.json").read_text())["url"]), tokens["bob"]) as bob:
             got: list[str] = []
             while True:
                 batch = (await bob.call("recv", wait_s=0, max=100))["messages"]

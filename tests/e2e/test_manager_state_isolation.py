@@ -61,7 +61,9 @@ async def test_agent_spawned_after_the_manager_started_is_out_of_its_reach(
 
 async def test_the_managers_draft_notes_are_the_spawned_agents_first_state(
         tmp_path: Path) -> None:
-    async with HiveNode(tmp_path / "state", HiveConfig()) as node:
+    config = HiveConfig()
+    config.harness.default_runtime = "scripted:echo"  # the draft's: no claude needed here
+    async with HiveNode(tmp_path / "state", config) as node:
         api = OperatorSession(node.hive, Operator("tester"))
         paths = node.paths
         approvals = node.hive.approvals

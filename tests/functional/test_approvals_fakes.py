@@ -12,6 +12,7 @@ from pathlib import Path
 from hivetui.core.errors import ContainerError
 from hivetui.core.hive import Hive
 from hivetui.core.ports import ContainerExit, ContainerSpec
+from tests.fakes.claude.scenarios import stub_claude
 
 
 class FakeBackendRecorder:
@@ -118,8 +119,10 @@ async def open_hive(root: Path, *, manager: bool = True
     backend = FakeBackendRecorder()
     hive = Hive(root, backend=backend)
     await hive.__aenter__()
+    assert hive.lifecycle is not None
+    # spawns default to the claude runtime, which the core refuses without a program
+    hive.lifecycle.claude_bin = stub_claude(root.parent / "bin")
     if manager:
-        assert hive.lifecycle is not None
         await hive.lifecycle.spawn("boss", runtime="scripted:manager", model="m",
                                    role="manager")
     return hive, backend

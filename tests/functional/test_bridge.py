@@ -153,7 +153,7 @@ async def test_bad_input_never_crashes_and_names_the_problem(hive: Hive, bridge:
     await _hive3(hive)
     token = (hive.paths.agent_run("alice") / "token").read_text().strip()
     errors: list[str] = []
-    async with agent_client(bridge.url, token) as alice:
+    async with agent_client(bridge.harness_url, token) as alice:
 
         @settings(max_examples=150, deadline=None,
                   suppress_health_check=list(HealthCheck))

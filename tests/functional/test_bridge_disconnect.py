@@ -89,14 +89,15 @@ async def test_abandoned_long_poll_takes_nothing(hive: Hive, bridge: Bridge, ver
     await hive.registry.create("bob", runtime="scripted:echo", model="m")
     token = (hive.paths.agent_run("bob") / "token").read_text().strip()
     modern = version == MODERN
-    session = None if modern else await _legacy_session(bridge.url, token)
+    session = None if modern else await _legacy_session(bridge.harness_url, token)
     caplog.set_level(logging.INFO, logger="hivetui.bridge")
 
     def noticed() -> bool:
         return any("disconnected during a long-poll" in r.message for r in caplog.records)
 
     # bob long-polls for 30 s, then his client goes away (a killed agent, a dropped link)
-    _, _, _, writer = await _post(bridge.url, token, _call("recv", {"wait_s": 30}, 7, modern),
+    url = bridge.harness_url
+    _, _, _, writer = await _post(url, token, _call("recv", {"wait_s": 30}, 7, modern),
                                   version, session, read=False)
     await asyncio.sleep(0.3)  # the poll is waiting in the bus
     writer.close()
@@ -109,7 +110,7 @@ async def test_abandoned_long_poll_takes_nothing(hive: Hive, bridge: Bridge, ver
     await hive.bus.send("alice", "bob", "do not lose me")
     await asyncio.sleep(0.1)  # an abandoned poll still waiting would take it now
     assert hive.bus.depth("bob") == 1
-    status, _, data, _ = await _post(bridge.url, token, _call("recv", {"wait_s": 1}, 8, modern),
+    status, _, data, _ = await _post(url, token, _call("recv", {"wait_s": 1}, 8, modern),
                                      version, session)
     assert status == 200, data
     result = json.loads(data)["result"]
@@ -121,8 +122,8 @@ async def test_a_long_poll_still_answers_when_its_client_stays(hive: Hive,
                                                                bridge: Bridge) -> None:
     await hive.registry.create("alice", runtime="scripted:echo", model="m")
     token = (hive.paths.agent_run("alice") / "token").read_text().strip()
-    poll = asyncio.create_task(_post(bridge.url, token, _call("recv", {"wait_s": 5}, 1, True),
-                                     MODERN))
+    poll = asyncio.create_task(_post(bridge.harness_url, token,
+                                     _call("recv", {"wait_s": 5}, 1, True), MODERN))
     await asyncio.sleep(0.2)
     await hive.bus.send("operator", "alice", "hello")
     status, _, data, _ = await asyncio.wait_for(poll, 2)

@@ -25,34 +25,7 @@ from hivetui.harness.main import run_harness
 from tests.fakes.claude import scenarios as sc
 from tests.fakes.claude.scenarios import FakeClaude
 from tests.fakes.memory_backend import FakeMemoryBackend
-
-MODEL = "m-default"
-
-
-async def _agent(hive: Hive, bridge: Bridge, name: str, runtime: str,
-                 role: str = "worker") -> tuple[Path, Path]:
-    """Register an agent and write its run dir as the core does (token, bridge, agent)."""
-    agent = await hive.registry.create(name, role=role, runtime=runtime, model=MODEL)
-    run = hive.paths.agent_run(name)
-    (run / "bridge.json").write_text(json.dumps({"url": bridge.url}))
-    settings = {"runtime": runtime, "model": MODEL}
-    (run / "agent.json").write_text(json.dumps({"name": agent.name, "role": role,
-                                                "runtime": runtime, "settings": settings}))
-    state = hive.paths.agent_state(name)
-    state.mkdir(parents=True, exist_ok=True)
-    return run, state
-
-
-async def _until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
-
-
-async def _operator_inbox(hive: Hive) -> list[tuple[str, str]]:
-    return [(m.sender, m.body) for m in await hive.bus.history("operator")
-            if m.recipient == "operator"]
+from tests.harness_util import MODEL, make_agent, operator_inbox, until
 
 
 async def _series(hive: Hive, agent: str) -> dict[str, list[float]]:
@@ -62,12 +35,12 @@ async def _series(hive: Hive, agent: str) -> dict[str, list[float]]:
 
 
 async def test_echo_answers_the_operator_through_the_bridge(hive: Hive, bridge: Bridge) -> None:
-    run, state = await _agent(hive, bridge, "alice", "scripted:echo")
+    run, state = await make_agent(hive, bridge, "alice", "scripted:echo")
     task = asyncio.create_task(run_harness(run, state, recv_wait_s=5, max_turns=1))
-    await _until(lambda: _status(hive, "alice", "idle"))
+    await until(lambda: _status(hive, "alice", "idle"))
     await hive.bus.send("operator", "alice", "hello alice")
     assert await asyncio.wait_for(task, 20) == 0
-    assert ("alice", "echo: hello alice") in await _operator_inbox(hive)
+    assert ("alice", "echo: hello alice") in await operator_inbox(hive)
     series = await _series(hive, "alice")
     assert series["turns"] == [1.0]
     assert series["outcome_ok"] == [1.0]
@@ -84,7 +57,7 @@ async def _status(hive: Hive, name: str, status: str) -> bool:
 
 async def test_claude_runtime_sends_through_the_bridge_with_its_token(
         hive: Hive, bridge: Bridge, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    run, state = await _agent(hive, bridge, "carl", "claude")
+    run, state = await make_agent(hive, bridge, "carl", "claude")
     fake = FakeClaude(tmp_path / "fake", [sc.simple_ok(cost=0.25, mcp=True,
                                                        reply=("operator", "done by claude"))])
     monkeypatch.setenv("FAKE_CLAUDE_DIR", str(fake.root))
@@ -93,7 +66,7 @@ async def test_claude_runtime_sends_through_the_bridge_with_its_token(
         run_harness(run, state, recv_wait_s=5, max_turns=1, claude_bin=str(fake.bin)), 30)
     assert status == 0
     # the message really went through the bridge, under carl's identity
-    assert ("carl", "done by claude") in await _operator_inbox(hive)
+    assert ("carl", "done by claude") in await operator_inbox(hive)
     [call] = fake.calls()
     assert "do the thing" in call["stdin"]
     series = await _series(hive, "carl")
@@ -104,14 +77,14 @@ async def test_claude_runtime_sends_through_the_bridge_with_its_token(
 
 async def test_crash_after_2_exits_the_harness_process_with_status_3(
         hive: Hive, bridge: Bridge) -> None:
-    run, state = await _agent(hive, bridge, "crashy", "scripted:crash-after:2")
+    run, state = await make_agent(hive, bridge, "crashy", "scripted:crash-after:2")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "hivetui", "harness", "--run-dir", str(run),
         "--state-dir", str(state), stderr=asyncio.subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
     for i in (1, 2):
         await hive.bus.send("operator", "crashy", f"m{i}")
-        await _until(lambda i=i: _has(hive, ("crashy", f"echo: m{i}")), 20)
+        await until(lambda i=i: _has(hive, ("crashy", f"echo: m{i}")), 20)
     rc = await asyncio.wait_for(proc.wait(), 20)
     assert proc.stderr is not None
     err = (await proc.stderr.read()).decode()
@@ -122,15 +95,15 @@ async def test_crash_after_2_exits_the_harness_process_with_status_3(
 
 
 async def _has(hive: Hive, item: tuple[str, str]) -> bool:
-    return item in await _operator_inbox(hive)
+    return item in await operator_inbox(hive)
 
 
 async def test_model_override_next_turn_and_persisted_override(hive: Hive,
                                                                bridge: Bridge) -> None:
-    run, state = await _agent(hive, bridge, "mo", "scripted:echo")
+    run, state = await make_agent(hive, bridge, "mo", "scripted:echo")
     task = asyncio.create_task(run_harness(run, state, recv_wait_s=5, max_turns=2))
     await hive.bus.send("operator", "mo", "one")
-    await _until(lambda: _has(hive, ("mo", "echo: one")))
+    await until(lambda: _has(hive, ("mo", "echo: one")))
     await hive.registry.update("mo", model_override="m-operator")
     await hive.bus.send("operator", "mo", "two")
     assert await asyncio.wait_for(task, 20) == 0
@@ -159,7 +132,7 @@ async def managed(tmp_path: Path) -> AsyncIterator[tuple[Hive, Bridge, FakeMemor
 async def test_scripted_manager_spawns_asks_forwards_and_restarts(
         managed: tuple[Hive, Bridge, FakeMemoryBackend]) -> None:
     hive, bridge, backend = managed
-    run, state = await _agent(hive, bridge, "boss", "scripted:manager", role="manager")
+    run, state = await make_agent(hive, bridge, "boss", "scripted:manager", role="manager")
     assert hive.lifecycle is not None
     for name in ("w1", "w2"):
         await hive.lifecycle.spawn(name, runtime="scripted:echo", model=MODEL)
@@ -184,7 +157,7 @@ async def test_scripted_manager_spawns_asks_forwards_and_restarts(
     w1 = [m.body for m in await hive.bus.history("w1") if m.sender == "boss"]
     w2 = [m.body for m in await hive.bus.history("w2") if m.sender == "boss"]
     assert (w1, w2) == (["build it"], ["test it"])  # round-robin, in order
-    assert ("boss", "w1: built") in await _operator_inbox(hive)
+    assert ("boss", "w1: built") in await operator_inbox(hive)
     assert backend.calls == [("stop", "w2"), ("start", "w2")]  # the restart, nothing else
     boss = hive.registry.get("boss")
     assert boss.status == "waiting_operator" and boss.status_detail == "ship it?"
@@ -212,7 +185,7 @@ async def test_harness_waits_for_the_bridge_and_follows_it_when_it_moves(
     await first.ready()
     (run / "bridge.json").write_text(json.dumps({"url": first.url}))
     await hive.bus.send("operator", "roam", "one")
-    await _until(lambda: _has(hive, ("roam", "echo: one")))
+    await until(lambda: _has(hive, ("roam", "echo: one")))
 
     await first.aclose()
     await serving
@@ -224,14 +197,14 @@ async def test_harness_waits_for_the_bridge_and_follows_it_when_it_moves(
     await hive.bus.send("operator", "roam", "two")
     try:
         assert await asyncio.wait_for(task, 20) == 0
-        assert ("roam", "echo: two") in await _operator_inbox(hive)
+        assert ("roam", "echo: two") in await operator_inbox(hive)
     finally:
         await second.aclose()
         await serving
 
 
 async def test_a_refused_token_is_final(hive: Hive, bridge: Bridge) -> None:
-    run, state = await _agent(hive, bridge, "nope", "scripted:echo")
+    run, state = await make_agent(hive, bridge, "nope", "scripted:echo")
     (run / "token").write_text("not-the-token\n")
     with pytest.raises(HarnessError, match=r"refused this agent's bearer token \(HTTP 401\)"):
         await asyncio.wait_for(run_harness(run, state, recv_wait_s=1, max_turns=1), 20)
@@ -256,7 +229,7 @@ async def _harness_in_a_hanging_turn(hive: Hive, bridge: Bridge, tmp_path: Path,
                                      ) -> tuple[asyncio.subprocess.Process, FakeClaude, Path,
                                                 Path]:
     """A real `hivetui harness` process whose (fake) claude hangs in its first turn."""
-    run, state = await _agent(hive, bridge, name, "claude")
+    run, state = await make_agent(hive, bridge, name, "claude")
     fake = FakeClaude(tmp_path / "fake", [sc.hang(child=True)])
     await hive.bus.send("operator", name, text)
     proc = await asyncio.create_subprocess_exec(
@@ -264,8 +237,8 @@ async def _harness_in_a_hanging_turn(hive: Hive, bridge: Bridge, tmp_path: Path,
         "--state-dir", str(state), stderr=asyncio.subprocess.PIPE,
         env={**fake.env, "HIVETUI_CLAUDE_BIN": str(fake.bin),
              "PYTHONPATH": str(Path(__file__).parents[2])})
-    await _until(lambda: _exists(fake.root / "pids"), 20)
-    await _until(lambda: _status(hive, name, "in_turn"))
+    await until(lambda: _exists(fake.root / "pids"), 20)
+    await until(lambda: _status(hive, name, "in_turn"))
     return proc, fake, run, state
 
 
@@ -289,7 +262,7 @@ def _alive(pid: int) -> bool:
 
 
 async def test_scripted_notes_compaction_through_a_real_run(hive: Hive, bridge: Bridge) -> None:
-    run, state = await _agent(hive, bridge, "nc", "scripted:echo")
+    run, state = await make_agent(hive, bridge, "nc", "scripted:echo")
     agent = json.loads((run / "agent.json").read_text())
     agent["harness"] = {"notes_compact_bytes": 600}
     (run / "agent.json").write_text(json.dumps(agent))
@@ -321,5 +294,5 @@ async def test_a_harness_killed_mid_turn_gets_the_message_again(hive: Hive, brid
     agent["runtime"] = "scripted:echo"  # the restarted agent's turn succeeds this time
     (run / "agent.json").write_text(json.dumps(agent))
     assert await asyncio.wait_for(run_harness(run, state, recv_wait_s=2, max_turns=1), 20) == 0
-    assert ("redo", "echo: do not lose me") in await _operator_inbox(hive)
+    assert ("redo", "echo: do not lose me") in await operator_inbox(hive)
     assert hive.bus.depth("redo") == 0

@@ -33,8 +33,8 @@ def _token(hive: Hive, name: str) -> str:
 async def test_typed_calls_and_refusals(hive: Hive, bridge: Bridge) -> None:
     await hive.registry.create("boss", role="manager", runtime="scripted:manager", model="m")
     await hive.registry.create("ann", runtime="scripted:echo", model="m")
-    async with HiveClient(bridge.url, _token(hive, "ann")) as ann, \
-            HiveClient(bridge.url, _token(hive, "boss")) as boss:
+    async with HiveClient(bridge.harness_url, _token(hive, "ann")) as ann, \
+            HiveClient(bridge.harness_url, _token(hive, "boss")) as boss:
         sent = await ann.send("boss", "hi")
         assert sent["depth"] == 1
         [m] = await boss.recv(wait_s=0, max=5)
@@ -63,7 +63,7 @@ async def test_unreachable_and_closed(hive: Hive, bridge: Bridge) -> None:
         async with HiveClient("http://127.0.0.1:9/mcp", "t"):
             pass
     await hive.registry.create("ann", runtime="scripted:echo", model="m")
-    client = HiveClient(bridge.url, _token(hive, "ann"))
+    client = HiveClient(bridge.harness_url, _token(hive, "ann"))
     await client.connect()
     await client.aclose()
     with pytest.raises(BridgeUnreachable, match="no session"):
@@ -249,11 +249,11 @@ async def test_discover_refusing_our_version_is_a_clear_error(discover: str) -> 
 
 async def test_bad_token_is_final(hive: Hive, bridge: Bridge) -> None:
     with pytest.raises(HarnessError, match="refused this agent's bearer token") as info:
-        async with HiveClient(bridge.url, "not-a-token"):
+        async with HiveClient(bridge.harness_url, "not-a-token"):
             pass
     assert not isinstance(info.value, BridgeUnreachable)
     await hive.registry.create("ann", runtime="scripted:echo", model="m")
-    async with HiveClient(bridge.url, _token(hive, "ann")) as ann:
+    async with HiveClient(bridge.harness_url, _token(hive, "ann")) as ann:
         await hive.registry.remove("ann")  # its token dies with it
         with pytest.raises(HarnessError, match="HTTP 401") as info:
             await ann.get_settings()
@@ -265,8 +265,8 @@ async def test_bridge_down_then_back_elsewhere(hive: Hive) -> None:
     first, second = Bridge(hive), Bridge(hive)
     hive.add_service("first", first.run)
     await first.ready()
-    urls = [first.url]
-    client = HiveClient(first.url, _token(hive, "ann"), url_source=lambda: urls[-1])
+    urls = [first.harness_url]
+    client = HiveClient(first.harness_url, _token(hive, "ann"), url_source=lambda: urls[-1])
     async with client:
         assert (await client.get_settings())["name"] == "ann"
         await first.aclose()
@@ -277,9 +277,10 @@ async def test_bridge_down_then_back_elsewhere(hive: Hive) -> None:
         with pytest.raises(BridgeUnreachable, match="during connect"):
             await client.reconnect()
         hive.add_service("second", second.run)
-        urls.append(await second.ready())
+        await second.ready()
+        urls.append(second.harness_url)
         await client.reconnect()
-        assert client.url == second.url != first.url
+        assert client.url == second.harness_url != first.harness_url
         assert (await client.get_settings())["name"] == "ann"
         await second.aclose()
 

@@ -10,6 +10,7 @@ import pytest
 
 from hivetui.core.errors import HarnessError
 from hivetui.core.settings import AgentSettings, McpServerSpec
+from hivetui.core.tool_surface import model_tools
 from hivetui.harness.claude import ClaudeRuntime
 from hivetui.harness.client import Message
 from hivetui.harness.runtime import AgentInfo, TurnContext
@@ -57,8 +58,8 @@ def _expected_argv(rt: ClaudeRuntime, model: str, *, resume: bool) -> list[str]:
     argv = [rt.claude_bin, "-p", "--output-format", "stream-json", "--verbose",
             "--model", model, "--strict-mcp-config",
             "--mcp-config", str(rt.state_dir / ".hive" / "mcp.json"),
-            "--allowedTools", "Read", "Edit", "Bash(git *)", "Bash(npm run test:*)", "mcp__hive",
-            "--append-system-prompt", rt.system_prompt()]
+            "--allowedTools", "Read", "Edit", "Bash(git *)", "Bash(npm run test:*)",
+            "mcp__hive__send", "--append-system-prompt", rt.system_prompt()]
     return [*argv, "--continue"] if resume else argv
 
 
@@ -88,22 +89,40 @@ async def test_success_with_tool_calls_exact_argv_and_counts(tmp_path: Path) -> 
     assert second["argv"] == _expected_argv(rt, "claude-opus-4-1", resume=True)[1:]
 
 
-async def test_allow_list_without_hive_gets_hive_added(tmp_path: Path) -> None:
-    agent = AgentInfo(name="bob", role="manager", runtime="claude",
-                      settings=AgentSettings(allowed_tools=("Read", "Bash(git *)")))
-    rt, _ = _runtime(tmp_path, [], agent)
-    argv = rt.build_argv("m", resume=False)
+def _allowed(argv: list[str]) -> list[str]:
     i = argv.index("--allowedTools")
-    assert argv[i + 1:i + 4] == ["Read", "Bash(git *)", "mcp__hive"]
-    assert argv[i + 4] == "--append-system-prompt"
-    assert "manager" in argv[i + 5] and "request_spawn" in argv[i + 5]
+    return argv[i + 1:argv.index("--append-system-prompt")]
+
+
+@pytest.mark.parametrize("settings_rules", [
+    ("Read", "Bash(git *)"),
+    # the whole server, or a harness tool, in the settings: never passed on as such
+    ("Read", "mcp__hive", "Bash(git *)", "mcp__hive__recv", "mcp__hive__report_turn"),
+])
+async def test_allowed_hive_tools_are_exactly_the_models_by_role(
+        tmp_path: Path, settings_rules: tuple[str, ...]) -> None:
+    settings = AgentSettings(allowed_tools=settings_rules)
+    manager = AgentInfo(name="bob", role="manager", runtime="claude", settings=settings)
+    rt, _ = _runtime(tmp_path, [], manager)
+    argv = rt.build_argv("m", resume=False)
+    assert _allowed(argv) == ["Read", "Bash(git *)",
+                              *(f"mcp__hive__{t}" for t in model_tools("manager"))]
+    assert "mcp__hive__list_agents" in _allowed(argv)
+    assert "manager" in argv[-1] and "request_spawn" in argv[-1]
+    worker = AgentInfo(name="ann", role="worker", runtime="claude", settings=settings)
+    worker_rt = ClaudeRuntime(worker, bridge_url=URL, token=TOKEN, state_dir=rt.state_dir)
+    assert _allowed(worker_rt.build_argv("m", resume=False)) == [
+        "Read", "Bash(git *)", "mcp__hive__send"]
 
 
 async def test_api_error_with_subtype_success_is_a_failure(tmp_path: Path) -> None:
     rt, fake = _runtime(tmp_path, [sc.api_error()])
     result = await rt.run_turn(_ctx())
     assert result.outcome == "failure"
-    assert "API Error: 500" in result.detail and "exit 1" in result.detail
+    # the CLI's own words, whole, and no "(exit 1, success)" label
+    assert result.failure == ('API Error: 500 {"type":"error","error":{"type":"api_error",'
+                              '"message":"Internal server error"}}')
+    assert result.detail == result.failure
     assert len(fake.calls()) == 1  # no retry for an API error
 
 
@@ -111,7 +130,7 @@ async def test_api_error_with_subtype_success_is_a_failure(tmp_path: Path) -> No
     ({"events": [sc.init(), sc.result()], "exit": 1}, "exited 1 after a result"),
     ({"events": [sc.init(), sc.result(subtype="error_max_turns")], "exit": 0},
      "error_max_turns"),
-    ({"events": [sc.init()], "exit": 0, "stderr": "boom"}, "without a result event (boom)"),
+    ({"events": [sc.init()], "exit": 0, "stderr": "boom"}, "exited 0 without a result (boom)"),
 ])
 async def test_other_failures(tmp_path: Path, step: dict, reason: str) -> None:
     rt, _ = _runtime(tmp_path, [step])

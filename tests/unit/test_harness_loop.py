@@ -57,6 +57,10 @@ class RecordingHive:
         self.calls.append(("send", (to, body)))
         return {"id": 1, "depth": 1}
 
+    async def ack(self, upto: int) -> None:
+        self.calls.append(("ack", upto))
+        self.acks.append(upto)
+
     async def set_status(self, status: Status, detail: str = "") -> None:
         self.calls.append(("set_status", (status, detail)))
 
@@ -167,7 +171,8 @@ async def test_runtime_error_is_a_failed_turn_and_the_loop_goes_on(tmp_path: Pat
             return TurnResult(outcome="ok")
 
     hive = RecordingHive([[msg(1)], [msg(2)]])
-    await TurnLoop(hive, Failing(), AGENT, tmp_path, LoopConfig(max_turns=2)).run()
+    await TurnLoop(hive, Failing(), AGENT, tmp_path,
+                   LoopConfig(max_turns=2, retry_backoff_s=0)).run()
     assert [r.outcome for r in hive.reports()] == ["failure", "ok"]
     assert "MCP server hive failed at init" in hive.reports()[0].detail
 
@@ -294,3 +299,69 @@ async def test_loop_acknowledges_handled_messages_and_remembers_across_restarts(
     again = TurnLoop(RecordingHive([]), RecordingRuntime(), AGENT, tmp_path,
                      LoopConfig(max_turns=0))
     assert again.acked == 9
+
+
+@pytest.mark.parametrize("failure", ["result", "timeout", "error"])
+async def test_a_failed_turn_acknowledges_nothing_and_names_its_messages(
+        tmp_path: Path, failure: str) -> None:
+    class Failing(RecordingRuntime):
+        async def run_turn(self, ctx: TurnContext) -> TurnResult:
+            await super().run_turn(ctx)
+            if ctx.turn_no == 1 and failure == "timeout":
+                await asyncio.sleep(5)
+            if ctx.turn_no == 1 and failure == "error":
+                raise HarnessError("cannot run 'claude': not found")
+            if ctx.turn_no == 1:
+                return TurnResult(outcome="failure", detail="exit 1; denied: Bash(rm)",
+                                  failure="API Error: 529 Overloaded")
+            return TurnResult(outcome="ok", model="claude-opus-4-8")
+
+    batch = [msg(7), msg(9)]
+    hive = RecordingHive([batch, batch])  # the bus hands the unacknowledged batch out again
+    loop = TurnLoop(hive, Failing(), AGENT, tmp_path,
+                    LoopConfig(max_turns=2, recv_wait_s=0, turn_timeout_s=0.5,
+                               retry_backoff_s=0))
+    await loop.run()
+    failed, ok = hive.reports()
+    assert failed.outcome == "failure" and failed.messages == (7, 9)
+    reason = {"result": "API Error: 529 Overloaded", "timeout": "turn timed out after 0.5s",
+              "error": "cannot run 'claude': not found"}[failure]
+    assert failed.failure.startswith(reason)
+    assert hive.acks[:2] == [0, 0]  # the second turn's recv acknowledged nothing
+    assert hive.acks[-1] == 9 and loop.acked == 9  # the turn that ended ok did
+    statuses = [d for s, d in hive.statuses()]
+    assert statuses[2].startswith(reason) and "(last turn failed after" in statuses[2]
+    assert f"; retrying after: {reason}" in statuses[3]  # the next turn's in_turn status
+    # the model the runtime ran beside the one asked for
+    assert statuses[-1].endswith("[model claude-opus-4-8 (asked m-settings)]")
+    assert "model=claude-opus-4-8 (asked m-settings)" in ok.detail
+
+
+async def test_failed_turns_back_off_doubling_until_one_ends_ok(tmp_path: Path) -> None:
+    outcomes = ["failure", "failure", "ok", "failure"]
+    started: list[float] = []
+
+    class Scripted(RecordingRuntime):
+        async def run_turn(self, ctx: TurnContext) -> TurnResult:
+            started.append(time.monotonic())
+            return TurnResult(outcome=outcomes[ctx.turn_no - 1])  # type: ignore[arg-type]
+
+    waits: list[float] = []
+
+    class Recording(TurnLoop):
+        def retry_delay(self) -> float:
+            waits.append(super().retry_delay())
+            return waits[-1]
+
+    hive = RecordingHive([[msg(1)]] * 3 + [[msg(2)]])
+    loop = Recording(hive, Scripted(), AGENT, tmp_path,
+                     LoopConfig(max_turns=4, recv_wait_s=0, retry_backoff_s=0.2))
+    await loop.run()
+    # 0.2 s, then doubled; none after the turn that ended ok, none after the last turn
+    assert waits == [0.2, 0.4]
+    assert started[1] - started[0] >= 0.2 and started[2] - started[1] >= 0.4
+    assert loop.failures == 1
+    assert LoopConfig().retry_backoff_s == 10.0
+    capped = TurnLoop(hive, Scripted(), AGENT, tmp_path, LoopConfig(retry_backoff_s=10))
+    capped.failures = 9
+    assert capped.retry_delay() == 300.0

@@ -110,13 +110,19 @@ class AgentDetailScreen(GuardedScreen, TakesRefreshes):
             self._show_header()
         if self.agent in changes.changed or self.agent in changes.removed or changes.full:
             self._show_info()
-        if changes.messages:
-            pane = self.query_one(MessagesPane)
-            if pane.loaded:
-                pane.add_live(changes.messages)
+        pane = self.query_one(MessagesPane)
+        if pane.loaded and pane.dead_letters != self._dead_letters():
+            # messages were set aside: re-read them, marked (rare: after failed turns)
+            self.run_worker(pane.load(self._dead_letters()), group="messages", exclusive=True)
+        elif changes.messages and pane.loaded:
+            pane.add_live(changes.messages)
         if self.agent in changes.telemetry or changes.full:
             self._charts_due = True
             self._schedule_charts()
+
+    def _dead_letters(self) -> int:
+        view = self.view
+        return view.dead_letters if view is not None else 0
 
     def on_screen_resume(self) -> None:
         self._show_header()
@@ -213,7 +219,7 @@ class AgentDetailScreen(GuardedScreen, TakesRefreshes):
         elif tab == "messages":
             pane = self.query_one(MessagesPane)
             if not pane.loaded:
-                await pane.load()
+                await pane.load(self._dead_letters())
             pane.query_one("#message-log").focus()
         elif tab == "logs":
             logs = self.query_one(LogPane)

@@ -152,6 +152,16 @@ def hang(child: bool = True) -> dict[str, Any]:
 
 
 # --- plumbing ------------------------------------------------------------------------------
+def stub_claude(directory: Path) -> str:
+    """A FAKE ``claude`` program for hives whose backend never runs it: the core only needs
+    to find one to spawn a claude agent ([claude] bin)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "claude"
+    path.write_text("#!/bin/sh\necho 'a stub: not the Claude Code CLI' >&2\nexit 1\n")
+    path.chmod(0o755)
+    return str(path)
+
+
 class FakeClaude:
     """A scripted fake ``claude`` in a directory; ``calls()`` reads what it was run with."""
 

@@ -57,4 +57,8 @@ class AgentInfo(Static):
                       "created", f"{ago(view.created_at, now)} ago")
         if view.flags:
             table.add_row("operation", Text(", ".join(view.flags)), "", "")
+        if view.dead_letters:
+            dead = self.get_component_rich_style("info--error", partial=True)
+            table.add_row("dead", Text(f"{view.dead_letters} message(s) set aside after "
+                                       "failed turns (Messages tab, kind dead)", dead), "", "")
         return table

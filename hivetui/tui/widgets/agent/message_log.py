@@ -1,4 +1,5 @@
-"""An agent's messages, newest last, filterable by kind (peer, operator, manager, system)."""
+"""An agent's messages, newest last, filterable by kind (peer, operator, manager, system), or
+only those set aside as dead (``DEAD``), which are marked wherever they show."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from hivetui.core.bus import Message
 from hivetui.core.visible import visible, visible_line
 
 KINDS = ("peer", "operator", "manager", "system")
+DEAD = "dead"  # the filter that shows only dead letters
 
 
 class MessageLog(RichLog):
     COMPONENT_CLASSES = {"msg--time", "msg--who", "msg--peer", "msg--operator",
-                         "msg--manager", "msg--system"}
+                         "msg--manager", "msg--system", "msg--dead"}
 
     def __init__(self, agent: str, *, id: str | None = None) -> None:
         super().__init__(id=id, wrap=True, markup=False, highlight=False, max_lines=2000,
@@ -43,6 +45,8 @@ class MessageLog(RichLog):
         return [m for m in sorted(self.messages.values(), key=lambda m: m.id) if self._wanted(m)]
 
     def _wanted(self, message: Message) -> bool:
+        if self.kind == DEAD:
+            return message.dead_at is not None
         return self.kind == "all" or message.kind == self.kind
 
     def _redraw(self) -> None:
@@ -61,4 +65,8 @@ class MessageLog(RichLog):
                     self.get_component_rich_style(f"msg--{m.kind}", partial=True)
                     if m.kind in KINDS else "")
         text.append(visible(m.body))
+        if m.dead_at is not None:
+            failure = visible_line(m.last_failure or "")
+            text.append(f"\n    ✗ set aside after {m.attempts} failed turn(s): {failure}",
+                        self.get_component_rich_style("msg--dead", partial=True))
         return text

@@ -22,7 +22,7 @@ from hivetui.core.events import MessageSent
 from hivetui.tui.commands import CommandError, SetModel, parse_compose
 from hivetui.tui.guard import attempt
 from hivetui.tui.screens.read_only import refuse_read_only
-from hivetui.tui.widgets.agent.message_log import KINDS, MessageLog
+from hivetui.tui.widgets.agent.message_log import DEAD, KINDS, MessageLog
 
 
 class MessagesPane(Vertical):
@@ -37,21 +37,23 @@ class MessagesPane(Vertical):
         self.api = api
         self.agent = agent
         self.loaded = False
+        self.dead_letters = 0  # as of the last load: a change means reload
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="messages-bar"):
             yield Label("kind", id="kind-label")
-            yield Select([(k, k) for k in ("all", *KINDS)], value="all", allow_blank=False,
+            yield Select([(k, k) for k in ("all", *KINDS, DEAD)], value="all", allow_blank=False,
                          id="kind", compact=True)
         yield MessageLog(self.agent, id="message-log")
         yield Label("", id="compose-error", markup=False)
         yield Input(placeholder=f"message to {self.agent} — or /model MODEL", id="compose")
 
-    async def load(self) -> None:
+    async def load(self, dead_letters: int = 0) -> None:
         history = await attempt(self.app, self.api.inbox(self.agent, 200))
         if history is not None:
             self.query_one(MessageLog).set_messages(history)
             self.loaded = True
+            self.dead_letters = dead_letters
 
     def add_live(self, events: tuple[MessageSent, ...]) -> None:
         log = self.query_one(MessageLog)
