@@ -35,8 +35,9 @@ def add_ctl_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) 
 
     def cmd(name: str, help_: str) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = cmds.add_parser(name, help=help_)
-        p.add_argument("--json", action="store_true", help="machine output")
-        # SUPPRESS: absent after the subcommand, it keeps a value given before it
+        # SUPPRESS: absent after the subcommand, they keep a value given before it
+        p.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                       help="machine output")
         p.add_argument("--timeout", type=float, default=argparse.SUPPRESS, metavar="SECONDS",
                        help="as ctl --timeout")
         return p

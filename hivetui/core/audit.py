@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
+from hivetui.core.bounded import clipped
 from hivetui.core.store import Store
 from hivetui.core.views import AuditEntry
 
@@ -17,7 +18,7 @@ class AuditLog:
 
     async def record(self, actor: str, action: str, target: str = "", detail: str = "",
                      commit: str = "") -> int:
-        log.info("audit: %s %s %s %s", actor, action, target, detail)
+        log.info("audit: %s %s %s %s", actor, action, clipped(target, 200), clipped(detail, 200))
         return await self._store.execute(
             "INSERT INTO audit (ts, actor, action, target, detail, commit_sha) "
             "VALUES (?,?,?,?,?,?)",

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -109,6 +111,25 @@ def _stored_size(body: str) -> int:
 MAX_KEY_CHARS = 200
 
 
+def _digest(body: str) -> bytes:
+    return hashlib.blake2b(body.encode("utf-8"), digest_size=16).digest()
+
+
+@dataclass(frozen=True)
+class _Keyed:
+    """What a keyed send keeps for its window: enough to answer a retry, not the body."""
+
+    id: int
+    kind: str
+    recipient: str
+    digest: bytes
+    ts: float
+
+    @classmethod
+    def of(cls, msg: Message) -> _Keyed:
+        return cls(msg.id, msg.kind, msg.recipient, _digest(msg.body), msg.ts)
+
+
 def _checked_key(key: object) -> str:
     if not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY_CHARS or not key.isprintable():
         raise BusError(f"idempotency_key must be printable text of 1 to {MAX_KEY_CHARS} "
@@ -151,9 +172,10 @@ class MessageBus:
         # concurrent sends share one commit (each still returns only once it is durable)
         self._inserts = GroupInsert(store, "messages", ("sender", "recipient", "kind", "body",
                                                         "created_at", "idem_key"))
-        # (sender, idempotency key) -> the message sent with it, oldest first, within
+        # (sender, idempotency key) -> what was sent with it, oldest first, within
         # bus.idempotency_window_s; a future while that send is still being committed
-        self._keyed: dict[tuple[str, str], Message | asyncio.Future[Message]] = {}
+        self._keyed: OrderedDict[tuple[str, str], _Keyed | asyncio.Future[Message]] = \
+            OrderedDict()
         self._draining = False
 
     async def load(self) -> None:
@@ -166,7 +188,7 @@ class MessageBus:
         keyed = await self._store.fetchall(
             f"SELECT {_COLS}, idem_key FROM messages WHERE idem_key IS NOT NULL "
             "AND created_at > ? ORDER BY id", (since,))
-        self._keyed = {(r[1], r[-1]): _msg(r) for r in keyed}
+        self._keyed = OrderedDict(((r[1], r[-1]), _Keyed.of(_msg(r))) for r in keyed)
         rows = await self._store.fetchall(
             "SELECT recipient, COUNT(*) FROM messages WHERE dead_at IS NOT NULL "
             "GROUP BY recipient")
@@ -233,27 +255,28 @@ class MessageBus:
                     pending.set_exception(exc)
                     pending.exception()  # retrieved: there may be no waiter to re-raise it
                 raise
-            self._keyed[key] = msg
+            self._keyed[key] = _Keyed.of(msg)
             pending.set_result(msg)
             return msg
-        if isinstance(earlier, Message):
+        if isinstance(earlier, _Keyed):
             first = earlier
         else:  # the same send, arrived twice at once: the second waits for the first
             await asyncio.wait({earlier})
             if earlier.cancelled():  # the first never got sent: this one goes
                 return await self.send(sender, recipient, body, idempotency_key)
-            first = earlier.result()
-        if (first.recipient, first.body) != (recipient, body):
+            first = _Keyed.of(earlier.result())
+        if (first.recipient, first.digest) != (recipient, _digest(body)):
             raise BusError(f"idempotency key {quoted(idempotency_key)} was used by message "
                            f"#{first.id} for another recipient or text; use a new key for a "
                            "new message")
-        return first
+        return Message(first.id, sender, recipient, first.kind, body, first.ts)
 
     def _forget_old_keys(self) -> None:
         horizon = time.time() - self.config.idempotency_window_s
-        for key, sent in list(self._keyed.items()):
-            if not isinstance(sent, Message) or sent.ts > horizon:
-                break  # oldest first: the rest are newer
+        while self._keyed:
+            key, sent = next(iter(self._keyed.items()))
+            if not isinstance(sent, _Keyed) or sent.ts > horizon:
+                return  # oldest first: the rest are newer
             del self._keyed[key]
 
     async def _send(self, sender: str, recipient: str, body: str, key: str | None) -> Message:

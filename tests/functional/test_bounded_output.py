@@ -18,7 +18,7 @@ from hivetui.control.client import ControlClient
 from hivetui.control.server import ControlServer
 from hivetui.core.bounded import quoted
 from hivetui.core.config import LogsConfig
-from hivetui.core.errors import HarnessError, NotFoundError
+from hivetui.core.errors import HarnessError, HiveError, NotFoundError
 from hivetui.core.hive import Hive
 from hivetui.core.paths import StatePaths
 from hivetui.harness.client import HiveClient
@@ -53,6 +53,8 @@ async def test_a_3mib_recipient_is_quoted_short_in_replies_and_logs(
         with pytest.raises(NotFoundError) as found:
             await api.agent("n" * BIG)
         assert f"({BIG} chars)" in str(found.value) and len(str(found.value)) < 200
+        with pytest.raises(HiveError):  # audited before it is refused
+            await api.stop("s" * BIG)
     assert caplog.records and max(len(r.getMessage()) for r in caplog.records) < 1000
 
 

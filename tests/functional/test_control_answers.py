@@ -142,3 +142,15 @@ async def test_ctl_approve_with_an_id_beyond_64_bits_is_refused(tmp_path: Path) 
         assert done.stderr.strip() == (
             "hivetui ctl: Control API error: approve: approval_id must be an integer from "
             "-9223372036854775808 to 9223372036854775807, got one of 22 digits")
+
+
+def test_ctl_flags_count_before_and_after_the_subcommand() -> None:
+    from hivetui.cli import build_parser
+
+    parser = build_parser()
+    for argv in (["ctl", "--json", "--timeout", "3", "agents"],
+                 ["ctl", "agents", "--json", "--timeout", "3"]):
+        args = parser.parse_args(argv)
+        assert (args.json, args.timeout) == (True, 3.0), argv
+    args = parser.parse_args(["ctl", "agents"])
+    assert (args.json, args.timeout) == (False, None)

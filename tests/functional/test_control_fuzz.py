@@ -38,7 +38,31 @@ ARGS = st.one_of(st.dictionaries(st.sampled_from(sorted({*ARG_KINDS, "stream",
                                  JUNK, max_size=4), JUNK)
 IDS = st.one_of(st.integers(min_value=1, max_value=10**6), st.text(min_size=1, max_size=10),
                 JUNK)
-REQUESTS = st.fixed_dictionaries({"id": IDS, "op": OP_NAMES, "args": ARGS})
+JUNK_REQUESTS = st.fixed_dictionaries({"id": IDS, "op": OP_NAMES, "args": ARGS})
+# well-typed requests, so that real operations run too (spawn, stop, send, purge, ...)
+VALID = {"text": st.one_of(st.sampled_from(["ann", "bob", "zed", "operator", "scripted:echo",
+                                            "claude-x", "hi"]), st.text(max_size=12)),
+         "int": st.one_of(st.integers(-5, 60), st.just(2**63 - 1)),
+         "number": st.floats(-10, 1e6), "bool": st.booleans(),
+         "texts": st.lists(st.sampled_from(["turns", "cost_usd", "x"]), max_size=2)}
+
+
+def _valid_value(arg: str) -> st.SearchStrategy[Any]:
+    kind = ARG_KINDS[arg]
+    value = VALID[kind.rstrip("?")]
+    return st.one_of(st.none(), value) if kind.endswith("?") else value
+
+
+def _valid_request(op: str) -> st.SearchStrategy[dict[str, Any]]:
+    names, required = OPS[op]
+    return st.fixed_dictionaries({
+        "id": st.integers(min_value=1, max_value=10**6), "op": st.just(op),
+        "args": st.fixed_dictionaries({n: _valid_value(n) for n in names[:required]},
+                                      optional={n: _valid_value(n) for n in names[required:]}),
+    })
+
+
+REQUESTS = st.one_of(JUNK_REQUESTS, st.sampled_from(sorted(OPS)).flatmap(_valid_request))
 RAW_LINES = st.one_of(
     st.binary(max_size=200).map(lambda b: b.replace(b"\n", b" ")),
     st.just(b"[" * 100_000 + b"]" * 100_000),  # nesting too deep for the JSON parser
@@ -138,10 +162,10 @@ async def test_every_request_is_answered_and_the_core_survives(
     try:
         await asyncio.to_thread(fuzz_requests)
         await asyncio.to_thread(fuzz_lines)
-        reply = await sock.ask(b'{"id": "last", "op": "agent", "args": {"name": "ann"}}',
-                               "last")
-        assert reply["ok"] and reply["result"]["name"] == "ann"
+        # (the fuzz may have destroyed ann: any answer to a well-formed request will do)
+        reply = await sock.ask(b'{"id": "last", "op": "agents", "args": {}}', "last")
+        assert reply["ok"] and isinstance(reply["result"], list)
     finally:
         writer.close()
-    assert seen["refused"] > 0 and seen["ok"] > 0, seen
+    assert seen["refused"] > 100 and seen["ok"] > 0, seen
     assert "control" in hive.services()
