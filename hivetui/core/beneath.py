@@ -159,25 +159,28 @@ def rename(top: Path, rel: str, dst_top: Path, dst_rel: str) -> None:
         os.rename(src_name, dst_name, src_dir_fd=src, dst_dir_fd=dst)
 
 
-def copy_plain_tree(top: Path, rel: str, dst_top: Path, dst_rel: str) -> None:
-    """Copy directories, regular files and symlinks (as links, never followed) from
-    ``top/rel`` into the new directory ``dst_top/dst_rel``; anything else (fifos, sockets,
-    devices) is skipped. The source is an agent's: nothing in it is trusted."""
+def copy_plain_tree(top: Path, rel: str, dst_top: Path, dst_rel: str, *,
+                    links: bool = True) -> None:
+    """Copy directories, regular files and symlinks (as links, never followed; left out
+    unless ``links``) from ``top/rel`` into the new directory ``dst_top/dst_rel``; anything
+    else (fifos, sockets, devices) is skipped. The source is an agent's: nothing in it is
+    trusted."""
     dst_parent, dst_name = _split(dst_rel)
     with open_dir(top, rel) as src, open_dir(dst_top, dst_parent) as dst:
         os.mkdir(dst_name, 0o755, dir_fd=dst)
         out = os.open(dst_name, _DIR_FLAGS, dir_fd=dst)
         try:
-            _copy_dir(src, out, f"{top}/{rel}")
+            _copy_dir(src, out, f"{top}/{rel}", links)
         finally:
             os.close(out)
 
 
-def _copy_dir(src: int, dst: int, where: str) -> None:
+def _copy_dir(src: int, dst: int, where: str, links: bool) -> None:
     for name in os.listdir(src):
         st = os.stat(name, dir_fd=src, follow_symlinks=False)
         if stat.S_ISLNK(st.st_mode):
-            os.symlink(os.readlink(name, dir_fd=src), name, dir_fd=dst)
+            if links:
+                os.symlink(os.readlink(name, dir_fd=src), name, dir_fd=dst)
         elif stat.S_ISDIR(st.st_mode):
             try:
                 sub = os.open(name, _DIR_FLAGS, dir_fd=src)
@@ -188,7 +191,7 @@ def _copy_dir(src: int, dst: int, where: str) -> None:
                 os.mkdir(name, 0o755, dir_fd=dst)
                 out = os.open(name, _DIR_FLAGS, dir_fd=dst)
                 try:
-                    _copy_dir(sub, out, f"{where}/{name}")
+                    _copy_dir(sub, out, f"{where}/{name}", links)
                 finally:
                     os.close(out)
             finally:
