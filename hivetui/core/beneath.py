@@ -16,6 +16,7 @@ import contextlib
 import errno
 import logging
 import os
+import secrets
 import shutil
 import stat
 from collections.abc import Iterator
@@ -157,6 +158,24 @@ def rename(top: Path, rel: str, dst_top: Path, dst_rel: str) -> None:
     dst_parent, dst_name = _split(dst_rel)
     with open_dir(top, src_parent) as src, open_dir(dst_top, dst_parent) as dst:
         os.rename(src_name, dst_name, src_dir_fd=src, dst_dir_fd=dst)
+
+
+def write_file(top: Path, rel: str, data: str, mode: int = 0o600) -> None:
+    """Write ``top/rel`` atomically: a new file (``O_EXCL``, never a link an agent left)
+    renamed over whatever ``rel`` was, directories on the way not followed."""
+    parent, name = _split(rel)
+    with open_dir(top, parent) as fd:
+        tmp = f".{name}.{secrets.token_hex(8)}.tmp"
+        out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                      mode, dir_fd=fd)
+        try:
+            with os.fdopen(out, "w", encoding="utf-8") as fh:
+                fh.write(data)
+            os.rename(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp, dir_fd=fd)
+            raise
 
 
 def copy_plain_tree(top: Path, rel: str, dst_top: Path, dst_rel: str, *,

@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from hivetui.core import beneath
 from hivetui.core.api import Series
 from hivetui.core.bus import Message
 from hivetui.core.errors import ContainerError, HiveError, NotAvailableError, PermissionDenied
@@ -18,7 +19,6 @@ from hivetui.core.events import Event
 from hivetui.core.hive import Hive
 from hivetui.core.lifecycle import Lifecycle
 from hivetui.core.names import OPERATOR, validate_agent_name
-from hivetui.core.paths import write_private_file
 from hivetui.core.registry import Agent
 from hivetui.core.views import AgentView, Approval, AuditEntry, Draft, Question
 
@@ -141,9 +141,9 @@ class OperatorSession:
         await self._act("set_model", name, f"{model}{' (persist)' if persist else ''}")
         agent = await self.hive.registry.update(name, model_override=model)
         if persist:
-            state = self.hive.paths.agent_state(name)
-            state.mkdir(parents=True, exist_ok=True)
-            write_private_file(state / "model", model + "\n")
+            # the agent's own /state: nothing there is followed (see beneath)
+            self.hive.paths.agent_state(name).mkdir(parents=True, exist_ok=True)
+            beneath.write_file(self.hive.paths.states, f"{name}/model", model + "\n")
         return agent_view(self.hive, agent)
 
     async def logs(self, name: str, lines: int = 200) -> list[str]:

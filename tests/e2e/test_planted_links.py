@@ -119,6 +119,27 @@ async def test_links_planted_before_a_core_restart_are_never_followed(
     assert snapshot(sentinel) == before
 
 
+async def test_links_an_agent_plants_in_its_state_are_not_followed_by_a_persisted_model(
+        tmp_path: Path) -> None:
+    """The core writes /state/model for `set_model --persist`: a worker that planted links
+    at that name and at its temporary name gets a plain file, and no host file changes."""
+    sentinel = make_sentinel(tmp_path / "sentinel")
+    before = snapshot(sentinel)
+    target = sentinel / "filedir" / "state"
+    async with HiveNode(tmp_path / "state", HiveConfig()) as node:
+        api = OperatorSession(node.hive, Operator("tester"))
+        try:
+            await api.spawn("w1", "scripted:echo")
+            await sh_in(node, "w1", f"ln -s {target} /state/model.tmp && "
+                                    f"ln -s {target} /state/model")
+            await api.set_model("w1", "claude-opus-4", persist=True)
+            model = node.paths.agent_state("w1") / "model"
+            assert not model.is_symlink() and model.read_text() == "claude-opus-4\n"
+        finally:
+            await node.stop_all()
+    assert snapshot(sentinel) == before
+
+
 async def test_a_gitfile_planted_in_a_proposed_repo_reaches_no_host_repo(
         tmp_path: Path) -> None:
     """The manager turns its draft's .git into a gitfile naming a host repo it cannot read
@@ -176,6 +197,6 @@ def test_the_same_with_an_ordinary_users_core(ordinary_user: pwd.struct_passwd,
                  "HOME": ordinary_user.pw_dir, "LANG": "C.UTF-8"})
         summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-        assert summary.startswith("8 passed") and "skipped" not in summary, summary
+        assert summary.startswith("9 passed") and "skipped" not in summary, summary
     finally:
         shutil.rmtree(basetemp, ignore_errors=True)
