@@ -44,6 +44,9 @@ ETC_KEEP = frozenset({
 })
 #: ... and those whose name starts so (python's own defaults: /etc/python3.11).
 ETC_KEEP_PREFIXES = ("python3",)
+#: names the claude program as the harness runs it (hivetui.harness.claude.CLAUDE_BIN_ENV;
+#: not imported: the harness's dependencies need not be importable where plans are made)
+CLAUDE_BIN_ENV = "HIVETUI_CLAUDE_BIN"
 #: NixOS: PATH goes through these links into the store.
 NIXOS_RUN_LINKS = ("/run/current-system", "/run/booted-system")
 
@@ -110,9 +113,7 @@ def install_paths(programs: tuple[str, ...] = ()) -> list[str]:
     """Host paths of the hive's install a container needs, outside the system dirs,
     none below another; each bound read-only at the same path. ``programs`` (paths or
     names on PATH, such as the core's resolved claude) come with their directories."""
-    from hivetui.harness.claude import claude_bin_default  # not in the container's init
-
-    programs = (*programs, claude_bin_default(), "node")
+    programs = (*programs, os.environ.get(CLAUDE_BIN_ENV) or "claude", "node")
     package = hivetui_package_dir()
     source_root = os.path.dirname(package)
     wanted = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,

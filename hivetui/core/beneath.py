@@ -16,6 +16,7 @@ import contextlib
 import errno
 import logging
 import os
+import secrets
 import shutil
 import stat
 from collections.abc import Iterator
@@ -159,25 +160,46 @@ def rename(top: Path, rel: str, dst_top: Path, dst_rel: str) -> None:
         os.rename(src_name, dst_name, src_dir_fd=src, dst_dir_fd=dst)
 
 
-def copy_plain_tree(top: Path, rel: str, dst_top: Path, dst_rel: str) -> None:
-    """Copy directories, regular files and symlinks (as links, never followed) from
-    ``top/rel`` into the new directory ``dst_top/dst_rel``; anything else (fifos, sockets,
-    devices) is skipped. The source is an agent's: nothing in it is trusted."""
+def write_file(top: Path, rel: str, data: str, mode: int = 0o600) -> None:
+    """Write ``top/rel`` atomically: a new file (``O_EXCL``, never a link an agent left)
+    renamed over whatever ``rel`` was, directories on the way not followed."""
+    parent, name = _split(rel)
+    with open_dir(top, parent) as fd:
+        tmp = f".{name}.{secrets.token_hex(8)}.tmp"
+        out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                      mode, dir_fd=fd)
+        try:
+            with os.fdopen(out, "w", encoding="utf-8") as fh:
+                fh.write(data)
+            os.rename(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp, dir_fd=fd)
+            raise
+
+
+def copy_plain_tree(top: Path, rel: str, dst_top: Path, dst_rel: str, *,
+                    links: bool = True) -> None:
+    """Copy directories, regular files and symlinks (as links, never followed; left out
+    unless ``links``) from ``top/rel`` into the new directory ``dst_top/dst_rel``; anything
+    else (fifos, sockets, devices) is skipped. The source is an agent's: nothing in it is
+    trusted."""
     dst_parent, dst_name = _split(dst_rel)
     with open_dir(top, rel) as src, open_dir(dst_top, dst_parent) as dst:
         os.mkdir(dst_name, 0o755, dir_fd=dst)
         out = os.open(dst_name, _DIR_FLAGS, dir_fd=dst)
         try:
-            _copy_dir(src, out, f"{top}/{rel}")
+            _copy_dir(src, out, f"{top}/{rel}", links)
         finally:
             os.close(out)
 
 
-def _copy_dir(src: int, dst: int, where: str) -> None:
+def _copy_dir(src: int, dst: int, where: str, links: bool) -> None:
     for name in os.listdir(src):
         st = os.stat(name, dir_fd=src, follow_symlinks=False)
         if stat.S_ISLNK(st.st_mode):
-            os.symlink(os.readlink(name, dir_fd=src), name, dir_fd=dst)
+            if links:
+                os.symlink(os.readlink(name, dir_fd=src), name, dir_fd=dst)
         elif stat.S_ISDIR(st.st_mode):
             try:
                 sub = os.open(name, _DIR_FLAGS, dir_fd=src)
@@ -188,7 +210,7 @@ def _copy_dir(src: int, dst: int, where: str) -> None:
                 os.mkdir(name, 0o755, dir_fd=dst)
                 out = os.open(name, _DIR_FLAGS, dir_fd=dst)
                 try:
-                    _copy_dir(sub, out, f"{where}/{name}")
+                    _copy_dir(sub, out, f"{where}/{name}", links)
                 finally:
                     os.close(out)
             finally:

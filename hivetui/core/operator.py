@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from hivetui.core import beneath
 from hivetui.core.errors import ContainerError, HiveError, NotAvailableError, PermissionDenied
 from hivetui.core.names import OPERATOR, validate_agent_name, validate_model, validate_runtime
-from hivetui.core.paths import write_private_file
 from hivetui.core.views import AgentView, Approval, AuditEntry, Draft, Question
 
 if TYPE_CHECKING:  # `Operator` alone is what a control client (attach, ctl) needs
@@ -145,9 +145,9 @@ class OperatorSession:
         await self._act("set_model", name, f"{model}{' (persist)' if persist else ''}")
         agent = await self.hive.registry.update(name, model_override=model)
         if persist:
-            state = self.hive.paths.agent_state(name)
-            state.mkdir(parents=True, exist_ok=True)
-            write_private_file(state / "model", model + "\n")
+            # the agent's own /state: nothing there is followed (see beneath)
+            self.hive.paths.agent_state(name).mkdir(parents=True, exist_ok=True)
+            beneath.write_file(self.hive.paths.states, f"{name}/model", model + "\n")
         return agent_view(self.hive, agent)
 
     async def logs(self, name: str, lines: int = 200) -> list[str]:

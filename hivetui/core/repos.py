@@ -22,12 +22,15 @@ CI machine behave the same.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import re
 import shutil
+import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from hivetui.core import beneath
@@ -152,13 +155,14 @@ class ConfigRepos:
             ensure_private_dir(self.root)
             write_private_file(self.gitconfig, _GITCONFIG)
 
-    async def run(self, repo: Path | int, *args: str, stdin: str | None = None
-                  ) -> tuple[int, str, str]:
+    async def run(self, repo: Path | int, *args: str, stdin: str | None = None,
+                  fds: tuple[int, ...] = ()) -> tuple[int, str, str]:
         """``git -C repo args…``: (exit status, stdout, stderr). ``repo`` may be a directory
-        descriptor: git then works in that very directory, whatever its path leads to."""
+        descriptor: git then works in that very directory, whatever its path leads to;
+        ``fds`` are passed on too (as ``/proc/self/fd/<n>`` in ``args``)."""
         self._prepare()
-        where, fds = (f"/proc/self/fd/{repo}", (repo,)) if isinstance(repo, int) else \
-            (str(repo), ())
+        where, fds = (f"/proc/self/fd/{repo}", (repo, *fds)) if isinstance(repo, int) else \
+            (str(repo), fds)
         argv = [self.git_program, "-C", where, *args]
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -283,20 +287,19 @@ class ConfigRepos:
         Raises RepoError naming the commit when the proposed repo does not have it.
         """
         check_commit_name(commit)
-        proposed = self.proposed_dir(name)
         where = f"/agents/{name}/config"
-        if not (proposed / ".git").exists():
+        if not (self.proposed_dir(name) / ".git").exists():
             raise RepoError(f"{name} has no proposed config repo at {where}")
         bare = await self.ensure_applied_repo(name)
-        async with self.lock(name):
+        async with self.lock(name), self._proposed_copy(name) as copy:
             if _FULL_SHA_RE.fullmatch(commit):
-                rc, _, err = await self.run(bare, "fetch", "-q", "--no-tags", str(proposed),
+                rc, _, err = await self.run(bare, "fetch", "-q", "--no-tags", str(copy),
                                             commit)
                 found = await self.resolve(name, commit) if rc == 0 else None
             else:
                 # a branch, HEAD or an abbreviated sha: bring the repo's refs over, look there
                 rc, _, err = await self.run(
-                    bare, "fetch", "-q", "--no-tags", "--prune", str(proposed),
+                    bare, "fetch", "-q", "--no-tags", "--prune", str(copy),
                     "+refs/heads/*:refs/proposed/heads/*", "+HEAD:refs/proposed/HEAD")
                 found = None
                 if rc == 0:
@@ -355,9 +358,60 @@ class ConfigRepos:
                             "never runs git in a repo it did not just create")
         return fd
 
+    @contextlib.asynccontextmanager
+    async def _proposed_copy(self, name: str) -> AsyncIterator[Path]:
+        """A copy of the proposed repo's ``.git`` made without following a link: links are
+        left out, and so are the files by which git reads other repositories (a gitfile,
+        ``commondir``, alternates), so fetching from it reaches only what the manager
+        wrote, whoever the core runs as."""
+        self._prepare()
+        tmp = Path(await asyncio.to_thread(tempfile.mkdtemp, f".import-{name}-", "",
+                                           str(self.root)))
+        try:
+            try:
+                await asyncio.to_thread(beneath.copy_plain_tree, self.paths.agents,
+                                        f"{name}/config/.git", tmp, "repo.git", links=False)
+            except (beneath.PlantedLinkError, FileNotFoundError) as exc:
+                raise RepoError(f"{name}'s proposed config repo (/agents/{name}/config/.git)"
+                                " is not a plain git directory") from exc
+            for elsewhere in ("commondir", "objects/info/alternates"):
+                (tmp / "repo.git" / elsewhere).unlink(missing_ok=True)
+            yield tmp / "repo.git"
+        finally:
+            await asyncio.to_thread(shutil.rmtree, tmp)
+
+    @contextlib.asynccontextmanager
+    async def _proposed_remote(self, name: str) -> AsyncIterator[tuple[list[str], tuple[int]]]:
+        """The manager's proposed repo as git's remote (arguments, fds to pass), to read its
+        HEAD: reached by a descriptor opened without following a link, so its path cannot
+        be redirected, and served, when the core is root, by an upload-pack running as the
+        manager's uid outside (the owner of agents/), so a gitfile or a link inside the repo
+        reaches nothing the manager could not read itself."""
+        try:
+            with beneath.open_dir(self.paths.agents, f"{name}/config") as fd:
+                yield [*self._upload_pack(), f"/proc/self/fd/{fd}"], (fd,)
+        except beneath.PlantedLinkError as exc:
+            raise RepoError(f"{name}'s proposed config repo (/agents/{name}/config) is not a "
+                            "plain directory") from exc
+
+    def _upload_pack(self) -> list[str]:
+        if os.geteuid() != 0:
+            return []
+        owner = self.paths.agents.stat()
+        if owner.st_uid == 0:
+            return []
+        return [f"--upload-pack=env HOME=/nonexistent XDG_CONFIG_HOME=/nonexistent "
+                f"GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null setpriv "
+                f"--reuid={owner.st_uid} --regid={owner.st_gid} --clear-groups -- "
+                f"{self.git_program} upload-pack"]
+
     async def proposed_head(self, name: str) -> str:
         """The proposed repo's HEAD commit ('' if it has none), read via upload-pack."""
-        rc, out, _ = await self.run(self.root, "ls-remote", str(self.proposed_dir(name)), "HEAD")
+        try:
+            async with self._proposed_remote(name) as (remote, fds):
+                rc, out, _ = await self.run(self.root, "ls-remote", *remote, "HEAD", fds=fds)
+        except (RepoError, FileNotFoundError):
+            return ""
         if rc != 0:
             return ""
         return out.split("\t", 1)[0].strip() if out.strip() else ""

@@ -119,6 +119,68 @@ async def test_links_planted_before_a_core_restart_are_never_followed(
     assert snapshot(sentinel) == before
 
 
+async def test_links_an_agent_plants_in_its_state_are_not_followed_by_a_persisted_model(
+        tmp_path: Path) -> None:
+    """The core writes /state/model for `set_model --persist`: a worker that planted links
+    at that name and at its temporary name gets a plain file, and no host file changes."""
+    sentinel = make_sentinel(tmp_path / "sentinel")
+    before = snapshot(sentinel)
+    target = sentinel / "filedir" / "state"
+    async with HiveNode(tmp_path / "state", HiveConfig()) as node:
+        api = OperatorSession(node.hive, Operator("tester"))
+        try:
+            await api.spawn("w1", "scripted:echo")
+            await sh_in(node, "w1", f"ln -s {target} /state/model.tmp && "
+                                    f"ln -s {target} /state/model")
+            await api.set_model("w1", "claude-opus-4", persist=True)
+            model = node.paths.agent_state("w1") / "model"
+            assert not model.is_symlink() and model.read_text() == "claude-opus-4\n"
+        finally:
+            await node.stop_all()
+    assert snapshot(sentinel) == before
+
+
+async def test_a_gitfile_planted_in_a_proposed_repo_reaches_no_host_repo(
+        tmp_path: Path) -> None:
+    """The manager turns its draft's .git into a gitfile naming a host repo it cannot read
+    (or adds that repo's objects as alternates) and asks for that repo's commit: the core's
+    git does not fetch it."""
+    secret = tmp_path / "secret"
+    env = {**os.environ, "GIT_AUTHOR_NAME": "h", "GIT_AUTHOR_EMAIL": "h@h",
+           "GIT_COMMITTER_NAME": "h", "GIT_COMMITTER_EMAIL": "h@h"}
+    subprocess.run(["git", "init", "-q", str(secret)], check=True)
+    (secret / "settings.toml").write_text("# the host's secret\n")
+    subprocess.run(["git", "-C", str(secret), "add", "."], check=True)
+    subprocess.run(["git", "-C", str(secret), "commit", "-qm", "secret"], check=True, env=env)
+    sha = subprocess.run(["git", "-C", str(secret), "rev-parse", "HEAD"], check=True,
+                         capture_output=True, text=True).stdout.strip()
+    os.chmod(secret, 0o700)
+    async with HiveNode(tmp_path / "state", HiveConfig()) as node:
+        api = OperatorSession(node.hive, Operator("tester"))
+        approvals = node.hive.approvals
+        try:
+            await api.spawn("boss", "scripted:manager", manager=True)
+            await approvals.request_spawn_draft("boss", "dz")
+            await sh_in(node, "boss", "cd /agents/dz/config && rm -rf .git && "
+                                      f"echo 'gitdir: {secret}/.git' > .git")
+            with pytest.raises(HiveError, match="not a plain git directory"):
+                await approvals.request_spawn_commit("boss", "dz", sha)
+            # the same through an alternates file and a branch naming the host's commit
+            await approvals.request_spawn_draft("boss", "da")
+            await sh_in(node, "boss", (
+                "cd /agents/da/config/.git && "
+                f"echo {secret}/.git/objects > objects/info/alternates && "
+                f"echo {sha} > refs/heads/leak"))
+            with pytest.raises(HiveError, match="no commit"):
+                await approvals.request_spawn_commit("boss", "da", "leak")
+            for name in ("dz", "da"):
+                found = subprocess.run(["git", "-C", str(approvals.repos.applied_dir(name)),
+                                        "cat-file", "-e", sha], capture_output=True)
+                assert found.returncode != 0, f"the host repo's commit reached {name}"
+        finally:
+            await node.stop_all()
+
+
 def test_the_same_with_an_ordinary_users_core(ordinary_user: pwd.struct_passwd,
                                               user_python: str) -> None:
     """The tests above (and beneath's) once more, run by an ordinary user: a non-root core,
@@ -135,6 +197,6 @@ def test_the_same_with_an_ordinary_users_core(ordinary_user: pwd.struct_passwd,
                  "HOME": ordinary_user.pw_dir, "LANG": "C.UTF-8"})
         summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-        assert summary.startswith("7 passed") and "skipped" not in summary, summary
+        assert summary.startswith("9 passed") and "skipped" not in summary, summary
     finally:
         shutil.rmtree(basetemp, ignore_errors=True)

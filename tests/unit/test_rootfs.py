@@ -47,3 +47,19 @@ def test_the_system_is_usr_lib_bin_and_only_the_kept_parts_of_etc() -> None:
     assert "/usr" in paths and "/etc/passwd" in paths
     assert not {"/etc/shadow", "/etc/ssh", "/etc/sudoers", "/home", "/root", "/var", "/run",
                 "/tmp"} & paths
+
+
+def test_claude_is_named_by_the_harnesss_variable_and_bound(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hivetui.harness.claude import CLAUDE_BIN_ENV
+
+    assert rootfs.CLAUDE_BIN_ENV == CLAUDE_BIN_ENV
+    versions = tmp_path / "share" / "claude" / "versions"
+    versions.mkdir(parents=True)
+    (versions / "2.0").write_text("#!/bin/sh\n")
+    os.chmod(versions / "2.0", 0o755)
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "claude").symlink_to(versions / "2.0")
+    monkeypatch.setenv(CLAUDE_BIN_ENV, str(tmp_path / "bin" / "claude"))
+    chosen = rootfs.install_paths()
+    assert str(versions) in chosen and str(tmp_path / "bin" / "claude") in chosen
