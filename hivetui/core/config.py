@@ -42,7 +42,8 @@ class BusConfig:
 @dataclass
 class BridgeConfig:
     host: str = "127.0.0.1"
-    port: int = 0  # 0: pick a free port at start, written to <state>/run/bridge.json
+    # 0: the previous core's port (from <state>/run/bridge.json) if free, else any free one
+    port: int = 0
 
 
 @dataclass

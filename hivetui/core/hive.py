@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 
 ServiceFactory = Callable[[], Awaitable[None]]
 
+#: how often a harness retries a bridge it lost: a restarted core listens again within
+#: about two seconds, and an agent must be back within five (a failed local connect costs
+#: nothing, so retrying every second for a long outage is cheap)
+RECONNECT_PACE = {"reconnect_min_s": 0.25, "reconnect_max_s": 1.0}
+
 
 class Hive:
     """The core. ``async with Hive(state_dir, config, backend) as hive: ...``
@@ -65,6 +70,7 @@ class Hive:
             self.lifecycle.harness_settings = {
                 "turn_timeout_s": self.config.harness.turn_timeout_s,
                 "notes_compact_bytes": self.config.harness.notes_compact_bytes,
+                **RECONNECT_PACE,
             }
         self._tg: asyncio.TaskGroup | None = None
         self._services: dict[str, asyncio.Task[None]] = {}

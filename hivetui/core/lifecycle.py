@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -60,7 +61,7 @@ class Lifecycle:
         run_dir = ensure_private_dir(self.paths.agent_run(agent.name))
         state_dir = self.paths.agent_state(agent.name)
         state_dir.mkdir(parents=True, exist_ok=True)
-        write_private_file(run_dir / "bridge.json", json.dumps({"url": self.bridge_url}))
+        write_private_file(run_dir / "bridge.json", self._bridge_json())
         write_private_file(run_dir / "agent.json", json.dumps({
             "name": agent.name, "role": agent.role, "runtime": agent.runtime,
             "settings": settings.to_dict(), "harness": self.harness_settings,
@@ -75,6 +76,25 @@ class Lifecycle:
             env={"HIVETUI_AGENT": agent.name}, settings=settings, extra_binds=binds,
             nix_module=nix_module,
         )
+
+    def _bridge_json(self) -> str:
+        return json.dumps({"url": self.bridge_url})
+
+    def publish_bridge_url(self, url: str) -> None:
+        """The bridge listens at ``url``: rewrite every agent's ``bridge.json``, so running
+        harnesses find it on their next reconnect even when the core could not get its
+        previous port back. The file keeps the run dir's owner: a running container's uid
+        must still read it."""
+        self.bridge_url = url
+        for agent in self.registry.all():
+            run_dir = self.paths.agent_run(agent.name)
+            if not run_dir.is_dir():
+                continue
+            path = run_dir / "bridge.json"
+            write_private_file(path, self._bridge_json())
+            if os.geteuid() == 0:
+                owner = run_dir.stat()
+                os.chown(path, owner.st_uid, owner.st_gid, follow_symlinks=False)
 
     async def _prepare_start(self, agent: Agent) -> None:
         """Refresh bridge.json / agent.json; a (stopped) manager whose view of the other
