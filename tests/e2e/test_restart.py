@@ -4,7 +4,6 @@ a message within 5 s of the new core serving."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import socket
 import time
