@@ -52,6 +52,8 @@ class CrashWatchConfig:
     loop_count: int = 3
     loop_window_s: float = 300.0
     log_lines: int = 20
+    # a container re-adopted at start that has not called the bridge this long is reported
+    reconnect_grace_s: float = 15.0
 
 
 @dataclass
