@@ -58,6 +58,9 @@ class HiveNode:
             self.hive.add_service("control", self.control.run)
             await self.bridge.ready()
             await self.control.ready()
+            # before crash_watch reconciles: a resumed approval may still build or start
+            # the very containers it would otherwise report
+            await self.hive.approvals.resume()
             if self.crash_watch is not None:
                 self.hive.add_service("crash_watch", self.crash_watch.run)
                 await self.crash_watch.seeded.wait()

@@ -149,17 +149,32 @@ class Lifecycle:
     # --- operations ------------------------------------------------------------
     async def spawn(self, name: str, *, runtime: str, model: str, role: str = "worker",
                     start: bool = True) -> Agent:
-        agent = await self.registry.create(name, role=role, runtime=runtime, model=model)
+        await self.registry.create(name, role=role, runtime=runtime, model=model)
+        await self.build(name)
+        if start:
+            await self.start(name)
+        return self.registry.get(name)
+
+    async def build(self, name: str) -> None:
+        """Create the (stopped) container of a registered agent from its applied config."""
+        agent = self.registry.get(name)
         async with self._operation(name, Flag.STARTING, "spawn"):
             # an agent spawned without an approval gets the default config repo
-            await self.repos.ensure(name, AgentSettings(runtime=runtime, model=model), role)
+            await self.repos.ensure(name, AgentSettings(runtime=agent.runtime,
+                                                        model=agent.model), agent.role)
             self.hub.publish(Progress(agent=name, operation="spawn", step="create container"))
             spec = await self.spec_for(agent)
             await self.backend.create(spec)
             self._built_binds[name] = spec.extra_binds
-        if start:
-            await self.start(name)
-        return self.registry.get(name)
+
+    async def unbuild(self, name: str) -> None:
+        """Undo a spawn that did not complete: its container and its record go, quietly
+        (it was never started for the manager to hear of)."""
+        async with self._operation(name, Flag.DESTROYING, "undo spawn"):
+            await self.backend.destroy(name)
+            self._built_binds.pop(name, None)
+            if self.registry.find(name) is not None:
+                await self.registry.remove(name)
 
     async def start(self, name: str) -> None:
         agent = self.registry.get(name)

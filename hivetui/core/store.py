@@ -90,6 +90,16 @@ MIGRATIONS: list[str] = [
         commit_sha TEXT NOT NULL DEFAULT ''
     );
     """,
+    # 2: approvals carried out step by step (core/approval_run.py), one row per step reached
+    """
+    CREATE TABLE approval_steps (
+        approval_id INTEGER NOT NULL REFERENCES approvals(id),
+        step TEXT NOT NULL,
+        ts REAL NOT NULL,
+        detail TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (approval_id, step)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
