@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 #: the line `hivetui serve` prints once its bridge, control socket and crash watch are up
@@ -29,6 +31,7 @@ def stderr_file(state: Path) -> Path:
 
 
 def stderr_tail(state: Path, chars: int = 3000) -> str:
+    """The last ``chars`` characters of the serve output (0: all of it)."""
     try:
         return stderr_file(state).read_text("utf-8", "replace")[-chars:]
     except FileNotFoundError:
@@ -72,3 +75,66 @@ def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM, timeout: float 
     if proc.stdout is not None:
         proc.stdout.close()
     return proc.returncode
+
+
+class ForkServer:
+    """`hivetui serve` children of ``tests/fork_serve.py`` (real cores, started in a
+    fraction of a second): ``pid = fs.serve(state)``, ``await fs.wait_serving(pid, state)``,
+    ``fs.kill9(pid)``."""
+
+    def __init__(self) -> None:
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.fork_serve"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent)
+        self._offsets: dict[int, int] = {}
+
+    def _ask(self, line: str) -> str:
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.write(line + "\n")
+        self._proc.stdin.flush()
+        return self._proc.stdout.readline().strip()
+
+    def serve(self, state: Path, env: dict[str, str] | None = None) -> int:
+        out = stderr_file(state)
+        offset = out.stat().st_size if out.exists() else 0
+        env = {"XDG_CONFIG_HOME": str(state.parent / "noconfig"), **(env or {})}
+        pid = int(self._ask(f"serve {state} {out} {json.dumps(env)}"))
+        self._offsets[pid] = offset
+        return pid
+
+    async def wait_serving(self, pid: int, state: Path, timeout: float = 60.0) -> str:
+        """The bridge URL once child ``pid`` serves; AssertionError if it ends first."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = stderr_tail(state, 0)[self._offsets[pid]:]
+            for line in text.splitlines():
+                if line.startswith(READY_PREFIX):
+                    return line.split(":", 1)[1].strip()
+            if not alive(pid):
+                status = self.reap(pid)
+                raise AssertionError(f"serve ended (wait status {status}): {text[-3000:]}")
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"serve did not start within {timeout}s")
+
+    def kill9(self, pid: int) -> None:
+        os.kill(pid, signal.SIGKILL)
+        self.reap(pid)
+
+    def reap(self, pid: int) -> int:
+        return int(self._ask(f"reap {pid}"))
+
+    def close(self) -> None:
+        assert self._proc.stdin is not None
+        self._proc.stdin.close()
+        self._proc.wait(10)
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+
+
+def alive(pid: int) -> bool:
+    """``pid`` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"

@@ -56,6 +56,12 @@ FORWARD = (CONFIG_APPLIED, CONTAINER_BUILT, STARTED)
 CRASH_AFTER_STEP_ENV = "HIVETUI_TEST_CRASH_AFTER_STEP"
 
 
+def crash_if_injected(step: str) -> None:
+    """The fault-injection point of the crash tests (see ``CRASH_AFTER_STEP_ENV``)."""
+    if os.environ.get(CRASH_AFTER_STEP_ENV) == step:
+        os._exit(137)
+
+
 def empty_dir(path: Path) -> None:
     """Make ``path`` an empty directory (whatever the manager left there)."""
     if path.is_symlink() or path.is_file():
@@ -82,8 +88,7 @@ class StepJournal:
         await self._store.execute(
             "INSERT OR IGNORE INTO approval_steps (approval_id, step, ts, detail) "
             "VALUES (?,?,?,?)", (approval_id, step, time.time(), detail))
-        if os.environ.get(CRASH_AFTER_STEP_ENV) == step:
-            os._exit(137)
+        crash_if_injected(step)
 
     async def steps(self, approval_id: int) -> dict[str, str]:
         rows = await self._store.fetchall(
@@ -226,6 +231,7 @@ class ApprovalRun:
                              (reason, a.id))
             await db.execute("INSERT OR IGNORE INTO approval_steps (approval_id, step, ts, "
                              "detail) VALUES (?,?,?,?)", (a.id, FAILED, time.time(), reason))
+        crash_if_injected(FAILED)
         await self._audit.record(operator, "approve_failed", a.agent,
                                  f"approval #{a.id}: {reason}", a.commit)
         await self._roll_back(a, await self.journal.steps(a.id))

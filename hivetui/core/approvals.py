@@ -26,7 +26,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from hivetui.core.approval_run import APPROVED, DENIED, FAILED, ApprovalRun
+from hivetui.core.approval_run import (
+    APPROVED,
+    DENIED,
+    FAILED,
+    ApprovalRun,
+    crash_if_injected,
+)
 from hivetui.core.audit import AuditLog
 from hivetui.core.errors import ApprovalError, HiveError, NotFoundError
 from hivetui.core.events import AgentChanged, ApprovalRequested, EventHub, ManagerEvent
@@ -242,6 +248,7 @@ class Approvals:
                     "VALUES (?,?,?,?)", (approval_id, step, time.time(), detail))
         if changed != 1:
             await self._refuse_resolved(approval_id)
+        crash_if_injected(step)
 
     async def _refuse_resolved(self, approval_id: int) -> None:
         now = await self.get(approval_id)
@@ -293,6 +300,7 @@ class Approvals:
 
     async def resume(self) -> list[int]:
         """At start: finish (or roll back) every approval a previous core left half-way."""
+        await asyncio.to_thread(self.repos.clear_stale_locks)
         return await self._run.resume(self.get, self._lock)
 
     # --- drafts and kept state -------------------------------------------------------
