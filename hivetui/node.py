@@ -1,15 +1,21 @@
 """A running hive node: the core plus its edges (backend, bridge, control, crash_watch, SSH).
 
 This is the process-level wiring shared by `hivetui`, `hivetui serve` and `hivetui demo`.
+Start order: the store, the control socket (operators are answered from here on), the MCP
+bridge (its import -- the mcp package -- is most of a start, so it runs in a thread while
+the control socket already answers; container operations wait for the bridge's address),
+unfinished approvals resumed, then crash_watch's reconciling pass.
 """
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import logging
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from hivetui.bridge.server import Bridge
 from hivetui.control.server import ControlServer
 from hivetui.control.sessions import SessionTokens
 from hivetui.core.config import HiveConfig
@@ -18,6 +24,9 @@ from hivetui.core.errors import ConfigError
 from hivetui.core.hive import Hive
 from hivetui.core.paths import StatePaths
 from hivetui.core.ports import ContainerBackend
+
+if TYPE_CHECKING:
+    from hivetui.bridge.server import Bridge
 
 log = logging.getLogger(__name__)
 
@@ -47,17 +56,28 @@ class HiveNode:
             backend = make_backend(self.config, self.paths)
         self.hive = Hive(state_dir, self.config, backend)
         self.sessions = SessionTokens()
-        self.bridge = Bridge(self.hive, self.config.bridge.host, self.config.bridge.port)
+        self._bridge: Bridge | None = None
         self.control = ControlServer(self.hive, socket, self.sessions)
         self.crash_watch = CrashWatch(self.hive, backend) if backend is not None else None
+
+    @property
+    def bridge(self) -> Bridge:
+        if self._bridge is None:
+            raise RuntimeError("the node is not started: no bridge yet")
+        return self._bridge
 
     async def __aenter__(self) -> HiveNode:
         await self.hive.__aenter__()
         try:
-            self.hive.add_service("bridge", self.bridge.run)
+            if self.hive.lifecycle is not None:
+                self.hive.lifecycle.expect_bridge()
             self.hive.add_service("control", self.control.run)
-            await self.bridge.ready()
             await self.control.ready()
+            server = await asyncio.to_thread(importlib.import_module, "hivetui.bridge.server")
+            self._bridge = server.Bridge(self.hive, self.config.bridge.host,
+                                         self.config.bridge.port)
+            self.hive.add_service("bridge", self._bridge.run)
+            await self._bridge.ready()
             # before crash_watch reconciles: a resumed approval may still build or start
             # the very containers it would otherwise report
             await self.hive.approvals.resume()
@@ -88,5 +108,6 @@ class HiveNode:
                 await lifecycle.backend.stop(name)
 
     async def aclose(self) -> None:
-        await self.bridge.aclose()
+        if self._bridge is not None:
+            await self._bridge.aclose()
         await self.hive.aclose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -35,6 +36,7 @@ class Lifecycle:
         #: per-agent config repos; containers are built from the *applied* commit
         self.repos = ConfigRepos(paths)
         self.bridge_url = ""
+        self._bridge_known: asyncio.Event | None = None
         #: loop settings handed to the harness in agent.json (turn timeout, notes size)
         self.harness_settings: dict[str, float | int] = {}
         self.harness_argv: tuple[str, ...] = (
@@ -55,6 +57,8 @@ class Lifecycle:
         return settings
 
     async def spec_for(self, agent: Agent) -> ContainerSpec:
+        if self._bridge_known is not None:
+            await self._bridge_known.wait()
         settings = await self.settings_for(agent)
         prompt = await self.repos.applied_file(agent.name, "prompt.md") or ""
         nix_module = await self.repos.applied_file(agent.name, "agent.nix") or ""
@@ -77,6 +81,11 @@ class Lifecycle:
             nix_module=nix_module,
         )
 
+    def expect_bridge(self) -> None:
+        """A bridge is starting: containers wait for its address (:meth:`spec_for`)."""
+        if not self.bridge_url:
+            self._bridge_known = asyncio.Event()
+
     def _bridge_json(self) -> str:
         return json.dumps({"url": self.bridge_url})
 
@@ -86,6 +95,8 @@ class Lifecycle:
         previous port back. The file keeps the run dir's owner: a running container's uid
         must still read it."""
         self.bridge_url = url
+        if self._bridge_known is not None:
+            self._bridge_known.set()
         for agent in self.registry.all():
             run_dir = self.paths.agent_run(agent.name)
             if not run_dir.is_dir():
