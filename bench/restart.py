@@ -93,7 +93,7 @@ class Probe:
             except BridgeUnreachable:
                 if time.monotonic() > deadline:
                     raise
-                await asyncio.sleep(0.02)
+                await asyncio.sleep(0.1)
 
     async def send_all(self, agents: list[str], tag: str) -> list[str]:
         bodies = [f"{tag} {name}" for name in agents]

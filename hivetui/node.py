@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -73,7 +74,9 @@ class HiveNode:
                 self.hive.lifecycle.expect_bridge()
             self.hive.add_service("control", self.control.run)
             await self.control.ready()
+            started = time.monotonic()
             server = await asyncio.to_thread(importlib.import_module, "hivetui.bridge.server")
+            log.info("the bridge's modules took %.2fs to import", time.monotonic() - started)
             self._bridge = server.Bridge(self.hive, self.config.bridge.host,
                                          self.config.bridge.port)
             self.hive.add_service("bridge", self._bridge.run)
