@@ -260,10 +260,12 @@ class ApprovalRun:
                                             reason=reason, commit=a.commit, agent=a.agent))
 
     async def _told(self, manager: str, approval_id: int) -> bool:
+        # CASE: json_extract must never see a body that is not JSON (it raises)
         row = await self._store.fetchone(
             "SELECT 1 FROM messages WHERE recipient = ? AND sender = ? AND kind = 'system' "
-            "AND json_extract(body, '$.event') = 'approval_resolved' "
-            "AND json_extract(body, '$.id') = ? LIMIT 1", (manager, SYSTEM, approval_id))
+            "AND CASE WHEN json_valid(body) THEN json_extract(body, '$.event') = "
+            "'approval_resolved' AND json_extract(body, '$.id') = ? END LIMIT 1",
+            (manager, SYSTEM, approval_id))
         return row is not None
 
     # --- apply_commit --------------------------------------------------------------------
@@ -397,4 +399,6 @@ class ApprovalRun:
                     await self.carry_out(a, "core")
                 except HiveError as exc:
                     log.warning("%s", exc)
+                except Exception:  # one broken approval must not keep the core from starting
+                    log.exception("approval #%s could not be resumed", a.id)
         return ids

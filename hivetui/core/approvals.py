@@ -312,8 +312,10 @@ class Approvals:
 
     async def revive(self, name: str, operator: str) -> AgentView:
         async with self._lock(name):
+            await self.check_not_reserved(name)
             return await self.kept_agents.revive(name, operator)
 
     async def purge(self, name: str, operator: str) -> None:
         async with self._lock(name):
+            await self.check_not_reserved(name)
             await self.kept_agents.purge(name, operator)

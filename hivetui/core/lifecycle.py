@@ -6,9 +6,11 @@ import asyncio
 import json
 import logging
 import os
+import stat
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from hivetui.core.errors import ContainerError
 from hivetui.core.events import AgentStarted, AgentStopped, EventHub, ManagerEvent, Progress
@@ -21,6 +23,28 @@ from hivetui.core.settings import AgentSettings
 log = logging.getLogger(__name__)
 
 ManagerNotifier = Callable[[ManagerEvent], Awaitable[None]]
+
+
+def _replace_readable(path: Path, data: str) -> None:
+    """Atomically make ``path`` hold ``data`` (0600, never following a link), owned like
+    its directory from the first instant: a running container's uid reads it at any time
+    (a file briefly owned by a root core would make that read fail)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as fh:
+            if stat.S_ISREG(os.fstat(fh.fileno()).st_mode) and fh.read(4096) == data.encode():
+                return
+    except OSError:
+        pass  # missing, a link or unreadable: replaced below
+    owner = path.parent.stat()
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(data)
+        if os.geteuid() == 0:
+            os.fchown(fh.fileno(), owner.st_uid, owner.st_gid)
+    os.replace(tmp, path)
 
 
 class Lifecycle:
@@ -90,22 +114,16 @@ class Lifecycle:
         return json.dumps({"url": self.bridge_url})
 
     def publish_bridge_url(self, url: str) -> None:
-        """The bridge listens at ``url``: rewrite every agent's ``bridge.json``, so running
-        harnesses find it on their next reconnect even when the core could not get its
-        previous port back. The file keeps the run dir's owner: a running container's uid
-        must still read it."""
+        """The bridge listens at ``url``: rewrite every agent's ``bridge.json`` that says
+        otherwise, so running harnesses find it on their next reconnect even when the core
+        could not get its previous port back."""
         self.bridge_url = url
         if self._bridge_known is not None:
             self._bridge_known.set()
         for agent in self.registry.all():
             run_dir = self.paths.agent_run(agent.name)
-            if not run_dir.is_dir():
-                continue
-            path = run_dir / "bridge.json"
-            write_private_file(path, self._bridge_json())
-            if os.geteuid() == 0:
-                owner = run_dir.stat()
-                os.chown(path, owner.st_uid, owner.st_gid, follow_symlinks=False)
+            if run_dir.is_dir():
+                _replace_readable(run_dir / "bridge.json", self._bridge_json())
 
     async def _prepare_start(self, agent: Agent) -> None:
         """Refresh bridge.json / agent.json; a (stopped) manager whose view of the other
@@ -182,10 +200,12 @@ class Lifecycle:
         """Undo a spawn that did not complete: its container and its record go, quietly
         (it was never started for the manager to hear of)."""
         async with self._operation(name, Flag.DESTROYING, "undo spawn"):
-            await self.backend.destroy(name)
             self._built_binds.pop(name, None)
-            if self.registry.find(name) is not None:
-                await self.registry.remove(name)
+            try:
+                await self.backend.destroy(name)
+            finally:  # a container left behind is stopped by the next start's reconcile
+                if self.registry.find(name) is not None:
+                    await self.registry.remove(name)
 
     async def start(self, name: str) -> None:
         agent = self.registry.get(name)

@@ -4,6 +4,7 @@ a message within 5 s of the new core serving."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import time
@@ -83,8 +84,13 @@ async def test_bridge_keeps_its_port_and_tells_agents_when_it_cannot(tmp_path: P
     async with Hive(state) as hive:
         await hive.registry.create("w1", runtime="scripted:echo", model="m")
     first = await _bridge_url(state)
-    assert await _bridge_url(state) == first
     port = int(first.rsplit(":", 1)[1].split("/")[0])
+    run_dir = state / "secrets" / "w1"
+    if os.geteuid() == 0:  # as a root core finds it: the run dir is the container uid's
+        os.chown(run_dir, 4242, 4242)
+    unchanged = (run_dir / "bridge.json").stat().st_ino
+    assert await _bridge_url(state) == first
+    assert (run_dir / "bridge.json").stat().st_ino == unchanged  # not rewritten needlessly
     squatter = socket.socket()
     squatter.bind(("127.0.0.1", port))
     squatter.listen(1)
@@ -93,7 +99,8 @@ async def test_bridge_keeps_its_port_and_tells_agents_when_it_cannot(tmp_path: P
     finally:
         squatter.close()
     assert moved != first
-    assert (state / "secrets" / "w1" / "bridge.json").read_text() == f'{{"url": "{moved}"}}'
+    assert (run_dir / "bridge.json").read_text() == f'{{"url": "{moved}"}}'
+    assert (run_dir / "bridge.json").stat().st_uid == run_dir.stat().st_uid
 
 
 async def _bridge_url(state: Path) -> str:
