@@ -285,12 +285,18 @@ class ApprovalRun:
         if current != a.commit:
             await self._repos.move_applied(a.agent, a.commit, before.applied)
 
+    def _has_container(self, name: str, before: Before) -> bool:
+        """A kept agent (or a hive without a backend) has no container to rebuild: its
+        next start uses the new config."""
+        return before.registered and self._lifecycle is not None \
+            and self._registry.find(name) is not None
+
     async def _rebuild(self, a: Approval, before: Before) -> None:
-        if before.registered and self._registry.find(a.agent) is not None:
+        if self._has_container(a.agent, before):
             await self._need_lifecycle().rebuild(a.agent)
 
     async def _restart_if_ran(self, a: Approval, before: Before) -> None:
-        if before.registered and before.was_running:
+        if self._has_container(a.agent, before) and before.was_running:
             await self._ensure_running(a.agent)
 
     async def _ensure_running(self, name: str) -> None:
