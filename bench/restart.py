@@ -143,8 +143,7 @@ async def run(n_agents: int) -> dict[str, Any]:
     try:
         await control_answers(state, proc)
         async with await ControlClient.connect(state / "run" / "control.sock") as c:
-            for name in agents:
-                await c.spawn(name, "scripted:echo")
+            await asyncio.gather(*(c.spawn(name, "scripted:echo") for name in agents))
         warm = await probe.send_all(agents, "warm-up")
         await probe.collect(warm, ANSWER_TIMEOUT_S)
         assert all(b in probe.answered for b in warm), "agents did not answer before the kill"
