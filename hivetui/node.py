@@ -3,9 +3,12 @@
 This is the process-level wiring shared by `hivetui`, `hivetui serve` and `hivetui demo`.
 ``async with HiveNode(...)`` opens the core and starts its services; the embedded app
 instead calls :meth:`HiveNode.open` (the core alone: enough to show the fleet) and then
-:meth:`HiveNode.start_services` behind its first frame. The bridge's module (mcp,
-uvicorn, starlette: the larger part of start-up) is imported by a worker thread there,
-so the event loop keeps answering keys meanwhile.
+:meth:`HiveNode.start_services` behind its first frame.
+
+Start order: the store, the control socket (operators are answered from here on), the MCP
+bridge (its import -- the mcp package -- is most of a start, so it runs in a thread while
+the control socket and the event loop already answer; container operations wait for the
+bridge's address), unfinished approvals resumed, then crash_watch's reconciling pass.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -81,24 +85,27 @@ class HiveNode:
         """Open the core alone (store, registry, bus): the hive can be looked at, and no
         container starts until :meth:`start_services` has the bridge up."""
         if self.hive.lifecycle is not None:
-            self.hive.lifecycle.edges_ready.clear()
+            self.hive.lifecycle.expect_bridge()
         await self.hive.__aenter__()
 
     async def start_services(self) -> None:
-        """Control socket, crash_watch (seeded) and the MCP bridge; returns once all are
-        up. The services belong to the hive's task group, not to the caller."""
+        """Control socket, the MCP bridge, unfinished approvals resumed, crash_watch
+        (seeded); returns once all are up. The services belong to the hive's task group,
+        not to the caller."""
         self.hive.add_service("control", self.control.run)
-        if self.crash_watch is not None:
-            self.hive.add_service("crash_watch", self.crash_watch.run)
+        await self.control.ready()
+        started = time.monotonic()
         server = await asyncio.to_thread(importlib.import_module, "hivetui.bridge.server")
+        log.info("the bridge's modules took %.2fs to import", time.monotonic() - started)
         self._bridge = server.Bridge(self.hive, self.config.bridge.host,
                                      self.config.bridge.port)
         self.hive.add_service("bridge", self._bridge.run)
         await self._bridge.ready()
-        if self.hive.lifecycle is not None:
-            self.hive.lifecycle.edges_ready.set()
-        await self.control.ready()
+        # before crash_watch reconciles: a resumed approval may still build or start the
+        # very containers it would otherwise report
+        await self.hive.approvals.resume()
         if self.crash_watch is not None:
+            self.hive.add_service("crash_watch", self.crash_watch.run)
             await self.crash_watch.seeded.wait()
 
     async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,

@@ -13,7 +13,9 @@ import logging
 import socket
 from collections.abc import Callable, Generator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import uvicorn
 from mcp.server import MCPServer
@@ -146,8 +148,35 @@ def build_app(model: MCPServer, harness: MCPServer, host: str,
     return app
 
 
+def last_port(bridge_file: Path, host: str) -> int:
+    """The port the previous core of this state dir listened on (0 if unknown)."""
+    try:
+        url = urlsplit(str(json.loads(bridge_file.read_text("utf-8"))["url"]))
+        return (url.port or 0) if url.hostname == host else 0
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited by accepts
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class Bridge:
-    """Serve the hive's MCP tools on ``host:port`` (0 picks a free port).
+    """Serve the hive's MCP tools on ``host:port``.
+
+    Port 0 means: the port of the previous core of this state dir (read back from
+    ``<state>/run/bridge.json``), so running agents find a restarted core where they left
+    it; a free port when that one is taken or there was none. Whatever the port, every
+    agent's ``bridge.json`` is brought up to date once the bridge listens (the harness
+    re-reads it on each reconnect).
 
     Run as a hive service: ``hive.add_service("bridge", bridge.run)``; ``await
     bridge.ready()`` gives the URL, also written to ``<state>/run/bridge.json``.
@@ -173,16 +202,24 @@ class Bridge:
             raise BridgeError(f"the MCP bridge did not start within {timeout}s") from exc
         return self.url
 
+    def _listen(self) -> socket.socket:
+        if self.port == 0:
+            previous = last_port(self.hive.paths.bridge_file, self.host)
+            if previous:
+                try:
+                    return _bind(self.host, previous)
+                except OSError as exc:
+                    log.warning("bridge: the previous port %s is taken (%s); agents are "
+                                "told the new one through their bridge.json", previous, exc)
+        try:
+            return _bind(self.host, self.port)
+        except OSError as exc:
+            raise BridgeError(f"cannot listen on {self.host}:{self.port} (bridge.host, "
+                              f"bridge.port): {exc}") from exc
+
     async def run(self) -> None:
         self._task = asyncio.current_task()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited by accepts
-        try:
-            sock.bind((self.host, self.port))
-        except OSError as exc:
-            sock.close()
-            raise BridgeError(f"cannot listen on {self.host}:{self.port}: {exc}") from exc
+        sock = self._listen()
         sock.listen(1024)
         sock.setblocking(False)
         port = sock.getsockname()[1]
@@ -216,7 +253,7 @@ class Bridge:
                     serve.result()
                 write_private_file(self.hive.paths.bridge_file, json.dumps({"url": self.url}))
                 if self.hive.lifecycle is not None:
-                    self.hive.lifecycle.bridge_url = self.url
+                    self.hive.lifecycle.publish_bridge_url(self.url)
                 log.info("MCP bridge listening at %s", self.url)
                 self._ready.set()
                 await serve

@@ -265,6 +265,13 @@ class LocalBackend:
         return [self.paths["nsenter"], f"--target={info['pid']}", "--user", "--pid",
                 "--mount", "--ipc", "--uts", "--root", "--wd", *keep, "--", *env, shell, "-l"]
 
+    async def last_exit_status(self, name: str) -> int | None:
+        """The exit status the supervisor recorded for the container's last run (None when
+        there is none): what a core learns of a container that ended while it was down."""
+        info = self._dir(name).exit_info()
+        status = info.get("status") if info else None
+        return status if isinstance(status, int) else None
+
     async def logs(self, name: str, lines: int) -> list[str]:
         """The last ``lines`` lines of the container's log (timestamped)."""
         return await asyncio.to_thread(tail_lines, self._log_file(name), lines)

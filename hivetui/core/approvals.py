@@ -13,6 +13,9 @@ request (so the reviewed diff no longer describes the change), the approval fail
 than apply something nobody reviewed. Resolution is a conditional UPDATE, so of two
 operators approving at once exactly one wins. The manager hears ``approval_resolved``
 (``approved``, ``denied`` with the reason, or ``failed`` with what went wrong).
+
+A resolved approval is carried out step by step, each step recorded, and resumed or
+rolled back by the next core if this one dies half-way (:mod:`hivetui.core.approval_run`).
 """
 
 from __future__ import annotations
@@ -24,15 +27,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from hivetui.core import beneath
-from hivetui.core.audit import AuditLog
-from hivetui.core.errors import ApprovalError, ContainerError, HiveError, NotFoundError
-from hivetui.core.events import (
-    AgentChanged,
-    ApprovalRequested,
-    ApprovalResolved,
-    EventHub,
-    ManagerEvent,
+from hivetui.core.approval_run import (
+    APPROVED,
+    DENIED,
+    FAILED,
+    ApprovalRun,
+    crash_if_injected,
 )
+from hivetui.core.audit import AuditLog
+from hivetui.core.errors import ApprovalError, HiveError, NotFoundError
+from hivetui.core.events import AgentChanged, ApprovalRequested, EventHub, ManagerEvent
 from hivetui.core.kept import KeptAgents
 from hivetui.core.lifecycle import Lifecycle
 from hivetui.core.names import validate_agent_name, validate_runtime
@@ -72,6 +76,8 @@ class Approvals:
         self.default_model = default_model
         self.repos = lifecycle.repos if lifecycle is not None else ConfigRepos(paths)
         self.kept_agents = KeptAgents(store, registry, paths, hub, audit, lifecycle, self.repos)
+        self._run = ApprovalRun(store, registry, paths, audit, lifecycle, self.repos,
+                                self.kept_agents, notify)
         # one request / resolution at a time per agent name (checks then acts)
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -108,6 +114,7 @@ class Approvals:
         if pending:
             raise ApprovalError(f"spawning {name!r} is already requested (approval "
                                 f"#{pending[0].id}); wait for the operator")
+        await self.check_not_reserved(name)
         if await self.kept_agents.is_draft(name):
             raise ApprovalError(f"a draft named {name!r} exists; commit it with "
                                 "request_spawn_commit")
@@ -117,6 +124,13 @@ class Approvals:
         for taken in (self._paths.agent_dir(name), self._paths.agent_state(name)):
             if taken.is_symlink() or taken.exists():
                 raise ApprovalError(f"{taken} exists already; the name {name!r} is not free")
+
+    async def check_not_reserved(self, name: str) -> None:
+        """Refuse to take ``name`` while an approval for it is being carried out."""
+        busy = await self._run.journal.reserved(name)
+        if busy is not None:
+            raise ApprovalError(f"approval #{busy} for {name!r} is still being carried out; "
+                                "try again when it is resolved")
 
     async def _queue(self, kind: str, name: str, requested_by: str, commit: str, diff: str,
                      detail: str) -> Approval:
@@ -173,6 +187,7 @@ class Approvals:
             if pending:
                 raise ApprovalError(f"the draft {name!r} is already committed for approval "
                                     f"(#{pending[0].id}); wait for the operator's answer")
+            await self.check_not_reserved(name)
             if not await self.kept_agents.is_draft(name):
                 raise ApprovalError(f"no draft named {name!r}; create one with "
                                     "request_spawn_draft first")
@@ -209,140 +224,76 @@ class Approvals:
                                      f"{applied[:12]})")
 
     # --- resolution ------------------------------------------------------------------
-    async def _claim(self, approval_id: int, state: str, operator: str, reason: str) -> None:
-        async with self._store.transaction() as db, db.execute(
-            "UPDATE approvals SET state = ?, resolved_at = ?, resolved_by = ?, reason = ? "
-            "WHERE id = ? AND state = 'pending'",
-            (state, time.time(), operator, reason, approval_id),
-        ) as cur:
-            changed = cur.rowcount
+    async def _claim(self, approval_id: int, state: str, operator: str, reason: str,
+                     step: str, detail: str) -> None:
+        """Resolve a pending approval and record its first step, in one transaction."""
+        async with self._store.transaction() as db:
+            async with db.execute(
+                "UPDATE approvals SET state = ?, resolved_at = ?, resolved_by = ?, reason = ? "
+                "WHERE id = ? AND state = 'pending'",
+                (state, time.time(), operator, reason, approval_id),
+            ) as cur:
+                changed = cur.rowcount
+            if changed == 1:
+                await db.execute(
+                    "INSERT INTO approval_steps (approval_id, step, ts, detail) "
+                    "VALUES (?,?,?,?)", (approval_id, step, time.time(), detail))
         if changed != 1:
-            now = await self.get(approval_id)
-            raise ApprovalError(f"approval #{approval_id} is already resolved ({now.state} by "
-                                f"{now.resolved_by}); nothing was changed")
+            await self._refuse_resolved(approval_id)
+        crash_if_injected(step)
+
+    async def _refuse_resolved(self, approval_id: int) -> None:
+        now = await self.get(approval_id)
+        raise ApprovalError(f"approval #{approval_id} is already resolved ({now.state} by "
+                            f"{now.resolved_by}); nothing was changed")
 
     async def approve(self, approval_id: int, operator: str) -> Approval:
         a = await self.get(approval_id)
-        await self._claim(approval_id, "approved", operator, "")
-        await self._audit.record(operator, "approve", a.agent, f"approval #{a.id} ({a.kind})",
-                                 a.commit)
         # carried out to the end even if the caller goes away: a claimed approval must not
-        # stay half-done
-        await asyncio.shield(self._carry_out(a, operator))
+        # stay half-done (and a core killed meanwhile resumes it: approval_run.py)
+        await asyncio.shield(self._approve(a, operator))
         return await self.get(approval_id)
 
-    async def _carry_out(self, a: Approval, operator: str) -> None:
-        try:
-            async with self._lock(a.agent):
-                if a.kind == "apply_commit":
-                    await self._apply(a)
-                else:
-                    await self._spawn(a)
-        except Exception as exc:
-            reason = str(exc)
-            log.warning("approval #%s (%s %s) failed: %s", a.id, a.kind, a.agent, reason)
-            await self._store.execute(
-                "UPDATE approvals SET state = 'failed', reason = ? WHERE id = ?",
-                (reason, a.id))
-            await self._audit.record(operator, "approve_failed", a.agent,
-                                     f"approval #{a.id}: {reason}", a.commit)
-            await self._finish(a, "failed", reason)
-            if isinstance(exc, HiveError):
+    async def _approve(self, a: Approval, operator: str) -> None:
+        async with self._lock(a.agent):
+            if (await self.get(a.id)).state != "pending":
+                await self._refuse_resolved(a.id)
+            try:
+                before = await self._run.before(a)
+            except HiveError as exc:
+                # nothing was changed: resolved as failed at once, and the manager told
+                await self._claim(a.id, "failed", operator, str(exc), step=FAILED,
+                                  detail=str(exc))
+                await self._audit.record(operator, "approve", a.agent,
+                                         f"approval #{a.id} ({a.kind})", a.commit)
+                await self._audit.record(operator, "approve_failed", a.agent,
+                                         f"approval #{a.id}: {exc}", a.commit)
+                log.warning("approval #%s (%s %s) failed: %s", a.id, a.kind, a.agent, exc)
+                await self._run.carry_out(a, operator)
                 raise ApprovalError(f"approval #{a.id} ({a.kind} {a.agent}) was approved but "
-                                    f"failed: {reason}") from exc
-            raise
-        await self._finish(a, "approved", "")
-
-    async def _finish(self, a: Approval, result: str, reason: str) -> None:
-        await self.repos.unpin(a.agent, a.id)
-        await self._notify(ApprovalResolved(id=a.id, kind=a.kind, result=result, reason=reason,
-                                            commit=a.commit, agent=a.agent))
-
-    async def _apply(self, a: Approval) -> None:
-        current = await self.repos.applied(a.agent)
-        if current is None:
-            raise ApprovalError(f"{a.agent} has no applied config any more (purged?)")
-        if await self.repos.diff(a.agent, current, a.commit) != a.diff:
-            raise ApprovalError(
-                f"{a.agent}'s applied config moved to {current[:12]} since this request, so "
-                "the reviewed diff is stale; the manager must request again")
-        settings = await self.repos.settings_at(a.agent, a.commit)
-        await self.repos.move_applied(a.agent, a.commit, current)
-        agent = self._registry.find(a.agent)
-        if agent is None or self._lifecycle is None:
-            return  # a kept agent: its next revive uses the new config
-        try:
-            if (agent.runtime, agent.model) != (settings.runtime, settings.model):
-                await self._registry.update(a.agent, runtime=settings.runtime,
-                                            model=settings.model)
-            await self._lifecycle.rebuild(a.agent)
-        except BaseException:
-            # nothing half-applied: the old config stays the applied one
-            await self.repos.move_applied(a.agent, current, a.commit)
-            if (agent.runtime, agent.model) != (settings.runtime, settings.model):
-                await self._registry.update(a.agent, runtime=agent.runtime, model=agent.model)
-            raise
-
-    async def _spawn(self, a: Approval) -> None:
-        name = a.agent
-        if self._lifecycle is None:
-            raise ContainerError("this hive runs without a container backend: cannot spawn")
-        if self._registry.find(name) is not None:
-            raise ApprovalError(f"an agent named {name!r} exists by now")
-        settings = await self.repos.settings_at(name, a.commit)
-        made_dir = False
-        state = self._paths.agent_state(name)
-        if state.is_symlink() or state.exists():
-            raise ApprovalError(f"{state} exists by now; the name {name!r} is not free")
-        agents, states = self._paths.agents, self._paths.states
-        if a.kind == "spawn":
-            if self._paths.agent_dir(name).exists():
-                raise ApprovalError(f"{self._paths.agent_dir(name)} exists by now; the name "
-                                    "is not free")
-            await self.repos.create_proposed(name, a.commit)
-            made_dir = True
-            await asyncio.to_thread(beneath.make_dirs, agents, f"{name}/state")
-        elif not await self.kept_agents.is_draft(name):
-            raise ApprovalError(f"{name!r} is no longer a draft")
-        # the real state starts empty (spawn) or as a copy of the notes the manager
-        # prepared in the draft; it lives outside the manager's writable view. agents/ is
-        # the manager's: no link there is ever followed (see beneath)
-        try:
-            if a.kind == "spawn_commit" and beneath.is_plain_dir(agents, f"{name}/state"):
-                await asyncio.to_thread(beneath.copy_plain_tree, agents, f"{name}/state",
-                                        states, name)
-            else:
-                state.mkdir(parents=True)
-            await self.repos.move_applied(name, a.commit, None)
-        except BaseException:
-            await asyncio.to_thread(beneath.remove, states, name)
-            if made_dir:
-                await asyncio.to_thread(beneath.remove, agents, name)
-            raise
-        try:
-            await self._lifecycle.spawn(name, runtime=settings.runtime, model=settings.model,
-                                        role="worker")
-        except BaseException:
-            if self._registry.find(name) is None:
-                await self.repos.move_applied(name, None, a.commit)
-                await asyncio.to_thread(beneath.remove, states, name)
-                if made_dir:
-                    await asyncio.to_thread(beneath.remove, agents, name)
-            raise
-        if a.kind == "spawn_commit":
-            # the draft area becomes the empty mountpoint of the manager's read-only view
-            await asyncio.to_thread(beneath.empty_dir, agents, f"{name}/state")
+                                    f"failed: {exc}") from exc
+            await self._claim(a.id, "approved", operator, "", step=APPROVED,
+                              detail=before.to_json())
+            await self._audit.record(operator, "approve", a.agent,
+                                     f"approval #{a.id} ({a.kind})", a.commit)
+            await self._run.carry_out(a, operator)
 
     async def deny(self, approval_id: int, operator: str, reason: str) -> Approval:
         if not isinstance(reason, str) or not reason.strip():
             raise ApprovalError("deny needs a reason: the manager receives it")
         a = await self.get(approval_id)
-        await self._claim(approval_id, "denied", operator, reason.strip())
+        await self._claim(approval_id, "denied", operator, reason.strip(), step=DENIED,
+                          detail=reason.strip())
         await self._audit.record(operator, "deny", a.agent,
                                  f"approval #{a.id} ({a.kind}): {reason.strip()[:500]}",
                                  a.commit)
-        await self._finish(a, "denied", reason.strip())
+        await self._run.carry_out(a, operator)
         return await self.get(approval_id)
+
+    async def resume(self) -> list[int]:
+        """At start: finish (or roll back) every approval a previous core left half-way."""
+        await asyncio.to_thread(self.repos.clear_stale_locks)
+        return await self._run.resume(self.get, self._lock)
 
     # --- drafts and kept state -------------------------------------------------------
     async def drafts(self) -> list[Draft]:
@@ -353,8 +304,10 @@ class Approvals:
 
     async def revive(self, name: str, operator: str) -> AgentView:
         async with self._lock(name):
+            await self.check_not_reserved(name)
             return await self.kept_agents.revive(name, operator)
 
     async def purge(self, name: str, operator: str) -> None:
         async with self._lock(name):
+            await self.check_not_reserved(name)
             await self.kept_agents.purge(name, operator)

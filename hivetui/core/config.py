@@ -46,7 +46,8 @@ class BusConfig:
 @dataclass
 class BridgeConfig:
     host: str = "127.0.0.1"
-    port: int = 0  # 0: pick a free port at start, written to <state>/run/bridge.json
+    # 0: the previous core's port (from <state>/run/bridge.json) if free, else any free one
+    port: int = 0
     # per agent (hivetui/bridge/limits.py): one agent's flood of MCP sessions stays its own
     max_sessions_per_agent: int = 8  # open at once; the least recently used idle one yields
     new_sessions_per_minute: int = 60
@@ -100,6 +101,8 @@ class CrashWatchConfig:
     loop_count: int = 3
     loop_window_s: float = 300.0
     log_lines: int = 20
+    # a container re-adopted at start that has not called the bridge this long is reported
+    reconnect_grace_s: float = 15.0
 
 
 @dataclass

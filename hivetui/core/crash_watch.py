@@ -1,8 +1,12 @@
 """crash_watch: tells the manager when a container stops without anyone asking it to.
 
-A seeding pass first (no events at start-up). Then, on every running→stopped transition
-of an agent whose record says ``running`` and that holds no transient flag, a
-``container_crash`` event goes to the manager's inbox plus an operator notification.
+A reconciling pass first: the registry is compared with what the backend really runs, and
+every disagreement is corrected, written to the audit log and reported (see
+:meth:`CrashWatch.reconcile`); an agent recorded ``running`` whose container ended while
+the core was down is a ``container_crash`` with ``found_at_start``. Then, on every
+running→stopped transition of an agent whose record says ``running`` and that holds no
+transient flag, a ``container_crash`` event goes to the manager's inbox plus an operator
+notification.
 Transitions are learnt two ways: by polling ``backend.running()`` every ``interval_s``
 (the seed's way, and the only one for the nixos backend) and, where the backend offers
 it, at once from ``backend.exits()``. A container that systemd brought back by itself
@@ -18,7 +22,7 @@ import time
 from collections import defaultdict, deque
 
 from hivetui.core.config import CrashWatchConfig
-from hivetui.core.events import ContainerCrash, CrashLoop, EventHub, Notification
+from hivetui.core.events import AgentStarted, ContainerCrash, CrashLoop, EventHub, Notification
 from hivetui.core.hive import Hive
 from hivetui.core.ports import ContainerBackend, ContainerExit
 
@@ -37,6 +41,7 @@ class CrashWatch:
         self._reported_exit: dict[str, float] = {}
         self._restarts: dict[str, int] | None = None
         self._lock = asyncio.Lock()
+        self._adopted: dict[str, float] = {}  # re-adopted at start -> when
         self.seeded = asyncio.Event()
 
     async def run(self) -> None:
@@ -45,14 +50,94 @@ class CrashWatch:
         exits = self.backend.exits()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._poll_loop())
+            tg.create_task(self._verify_later())
             if exits is not None:
                 tg.create_task(self._exit_loop(exits))
 
     async def seed(self) -> None:
-        self._running = set(await self.backend.running())
         self._restarts = await self._restart_counts()
+        await self.reconcile(set(await self.backend.running()))
+        self._running = set(await self.backend.running())
         log.info("crash_watch seeded: %s running", len(self._running))
         self.seeded.set()
+
+    async def reconcile(self, running: set[str]) -> None:
+        """Make the registry and the backend agree, reporting each correction.
+
+        The registry records intent, except ``created`` (a start that reached the backend
+        but not the record): recorded ``running`` but not running -> crashed while the core
+        was down; ``stopped`` but running -> stopped; ``crashed`` or ``created`` but
+        running -> running; running without any agent -> stopped. A container recorded
+        ``running`` that runs is re-adopted: the backend checked its pid 1 is the process
+        it started; :meth:`verify_reconnected` later checks it reached the bridge.
+        Agents an operation holds (a flag) are left to it.
+        """
+        registry = self.hive.registry
+        adopted = []
+        for agent in registry.all():
+            name = agent.name
+            if registry.flags(name):
+                continue
+            live = name in running
+            if agent.state == "running" and not live:
+                await self._found_dead(name)
+            elif agent.state == "running":
+                adopted.append(name)
+            elif agent.state == "stopped" and live:
+                await self.backend.stop(name)
+                await self._corrected(name, "was recorded stopped but ran: stopped it")
+            elif agent.state in ("crashed", "created") and live:
+                await registry.update(name, state="running", status_detail="")
+                await self._corrected(name, f"was recorded {agent.state} but runs: recorded "
+                                            "running")
+                await self.hive.notify_manager(AgentStarted(agent=name))
+        for name in sorted(running - {a.name for a in registry.all()}):
+            await self.backend.stop(name)
+            await self._corrected(name, "ran without being a registered agent: stopped it")
+        self._adopted = {name: time.monotonic() for name in adopted}
+        if adopted:
+            log.info("crash_watch: re-adopted %s", ", ".join(adopted))
+
+    async def _verify_later(self) -> None:
+        await asyncio.sleep(self.config.reconnect_grace_s)
+        await self.verify_reconnected()
+
+    async def verify_reconnected(self) -> list[str]:
+        """Report each re-adopted container that has not called the bridge since the core
+        started (its pid 1 runs, but the agent in it does not reach the hive); the names."""
+        registry = self.hive.registry
+        silent = []
+        for name, since in sorted(self._adopted.items()):
+            agent = registry.find(name)
+            seen = registry.last_seen(name)
+            if agent is None or agent.state != "running" or registry.flags(name) \
+                    or (seen is not None and seen >= since):
+                continue
+            silent.append(name)
+            text = (f"h-{name} was re-adopted at start-up but has not called the bridge in "
+                    f"{self.config.reconnect_grace_s:g}s")
+            log.warning("crash_watch: %s", text)
+            await registry.update(name, status_detail=text)
+            await self.hive.audit.record("core", "reconcile", name, text)
+            self._hub.publish(Notification(level="error", title="agent not reconnected",
+                                           text=text, agent=name))
+        self._adopted.clear()
+        return silent
+
+    async def _corrected(self, name: str, what: str) -> None:
+        text = f"at start-up, h-{name} {what}"
+        log.warning("crash_watch: %s", text)
+        await self.hive.audit.record("core", "reconcile", name, text)
+        self._hub.publish(Notification(level="warning", title="registry corrected",
+                                       text=text, agent=name))
+
+    async def _found_dead(self, name: str) -> None:
+        last_exit = getattr(self.backend, "last_exit_status", None)
+        status = await last_exit(name) if last_exit is not None else None
+        detail = ("its container ended while the core was down (found when the core "
+                  f"started; last exit status {status})")
+        await self.hive.audit.record("core", "reconcile", name, detail)
+        await self._report_crash(name, status, source="start", detail=detail)
 
     async def _poll_loop(self) -> None:
         while True:
@@ -135,6 +220,10 @@ class CrashWatch:
                 and source == "poll":
             return
         self._reported_exit[name] = now
+        await self._report_crash(name, status, source, back_up=back_up)
+
+    async def _report_crash(self, name: str, status: int | None, source: str, *,
+                            back_up: bool = False, detail: str = "") -> None:
         try:
             lines = tuple(await self.backend.logs(name, self.config.log_lines))
         except Exception as exc:  # logs are a courtesy: the crash must still be reported
@@ -145,12 +234,14 @@ class CrashWatch:
                 name, status_detail=f"crashed and restarted by its supervisor ({source})")
         else:
             await self.hive.registry.update(name, state="crashed", status="offline",
-                                            status_detail=f"exit status {status}")
+                                            status_detail=detail or f"exit status {status}")
         log.warning("crash_watch: %s crashed (status %s, via %s)", name, status, source)
-        await self.hive.notify_manager(ContainerCrash(agent=name, exit_status=status,
-                                                      last_log_lines=lines))
+        await self.hive.notify_manager(ContainerCrash(
+            agent=name, exit_status=status, last_log_lines=lines,
+            found_at_start=source == "start", detail=detail))
         self._hub.publish(Notification(level="error", title="container crashed",
-                                       text=f"{name} exited with status {status}", agent=name))
+                                       text=detail or f"{name} exited with status {status}",
+                                       agent=name))
         await self._count(name)
 
     async def _count(self, name: str) -> None:

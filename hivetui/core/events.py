@@ -39,6 +39,9 @@ class ContainerCrash(ManagerEvent):
     agent: str
     exit_status: int | None
     last_log_lines: tuple[str, ...] = ()
+    #: found when the core started: the container ended while no core watched it
+    found_at_start: bool = False
+    detail: str = ""
 
 
 @dataclass(frozen=True)

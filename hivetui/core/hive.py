@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 
 ServiceFactory = Callable[[], Awaitable[None]]
 
+#: how often a harness retries a bridge it lost: a restarted core listens again within
+#: about two seconds, and an agent must be back within five (a failed local connect costs
+#: nothing, so retrying every second for a long outage is cheap)
+RECONNECT_PACE = {"reconnect_min_s": 0.25, "reconnect_max_s": 1.0}
+
 
 class Hive:
     """The core. ``async with Hive(state_dir, config, backend) as hive: ...``
@@ -68,6 +73,7 @@ class Hive:
                 "turn_timeout_s": self.config.harness.turn_timeout_s,
                 "notes_compact_bytes": self.config.harness.notes_compact_bytes,
                 "retry_backoff_s": self.config.harness.retry_backoff_s,
+                **RECONNECT_PACE,
             }
             self.lifecycle.claude_bin = self.config.claude.bin
         self._tg: asyncio.TaskGroup | None = None

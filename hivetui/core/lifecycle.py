@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import stat
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from hivetui.core import beneath
 from hivetui.core.errors import ContainerError
@@ -24,6 +27,28 @@ log = logging.getLogger(__name__)
 ManagerNotifier = Callable[[ManagerEvent], Awaitable[None]]
 
 
+def _replace_readable(path: Path, data: str) -> None:
+    """Atomically make ``path`` hold ``data`` (0600, never following a link), owned like
+    its directory from the first instant: a running container's uid reads it at any time
+    (a file briefly owned by a root core would make that read fail)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as fh:
+            if stat.S_ISREG(os.fstat(fh.fileno()).st_mode) and fh.read(4096) == data.encode():
+                return
+    except OSError:
+        pass  # missing, a link or unreadable: replaced below
+    owner = path.parent.stat()
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(data)
+        if os.geteuid() == 0:
+            os.fchown(fh.fileno(), owner.st_uid, owner.st_gid)
+    os.replace(tmp, path)
+
+
 class Lifecycle:
     """Drives a backend; every operation holds its flag for its whole duration."""
 
@@ -37,10 +62,9 @@ class Lifecycle:
         #: per-agent config repos; containers are built from the *applied* commit
         self.repos = ConfigRepos(paths)
         self.bridge_url = ""
-        #: cleared while the node starts its services: a container is set up only once
-        #: the bridge listens, so it never gets an empty bridge address
-        self.edges_ready = asyncio.Event()
-        self.edges_ready.set()
+        #: set while a bridge is starting: a container is set up only once it listens, so
+        #: it never gets an empty bridge address
+        self._bridge_known: asyncio.Event | None = None
         #: loop settings handed to the harness in agent.json (turn timeout, notes size)
         self.harness_settings: dict[str, float | int] = {}
         self.harness_argv: tuple[str, ...] = (
@@ -63,14 +87,15 @@ class Lifecycle:
         return settings
 
     async def spec_for(self, agent: Agent) -> ContainerSpec:
-        await self.edges_ready.wait()
+        if self._bridge_known is not None:
+            await self._bridge_known.wait()
         settings = await self.settings_for(agent)
         prompt = await self.repos.applied_file(agent.name, "prompt.md") or ""
         nix_module = await self.repos.applied_file(agent.name, "agent.nix") or ""
         run_dir = ensure_private_dir(self.paths.agent_run(agent.name))
         state_dir = self.paths.agent_state(agent.name)
         state_dir.mkdir(parents=True, exist_ok=True)
-        write_private_file(run_dir / "bridge.json", json.dumps({"url": self.bridge_url}))
+        write_private_file(run_dir / "bridge.json", self._bridge_json())
         write_private_file(run_dir / "agent.json", json.dumps({
             "name": agent.name, "role": agent.role, "runtime": agent.runtime,
             "settings": settings.to_dict(), "harness": self.harness_settings,
@@ -97,6 +122,26 @@ class Lifecycle:
         if runtime != CLAUDE_RUNTIME or not getattr(self.backend, "host_programs", True):
             return ""
         return resolve_claude_bin(self.claude_bin)
+
+    def expect_bridge(self) -> None:
+        """A bridge is starting: containers wait for its address (:meth:`spec_for`)."""
+        if not self.bridge_url:
+            self._bridge_known = asyncio.Event()
+
+    def _bridge_json(self) -> str:
+        return json.dumps({"url": self.bridge_url})
+
+    def publish_bridge_url(self, url: str) -> None:
+        """The bridge listens at ``url``: rewrite every agent's ``bridge.json`` that says
+        otherwise, so running harnesses find it on their next reconnect even when the core
+        could not get its previous port back."""
+        self.bridge_url = url
+        if self._bridge_known is not None:
+            self._bridge_known.set()
+        for agent in self.registry.all():
+            run_dir = self.paths.agent_run(agent.name)
+            if run_dir.is_dir():
+                _replace_readable(run_dir / "bridge.json", self._bridge_json())
 
     async def _prepare_start(self, agent: Agent) -> None:
         """A new bearer token (the container reads it at start, the old one is refused);
@@ -151,17 +196,34 @@ class Lifecycle:
     async def spawn(self, name: str, *, runtime: str, model: str, role: str = "worker",
                     start: bool = True) -> Agent:
         self.runtime_program(runtime)  # refused here, before anything is created
-        agent = await self.registry.create(name, role=role, runtime=runtime, model=model)
+        await self.registry.create(name, role=role, runtime=runtime, model=model)
+        await self.build(name)
+        if start:
+            await self.start(name)
+        return self.registry.get(name)
+
+    async def build(self, name: str) -> None:
+        """Create the (stopped) container of a registered agent from its applied config."""
+        agent = self.registry.get(name)
         async with self._operation(name, Flag.STARTING, "spawn"):
             # an agent spawned without an approval gets the default config repo
-            await self.repos.ensure(name, AgentSettings(runtime=runtime, model=model), role)
+            await self.repos.ensure(name, AgentSettings(runtime=agent.runtime,
+                                                        model=agent.model), agent.role)
             self.hub.publish(Progress(agent=name, operation="spawn", step="create container"))
             spec = await self.spec_for(agent)
             await self.backend.create(spec)
             self._built_binds[name] = spec.extra_binds
-        if start:
-            await self.start(name)
-        return self.registry.get(name)
+
+    async def unbuild(self, name: str) -> None:
+        """Undo a spawn that did not complete: its container and its record go, quietly
+        (it was never started for the manager to hear of)."""
+        async with self._operation(name, Flag.DESTROYING, "undo spawn"):
+            self._built_binds.pop(name, None)
+            try:
+                await self.backend.destroy(name)
+            finally:  # a container left behind is stopped by the next start's reconcile
+                if self.registry.find(name) is not None:
+                    await self.registry.remove(name)
 
     async def start(self, name: str) -> None:
         agent = self.registry.get(name)

@@ -104,6 +104,7 @@ class OperatorSession:
         if any(d.name == name for d in await self.hive.approvals.drafts()):
             raise HiveError(f"{name!r} is a spawn draft: approve its spawn request or purge "
                             "the draft first")
+        await self.hive.approvals.check_not_reserved(name)
         await self._act("spawn", name, f"runtime={runtime or ''} manager={manager}")
         cfg = self.hive.config.harness
         agent = await self._lifecycle().spawn(

@@ -99,6 +99,7 @@ class Registry:
         self._by_digest: dict[str, str] = {}  # token hash -> agent name
         self._flags: dict[str, set[Flag]] = {}
         self._flag_epoch: dict[str, int] = {}  # bumped whenever a flag is set or cleared
+        self._seen: dict[str, float] = {}  # agent -> monotonic time of its last bridge call
 
     async def load(self) -> None:
         rows = await self._store.fetchall(
@@ -150,7 +151,12 @@ class Registry:
         name = self._by_digest.get(digest)
         if name is None or not hmac.compare_digest(digest, self._token_hashes.get(name, "")):
             return None
+        self._seen[name] = time.monotonic()
         return self._agents.get(name)
+
+    def last_seen(self, name: str) -> float | None:
+        """When (``time.monotonic()``) the agent last called the bridge in this core."""
+        return self._seen.get(name)
 
     # --- writing -------------------------------------------------------------
     async def create(self, name: str, *, role: str = "worker", runtime: str, model: str) -> Agent:

@@ -454,6 +454,20 @@ class ConfigRepos:
         except (OSError, ValueError, KeyError, TypeError):
             return self.proposed_dir(name).stat().st_mtime
 
+    def clear_stale_locks(self) -> list[Path]:
+        """Remove the lock files a core killed in the middle of a git command left in the
+        applied repos (only the core writes there, so at start every lock is stale);
+        otherwise every later ref move in that repo would fail. The paths removed."""
+        removed = []
+        for bare in sorted(self.root.glob("*.git")) if self.root.is_dir() else []:
+            for lock in (*bare.glob("*.lock"), *(bare / "refs").rglob("*.lock")):
+                if lock.is_file() and not lock.is_symlink():
+                    lock.unlink()
+                    removed.append(lock)
+                    log.warning("removed %s, left by a core that died during a git command",
+                                lock)
+        return removed
+
     async def remove(self, name: str) -> None:
         """Delete the applied repo (purge)."""
         bare = self.applied_dir(name)

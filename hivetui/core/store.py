@@ -104,6 +104,16 @@ MIGRATIONS: list[str] = [
     ALTER TABLE messages ADD COLUMN idem_key TEXT;
     CREATE INDEX messages_idem ON messages(created_at) WHERE idem_key IS NOT NULL;
     """,
+    # 4: approvals carried out step by step (core/approval_run.py), one row per step reached
+    """
+    CREATE TABLE approval_steps (
+        approval_id INTEGER NOT NULL REFERENCES approvals(id),
+        step TEXT NOT NULL,
+        ts REAL NOT NULL,
+        detail TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (approval_id, step)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

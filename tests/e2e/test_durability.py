@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,30 +15,9 @@ import pytest
 from hivetui.core.hive import Hive
 from hivetui.core.tool_surface import harness_url
 from tests.mcp_util import ToolFailed, agent_client
+from tests.serve_util import serve, stop, wait_serving
 
 pytestmark = pytest.mark.slow
-
-
-def _serve(state: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "hivetui", "serve", "--state-dir", str(state)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "XDG_CONFIG_HOME": str(state / "noconfig")},
-    )
-
-
-async def _wait_url(state: Path, proc: subprocess.Popen[str], old: str = "") -> str:
-    deadline = time.monotonic() + 30
-    bridge = state / "run" / "bridge.json"
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"serve exited: {proc.stderr.read() if proc.stderr else ''}")
-        if bridge.exists():
-            url = str(json.loads(bridge.read_text())["url"])
-            if url != old:
-                return url
-        await asyncio.sleep(0.05)
-    raise AssertionError("serve did not start")
 
 
 async def test_kill_9_loses_nothing_acknowledged(tmp_path: Path) -> None:
@@ -49,10 +27,10 @@ async def test_kill_9_loses_nothing_acknowledged(tmp_path: Path) -> None:
         await hive.registry.create("bob", runtime="scripted:echo", model="m")
     tokens = {n: (state / "secrets" / n / "token").read_text().strip()
               for n in ("alice", "bob")}
-    proc = _serve(state)
+    proc = serve(state)
     acked: list[str] = []
     try:
-        url = await _wait_url(state, proc)
+        url = await wait_serving(proc, state)
 
         async def sender(name: str) -> None:
             async with agent_client(url, tokens[name]) as c:
@@ -76,9 +54,9 @@ async def test_kill_9_loses_nothing_acknowledged(tmp_path: Path) -> None:
             proc.kill()
     survivors = list(acked)
 
-    proc = _serve(state)
+    proc = serve(state)
     try:
-        await _wait_url(state, proc, old=url)
+        await wait_serving(proc, state)
         out = subprocess.run(
             [sys.executable, "-m", "hivetui", "ctl", "--state-dir", str(state), "inbox", "bob",
              "--limit", "100000", "--json"], capture_output=True, text=True, timeout=60)
@@ -101,10 +79,5 @@ async def test_kill_9_loses_nothing_acknowledged(tmp_path: Path) -> None:
                 got += [m["body"] for m in batch]
         assert {b for b in survivors if b.startswith("alice-")} <= set(got)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-    assert proc.returncode == 0
+        returncode = stop(proc, signal.SIGTERM, timeout=15)
+    assert returncode == 0

@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -189,7 +190,10 @@ async def test_harness_waits_for_the_bridge_and_follows_it_when_it_moves(
 
     await first.aclose()
     await serving
-    second = Bridge(hive)
+    with socket.socket() as probe:  # another port: a restarted core keeps its port if free
+        probe.bind(("127.0.0.1", 0))
+        elsewhere = probe.getsockname()[1]
+    second = Bridge(hive, port=elsewhere)
     serving = asyncio.create_task(second.run())
     await second.ready()
     assert second.url != first.url

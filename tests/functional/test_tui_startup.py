@@ -105,4 +105,4 @@ async def test_a_node_used_as_a_context_starts_everything_before_its_body(tmp_pa
         assert node.bridge.url.startswith("http://127.0.0.1:")
         assert node.control.path.exists()
         assert node.crash_watch is not None and node.crash_watch.seeded.is_set()
-        assert node.hive.lifecycle is not None and node.hive.lifecycle.edges_ready.is_set()
+        assert node.hive.lifecycle is not None and node.hive.lifecycle.bridge_url == node.bridge.url
