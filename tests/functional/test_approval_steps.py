@@ -13,6 +13,7 @@ import pytest
 
 from hivetui.core.errors import ApprovalError
 from hivetui.core.hive import Hive
+from tests.fakes.claude.scenarios import stub_claude
 from tests.functional.test_approvals_fakes import FakeBackendRecorder, open_hive
 
 
@@ -51,6 +52,9 @@ async def _resolved(hive: Hive, approval_id: int) -> list[dict[str, object]]:
 async def _hive_with(root: Path, backend: FakeBackendRecorder) -> Hive:
     hive = Hive(root, backend=backend)
     await hive.__aenter__()
+    assert hive.lifecycle is not None
+    # a draft's config defaults to the claude runtime, which the core refuses without one
+    hive.lifecycle.claude_bin = stub_claude(root.parent / "bin")
     return hive
 
 
