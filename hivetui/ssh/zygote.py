@@ -71,8 +71,7 @@ def run_session(args: list[str], env: dict[str, str], slave: int) -> int:
     fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
     for fd in (0, 1, 2):
         os.dup2(slave, fd)
-    if slave > 2:
-        os.close(slave)
+    os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the terminal and stdio only
     os.environ.clear()
     os.environ.update(env)
     sys.argv = [sys.executable, "-m", "hivetui", *args]
