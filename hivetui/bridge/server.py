@@ -14,6 +14,7 @@ from mcp.server import MCPServer
 from mcp.server._otel import OpenTelemetryMiddleware
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -93,19 +94,13 @@ class Bridge:
         sock.setblocking(False)
         port = sock.getsockname()[1]
         self.url = f"http://{self.host}:{port}/mcp"
-        mcp = build_mcp(self.hive, f"http://{self.host}:{port}")
-        app = mcp.streamable_http_app(
-            transport_security=TransportSecuritySettings(
-                enable_dns_rebinding_protection=True,
-                allowed_hosts=[f"{self.host}:*", "127.0.0.1:*", "localhost:*"],
-            ),
-            host=self.host,
-            # One JSON response per call, handled in the request's task: no per-call task
-            # group, stream and SSE framing (~0.2 ms of CPU per call, bench/bus.py). The
-            # cost: nothing cancels a handler whose client left, which only matters for a
-            # long-poll `recv` -- it watches for the disconnect itself (disconnect.py).
-            json_response=True,
-        )
+        # built by a worker thread: the tools' schemas take a while, during which the
+        # loop goes on serving (the embedded operator's keys: see hivetui.node)
+        try:
+            mcp, app = await asyncio.to_thread(self._build, port)
+        except BaseException:
+            sock.close()
+            raise
         # No proxy sits in front of the bridge: X-Forwarded-* from a local agent (they all
         # connect from loopback, which uvicorn trusts by default) must not be believed.
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off",
@@ -130,6 +125,22 @@ class Bridge:
                 if not serve.done():
                     await asyncio.shield(serve)
                 sock.close()
+
+    def _build(self, port: int) -> tuple[MCPServer, Starlette]:
+        mcp = build_mcp(self.hive, f"http://{self.host}:{port}")
+        app = mcp.streamable_http_app(
+            transport_security=TransportSecuritySettings(
+                enable_dns_rebinding_protection=True,
+                allowed_hosts=[f"{self.host}:*", "127.0.0.1:*", "localhost:*"],
+            ),
+            host=self.host,
+            # One JSON response per call, handled in the request's task: no per-call task
+            # group, stream and SSE framing (~0.2 ms of CPU per call, bench/bus.py). The
+            # cost: nothing cancels a handler whose client left, which only matters for a
+            # long-poll `recv` -- it watches for the disconnect itself (disconnect.py).
+            json_response=True,
+        )
+        return mcp, app
 
     async def aclose(self) -> None:
         if self._server is not None:
