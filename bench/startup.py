@@ -22,6 +22,8 @@ not counted, so caches and ``.pyc`` files are warm as on a used install):
 
 Programs are killed once their first frame is seen (only start-up is measured); the
 next round waits until the server has ended the last round's SSH sessions.
+``*_cpu_s`` fields give the CPU time (user + system) the program used until its first
+frame, less sensitive than wall time to a busy machine.
 ``*_range_s`` fields give each kind's fastest and slowest round, ``load1_before_after``
 the machine's 1-minute load average around the bench: the machine may be shared, run it
 more than once. ``--quick`` finishes within 60 s. Last line: JSON.
@@ -103,6 +105,7 @@ class Watched:
         self.stream = pyte.ByteStream(self.screen)
         self.fed = 0
         self.first_frame: float | None = None
+        self.cpu_s = 0.0  # the program's CPU time (user + system) at its first frame
         self.eof = False
 
     def on_readable(self) -> None:
@@ -119,6 +122,7 @@ class Watched:
         self.raw += data
         if self.first_frame is None and self._ready():
             self.first_frame = now - self.started
+            self.cpu_s = cpu_seconds(self.proc.pid)
 
     def _ready(self) -> bool:
         """All markers on pyte's screen; pyte only runs once the plain text has them."""
@@ -177,10 +181,19 @@ def first_frames(watched: Sequence[Watched], timeout: float) -> list[float]:
     return [w.first_frame for w in watched if w.first_frame is not None]
 
 
-def run_once(argv: Sequence[str], env: dict[str, str], markers: Sequence[str]) -> float:
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` (less sensitive to a busy machine than wall time)."""
+    raw = Path(f"/proc/{pid}/stat").read_text()
+    fields = raw[raw.rfind(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_once(argv: Sequence[str], env: dict[str, str], markers: Sequence[str]
+             ) -> tuple[float, float]:
+    """(first frame, CPU time spent until then) of one run."""
     w = Watched(argv, env, markers)
     try:
-        return first_frames([w], 60)[0]
+        return first_frames([w], 60)[0], w.cpu_s
     finally:
         w.close()
 
@@ -211,7 +224,7 @@ def start_server(tmp: Path, env: dict[str, str], port: int, keys: Path, sessions
     config.write_text(f"[ssh]\nmax_unauthenticated = {max(sessions, 10)}\n"
                       f"max_unauthenticated_per_source = {sessions}\n"
                       f"max_sessions = {sessions + 10}\n"
-                      f"preload_sessions = {str(preload).lower()}\n")
+                      + ("" if preload else "preload_sessions = false\n"))
     proc = subprocess.Popen(
         [sys.executable, "-m", "hivetui", "serve", "--state-dir", str(tmp / "served"),
          "--config", str(config), "--ssh", f"127.0.0.1:{port}", "--authorized-keys", str(keys)],
@@ -294,6 +307,8 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
     py = sys.executable
     times: dict[str, list[float]] = {"bare_textual": [], "embedded_first_frame": [],
                                      "attach_first_frame": [], "ssh_first_frame_p50": []}
+    cpu: dict[str, list[float]] = {"bare_textual": [], "embedded_first_frame": [],
+                                   "attach_first_frame": []}
     load = [os.getloadavg()[0]]
     key, keys = make_key(tmp)
     port = free_port()
@@ -302,7 +317,7 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
         idle = descendants(server.pid)  # the session zygote, if the server runs one
         sock = tmp / "served" / "run" / "control.sock"
         for round_ in range(args.runs + 1):
-            got = {
+            single = {
                 "bare_textual": run_once([py, __file__, "--bare-app"], env, BARE_MARKERS),
                 "embedded_first_frame": run_once(
                     [py, "-m", "hivetui", "--state-dir", str(tmp / f"fresh-{round_}")],
@@ -311,6 +326,7 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
                     [py, "-m", "hivetui", "attach", "--socket", str(sock), "--state-dir",
                      str(tmp / "attach-logs")], env, FLEET_MARKERS),
             }
+            got = {name: wall for name, (wall, _) in single.items()}
             settle(server, idle)
             got["ssh_first_frame_p50"] = run_many([ssh_argv(port, key)] * args.sessions,
                                                   env, FLEET_MARKERS)
@@ -321,6 +337,8 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
             if round_:
                 for name, value in got.items():
                     times[name].append(value)
+                for name, (_, used) in single.items():
+                    cpu[name].append(used)
     finally:
         stop_server(server)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -331,6 +349,9 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
     for name, values in times.items():
         result[f"{name}_s"] = round(statistics.median(values), 3)
         result[f"{name}_range_s"] = [round(min(values), 3), round(max(values), 3)]
+    for name, values in cpu.items():
+        result[f"{name.removesuffix('_first_frame')}_cpu_s"] = round(
+            statistics.median(values), 3)
     result["embedded_ratio"] = round(statistics.median(times["embedded_first_frame"])
                                      / statistics.median(times["bare_textual"]), 2)
     result["load1_before_after"] = [round(v, 2) for v in load]
