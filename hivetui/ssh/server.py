@@ -7,7 +7,7 @@ operator and role, handed to the child in ``HIVETUI_SESSION_TOKEN`` next to
 about itself never decides who it is.
 
 The default session program (`hivetui attach`) is forked from a pre-imported zygote
-(:mod:`hivetui.ssh.zygote`): still one process per session, without each paying the
+(:mod:`hivetui.zygote`): still one process per session, without each paying the
 interpreter's start and the app's imports. A configured ``child_argv`` is spawned as is.
 
 Usage (the CLI)::

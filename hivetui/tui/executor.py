@@ -26,7 +26,6 @@ from hivetui.tui.commands import (
 )
 from hivetui.tui.context import HiveContext
 from hivetui.tui.guard import attempt, show_error
-from hivetui.tui.screens.confirm import ConfirmScreen
 from hivetui.tui.screens.fleet import FleetScreen
 from hivetui.tui.screens.read_only import refuse_read_only
 
@@ -109,6 +108,8 @@ class CommandRunner:
     async def agent_action(self, action: str, name: str) -> None:
         api = self.ctx.api
         if action == "destroy":
+            from hivetui.tui.screens.confirm import ConfirmScreen
+
             confirmed = await self.app.push_screen_wait(ConfirmScreen(
                 f"Destroy {name}?",
                 f"The container h-{name} goes away; {name}'s state is kept and can be "

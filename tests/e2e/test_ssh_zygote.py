@@ -10,6 +10,7 @@ zygote's reports; a dead zygote only costs speed.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -20,7 +21,9 @@ import pytest
 from hivetui.control.server import ControlServer
 from hivetui.control.sessions import SessionTokens
 from hivetui.core.hive import Hive
+from hivetui.ssh.ptychild import read_master
 from hivetui.ssh.server import SSHServer
+from hivetui.ssh.zygote_client import Zygote
 from tests.ssh_util import alive, group_members, key_line, new_key, open_term, running_server
 from tests.ssh_util import wait_until as wait_for
 
@@ -114,3 +117,29 @@ async def test_sessions_still_start_when_the_zygote_died(
         assert pid is not None and int(_stat(pid)[1]) == os.getpid()
         term.proc.stdin.write(b"\x11")
         assert (await term.finish(30)).exit_status == 0
+
+
+async def test_the_zygote_survives_bad_requests_and_reports_exit_codes(tmp_path: Path
+                                                                        ) -> None:
+    zygote = Zygote({"PATH": os.environ["PATH"], "PYTHONPATH": str(Path.cwd())})
+    await zygote.start()
+    try:
+        assert zygote._sock is not None
+        zygote._sock.send(b"{not json")  # refused with a reason; the zygote goes on
+        zygote._sock.send(json.dumps({"id": 7, "args": "attach", "env": {}}).encode())
+        await asyncio.sleep(0.2)
+        assert zygote.alive
+        # a real session program whose core is not there: it says so and exits 2
+        child = await zygote.spawn(
+            ["attach", "--socket", str(tmp_path / "nobody.sock"), "--state-dir",
+             str(tmp_path / "state")], {"PATH": os.environ["PATH"], "TERM": "xterm"}, 80, 24)
+        output = b""
+        while not child.exited.done():
+            await asyncio.sleep(0.05)
+            output += read_master(child.master_fd) or b""
+        output += read_master(child.master_fd) or b""
+        assert child.exited.result() == 2
+        assert b"no hive is serving" in output
+    finally:
+        await zygote.aclose()
+    assert not zygote.alive

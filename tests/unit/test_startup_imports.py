@@ -39,9 +39,11 @@ def test_attach_imports_no_web_stack_store_or_detail_widgets(tmp_path: Path) -> 
                         "--state-dir", str(tmp_path / "state")], tmp_path)
     assert "hivetui.tui.app" in modules and "hivetui.control.client" in modules
     assert under(modules, WEB_STACK) == set()
-    # the store, and the agent screen's emulator and charts, come when first used
+    # the store, the agent screen (emulator, charts) and the queue screens come when
+    # first used
     assert under(modules, ("aiosqlite", "hivetui.core.store", "pyte", "textual_plotext",
-                           "hivetui.tui.screens.agent_detail")) == set()
+                           "hivetui.tui.screens.agent_detail",
+                           "hivetui.tui.screens.queue_base")) == set()
 
 
 def test_ctl_imports_no_web_stack_and_no_textual(tmp_path: Path) -> None:
