@@ -47,7 +47,9 @@ def _stat(pid: int) -> list[str]:
     return raw[raw.rfind(")") + 2:].split()[:5]
 
 
-def _zygote_pid(server: SSHServer) -> int:
+async def _zygote_pid(server: SSHServer) -> int:
+    """The zygote's pid, once it is ready (it starts in the background)."""
+    await wait_for(lambda: server._zygote is not None, 60, "the zygote ready")
     zygote = server._zygote
     assert zygote is not None and zygote.alive and zygote.pid is not None
     return zygote.pid
@@ -60,7 +62,7 @@ async def test_sessions_are_forked_processes_of_their_own_acting_as_the_key(
     async with running_server(tmp_path, text, control.sessions, audit=hive.audit,
                               socket=control.path, child_argv=None,
                               kill_grace_s=2.0) as server:
-        zygote = _zygote_pid(server)
+        zygote = await _zygote_pid(server)
         ta, tb = await asyncio.gather(open_term(server.port, alice, size=(120, 40)),
                                       open_term(server.port, bob, size=(120, 40)))
         await asyncio.gather(ta.wait_screen("worker", 60), tb.wait_screen("worker", 60))
@@ -92,11 +94,12 @@ async def test_a_killed_session_is_reported_as_killed(
     key = new_key()
     async with running_server(tmp_path, key_line(key, "alice"), control.sessions,
                               socket=control.path, child_argv=None) as server:
+        zygote = await _zygote_pid(server)
         term = await open_term(server.port, key)
         await term.wait_screen("worker", 60)
         pid = server.sessions[0].pid
-        assert pid is not None
-        os.kill(pid, signal.SIGKILL)
+        assert pid is not None and int(_stat(pid)[1]) == zygote
+        os.kill(pid, signal.SIGKILL)  # its status comes from the zygote, not a waitpid
         result = await term.finish(30)
         assert result.exit_status == 1
         assert "killed by signal 9" in term.text
@@ -107,7 +110,7 @@ async def test_sessions_still_start_when_the_zygote_died(
     key = new_key()
     async with running_server(tmp_path, key_line(key, "alice"), control.sessions,
                               socket=control.path, child_argv=None) as server:
-        zygote = _zygote_pid(server)
+        zygote = await _zygote_pid(server)
         os.kill(zygote, signal.SIGKILL)
         await wait_for(lambda: server._zygote is not None and not server._zygote.alive,
                        what="the zygote seen gone")
