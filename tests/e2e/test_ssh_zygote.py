@@ -14,31 +14,34 @@ import json
 import os
 import signal
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import asyncssh
 import pytest
 
 from hivetui.control.server import ControlServer
-from hivetui.control.sessions import SessionTokens
 from hivetui.core.hive import Hive
 from hivetui.ssh.ptychild import read_master
 from hivetui.ssh.server import SSHServer
 from hivetui.ssh.zygote_client import Zygote
-from tests.ssh_util import alive, group_members, key_line, new_key, open_term, running_server
+from tests.e2e import test_ssh_attach
+from tests.ssh_util import (
+    Term,
+    alive,
+    group_members,
+    key_line,
+    new_key,
+    open_term,
+    running_server,
+)
 from tests.ssh_util import wait_until as wait_for
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-async def control(hive: Hive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                  ) -> AsyncIterator[ControlServer]:
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
-    server = ControlServer(hive, sessions=SessionTokens())
-    hive.add_service("control", server.run)
-    await server.ready()
-    await hive.registry.create("worker", runtime="scripted:echo", model="m")
-    yield server
+#: the control server with one agent, "worker", that the SSH attach tests use
+control = test_ssh_attach.control
 
 
 def _stat(pid: int) -> list[str]:
@@ -89,16 +92,30 @@ async def test_sessions_are_forked_processes_of_their_own_acting_as_the_key(
     assert len(control.sessions) == 0
 
 
+async def _fleet_session(server: SSHServer, key: asyncssh.SSHKey) -> tuple[Term, int]:
+    """A session showing the fleet, and its program's pid."""
+    term = await open_term(server.port, key)
+    await term.wait_screen("worker", 60)
+    pid = server.sessions[0].pid
+    assert pid is not None
+    return term, pid
+
+
+@asynccontextmanager
+async def _preloading(tmp_path: Path, control: ControlServer, key: asyncssh.SSHKey
+                      ) -> AsyncIterator[tuple[SSHServer, int]]:
+    """The server on its default session program, and its zygote's pid once ready."""
+    async with running_server(tmp_path, key_line(key, "alice"), control.sessions,
+                              socket=control.path, child_argv=None) as server:
+        yield server, await _zygote_pid(server)
+
+
 async def test_a_killed_session_is_reported_as_killed(
         tmp_path: Path, hive: Hive, control: ControlServer) -> None:
     key = new_key()
-    async with running_server(tmp_path, key_line(key, "alice"), control.sessions,
-                              socket=control.path, child_argv=None) as server:
-        zygote = await _zygote_pid(server)
-        term = await open_term(server.port, key)
-        await term.wait_screen("worker", 60)
-        pid = server.sessions[0].pid
-        assert pid is not None and int(_stat(pid)[1]) == zygote
+    async with _preloading(tmp_path, control, key) as (server, zygote):
+        term, pid = await _fleet_session(server, key)
+        assert int(_stat(pid)[1]) == zygote
         os.kill(pid, signal.SIGKILL)  # its status comes from the zygote, not a waitpid
         result = await term.finish(30)
         assert result.exit_status == 1
@@ -108,16 +125,12 @@ async def test_a_killed_session_is_reported_as_killed(
 async def test_sessions_still_start_when_the_zygote_died(
         tmp_path: Path, hive: Hive, control: ControlServer) -> None:
     key = new_key()
-    async with running_server(tmp_path, key_line(key, "alice"), control.sessions,
-                              socket=control.path, child_argv=None) as server:
-        zygote = await _zygote_pid(server)
+    async with _preloading(tmp_path, control, key) as (server, zygote):
         os.kill(zygote, signal.SIGKILL)
         await wait_for(lambda: server._zygote is not None and not server._zygote.alive,
                        what="the zygote seen gone")
-        term = await open_term(server.port, key)
-        await term.wait_screen("worker", 60)  # a fresh process, the server's own child
-        pid = server.sessions[0].pid
-        assert pid is not None and int(_stat(pid)[1]) == os.getpid()
+        term, pid = await _fleet_session(server, key)
+        assert int(_stat(pid)[1]) == os.getpid()  # a fresh process, the server's own child
         term.proc.stdin.write(b"\x11")
         assert (await term.finish(30)).exit_status == 0
 
