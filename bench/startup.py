@@ -23,7 +23,8 @@ not counted, so caches and ``.pyc`` files are warm as on a used install):
 Programs are killed once their first frame is seen (only start-up is measured); the
 next round waits until the server has ended the last round's SSH sessions.
 ``*_cpu_s`` fields give the CPU time (user + system) the program used until its first
-frame, less sensitive than wall time to a busy machine.
+frame, less sensitive than wall time to a busy machine (``ssh_session_cpu_s``: the
+server's session programs, per session, once all ten showed the fleet).
 ``*_range_s`` fields give each kind's fastest and slowest round, ``load1_before_after``
 the machine's 1-minute load average around the bench: the machine may be shared, run it
 more than once. ``--quick`` finishes within 60 s. Last line: JSON.
@@ -48,12 +49,16 @@ import sys
 import tempfile
 import termios
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pyte
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from hivetui.core.paths import StatePaths  # noqa: E402
+
 COLUMNS, ROWS = 120, 36
 FLEET_MARKERS = (r"\d+ agents? · sorted by", r"\bHelp\b")
 BARE_TEXT = "bench: a bare Textual app"
@@ -182,8 +187,12 @@ def first_frames(watched: Sequence[Watched], timeout: float) -> list[float]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of ``pid`` (less sensitive to a busy machine than wall time)."""
-    raw = Path(f"/proc/{pid}/stat").read_text()
+    """utime + stime of ``pid`` (less sensitive to a busy machine than wall time); 0 for
+    a process that is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
     fields = raw[raw.rfind(")") + 2:].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -198,12 +207,13 @@ def run_once(argv: Sequence[str], env: dict[str, str], markers: Sequence[str]
         w.close()
 
 
-def run_many(argvs: Sequence[Sequence[str]], env: dict[str, str], markers: Sequence[str]
-             ) -> float:
-    """Start every program at once; the median of their first-frame times."""
+def run_many(argvs: Sequence[Sequence[str]], env: dict[str, str], markers: Sequence[str],
+             cpu: Callable[[], float]) -> tuple[float, float]:
+    """Start every program at once: the median of their first-frame times, and ``cpu()``
+    once every program showed its first frame."""
     watched = [Watched(argv, env, markers) for argv in argvs]
     try:
-        return statistics.median(first_frames(watched, 90))
+        return statistics.median(first_frames(watched, 90)), cpu()
     finally:
         for w in watched:
             w.close()
@@ -264,6 +274,18 @@ def settle(server: subprocess.Popen[bytes], idle: set[int], timeout: float = 30.
         time.sleep(0.05)
 
 
+def wait_for_log(state: Path, text: str, timeout: float = 60.0) -> None:
+    """Until the server's log file says ``text`` (its session zygote is ready)."""
+    log = StatePaths(state).log_file
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if text in log.read_text(errors="replace"):
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"startup bench: the server never logged {text!r} in {log}")
+
+
 def stop_server(proc: subprocess.Popen[bytes]) -> None:
     proc.send_signal(signal.SIGTERM)
     try:
@@ -308,12 +330,14 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
     times: dict[str, list[float]] = {"bare_textual": [], "embedded_first_frame": [],
                                      "attach_first_frame": [], "ssh_first_frame_p50": []}
     cpu: dict[str, list[float]] = {"bare_textual": [], "embedded_first_frame": [],
-                                   "attach_first_frame": []}
+                                   "attach_first_frame": [], "ssh_session": []}
     load = [os.getloadavg()[0]]
     key, keys = make_key(tmp)
     port = free_port()
     server = start_server(tmp, env, port, keys, args.sessions, not args.no_preload)
     try:
+        if not args.no_preload:
+            wait_for_log(tmp / "served", "session zygote ready")
         idle = descendants(server.pid)  # the session zygote, if the server runs one
         sock = tmp / "served" / "run" / "control.sock"
         for round_ in range(args.runs + 1):
@@ -328,8 +352,9 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
             }
             got = {name: wall for name, (wall, _) in single.items()}
             settle(server, idle)
-            got["ssh_first_frame_p50"] = run_many([ssh_argv(port, key)] * args.sessions,
-                                                  env, FLEET_MARKERS)
+            got["ssh_first_frame_p50"], sessions_cpu = run_many(
+                [ssh_argv(port, key)] * args.sessions, env, FLEET_MARKERS,
+                lambda: sum(map(cpu_seconds, descendants(server.pid) - idle)))
             settle(server, idle)
             print(f"round {round_}{' (warm-up)' if not round_ else ''}: "
                   + " ".join(f"{k}={v:.3f}" for k, v in got.items()), file=sys.stderr,
@@ -339,6 +364,7 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
                     times[name].append(value)
                 for name, (_, used) in single.items():
                     cpu[name].append(used)
+                cpu["ssh_session"].append(sessions_cpu / args.sessions)
     finally:
         stop_server(server)
         shutil.rmtree(tmp, ignore_errors=True)

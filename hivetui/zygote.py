@@ -43,7 +43,11 @@ from hivetui.ssh.zygote_client import CONTROL_FD, MAX_MESSAGE
 PRELOAD = ("hivetui.cli", "hivetui.ctl", "hivetui.tui.run", "hivetui.tui.app",
            "hivetui.tui.screens.agent_detail", "hivetui.tui.screens.approvals",
            "hivetui.tui.screens.questions", "hivetui.tui.screens.kept",
-           "hivetui.core.bus")
+           "hivetui.core.bus",
+           # what Textual imports only once an app runs
+           "textual.drivers.linux_driver", "textual.drivers._writer_thread",
+           "textual._xterm_parser", "textual._keyboard_protocol", "textual.layouts.factory",
+           "textual.layouts.horizontal", "textual.layouts.stream", "textual.scrollbar")
 _RESET = (signal.SIGCHLD, signal.SIGHUP, signal.SIGTERM, signal.SIGQUIT, signal.SIGTSTP,
           signal.SIGTTIN, signal.SIGTTOU, signal.SIGWINCH)
 
@@ -180,6 +184,9 @@ def main() -> None:
     sock = socket.socket(fileno=CONTROL_FD)
     for name in PRELOAD:
         importlib.import_module(name)
+    from rich._unicode_data import load
+
+    load()  # rich's character width table (a module of its own, picked at first use)
     gc.collect()
     gc.freeze()  # the preloaded heap stays shared (copy-on-write) by every session
     send(sock, {"ready": os.getpid()})
