@@ -22,6 +22,9 @@ not counted, so caches and ``.pyc`` files are warm as on a used install):
 
 Programs are killed once their first frame is seen (only start-up is measured); the
 next round waits until the server has ended the last round's SSH sessions.
+``*_cpu_s`` fields give the CPU time (user + system) the program used until its first
+frame, less sensitive than wall time to a busy machine (``ssh_session_cpu_s``: the
+server's session programs, per session, once all ten showed the fleet).
 ``*_range_s`` fields give each kind's fastest and slowest round, ``load1_before_after``
 the machine's 1-minute load average around the bench: the machine may be shared, run it
 more than once. ``--quick`` finishes within 60 s. Last line: JSON.
@@ -46,12 +49,16 @@ import sys
 import tempfile
 import termios
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pyte
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from hivetui.core.paths import StatePaths  # noqa: E402
+
 COLUMNS, ROWS = 120, 36
 FLEET_MARKERS = (r"\d+ agents? · sorted by", r"\bHelp\b")
 BARE_TEXT = "bench: a bare Textual app"
@@ -103,6 +110,7 @@ class Watched:
         self.stream = pyte.ByteStream(self.screen)
         self.fed = 0
         self.first_frame: float | None = None
+        self.cpu_s = 0.0  # the program's CPU time (user + system) at its first frame
         self.eof = False
 
     def on_readable(self) -> None:
@@ -119,6 +127,7 @@ class Watched:
         self.raw += data
         if self.first_frame is None and self._ready():
             self.first_frame = now - self.started
+            self.cpu_s = cpu_seconds(self.proc.pid)
 
     def _ready(self) -> bool:
         """All markers on pyte's screen; pyte only runs once the plain text has them."""
@@ -177,20 +186,34 @@ def first_frames(watched: Sequence[Watched], timeout: float) -> list[float]:
     return [w.first_frame for w in watched if w.first_frame is not None]
 
 
-def run_once(argv: Sequence[str], env: dict[str, str], markers: Sequence[str]) -> float:
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` (less sensitive to a busy machine than wall time); 0 for
+    a process that is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = raw[raw.rfind(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_once(argv: Sequence[str], env: dict[str, str], markers: Sequence[str]
+             ) -> tuple[float, float]:
+    """(first frame, CPU time spent until then) of one run."""
     w = Watched(argv, env, markers)
     try:
-        return first_frames([w], 60)[0]
+        return first_frames([w], 60)[0], w.cpu_s
     finally:
         w.close()
 
 
-def run_many(argvs: Sequence[Sequence[str]], env: dict[str, str], markers: Sequence[str]
-             ) -> float:
-    """Start every program at once; the median of their first-frame times."""
+def run_many(argvs: Sequence[Sequence[str]], env: dict[str, str], markers: Sequence[str],
+             cpu: Callable[[], float]) -> tuple[float, float]:
+    """Start every program at once: the median of their first-frame times, and ``cpu()``
+    once every program showed its first frame."""
     watched = [Watched(argv, env, markers) for argv in argvs]
     try:
-        return statistics.median(first_frames(watched, 90))
+        return statistics.median(first_frames(watched, 90)), cpu()
     finally:
         for w in watched:
             w.close()
@@ -211,7 +234,7 @@ def start_server(tmp: Path, env: dict[str, str], port: int, keys: Path, sessions
     config.write_text(f"[ssh]\nmax_unauthenticated = {max(sessions, 10)}\n"
                       f"max_unauthenticated_per_source = {sessions}\n"
                       f"max_sessions = {sessions + 10}\n"
-                      f"preload_sessions = {str(preload).lower()}\n")
+                      + ("" if preload else "preload_sessions = false\n"))
     proc = subprocess.Popen(
         [sys.executable, "-m", "hivetui", "serve", "--state-dir", str(tmp / "served"),
          "--config", str(config), "--ssh", f"127.0.0.1:{port}", "--authorized-keys", str(keys)],
@@ -249,6 +272,18 @@ def settle(server: subprocess.Popen[bytes], idle: set[int], timeout: float = 30.
     deadline = time.monotonic() + timeout
     while descendants(server.pid) - idle and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def wait_for_log(state: Path, text: str, timeout: float = 60.0) -> None:
+    """Until the server's log file says ``text`` (its session zygote is ready)."""
+    log = StatePaths(state).log_file
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if text in log.read_text(errors="replace"):
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"startup bench: the server never logged {text!r} in {log}")
 
 
 def stop_server(proc: subprocess.Popen[bytes]) -> None:
@@ -294,15 +329,19 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
     py = sys.executable
     times: dict[str, list[float]] = {"bare_textual": [], "embedded_first_frame": [],
                                      "attach_first_frame": [], "ssh_first_frame_p50": []}
+    cpu: dict[str, list[float]] = {"bare_textual": [], "embedded_first_frame": [],
+                                   "attach_first_frame": [], "ssh_session": []}
     load = [os.getloadavg()[0]]
     key, keys = make_key(tmp)
     port = free_port()
     server = start_server(tmp, env, port, keys, args.sessions, not args.no_preload)
     try:
+        if not args.no_preload:
+            wait_for_log(tmp / "served", "session zygote ready")
         idle = descendants(server.pid)  # the session zygote, if the server runs one
         sock = tmp / "served" / "run" / "control.sock"
         for round_ in range(args.runs + 1):
-            got = {
+            single = {
                 "bare_textual": run_once([py, __file__, "--bare-app"], env, BARE_MARKERS),
                 "embedded_first_frame": run_once(
                     [py, "-m", "hivetui", "--state-dir", str(tmp / f"fresh-{round_}")],
@@ -311,9 +350,11 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
                     [py, "-m", "hivetui", "attach", "--socket", str(sock), "--state-dir",
                      str(tmp / "attach-logs")], env, FLEET_MARKERS),
             }
+            got = {name: wall for name, (wall, _) in single.items()}
             settle(server, idle)
-            got["ssh_first_frame_p50"] = run_many([ssh_argv(port, key)] * args.sessions,
-                                                  env, FLEET_MARKERS)
+            got["ssh_first_frame_p50"], sessions_cpu = run_many(
+                [ssh_argv(port, key)] * args.sessions, env, FLEET_MARKERS,
+                lambda: sum(map(cpu_seconds, descendants(server.pid) - idle)))
             settle(server, idle)
             print(f"round {round_}{' (warm-up)' if not round_ else ''}: "
                   + " ".join(f"{k}={v:.3f}" for k, v in got.items()), file=sys.stderr,
@@ -321,6 +362,9 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
             if round_:
                 for name, value in got.items():
                     times[name].append(value)
+                for name, (_, used) in single.items():
+                    cpu[name].append(used)
+                cpu["ssh_session"].append(sessions_cpu / args.sessions)
     finally:
         stop_server(server)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -331,6 +375,9 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
     for name, values in times.items():
         result[f"{name}_s"] = round(statistics.median(values), 3)
         result[f"{name}_range_s"] = [round(min(values), 3), round(max(values), 3)]
+    for name, values in cpu.items():
+        result[f"{name.removesuffix('_first_frame')}_cpu_s"] = round(
+            statistics.median(values), 3)
     result["embedded_ratio"] = round(statistics.median(times["embedded_first_frame"])
                                      / statistics.median(times["bare_textual"]), 2)
     result["load1_before_after"] = [round(v, 2) for v in load]

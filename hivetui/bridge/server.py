@@ -225,9 +225,13 @@ class Bridge:
         port = sock.getsockname()[1]
         self.url = f"http://{self.host}:{port}/mcp"
         self.harness_url = harness_url(self.url)
-        base = f"http://{self.host}:{port}"
-        mcp, harness = build_mcp(self.hive, base), build_harness_mcp(self.hive, base)
-        app = build_app(mcp, harness, self.host, self.hive.config.bridge.session_idle_s)
+        # built by a worker thread: the tools' schemas take a while, during which the
+        # loop goes on serving (the embedded operator's keys: see hivetui.node)
+        try:
+            mcp, harness, app = await asyncio.to_thread(self._build, port)
+        except BaseException:
+            sock.close()
+            raise
         limits = self.hive.config.bridge
         # per endpoint, per agent: the claude CLI opens sessions on the model's, a hostile
         # agent could open them on either
@@ -265,6 +269,12 @@ class Bridge:
                     await asyncio.shield(serve)
                 sock.close()
                 self.hive.bus.drain_long_polls(False)
+
+    def _build(self, port: int) -> tuple[MCPServer, MCPServer, Starlette]:
+        base = f"http://{self.host}:{port}"
+        mcp, harness = build_mcp(self.hive, base), build_harness_mcp(self.hive, base)
+        return mcp, harness, build_app(mcp, harness, self.host,
+                                       self.hive.config.bridge.session_idle_s)
 
     async def aclose(self) -> None:
         """Stop serving; returns once uvicorn has drained (or after ``STOP_WAIT_S``), so

@@ -7,7 +7,7 @@ operator and role, handed to the child in ``HIVETUI_SESSION_TOKEN`` next to
 about itself never decides who it is.
 
 The default session program (`hivetui attach`) is forked from a pre-imported zygote
-(:mod:`hivetui.ssh.zygote`): still one process per session, without each paying the
+(:mod:`hivetui.zygote`): still one process per session, without each paying the
 interpreter's start and the app's imports. A configured ``child_argv`` is spawned as is.
 
 Usage (the CLI)::
@@ -22,6 +22,7 @@ Usage (the CLI)::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Awaitable, Mapping, Sequence
@@ -216,7 +217,8 @@ class SSHServer:
         self._closing = False
         self._ready = asyncio.Event()
         self._start_error: Exception | None = None
-        self._zygote: Zygote | None = None
+        self._zygote: Zygote | None = None  # set once it is ready
+        self._zygote_start: asyncio.Task[None] | None = None
 
     @classmethod
     def from_config(cls, cfg: SSHConfig, *, state_dir: Path, socket: Path,
@@ -270,7 +272,8 @@ class SSHServer:
         log.info("ssh: listening on %s:%d, host key %s", self.config.host, self.port,
                  self.fingerprint)
         if self.config.zygote and self.config.child_argv is None:
-            await self._start_zygote()
+            # in the background: sessions that come first start as fresh processes
+            self._zygote_start = asyncio.create_task(self._start_zygote())
 
     async def _start_zygote(self) -> None:
         env = session_env(term="dumb", socket="", token="", client_env={},
@@ -283,6 +286,9 @@ class SSHServer:
         except SSHError as exc:  # sessions still start, each as a fresh process
             log.warning("ssh: %s; sessions start without it (slower)", exc)
             return
+        except asyncio.CancelledError:
+            await zygote.aclose()
+            raise
         self._zygote = zygote
 
     async def run(self) -> None:
@@ -352,6 +358,11 @@ class SSHServer:
             conn.close()
         for conn in list(self._connections):
             await conn.wait_closed()
+        if self._zygote_start is not None:
+            self._zygote_start.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._zygote_start
+            self._zygote_start = None
         if self._zygote is not None:
             await self._zygote.aclose()
             self._zygote = None

@@ -1,4 +1,4 @@
-"""The SSH server's side of the session zygote (see :mod:`hivetui.ssh.zygote`).
+"""The SSH server's side of the session zygote (the process: :mod:`hivetui.zygote`).
 
     zygote = Zygote(env)            # env: what every session inherits (no secrets)
     await zygote.start()            # spawned, its imports done
@@ -28,9 +28,11 @@ from typing import Any
 
 from hivetui.core.errors import SSHError
 from hivetui.ssh.ptychild import PtyChild, open_pty
-from hivetui.ssh.zygote import CONTROL_FD, MAX_MESSAGE
 
 log = logging.getLogger(__name__)
+
+CONTROL_FD = 3  # the zygote's end of its control socket
+MAX_MESSAGE = 256 * 1024
 
 
 class Zygote:
@@ -124,7 +126,7 @@ class Zygote:
             if status is not None and not status.done():
                 status.set_result(int(message["code"]))
         else:
-            reply = self._replies.pop(int(message["id"]), None)
+            reply = self._replies.pop(message.get("id"), None)  # type: ignore[arg-type]
             if reply is None or reply.done():
                 return
             if "pid" in message:
@@ -177,9 +179,9 @@ class Zygote:
 
 
 def _spawn_zygote(env: Mapping[str, str], control_fd: int) -> tuple[int, int]:
-    """Start ``python -m hivetui.ssh.zygote`` with ``control_fd`` as its fd 3: (pid, pidfd)."""
+    """Start ``python -m hivetui.zygote`` with ``control_fd`` as its fd 3: (pid, pidfd)."""
     pid = os.posix_spawn(
-        sys.executable, [sys.executable, "-m", "hivetui.ssh.zygote"], dict(env),
+        sys.executable, [sys.executable, "-m", "hivetui.zygote"], dict(env),
         file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                       (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
                       (os.POSIX_SPAWN_DUP2, control_fd, CONTROL_FD)],

@@ -46,10 +46,9 @@ from hivetui.tui.palette import HiveCommands
 from hivetui.tui.pump import EventPump
 from hivetui.tui.screens.command_line import CommandLineScreen
 from hivetui.tui.screens.fleet import FleetScreen
-from hivetui.tui.screens.follows import TakesRefreshes, TakesRosterChanges
+from hivetui.tui.screens.follows import TakesQueueEvents, TakesRefreshes, TakesRosterChanges
 from hivetui.tui.screens.help import HelpScreen, Section
 from hivetui.tui.screens.prompt import PromptScreen
-from hivetui.tui.screens.queue_base import QueueScreen
 from hivetui.tui.screens.read_only import GuardedScreen, mark_refused
 from hivetui.tui.screens.stylesheet import style_path
 from hivetui.tui.state import Changes, HiveState
@@ -210,7 +209,7 @@ class HiveApp(App[None]):
     def _forward(self, ev: Event) -> None:
         """Approval / question events, as they come, to the queue screens (they filter)."""
         for screen in self.screen_stack:
-            if isinstance(screen, QueueScreen):
+            if isinstance(screen, TakesQueueEvents):
                 screen.post_message(LiveEvent(ev))
 
     def _pump_error(self, exc: BaseException) -> None:

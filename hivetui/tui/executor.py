@@ -26,7 +26,6 @@ from hivetui.tui.commands import (
 )
 from hivetui.tui.context import HiveContext
 from hivetui.tui.guard import attempt, show_error
-from hivetui.tui.screens.confirm import ConfirmScreen
 from hivetui.tui.screens.fleet import FleetScreen
 from hivetui.tui.screens.read_only import refuse_read_only
 
@@ -155,6 +154,8 @@ class CommandRunner:
         self._asking = True
         try:
             title, message = _ASKS[action]
+            from hivetui.tui.screens.confirm import ConfirmScreen  # on the first question
+
             answer = await self.app.push_screen_wait(ConfirmScreen(
                 title.format(name), message.format(name), confirm_label=action.capitalize()))
         finally:

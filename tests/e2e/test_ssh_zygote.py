@@ -10,32 +10,38 @@ zygote's reports; a dead zygote only costs speed.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import asyncssh
 import pytest
 
 from hivetui.control.server import ControlServer
-from hivetui.control.sessions import SessionTokens
 from hivetui.core.hive import Hive
+from hivetui.ssh.ptychild import read_master
 from hivetui.ssh.server import SSHServer
-from tests.ssh_util import alive, group_members, key_line, new_key, open_term, running_server
+from hivetui.ssh.zygote_client import Zygote
+from tests.e2e import test_ssh_attach
+from tests.ssh_util import (
+    Term,
+    alive,
+    group_members,
+    key_line,
+    new_key,
+    open_term,
+    running_server,
+)
 from tests.ssh_util import wait_until as wait_for
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-async def control(hive: Hive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                  ) -> AsyncIterator[ControlServer]:
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
-    server = ControlServer(hive, sessions=SessionTokens())
-    hive.add_service("control", server.run)
-    await server.ready()
-    await hive.registry.create("worker", runtime="scripted:echo", model="m")
-    yield server
+#: the control server with one agent, "worker", that the SSH attach tests use
+control = test_ssh_attach.control
 
 
 def _stat(pid: int) -> list[str]:
@@ -44,7 +50,9 @@ def _stat(pid: int) -> list[str]:
     return raw[raw.rfind(")") + 2:].split()[:5]
 
 
-def _zygote_pid(server: SSHServer) -> int:
+async def _zygote_pid(server: SSHServer) -> int:
+    """The zygote's pid, once it is ready (it starts in the background)."""
+    await wait_for(lambda: server._zygote is not None, 60, "the zygote ready")
     zygote = server._zygote
     assert zygote is not None and zygote.alive and zygote.pid is not None
     return zygote.pid
@@ -57,7 +65,7 @@ async def test_sessions_are_forked_processes_of_their_own_acting_as_the_key(
     async with running_server(tmp_path, text, control.sessions, audit=hive.audit,
                               socket=control.path, child_argv=None,
                               kill_grace_s=2.0) as server:
-        zygote = _zygote_pid(server)
+        zygote = await _zygote_pid(server)
         ta, tb = await asyncio.gather(open_term(server.port, alice, size=(120, 40)),
                                       open_term(server.port, bob, size=(120, 40)))
         await asyncio.gather(ta.wait_screen("worker", 60), tb.wait_screen("worker", 60))
@@ -84,16 +92,31 @@ async def test_sessions_are_forked_processes_of_their_own_acting_as_the_key(
     assert len(control.sessions) == 0
 
 
+async def _fleet_session(server: SSHServer, key: asyncssh.SSHKey) -> tuple[Term, int]:
+    """A session showing the fleet, and its program's pid."""
+    term = await open_term(server.port, key)
+    await term.wait_screen("worker", 60)
+    pid = server.sessions[0].pid
+    assert pid is not None
+    return term, pid
+
+
+@asynccontextmanager
+async def _preloading(tmp_path: Path, control: ControlServer, key: asyncssh.SSHKey
+                      ) -> AsyncIterator[tuple[SSHServer, int]]:
+    """The server on its default session program, and its zygote's pid once ready."""
+    async with running_server(tmp_path, key_line(key, "alice"), control.sessions,
+                              socket=control.path, child_argv=None) as server:
+        yield server, await _zygote_pid(server)
+
+
 async def test_a_killed_session_is_reported_as_killed(
         tmp_path: Path, hive: Hive, control: ControlServer) -> None:
     key = new_key()
-    async with running_server(tmp_path, key_line(key, "alice"), control.sessions,
-                              socket=control.path, child_argv=None) as server:
-        term = await open_term(server.port, key)
-        await term.wait_screen("worker", 60)
-        pid = server.sessions[0].pid
-        assert pid is not None
-        os.kill(pid, signal.SIGKILL)
+    async with _preloading(tmp_path, control, key) as (server, zygote):
+        term, pid = await _fleet_session(server, key)
+        assert int(_stat(pid)[1]) == zygote
+        os.kill(pid, signal.SIGKILL)  # its status comes from the zygote, not a waitpid
         result = await term.finish(30)
         assert result.exit_status == 1
         assert "killed by signal 9" in term.text
@@ -102,15 +125,37 @@ async def test_a_killed_session_is_reported_as_killed(
 async def test_sessions_still_start_when_the_zygote_died(
         tmp_path: Path, hive: Hive, control: ControlServer) -> None:
     key = new_key()
-    async with running_server(tmp_path, key_line(key, "alice"), control.sessions,
-                              socket=control.path, child_argv=None) as server:
-        zygote = _zygote_pid(server)
+    async with _preloading(tmp_path, control, key) as (server, zygote):
         os.kill(zygote, signal.SIGKILL)
         await wait_for(lambda: server._zygote is not None and not server._zygote.alive,
                        what="the zygote seen gone")
-        term = await open_term(server.port, key)
-        await term.wait_screen("worker", 60)  # a fresh process, the server's own child
-        pid = server.sessions[0].pid
-        assert pid is not None and int(_stat(pid)[1]) == os.getpid()
+        term, pid = await _fleet_session(server, key)
+        assert int(_stat(pid)[1]) == os.getpid()  # a fresh process, the server's own child
         term.proc.stdin.write(b"\x11")
         assert (await term.finish(30)).exit_status == 0
+
+
+async def test_the_zygote_survives_bad_requests_and_reports_exit_codes(tmp_path: Path
+                                                                        ) -> None:
+    zygote = Zygote({"PATH": os.environ["PATH"], "PYTHONPATH": str(Path.cwd())})
+    await zygote.start()
+    try:
+        assert zygote._sock is not None
+        zygote._sock.send(b"{not json")  # refused with a reason; the zygote goes on
+        zygote._sock.send(json.dumps({"id": 7, "args": "attach", "env": {}}).encode())
+        await asyncio.sleep(0.2)
+        assert zygote.alive
+        # a real session program whose core is not there: it says so and exits 2
+        child = await zygote.spawn(
+            ["attach", "--socket", str(tmp_path / "nobody.sock"), "--state-dir",
+             str(tmp_path / "state")], {"PATH": os.environ["PATH"], "TERM": "xterm"}, 80, 24)
+        output = b""
+        while not child.exited.done():
+            await asyncio.sleep(0.05)
+            output += read_master(child.master_fd) or b""
+        output += read_master(child.master_fd) or b""
+        assert child.exited.result() == 2
+        assert b"no hive is serving" in output
+    finally:
+        await zygote.aclose()
+    assert not zygote.alive

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from pathlib import Path
+from typing import Any
 
+import pytest
 from textual.widgets import Label
 
 from hivetui.core.config import HiveConfig
@@ -105,4 +108,22 @@ async def test_a_node_used_as_a_context_starts_everything_before_its_body(tmp_pa
         assert node.bridge.url.startswith("http://127.0.0.1:")
         assert node.control.path.exists()
         assert node.crash_watch is not None and node.crash_watch.seeded.is_set()
-        assert node.hive.lifecycle is not None and node.hive.lifecycle.bridge_url == node.bridge.url
+        assert node.hive.lifecycle is not None
+        assert node.hive.lifecycle.bridge_url == node.bridge.url
+
+
+async def test_the_bridge_is_built_off_the_event_loop(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its tools' schemas take long enough to stall keys if built on the loop's thread."""
+    from hivetui.bridge import server as bridge_server
+
+    threads: list[threading.Thread] = []
+    real_build = bridge_server.build_mcp
+
+    def recording_build(*args: Any) -> Any:
+        threads.append(threading.current_thread())
+        return real_build(*args)
+
+    monkeypatch.setattr(bridge_server, "build_mcp", recording_build)
+    async with HiveNode(tmp_path / "state", HiveConfig(), backend=FakeMemoryBackend()):
+        assert len(threads) == 1 and threads[0] is not threading.main_thread()

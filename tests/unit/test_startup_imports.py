@@ -39,9 +39,11 @@ def test_attach_imports_no_web_stack_store_or_detail_widgets(tmp_path: Path) -> 
                         "--state-dir", str(tmp_path / "state")], tmp_path)
     assert "hivetui.tui.app" in modules and "hivetui.control.client" in modules
     assert under(modules, WEB_STACK) == set()
-    # the store, and the agent screen's emulator and charts, come when first used
+    # the store, the agent screen (emulator, charts) and the queue screens come when
+    # first used
     assert under(modules, ("aiosqlite", "hivetui.core.store", "pyte", "textual_plotext",
-                           "hivetui.tui.screens.agent_detail")) == set()
+                           "hivetui.tui.screens.agent_detail",
+                           "hivetui.tui.screens.queue_base")) == set()
 
 
 def test_ctl_imports_no_web_stack_and_no_textual(tmp_path: Path) -> None:
@@ -61,3 +63,42 @@ def test_embedded_app_and_opened_core_import_no_web_stack(tmp_path: Path) -> Non
     modules = imported(["-c", code], tmp_path)
     assert "hivetui.tui.app" in modules and "hivetui.core.hive" in modules
     assert under(modules, WEB_STACK) == set()
+
+
+FIRST_FRAME = '''
+import asyncio, sys, tempfile
+from pathlib import Path
+from hivetui.control.client import ControlClient
+from hivetui.control.server import ControlServer
+from hivetui.control.sessions import SessionTokens
+from hivetui.core.hive import Hive
+from hivetui.tui.app import HiveApp
+
+class FirstFrame(HiveApp):
+    async def on_mount(self) -> None:
+        await super().on_mount()
+        self.call_after_refresh(self.exit)
+
+async def main() -> None:
+    async with Hive(Path(sys.argv[1])) as hive:
+        await hive.registry.create("worker", runtime="scripted:echo", model="m")
+        control = ControlServer(hive, sessions=SessionTokens())
+        hive.add_service("control", control.run)
+        async with await ControlClient.connect(await control.ready()) as api:
+            await FirstFrame(api, where="attached").run_async(headless=True)
+    print(" ".join(sorted(sys.modules)))
+
+asyncio.run(main())
+'''
+
+
+def test_the_attached_apps_first_frame_leaves_other_screens_unimported(tmp_path: Path
+                                                                      ) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", FIRST_FRAME, str(tmp_path / "state")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    modules = set(done.stdout.split())
+    assert "hivetui.tui.screens.fleet" in modules
+    assert under(modules, ("pyte", "textual_plotext", "hivetui.tui.screens.agent_detail",
+                           "hivetui.tui.screens.queue_base")) == set()

@@ -12,5 +12,9 @@ class TakesRefreshes:
     """Gets ``HiveRefreshed``: the pump's coalesced changes (agents, counts, messages)."""
 
 
+class TakesQueueEvents:
+    """Gets approval and question events, as they come, as ``LiveEvent`` (it filters)."""
+
+
 class TakesRosterChanges:
     """Gets ``LiveEvent(AgentChanged(what="kept"))`` when agents come or go."""

@@ -25,6 +25,7 @@ from textual.widgets import DataTable, Static
 
 from hivetui.core.api import HiveAPI
 from hivetui.core.events import Event
+from hivetui.tui.screens.follows import TakesQueueEvents
 from hivetui.tui.screens.read_only import GuardedScreen
 from hivetui.tui.widgets.approvals.age import SYSTEM_CLOCK, Clock
 from hivetui.tui.widgets.approvals.calls import ApiCalls
@@ -41,7 +42,7 @@ def queue_bindings(next_label: str, previous_label: str) -> list[BindingType]:
     ]
 
 
-class QueueScreen(GuardedScreen):
+class QueueScreen(GuardedScreen, TakesQueueEvents):
     """A screen listing what waits for the operator, re-read on the events that change it.
 
     Its mutating keys (:attr:`READ_ONLY_REFUSED`) are disabled in a read-only session, and

@@ -1,12 +1,13 @@
 """The session fork server (zygote): `hivetui attach` pre-imported, forked per SSH session.
 
-Started once by the SSH server (``python -m hivetui.ssh.zygote``, its control socket on
-fd 3), it imports the operator app and everything it shows, then waits. For each session
-the server sends the CLI arguments, the session's environment and the session PTY's
-slave end; the zygote forks, and the child makes that PTY its controlling terminal and
-stdio, takes that environment and runs the CLI: the same `hivetui attach` a fresh
-process would run, without paying the interpreter's start and the imports (most of a
-session's start-up, and all of it paid ten times over when ten sessions start at once).
+Started once by the SSH server (``python -m hivetui.zygote``, its control socket on
+fd 3: see :mod:`hivetui.ssh.zygote_client`), it imports the operator app and everything
+it shows, then waits. For each session the server sends the CLI arguments, the
+session's environment and the session PTY's slave end; the zygote forks, and the child
+makes that PTY its controlling terminal and stdio, takes that environment and runs the
+CLI: the same `hivetui attach` a fresh process would run, without paying the
+interpreter's start and the imports (most of a session's start-up, and all of it paid
+ten times over when ten sessions start at once).
 
 One process per session, as with a fresh process: each child is forked from the
 zygote, which never runs a session itself, so nothing of one session reaches another.
@@ -35,14 +36,18 @@ import termios
 import traceback
 from typing import Any
 
-CONTROL_FD = 3
-MAX_MESSAGE = 256 * 1024
+from hivetui.ssh.zygote_client import CONTROL_FD, MAX_MESSAGE
+
 #: what a session runs, imported once here (the agent screen's emulator and charts too:
 #: here they cost nothing per session)
 PRELOAD = ("hivetui.cli", "hivetui.ctl", "hivetui.tui.run", "hivetui.tui.app",
            "hivetui.tui.screens.agent_detail", "hivetui.tui.screens.approvals",
            "hivetui.tui.screens.questions", "hivetui.tui.screens.kept",
-           "hivetui.core.bus")
+           "hivetui.core.bus",
+           # what Textual imports only once an app runs
+           "textual.drivers.linux_driver", "textual.drivers._writer_thread",
+           "textual._xterm_parser", "textual._keyboard_protocol", "textual.layouts.factory",
+           "textual.layouts.horizontal", "textual.layouts.stream", "textual.scrollbar")
 _RESET = (signal.SIGCHLD, signal.SIGHUP, signal.SIGTERM, signal.SIGQUIT, signal.SIGTSTP,
           signal.SIGTTIN, signal.SIGTTOU, signal.SIGWINCH)
 
@@ -51,8 +56,8 @@ def send(sock: socket.socket, message: dict[str, Any]) -> None:
     sock.send(json.dumps(message).encode())
 
 
-def receive(sock: socket.socket) -> tuple[dict[str, Any], list[int]] | None:
-    """One request and its fds; None when the server closed its end."""
+def receive(sock: socket.socket) -> tuple[bytes, list[int]] | None:
+    """One request (raw) and its fds; None when the server closed its end."""
     fds = array.array("i")
     data, ancdata, _flags, _addr = sock.recvmsg(MAX_MESSAGE, socket.CMSG_SPACE(4 * 4))
     for level, kind, payload in ancdata:
@@ -62,7 +67,23 @@ def receive(sock: socket.socket) -> tuple[dict[str, Any], list[int]] | None:
         for fd in fds:
             os.close(fd)
         return None
-    return json.loads(data), list(fds)
+    return data, list(fds)
+
+
+def parse_request(data: bytes) -> tuple[object, list[str], dict[str, str]]:
+    """(id, args, env) of a request; ValueError (a short reason) for anything else."""
+    try:
+        request = json.loads(data)
+    except ValueError:
+        raise ValueError("a session request must be one JSON object") from None
+    if not isinstance(request, dict):
+        raise ValueError("a session request must be one JSON object")
+    args, env = request.get("args"), request.get("env")
+    if not (isinstance(args, list) and all(isinstance(a, str) for a in args)
+            and isinstance(env, dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())):
+        raise ValueError("a session request needs args (strings) and env (string map)")
+    return request.get("id"), args, env
 
 
 def run_session(args: list[str], env: dict[str, str], slave: int) -> int:
@@ -71,8 +92,7 @@ def run_session(args: list[str], env: dict[str, str], slave: int) -> int:
     fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
     for fd in (0, 1, 2):
         os.dup2(slave, fd)
-    if slave > 2:
-        os.close(slave)
+    os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the terminal and stdio only
     os.environ.clear()
     os.environ.update(env)
     sys.argv = [sys.executable, "-m", "hivetui", *args]
@@ -81,16 +101,11 @@ def run_session(args: list[str], env: dict[str, str], slave: int) -> int:
     return main(args)
 
 
-def fork_session(request: dict[str, Any], fds: list[int], sock: socket.socket,
-                 wakeup: tuple[int, int]) -> int:
+def fork_session(args: list[str], env: dict[str, str], fds: list[int],
+                 sock: socket.socket, wakeup: tuple[int, int]) -> int:
     """Fork the child of one session; the parent returns its pid."""
     if len(fds) != 1:
         raise ValueError(f"a session request carries one terminal fd, got {len(fds)}")
-    args, env = request["args"], request["env"]
-    if not (isinstance(args, list) and all(isinstance(a, str) for a in args)
-            and isinstance(env, dict)
-            and all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())):
-        raise ValueError("a session request needs args (strings) and env (string map)")
     pid = os.fork()
     if pid:
         return pid
@@ -149,13 +164,15 @@ def serve(sock: socket.socket) -> None:
         got = receive(sock)
         if got is None:
             return  # the server is gone; sessions end with their terminals
-        request, fds = got
+        data, fds = got
+        rid: object = None
         try:
-            pid = fork_session(request, fds, sock, (wake_r, wake_w))
-        except (ValueError, KeyError, OSError) as exc:
-            send(sock, {"id": request.get("id"), "error": str(exc)[:500]})
+            rid, args, env = parse_request(data)
+            pid = fork_session(args, env, fds, sock, (wake_r, wake_w))
+        except (ValueError, OSError) as exc:
+            send(sock, {"id": rid, "error": str(exc)[:500]})
         else:
-            send(sock, {"id": request.get("id"), "pid": pid})
+            send(sock, {"id": rid, "pid": pid})
         finally:
             for fd in fds:
                 os.close(fd)
@@ -167,6 +184,9 @@ def main() -> None:
     sock = socket.socket(fileno=CONTROL_FD)
     for name in PRELOAD:
         importlib.import_module(name)
+    from rich._unicode_data import load
+
+    load()  # rich's character width table (a module of its own, picked at first use)
     gc.collect()
     gc.freeze()  # the preloaded heap stays shared (copy-on-write) by every session
     send(sock, {"ready": os.getpid()})
