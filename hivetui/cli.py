@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if command == "attach":
             socket = args.socket or StatePaths(state_dir).control_socket
-            return asyncio.run(run_attached(socket))
+            return asyncio.run(run_attached(socket, config.control.timeout_s))
         return asyncio.run(run_embedded(state_dir, config, socket=args.socket))
     except StoreError as exc:  # the hive refuses to start on its store
         print(f"hivetui: {exc.title}: {exc.message}", file=sys.stderr)

@@ -37,9 +37,10 @@ async def run_embedded(state_dir: Path, config: HiveConfig, *, socket: Path | No
     return 0
 
 
-async def run_attached(socket: Path) -> int:
-    """`hivetui attach`: the app against a core across its control socket."""
-    async with await ControlClient.connect(socket) as api:
+async def run_attached(socket: Path, timeout_s: float) -> int:
+    """`hivetui attach`: the app against a core across its control socket; each request
+    waits at most ``timeout_s`` (control.timeout_s)."""
+    async with await ControlClient.connect(socket, timeout_s=timeout_s) as api:
         await run_app(api)
     return 0
 

@@ -93,6 +93,11 @@ async def test_the_client_names_the_request_that_timed_out(tmp_path: Path) -> No
                              "--config", str(cfg), "agents"],
             capture_output=True, text=True, timeout=30, env=env)
         assert done.returncode == 1 and "within 0.4s" in done.stderr, done.stderr
+        done = await asyncio.to_thread(  # attach (every SSH session is one) alike
+            subprocess.run, [sys.executable, "-m", "hivetui", "attach", "--socket", str(path),
+                             "--config", str(cfg)],
+            capture_output=True, text=True, timeout=30, env=env)
+        assert done.returncode == 2 and "within 0.4s" in done.stderr, done.stderr
         done = await asyncio.to_thread(
             subprocess.run, [sys.executable, "-m", "hivetui", "ctl", "--socket", str(path),
                              "--timeout", "-1", "agents"],
