@@ -40,6 +40,7 @@ from typing import Any
 from hivetui.control.client import ControlClient
 from hivetui.core.errors import ControlError
 from hivetui.core.hive import Hive
+from hivetui.core.tool_surface import harness_url
 from hivetui.harness.client import BridgeUnreachable, HiveClient
 from hivetui.node import HiveNode
 
@@ -70,7 +71,8 @@ async def control_answers(state: Path, proc: subprocess.Popen[bytes]) -> None:
 
 
 def bridge_url(state: Path) -> str:
-    return str(json.loads((state / "run" / "bridge.json").read_text())["url"])
+    """The harness's endpoint (receiving is the harness's, not the model's)."""
+    return harness_url(str(json.loads((state / "run" / "bridge.json").read_text())["url"]))
 
 
 class Probe:

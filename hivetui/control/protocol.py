@@ -57,7 +57,7 @@ ARG_KINDS: dict[str, str] = {
     "persist": "bool", "lines": "int", "text": "text", "limit": "int",
     "include_resolved": "bool", "approval_id": "int", "reason": "text",
     "question_id": "int", "include_answered": "bool", "confirm": "text",
-    "since_s": "number", "keys": "texts?", "max_points": "int?",
+    "since_s": "number", "keys": "texts?", "max_points": "int?", "dead": "bool",
 }
 INT64 = (-(2**63), 2**63 - 1)
 _KIND_WORDS = {"text": "a string", "int": "an integer", "number": "a number",

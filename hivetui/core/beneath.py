@@ -131,7 +131,9 @@ def ensure_plain_dir(top: Path, rel: str) -> None:
         where = str(top)
         for name in _parts(rel):
             where = f"{where}/{name}"
-            with contextlib.suppress(FileNotFoundError):
+            # gone, or swapped back to a directory since the stat: either way the open
+            # below (never following a link) decides
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
                 if not stat.S_ISDIR(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
                     os.unlink(name, dir_fd=fd)
             child = open_child(fd, name, where, create=True)

@@ -37,7 +37,9 @@ async def test_links_planted_around_drafts_and_approvals_are_never_followed(
         tmp_path: Path) -> None:
     sentinel = make_sentinel(tmp_path / "sentinel")
     before = snapshot(sentinel)
-    async with HiveNode(tmp_path / "state", HiveConfig()) as node:
+    config = HiveConfig()
+    config.harness.default_runtime = "scripted:echo"  # drafts' runtime: no claude needed
+    async with HiveNode(tmp_path / "state", config) as node:
         api = OperatorSession(node.hive, Operator("tester"))
         approvals = node.hive.approvals
         paths = node.paths
@@ -70,16 +72,18 @@ async def test_links_planted_around_drafts_and_approvals_are_never_followed(
             request = await approvals.request_spawn_commit("boss", "dy", draft.head)
             lifecycle = node.hive.lifecycle
             assert lifecycle is not None
-            spawn = lifecycle.spawn
+            start = lifecycle.start
 
-            async def spawn_then_swap(name: str, **kwargs: Any) -> Any:
-                agent = await spawn(name, **kwargs)
-                await sh_in(node, "boss", _swap_for_link(name, sentinel))
-                return agent
+            async def start_then_swap(name: str) -> Any:
+                # the approval's last file step (emptying the draft area) comes after this
+                result = await start(name)
+                if name == "dy":
+                    await sh_in(node, "boss", _swap_for_link(name, sentinel))
+                return result
 
-            lifecycle.spawn = spawn_then_swap  # type: ignore[method-assign]
+            lifecycle.start = start_then_swap  # type: ignore[method-assign]
             done = await approvals.approve(request.id, "tester")
-            lifecycle.spawn = spawn  # type: ignore[method-assign]
+            lifecycle.start = start  # type: ignore[method-assign]
             assert done.state == "approved"
             assert (paths.agent_state("dy") / "notes.md").read_text() == "notes\n"
             assert os.readlink(paths.agent_state("dy") / "escape") == str(sentinel)

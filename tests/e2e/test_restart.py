@@ -14,6 +14,7 @@ import pytest
 
 from hivetui.control.client import ControlClient
 from hivetui.core.hive import Hive
+from hivetui.core.tool_surface import harness_url
 from hivetui.node import HiveNode
 from tests.mcp_util import agent_client
 from tests.serve_util import serve, stop, wait_serving
@@ -37,10 +38,11 @@ async def _spawn_workers(state: Path) -> None:
 
 
 async def _answers(url: str, token: str, tag: str, timeout: float) -> dict[str, float]:
-    """Send ``tag`` to every worker; seconds until each one's echo came back."""
+    """Send ``tag`` to every worker; seconds until each one's echo came back (the probe
+    receives, as a harness does: on the harness's endpoint)."""
     start = time.monotonic()
     answered: dict[str, float] = {}
-    async with agent_client(url, token) as probe:
+    async with agent_client(harness_url(url), token) as probe:
         for name in WORKERS:
             await probe.call("send", to=name, body=f"{tag} {name}")
         while len(answered) < len(WORKERS) and time.monotonic() - start < timeout:

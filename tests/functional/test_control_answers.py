@@ -159,3 +159,12 @@ def test_ctl_flags_count_before_and_after_the_subcommand() -> None:
         assert (args.json, args.timeout) == (True, 3.0), argv
     args = parser.parse_args(["ctl", "agents"])
     assert (args.json, args.timeout) == (False, None)
+
+
+def test_every_argument_of_every_operation_has_a_checked_kind() -> None:
+    """An argument with no kind would reach the hive unchecked (any JSON value)."""
+    from hivetui.control.protocol import ARG_KINDS, OPS, STREAM_OPS
+
+    unchecked = sorted({(op, n) for op, (names, _) in (OPS | STREAM_OPS).items()
+                        for n in names if n not in ARG_KINDS})
+    assert unchecked == []

@@ -262,7 +262,11 @@ async def test_bad_token_is_final(hive: Hive, bridge: Bridge) -> None:
 
 async def test_bridge_down_then_back_elsewhere(hive: Hive) -> None:
     await hive.registry.create("ann", runtime="scripted:echo", model="m")
-    first, second = Bridge(hive), Bridge(hive)
+    # a bridge reuses its predecessor's port when it can: the second is made to move
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        elsewhere = probe.getsockname()[1]
+    first, second = Bridge(hive), Bridge(hive, port=elsewhere)
     hive.add_service("first", first.run)
     await first.ready()
     urls = [first.harness_url]
