@@ -6,8 +6,14 @@ No textual import: the process and the pump work in any asyncio program.
   PTY slave as controlling terminal of the new session, the window size set
   before ``exec``.
 * ``OutputPump`` reads the master fd into a bounded buffer (coalescing reads)
-  and hands it to a consumer in time slices so the event loop keeps running
-  between slices. When the buffer is full the fd reader is removed: the kernel
+  and hands it to a consumer one slice per event-loop turn, and only in a turn
+  where nothing else is ready to run (a key, a message of the app, a screen
+  update), unless it has waited ``max_defer`` seconds: the app's own work goes
+  first, the terminal is what lags. A slice is sized from the consumer's measured
+  cost to take about
+  ``slice_budget`` seconds (one 4 KB chunk of a scrolling flood costs a pure-Python
+  emulator 100 ms and more; the app would wait that long at every step of its
+  own work). When the buffer is full the fd reader is removed: the kernel
   buffer fills and the producer blocks in ``write()`` instead of the loop
   drowning. A throttled pump (hidden terminal) feeds at a bounded rate.
 * ``aclose()`` ends the session: SIGHUP to the process group, then SIGKILL,
@@ -35,6 +41,9 @@ from hivetui.core.errors import TerminalError
 log = logging.getLogger(__name__)
 
 DEFAULT_TERM = "xterm-256color"
+#: Bounds of a pump slice (bytes): small enough for a costly flood, large for cheap text.
+MIN_SLICE = 64
+MAX_SLICE = 65536
 
 
 @dataclass(frozen=True)
@@ -253,6 +262,19 @@ class PtyProcess:
         self.close_fd()
 
 
+def others_ready(loop: asyncio.AbstractEventLoop | None) -> bool:
+    """Whether work other than terminal output waits in ``loop``'s ready queue.
+
+    asyncio has no idle priority; its ready queue (``_ready`` of the standard loops, of
+    ``Handle``s) is the one place that says whether anything else wants to run now. The
+    pumps' own steps and reads do not count (two flooding terminals must not wait on each
+    other). A loop without that queue reports False: the caller simply takes its turn.
+    """
+    return any(not isinstance(getattr(getattr(handle, "_callback", None), "__self__", None),
+                              OutputPump)
+               for handle in getattr(loop, "_ready", ()))
+
+
 class OutputPump:
     """Reads a PTY master into a bounded buffer and feeds a consumer in time slices.
 
@@ -268,8 +290,10 @@ class OutputPump:
         high_water: int = 16384,
         low_water: int = 4096,
         slice_bytes: int = 4096,
-        slice_budget: float = 0.008,
+        slice_budget: float = 0.002,
         throttled_interval: float = 0.05,
+        clock: Callable[[], float] = time.perf_counter,
+        max_defer: float = 0.05,
     ) -> None:
         self.fd = fd
         self._consumer = consumer
@@ -280,6 +304,12 @@ class OutputPump:
         self.slice_budget = slice_budget
         self.throttled_interval = throttled_interval
         self.throttled = False
+        self._clock = clock
+        self.max_defer = max_defer
+        self._waiting_since: float | None = None
+        self.deferrals = 0
+        #: The next slice's size: starts small, then follows the consumer's cost per byte.
+        self._slice = MIN_SLICE
         self._buf = bytearray()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reading = False
@@ -311,7 +341,8 @@ class OutputPump:
             self._step_handle = None
 
     def set_throttled(self, throttled: bool) -> None:
-        """Throttled: one slice per ``throttled_interval`` (a hidden terminal)."""
+        """Throttled: one slice of at most ``slice_bytes`` per ``throttled_interval`` (a
+        hidden terminal)."""
         if throttled == self.throttled:
             return
         self.throttled = throttled
@@ -362,18 +393,22 @@ class OutputPump:
             self._step_handle = self._loop.call_soon(self._step)
 
     def _step(self) -> None:
+        """Feed one slice; the next waits for a later turn of the loop."""
         self._step_handle = None
         if self._stopped:
             return
         buf = self._buf
-        deadline = time.perf_counter() + self.slice_budget
-        while buf:
-            chunk = bytes(buf[: self.slice_bytes])
+        if buf and self._yield_to_others():
+            self._schedule_step()
+            return
+        if buf:
+            size = min(self._slice, self.slice_bytes) if self.throttled else self._slice
+            chunk = bytes(buf[:size])
             del buf[: len(chunk)]
             self.bytes_fed += len(chunk)
+            started = self._clock()
             self._consumer(chunk)
-            if self.throttled or time.perf_counter() >= deadline:
-                break
+            self._fit_slice(len(chunk), self._clock() - started)
         if len(buf) <= self.low_water:
             self._resume_reading()
         if buf:
@@ -381,3 +416,24 @@ class OutputPump:
         elif self._eof:
             self._stopped = True
             self._on_eof()
+
+    def _yield_to_others(self) -> bool:
+        """True when other work is ready and this slice has not waited ``max_defer`` yet."""
+        if self.throttled or not others_ready(self._loop):
+            self._waiting_since = None
+            return False
+        now = self._clock()
+        if self._waiting_since is None:
+            self._waiting_since = now
+        if now - self._waiting_since >= self.max_defer:
+            self._waiting_since = None
+            return False
+        self.deferrals += 1
+        return True
+
+    def _fit_slice(self, fed: int, cost: float) -> None:
+        """Size the next slice so that it costs about ``slice_budget`` seconds."""
+        if fed < self._slice and cost < self.slice_budget:
+            return  # a short slice (the buffer ran dry) says little about the cost
+        fitted = fed * self.slice_budget / max(cost, 1e-6)
+        self._slice = int(min(MAX_SLICE, max(MIN_SLICE, fitted)))
