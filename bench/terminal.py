@@ -26,8 +26,8 @@ tty echo inside a flood scrolls away before any terminal draws it) and idle:
 One JSON line: ``yes_mb_per_s``, ``log_mb_per_s``, ``tmux_yes_mb_per_s``,
 ``tmux_log_mb_per_s``, ``ratio_yes``, ``ratio_log``, ``ui_key_p95_ms_idle``,
 ``ui_key_p95_ms_flood``, ``echo_p95_ms_flood`` (and the baselines and sizes). Goals:
-ratios >= 0.5, ui flood <= idle + 20, echo <= 50. ``--quick``: 2 MB of ``yes`` and 5 MB
-of log, fewer samples (same sizes for both sides).
+ratios >= 0.5, ui flood <= idle + 20, echo <= 50. ``--quick``: 0.5 MB of ``yes``, 1 MB of
+log and 12 samples (the same for both sides).
 """
 
 from __future__ import annotations
@@ -278,14 +278,14 @@ def tmux(work: Path, sizes: dict[str, int], log: Path, samples: int) -> dict[str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="2 MB of yes, 5 MB of log, 20 samples (same for both sides)")
+                        help="0.5 MB of yes, 1 MB of log, 12 samples (same for both sides)")
     args = parser.parse_args()
     if shutil.which("tmux") is None:
         raise SystemExit("bench/terminal.py: tmux is the baseline and is not installed "
                          "(apt-get install tmux)")
-    sizes = {"yes": 2_000_000, "log": 5_000_000} if args.quick else \
+    sizes = {"yes": 500_000, "log": 1_000_000} if args.quick else \
         {"yes": 20_000_000, "log": 50_000_000}
-    samples = 20 if args.quick else 40
+    samples = 12 if args.quick else 40
     with tempfile.TemporaryDirectory(prefix="hivetui-bench-terminal-") as tmp:
         work = Path(tmp)
         log = work / "coloured.log"

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from hivetui.core.errors import TerminalError
-from hivetui.tui.widgets.terminal.pty import ExitStatus, OutputPump, PtyProcess
+from hivetui.tui.widgets.terminal.pty import ExitStatus, OutputPump, PtyProcess, Yielding
 
 
 async def collect(process: PtyProcess, **pump_options: float) -> tuple[OutputPump, bytearray]:
@@ -225,3 +225,25 @@ async def test_pump_lets_other_ready_work_go_first_but_never_starves() -> None:
     assert pump.deferrals > 0
     await process.wait(timeout=5)
     process.close_fd()
+
+
+def test_yielding_waits_while_other_work_is_ready_up_to_its_limit() -> None:
+    """What frames and the pump ask before they run: other ready work (not a pump's own
+    step or read) goes first, for at most max_defer seconds in a row."""
+    loop = asyncio.new_event_loop()
+    now = [0.0]
+    yielding = Yielding(lambda: now[0], max_defer=0.05)
+    pump = OutputPump(0, lambda data: None, lambda: None)
+    try:
+        assert not yielding.waits(loop)  # nothing else ready
+        loop.call_soon(pump._step)
+        assert not yielding.waits(loop)  # only a pump: terminals never wait on each other
+        loop.call_soon(print)
+        assert yielding.waits(loop)
+        now[0] = 0.049
+        assert yielding.waits(loop)
+        now[0] = 0.05
+        assert not yielding.waits(loop)  # waited long enough: go
+        assert yielding.waits(loop)  # and the next one waits afresh
+    finally:
+        loop.close()

@@ -275,6 +275,28 @@ def others_ready(loop: asyncio.AbstractEventLoop | None) -> bool:
                for handle in getattr(loop, "_ready", ()))
 
 
+class Yielding:
+    """Lets other ready work go first, for at most ``max_defer`` seconds in a row."""
+
+    def __init__(self, clock: Callable[[], float], max_defer: float) -> None:
+        self._clock = clock
+        self.max_defer = max_defer
+        self._since: float | None = None
+
+    def waits(self, loop: asyncio.AbstractEventLoop | None) -> bool:
+        """True: other work is ready, wait a turn; False: go now."""
+        if not others_ready(loop):
+            self._since = None
+            return False
+        now = self._clock()
+        if self._since is None:
+            self._since = now
+        if now - self._since >= self.max_defer:
+            self._since = None
+            return False
+        return True
+
+
 class OutputPump:
     """Reads a PTY master into a bounded buffer and feeds a consumer in time slices.
 
@@ -305,8 +327,7 @@ class OutputPump:
         self.throttled_interval = throttled_interval
         self.throttled = False
         self._clock = clock
-        self.max_defer = max_defer
-        self._waiting_since: float | None = None
+        self._yielding = Yielding(clock, max_defer)
         self.deferrals = 0
         #: The next slice's size: starts small, then follows the consumer's cost per byte.
         self._slice = MIN_SLICE
@@ -419,14 +440,7 @@ class OutputPump:
 
     def _yield_to_others(self) -> bool:
         """True when other work is ready and this slice has not waited ``max_defer`` yet."""
-        if self.throttled or not others_ready(self._loop):
-            self._waiting_since = None
-            return False
-        now = self._clock()
-        if self._waiting_since is None:
-            self._waiting_since = now
-        if now - self._waiting_since >= self.max_defer:
-            self._waiting_since = None
+        if self.throttled or not self._yielding.waits(self._loop):
             return False
         self.deferrals += 1
         return True

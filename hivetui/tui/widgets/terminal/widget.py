@@ -4,8 +4,10 @@ Output flows PTY -> ``OutputPump`` (bounded, time-sliced, backpressure) ->
 ``Emulator`` (pyte subclass) -> frames. A frame renders only the rows that
 changed (the emulator's dirty rows, the cursor's rows; rows that merely moved
 reuse their strip); ``FramePacer`` caps the rate (60 Hz, 10 Hz while flooding)
-and paints promptly for the echo of input. A hidden terminal renders nothing
-and is fed at a bounded rate.
+and paints promptly for the echo of input. Frames and feeding let the app's
+other ready work go first (up to 50 ms): during a flood the terminal's screen
+is what lags, not the app. A hidden terminal renders nothing and is fed at a
+bounded rate.
 """
 
 from __future__ import annotations
@@ -34,12 +36,14 @@ from hivetui.tui.widgets.terminal.keys import (
     encode_paste,
 )
 from hivetui.tui.widgets.terminal.pacing import FramePacer
-from hivetui.tui.widgets.terminal.pty import ExitStatus, OutputPump, PtyProcess
+from hivetui.tui.widgets.terminal.pty import ExitStatus, OutputPump, PtyProcess, Yielding
 from hivetui.tui.widgets.terminal.view import ScreenView
 
 log = logging.getLogger(__name__)
 
 RELEASE_KEY = "ctrl+right_square_bracket"
+#: How long a frame lets the app's other ready work go first before it paints anyway.
+FRAME_MAX_DEFER = 0.05
 _PASS_THROUGH = frozenset({RELEASE_KEY, "shift+pageup", "shift+pagedown"})
 
 
@@ -122,6 +126,7 @@ class Terminal(Widget, can_focus=True):
         self._shown = False
         self._frame_handle: asyncio.TimerHandle | None = None
         self._pacer = FramePacer()
+        self._yielding = Yielding(time.perf_counter, FRAME_MAX_DEFER)
         self._title = ""
         self._eof = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
@@ -247,6 +252,10 @@ class Terminal(Widget, can_focus=True):
     def _frame(self) -> None:
         self._frame_handle = None
         if not self._shown:
+            return
+        loop = asyncio.get_running_loop()
+        if self._yielding.waits(loop):  # the app's own work first: the terminal may lag
+            self._frame_handle = loop.call_soon(self._frame)
             return
         started = time.perf_counter()
         screen = self.emulator.screen
