@@ -37,7 +37,6 @@ import json
 import os
 import random
 import shutil
-import statistics
 import sys
 import tempfile
 import threading
@@ -53,9 +52,9 @@ DONE_COMMAND = "echo DONE-$((40+2))"  # its echo is not the mark; its output is
 LEAVE, ENTER = b"\x1d", b"\r"
 OUTSIDE, INSIDE = b"outside the shell", b"keys go to the shell"
 TOKEN_CHAR = "%"  # in neither workload's output nor the app's escape sequences
-WORDS = ("alpha beta gamma delta epsilon build test error warning ok done compiling "
-         "linking src/main.rs:42:7 0x7f3a 12345 [INFO] (pid=81) cargo pytest PASSED "
-         "FAILED").split()
+WORDS = ["alpha", "beta", "gamma", "delta", "build", "test", "error", "warning", "ok", "done",
+         "compiling", "linking", "src/main.rs:42:7", "0x7f3a", "12345", "[INFO]", "(pid=81)",
+         "cargo", "pytest", "PASSED", "FAILED"]
 
 
 def coloured_log(size: int, seed: int = 7) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import sys
@@ -189,7 +190,7 @@ async def test_pump_feeds_one_slice_a_turn_sized_to_its_cost() -> None:
 
     await asyncio.wait_for(asyncio.gather(eof.wait(), other_work()), timeout=20)
     assert sum(slices) == 200000
-    assert max(b - a for a, b in zip(turns, turns[1:], strict=False)) <= 1
+    assert max(b - a for a, b in itertools.pairwise(turns)) <= 1
     assert max(slices[1:]) <= 0.002 / 20e-6 * 1.01  # the budget's worth, after the first
     await process.wait(timeout=5)
     process.close_fd()
@@ -219,7 +220,7 @@ async def test_pump_lets_other_ready_work_go_first_but_never_starves() -> None:
     loop.call_soon(busy)
     pump.start()
     await asyncio.wait_for(done.wait(), timeout=20)
-    gaps = [b - a for a, b in zip(fed_at, fed_at[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(fed_at)]
     assert eof.is_set() and len(fed_at) >= 2  # never starved: all of it was fed
     assert min(gaps) >= 0.05 / 0.0001 - 1  # while busy: one slice per max_defer
     assert pump.deferrals > 0
