@@ -116,6 +116,10 @@ async def test_enter_returns_to_the_shell_and_the_footer_says_how(hive: Hive) ->
         assert footer_keys(app)["enter"] == "Back to the shell"
         hint = str(app.screen.query_one("#terminal-hint", Static).render())
         assert "enter returns to the shell" in hint
+        await pilot.press(*"make", "colon", *"wq", "x")  # still typing as if in the shell
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, AgentDetailScreen)  # no prompt, no command line
+        assert app.focused is not terminal
         await pilot.press("enter")
         assert app.focused is terminal
         await pilot.press(RELEASE_KEY, "1")
