@@ -51,6 +51,7 @@ DONE = b"DONE-42"
 DONE_COMMAND = "echo DONE-$((40+2))"  # its echo is not the mark; its output is
 LEAVE, ENTER = b"\x1d", b"\r"
 OUTSIDE, INSIDE = b"outside the shell", b"keys go to the shell"
+ECHO_LOST_S = 5.0
 TOKEN_CHAR = "%"  # in neither workload's output nor the app's escape sequences
 WORDS = ["alpha", "beta", "gamma", "delta", "build", "test", "error", "warning", "ok", "done",
          "compiling", "linking", "src/main.rs:42:7", "0x7f3a", "12345", "[INFO]", "(pid=81)",
@@ -94,6 +95,7 @@ class OuterTerminal:
         self._times: list[tuple[int, float]] = []  # (end offset, read time) of each read
         self._cond = threading.Condition()
         self._eof = False
+        self.lost = 0  # echoes never seen (see echo_samples)
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -177,13 +179,18 @@ def throughput(term: OuterTerminal, workload: str, size: int) -> float:
 
 
 def echo_samples(term: OuterTerminal, count: int, gap: float) -> list[float]:
-    """ms from typing a fresh token into the flooding shell to its echo on the screen."""
+    """ms from typing a fresh token into the flooding program to its echo on the screen;
+    an echo not seen within ECHO_LOST_S counts as that long (and is counted as lost)."""
     samples = []
     for n in range(count):
         token = f"{TOKEN_CHAR}{n % 100:02d}".encode()
         since = term.offset
         sent = term.type(token)
-        samples.append((term.wait_for(b"got " + token, since, 10.0) - sent) * 1000)
+        try:
+            samples.append((term.wait_for(b"got " + token, since, ECHO_LOST_S) - sent) * 1000)
+        except TimeoutError:
+            samples.append(ECHO_LOST_S * 1000)
+            term.lost += 1
         term.forget_before(term.offset)
         time.sleep(gap)
     return samples
@@ -256,7 +263,7 @@ def measure(term: OuterTerminal, sizes: dict[str, int], log: Path, samples: int
     echo = echo_samples(term, samples, 0.1)
     stop_flood(term)
     return {"yes_mb_per_s": round(yes, 3), "log_mb_per_s": round(log_rate, 3),
-            "echo_p95_ms_flood": p95(echo)}
+            "echo_p95_ms_flood": p95(echo), "echo_lost": term.lost}
 
 
 def tmux(work: Path, sizes: dict[str, int], log: Path, samples: int) -> dict[str, float]:
@@ -299,6 +306,7 @@ def main() -> None:
         "ratio_yes": round(ours["yes_mb_per_s"] / base["yes_mb_per_s"], 3),
         "ratio_log": round(ours["log_mb_per_s"] / base["log_mb_per_s"], 3),
         "tmux_echo_p95_ms_flood": base["echo_p95_ms_flood"],
+        "tmux_echo_lost": base["echo_lost"],
         "yes_bytes": sizes["yes"], "log_bytes": sizes["log"], "samples": samples,
     }
     print(json.dumps(result))

@@ -15,7 +15,9 @@ No textual import: the process and the pump work in any asyncio program.
   emulator 100 ms and more; the app would wait that long at every step of its
   own work). When the buffer is full the fd reader is removed: the kernel
   buffer fills and the producer blocks in ``write()`` instead of the loop
-  drowning. A throttled pump (hidden terminal) feeds at a bounded rate.
+  drowning; the buffer is kept small (8 KB) because the echo of a key typed
+  during a flood waits behind all of it. A throttled pump (hidden terminal)
+  feeds at a bounded rate.
 * ``aclose()`` ends the session: SIGHUP to the process group, then SIGKILL,
   and the child is reaped (no zombie).
 """
@@ -309,8 +311,8 @@ class OutputPump:
         consumer: Callable[[bytes], None],
         on_eof: Callable[[], None],
         *,
-        high_water: int = 16384,
-        low_water: int = 4096,
+        high_water: int = 8192,
+        low_water: int = 2048,
         slice_bytes: int = 4096,
         slice_budget: float = 0.002,
         throttled_interval: float = 0.05,
