@@ -10,7 +10,8 @@ reads (and so drains, as a terminal does) and whose input it writes as bytes.
 
 Workloads, the same for both: ``yes | head -c N`` and ``cat`` of a coloured log
 (SGR 16/256/24-bit colours, sizes below; MB = 10**6 bytes). Each is timed from its
-command's Enter to its done mark (``DONE-42``, printed after it) on the outer terminal.
+command's Enter to its done mark (``DONE-4201``…, new each time, printed after it) on the
+outer terminal.
 
 Latency, measured during a flood (``bench/_flood_echo.py``: ``y`` lines scrolled as fast
 as the terminal takes them, each key read drawn on the bottom row, where it stays; a
@@ -47,8 +48,6 @@ import ptyprocess
 
 ROOT = Path(__file__).resolve().parent.parent
 COLUMNS, ROWS = 120, 40
-DONE = b"DONE-42"
-DONE_COMMAND = "echo DONE-$((40+2))"  # its echo is not the mark; its output is
 LEAVE, ENTER = b"\x1d", b"\r"
 OUTSIDE, INSIDE = b"outside the shell", b"keys go to the shell"
 ECHO_LOST_S = 5.0
@@ -96,6 +95,7 @@ class OuterTerminal:
         self._cond = threading.Condition()
         self._eof = False
         self.lost = 0  # echoes never seen (see echo_samples)
+        self._marks = 0
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -147,6 +147,12 @@ class OuterTerminal:
                                        f"(last output {bytes(self._data[-300:])!r})")
                 self._cond.wait(remaining)
 
+    def mark(self) -> tuple[str, bytes]:
+        """A command that prints a mark never printed before in this run, and the mark
+        (its echo is not the mark; a repaint of an older mark is not it either)."""
+        self._marks += 1
+        return f"echo DONE-$((4200+{self._marks}))", f"DONE-{4200 + self._marks}".encode()
+
     def run(self, command: str, until: bytes, timeout: float = 600.0) -> float:
         """Type ``command`` + Enter; seconds from the Enter to ``until`` on the screen."""
         self.proc.write(command.encode())
@@ -164,7 +170,7 @@ def ready(term: OuterTerminal) -> None:
     deadline = time.monotonic() + 60
     while True:
         try:
-            term.run("echo READY-$((1+1))", b"READY-2", timeout=5)
+            term.run(*term.mark(), timeout=5)
             break
         except TimeoutError:
             if time.monotonic() > deadline:
@@ -173,7 +179,8 @@ def ready(term: OuterTerminal) -> None:
 
 
 def throughput(term: OuterTerminal, workload: str, size: int) -> float:
-    seconds = term.run(f"{workload}; {DONE_COMMAND}", DONE)
+    command, done = term.mark()
+    seconds = term.run(f"{workload}; {command}", done)
     term.forget_before(term.offset)
     return size / seconds / 1e6
 
@@ -217,7 +224,7 @@ def start_flood(term: OuterTerminal) -> None:
 def stop_flood(term: OuterTerminal) -> None:
     term.type(b"\x03")
     time.sleep(0.5)
-    term.run(DONE_COMMAND, DONE, timeout=60)
+    term.run(*term.mark(), timeout=60)
     term.forget_before(term.offset)
 
 

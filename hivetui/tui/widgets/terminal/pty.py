@@ -8,8 +8,8 @@ No textual import: the process and the pump work in any asyncio program.
 * ``OutputPump`` reads the master fd into a bounded buffer (coalescing reads)
   and hands it to a consumer one slice per event-loop turn, and only in a turn
   where nothing else is ready to run (a key, a message of the app, a screen
-  update), unless it has waited ``max_defer`` seconds: the app's own work goes
-  first, the terminal is what lags. A slice is sized from the consumer's measured
+  update) nor was just before (``settle``), unless it has waited ``max_defer``
+  seconds: the app's own work goes first, the terminal is what lags. A slice is sized from the consumer's measured
   cost to take about
   ``slice_budget`` seconds (one 4 KB chunk of a scrolling flood costs a pure-Python
   emulator 100 ms and more; the app would wait that long at every step of its
@@ -278,25 +278,42 @@ def others_ready(loop: asyncio.AbstractEventLoop | None) -> bool:
 
 
 class Yielding:
-    """Lets other ready work go first, for at most ``max_defer`` seconds in a row."""
+    """Lets the app's other work go first, for at most ``max_defer`` seconds in a row.
 
-    def __init__(self, clock: Callable[[], float], max_defer: float) -> None:
+    While other work is ready, wait a turn. Once it is done, wait ``settle`` seconds more:
+    the app's work usually ends in a screen update that is timed, not ready, and it should
+    be composed and written without a batch of terminal output in front of it.
+    """
+
+    def __init__(self, clock: Callable[[], float], max_defer: float,
+                 settle: float = 0.0) -> None:
         self._clock = clock
         self.max_defer = max_defer
+        self.settle = settle
         self._since: float | None = None
+        self._busy_at = float("-inf")
 
-    def waits(self, loop: asyncio.AbstractEventLoop | None) -> bool:
-        """True: other work is ready, wait a turn; False: go now."""
-        if not others_ready(loop):
-            self._since = None
-            return False
+    def delay(self, loop: asyncio.AbstractEventLoop | None) -> float | None:
+        """``None``: go now; ``0.0``: other work is ready, try next turn; else seconds."""
         now = self._clock()
+        if others_ready(loop):
+            self._busy_at = now
+            wait = 0.0
+        elif now - self._busy_at < self.settle:
+            wait = self._busy_at + self.settle - now
+        else:
+            self._since = None
+            return None
         if self._since is None:
             self._since = now
         if now - self._since >= self.max_defer:
             self._since = None
-            return False
-        return True
+            return None
+        return wait
+
+    def waits(self, loop: asyncio.AbstractEventLoop | None) -> bool:
+        """True: wait (see :meth:`delay`); False: go now."""
+        return self.delay(loop) is not None
 
 
 class OutputPump:
@@ -318,6 +335,7 @@ class OutputPump:
         throttled_interval: float = 0.05,
         clock: Callable[[], float] = time.perf_counter,
         max_defer: float = 0.05,
+        settle: float = 0.02,
     ) -> None:
         self.fd = fd
         self._consumer = consumer
@@ -329,7 +347,7 @@ class OutputPump:
         self.throttled_interval = throttled_interval
         self.throttled = False
         self._clock = clock
-        self._yielding = Yielding(clock, max_defer)
+        self._yielding = Yielding(clock, max_defer, settle)
         self.deferrals = 0
         #: The next slice's size: starts small, then follows the consumer's cost per byte.
         self._slice = MIN_SLICE
@@ -407,10 +425,12 @@ class OutputPump:
             self._pause_reading()  # backpressure: the producer blocks in the kernel
         self._schedule_step()
 
-    def _schedule_step(self) -> None:
+    def _schedule_step(self, wait: float = 0.0) -> None:
         if self._step_handle is not None or self._stopped or self._loop is None:
             return
-        if self.throttled:
+        if wait > 0:
+            self._step_handle = self._loop.call_later(wait, self._step)
+        elif self.throttled:
             self._step_handle = self._loop.call_later(self.throttled_interval, self._step)
         else:
             self._step_handle = self._loop.call_soon(self._step)
@@ -421,8 +441,10 @@ class OutputPump:
         if self._stopped:
             return
         buf = self._buf
-        if buf and self._yield_to_others():
-            self._schedule_step()
+        wait = None if self.throttled or not buf else self._yielding.delay(self._loop)
+        if wait is not None:
+            self.deferrals += 1
+            self._schedule_step(wait)
             return
         if buf:
             size = min(self._slice, self.slice_bytes) if self.throttled else self._slice
@@ -439,13 +461,6 @@ class OutputPump:
         elif self._eof:
             self._stopped = True
             self._on_eof()
-
-    def _yield_to_others(self) -> bool:
-        """True when other work is ready and this slice has not waited ``max_defer`` yet."""
-        if self.throttled or not self._yielding.waits(self._loop):
-            return False
-        self.deferrals += 1
-        return True
 
     def _fit_slice(self, fed: int, cost: float) -> None:
         """Size the next slice so that it costs about ``slice_budget`` seconds."""

@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 RELEASE_KEY = "ctrl+right_square_bracket"
 #: How long a frame lets the app's other ready work go first before it paints anyway.
 FRAME_MAX_DEFER = 0.05
+#: How long after the app's work a frame still waits: the app's screen update goes alone.
+FRAME_SETTLE = 0.03
 _PASS_THROUGH = frozenset({RELEASE_KEY, "shift+pageup", "shift+pagedown"})
 
 
@@ -126,7 +128,7 @@ class Terminal(Widget, can_focus=True):
         self._shown = False
         self._frame_handle: asyncio.Handle | None = None
         self._pacer = FramePacer()
-        self._yielding = Yielding(time.perf_counter, FRAME_MAX_DEFER)
+        self._yielding = Yielding(time.perf_counter, FRAME_MAX_DEFER, FRAME_SETTLE)
         self._title = ""
         self._eof = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
@@ -254,8 +256,9 @@ class Terminal(Widget, can_focus=True):
         if not self._shown:
             return
         loop = asyncio.get_running_loop()
-        if self._yielding.waits(loop):  # the app's own work first: the terminal may lag
-            self._frame_handle = loop.call_soon(self._frame)
+        wait = self._yielding.delay(loop)
+        if wait is not None:  # the app's own work first: the terminal may lag
+            self._frame_handle = loop.call_later(wait, self._frame)
             return
         started = time.perf_counter()
         screen = self.emulator.screen
