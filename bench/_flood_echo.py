@@ -1,5 +1,7 @@
-"""The bench's flood: scroll ``y`` lines as fast as the terminal takes them, and show each
-key read on the bottom row (outside the scrolling region), where it stays until the next.
+"""The bench's flood: scroll ``y`` lines as fast as the terminal takes them, and show the
+keys read so far (the last 40) on the bottom row, outside the scrolling region, where
+they stay. Keys may come in separate reads (a terminal may send each key on its own):
+a token of several keys shows once all of them arrived.
 
 A tty echo inside a flood scrolls away before any terminal draws it; this echo stays, so
 "typed -> on the screen" can be timed. Raw mode (no tty echo, no signals); ^C ends it.
@@ -20,6 +22,7 @@ def main() -> None:
     rows = os.get_terminal_size(fd).lines
     out = sys.stdout.buffer
     flood = b"y\r\n" * 2048
+    typed = b""
     tty.setraw(fd)
     try:
         out.write(b"\x1b[1;%dr\x1b[1;1H" % (rows - 1))
@@ -28,7 +31,8 @@ def main() -> None:
                 keys = os.read(fd, 64)
                 if b"\x03" in keys:
                     break
-                out.write(b"\x1b7\x1b[%d;1H\x1b[2Kgot %s\x1b8" % (rows, keys))
+                typed = (typed + keys)[-40:]
+                out.write(b"\x1b7\x1b[%d;1H\x1b[2Kgot %s\x1b8" % (rows, typed))
             out.write(flood)
             out.flush()
     finally:

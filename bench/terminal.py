@@ -18,7 +18,7 @@ as the terminal takes them, each key read drawn on the bottom row, where it stay
 tty echo inside a flood scrolls away before any terminal draws it) and idle:
 
 * ``echo_p95_ms_flood``: a token typed into the flooding program (``%`` and two digits,
-  one write) until its echo ("got %07") reaches the outer terminal (the read that
+  one write) until its echo (the whole token) reaches the outer terminal (the read that
   completed it); tmux beside it as ``tmux_echo_p95_ms_flood``.
 * ``ui_key_p95_ms_idle`` / ``_flood``: the app's own keys, ctrl+] (leave the terminal) and
   Enter (back in), each until its hint line ("outside the shell" / "keys go to the
@@ -194,7 +194,7 @@ def echo_samples(term: OuterTerminal, count: int, gap: float) -> list[float]:
         since = term.offset
         sent = term.type(token)
         try:
-            samples.append((term.wait_for(b"got " + token, since, ECHO_LOST_S) - sent) * 1000)
+            samples.append((term.wait_for(token, since, ECHO_LOST_S) - sent) * 1000)
         except TimeoutError:
             samples.append(ECHO_LOST_S * 1000)
             term.lost += 1

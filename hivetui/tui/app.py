@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import Any
 
+from textual import events
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.driver import Driver
@@ -55,6 +56,7 @@ from hivetui.tui.widgets.agent.terminal_pane import TerminalPane
 from hivetui.tui.widgets.approvals.live import LiveEvent
 from hivetui.tui.widgets.fleet.table import FleetTable
 from hivetui.tui.widgets.terminal import Terminal
+from hivetui.tui.widgets.terminal.widget import note_app_key
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +100,11 @@ class HiveApp(App[None]):
         self.run_worker(self._pump_events(), name="hive-events", group="pump",
                         exit_on_error=False)
         self.call_after_refresh(self._freeze_startup_heap)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            note_app_key(self.focused, event.key)  # a flooding terminal waits while the app answers
+        await super().on_event(event)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Textual's priority keys (ctrl+p palette, ctrl+q quit) belong to the program in

@@ -11,7 +11,13 @@ import sys
 import pytest
 
 from hivetui.core.errors import TerminalError
-from hivetui.tui.widgets.terminal.pty import ExitStatus, OutputPump, PtyProcess, Yielding
+from hivetui.tui.widgets.terminal.pty import (
+    AppInput,
+    ExitStatus,
+    OutputPump,
+    PtyProcess,
+    Yielding,
+)
 
 
 async def collect(process: PtyProcess, **pump_options: float) -> tuple[OutputPump, bytearray]:
@@ -247,4 +253,22 @@ def test_yielding_waits_while_other_work_is_ready_up_to_its_limit() -> None:
         assert not yielding.waits(loop)  # waited long enough: go
         assert yielding.waits(loop)  # and the next one waits afresh
     finally:
+        loop.close()
+
+
+def test_yielding_settles_after_a_key_for_the_app() -> None:
+    """For ``settle`` seconds after a key meant for the app, terminals wait even with
+    nothing ready: the key's screen update is timed, and goes first."""
+    loop = asyncio.new_event_loop()
+    now = [10.0]
+    yielding = Yielding(lambda: now[0], max_defer=0.1, settle=0.1)
+    try:
+        assert yielding.delay(loop) is None
+        AppInput.note(10.0)
+        now[0] = 10.03
+        assert yielding.delay(loop) == pytest.approx(0.07)
+        now[0] = 10.11
+        assert yielding.delay(loop) is None
+    finally:
+        AppInput.at = float("-inf")
         loop.close()

@@ -8,8 +8,9 @@ No textual import: the process and the pump work in any asyncio program.
 * ``OutputPump`` reads the master fd into a bounded buffer (coalescing reads)
   and hands it to a consumer one slice per event-loop turn, and only in a turn
   where nothing else is ready to run (a key, a message of the app, a screen
-  update) nor was just before (``settle``), unless it has waited ``max_defer``
-  seconds: the app's own work goes first, the terminal is what lags. A slice is sized from the consumer's measured
+  update) and no key for the app came in the last ``settle`` seconds, unless it
+  has waited ``max_defer`` seconds: the app's own work goes first, the terminal
+  is what lags. A slice is sized from the consumer's measured
   cost to take about
   ``slice_budget`` seconds (one 4 KB chunk of a scrolling flood costs a pure-Python
   emulator 100 ms and more; the app would wait that long at every step of its
@@ -277,12 +278,23 @@ def others_ready(loop: asyncio.AbstractEventLoop | None) -> bool:
                for handle in getattr(loop, "_ready", ()))
 
 
+class AppInput:
+    """When the operator last pressed a key meant for the app (not for a terminal)."""
+
+    at = float("-inf")
+
+    @classmethod
+    def note(cls, now: float) -> None:
+        cls.at = now
+
+
 class Yielding:
     """Lets the app's other work go first, for at most ``max_defer`` seconds in a row.
 
-    While other work is ready, wait a turn. Once it is done, wait ``settle`` seconds more:
-    the app's work usually ends in a screen update that is timed, not ready, and it should
-    be composed and written without a batch of terminal output in front of it.
+    While other work is ready, wait a turn. For ``settle`` seconds after a key meant for
+    the app (:class:`AppInput`), wait too: what the key does usually ends in a screen
+    update that is timed, not ready, and it should be composed and written without a
+    batch of terminal output in front of it.
     """
 
     def __init__(self, clock: Callable[[], float], max_defer: float,
@@ -291,16 +303,14 @@ class Yielding:
         self.max_defer = max_defer
         self.settle = settle
         self._since: float | None = None
-        self._busy_at = float("-inf")
 
     def delay(self, loop: asyncio.AbstractEventLoop | None) -> float | None:
         """``None``: go now; ``0.0``: other work is ready, try next turn; else seconds."""
         now = self._clock()
         if others_ready(loop):
-            self._busy_at = now
             wait = 0.0
-        elif now - self._busy_at < self.settle:
-            wait = self._busy_at + self.settle - now
+        elif now - AppInput.at < self.settle:
+            wait = AppInput.at + self.settle - now
         else:
             self._since = None
             return None
@@ -334,8 +344,8 @@ class OutputPump:
         slice_budget: float = 0.002,
         throttled_interval: float = 0.05,
         clock: Callable[[], float] = time.perf_counter,
-        max_defer: float = 0.05,
-        settle: float = 0.02,
+        max_defer: float = 0.1,
+        settle: float = 0.1,
     ) -> None:
         self.fd = fd
         self._consumer = consumer
