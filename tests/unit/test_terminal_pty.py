@@ -7,6 +7,7 @@ import itertools
 import os
 import signal
 import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -27,6 +28,14 @@ async def collect(process: PtyProcess, **pump_options: float) -> tuple[OutputPum
     pump.start()
     await asyncio.wait_for(eof.wait(), timeout=10)
     return pump, out
+
+
+@pytest.fixture(autouse=True)
+def no_app_key() -> Iterator[None]:
+    """No key for an app was pressed (functional tests in the same run note theirs)."""
+    AppInput.at = float("-inf")
+    yield
+    AppInput.at = float("-inf")
 
 
 def reaped(pid: int) -> bool:
@@ -270,5 +279,4 @@ def test_yielding_settles_after_a_key_for_the_app() -> None:
         now[0] = 10.11
         assert yielding.delay(loop) is None
     finally:
-        AppInput.at = float("-inf")
         loop.close()

@@ -309,7 +309,7 @@ class Yielding:
         now = self._clock()
         if others_ready(loop):
             wait = 0.0
-        elif now - AppInput.at < self.settle:
+        elif 0 <= now - AppInput.at < self.settle:
             wait = AppInput.at + self.settle - now
         else:
             self._since = None
