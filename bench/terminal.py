@@ -14,12 +14,13 @@ command's Enter to its done mark (``DONE-4201``…, new each time, printed after
 outer terminal.
 
 Latency, measured during a flood (``bench/_flood_echo.py``: ``y`` lines scrolled as fast
-as the terminal takes them, each key read drawn on the bottom row, where it stays; a
-tty echo inside a flood scrolls away before any terminal draws it) and idle:
+as the terminal takes them, the keys read so far drawn on the bottom row, where they
+stay; a tty echo inside a flood scrolls away before any terminal draws it) and idle:
 
 * ``echo_p95_ms_flood``: a token typed into the flooding program (``%`` and two digits,
   one write) until its echo (the whole token) reaches the outer terminal (the read that
-  completed it); tmux beside it as ``tmux_echo_p95_ms_flood``.
+  completed it); tmux beside it as ``tmux_echo_p95_ms_flood``. An echo not seen within
+  5 s counts as 5 s and in ``echo_lost``.
 * ``ui_key_p95_ms_idle`` / ``_flood``: the app's own keys, ctrl+] (leave the terminal) and
   Enter (back in), each until its hint line ("outside the shell" / "keys go to the
   shell") reaches the outer terminal.
