@@ -1,315 +1,323 @@
-"""Benchmark: the terminal widget under a flood, beside the raw emulator fed the same bytes.
+"""Benchmark: the embedded terminal as an operator sees it, beside tmux in the same run.
 
-1. Generate a mixed ANSI file (SGR 16/256/24-bit colours, text, cursor moves, erases).
-2. Baselines: the same bytes as the PTY delivers them (LF -> CRLF) fed to the raw
-   emulator (our pyte subclass, no widget) and to plain ``pyte.Screen`` + ``ByteStream``.
-3. ``cat`` the file through the widget: real PTY, headless Textual app, the widget
-   mounted alone at COLUMNSxROWS. Throughput counts the bytes the widget fed.
-4. While the flood runs, press "~" every ~50 ms (a Key event posted to the app, as the
-   driver does) and time key sent -> Textual paints the first frame after the emulator
-   processed the echoed "~" (the tty echoes it into the same output stream as cat).
+Both sides run inside a real terminal that this process plays: a PTY whose output it
+reads (and so drains, as a terminal does) and whose input it writes as bytes.
 
-Last line: one JSON object with ``mb_per_s``, ``raw_emulator_mb_per_s``, ``ratio``,
-``key_p95_ms_during_flood`` (MB = 10**6 bytes). The machine may be shared, so raw and
-widget runs are interleaved and the best of each kept; ``cpu_ratio`` compares CPU time.
-The app freezes its start-up heap (``gc.freeze()``, as the real TUI should; see
-``BenchApp``); ``--no-gc-freeze`` measures without. ``--quick``: 3 MB, 3 runs, < 60 s.
+* embedded: ``bench/_terminal_app.py`` — the real app over an embedded hive (real sqlite)
+  — with alice's shell (a local bash: the one fake, no container runs here) open in her
+  agent screen's terminal tab.
+* baseline: a tmux 3.3a client attached to a new session running the same bash.
+
+Workloads, the same for both: ``yes | head -c N`` and ``cat`` of a coloured log
+(SGR 16/256/24-bit colours, sizes below; MB = 10**6 bytes). Each is timed from its
+command's Enter to its done mark (``DONE-4201``…, new each time, printed after it) on the
+outer terminal.
+
+Latency, measured during a flood (``bench/_flood_echo.py``: ``y`` lines scrolled as fast
+as the terminal takes them, the keys read so far drawn on the bottom row, where they
+stay; a tty echo inside a flood scrolls away before any terminal draws it) and idle:
+
+* ``echo_p95_ms_flood``: a token typed into the flooding program (``%`` and two digits,
+  one write) until its echo (the whole token) reaches the outer terminal (the read that
+  completed it); tmux beside it as ``tmux_echo_p95_ms_flood``. An echo not seen within
+  5 s counts as 5 s and in ``echo_lost``.
+* ``ui_key_p95_ms_idle`` / ``_flood``: the app's own keys, ctrl+] (leave the terminal) and
+  Enter (back in), each until its hint line ("outside the shell" / "keys go to the
+  shell") reaches the outer terminal.
+
+One JSON line: ``yes_mb_per_s``, ``log_mb_per_s``, ``tmux_yes_mb_per_s``,
+``tmux_log_mb_per_s``, ``ratio_yes``, ``ratio_log``, ``ui_key_p95_ms_idle``,
+``ui_key_p95_ms_flood``, ``echo_p95_ms_flood`` (and the baselines and sizes). Goals:
+ratios >= 0.5, ui flood <= idle + 20, echo <= 50. ``--quick``: 0.5 MB of ``yes``, 1 MB of
+log and 12 samples (the same for both sides).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import gc
 import json
-import math
+import os
 import random
-import statistics
+import shutil
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import pyte
-from textual import events
-from textual.strip import Strip
+import ptyprocess
 
-from hivetui.tui.widgets.terminal.emulator import Emulator
-from hivetui.tui.widgets.terminal.testing import TerminalTestApp, plain_env
-from hivetui.tui.widgets.terminal.widget import Terminal
-
-MARKER = b"~"
-WORDS = [
-    "alpha",
-    "beta",
-    "gamma",
-    "delta",
-    "epsilon",
-    "zeta",
-    "eta",
-    "theta",
-    "iota",
-    "kappa",
-    "lambda",
-    "omicron",
-    "sigma",
-    "omega",
-    "build",
-    "test",
-    "error",
-    "warning",
-    "ok",
-    "done",
-    "compiling",
-    "linking",
-    "src/main.rs:42:7",
-    "0x7f3a",
-    "12345",
-    "[INFO]",
-    "(pid=81)",
-    "cargo",
-    "npm",
-    "pytest",
-    "PASSED",
-    "FAILED",
-]
+ROOT = Path(__file__).resolve().parent.parent
+COLUMNS, ROWS = 120, 40
+LEAVE, ENTER = b"\x1d", b"\r"
+OUTSIDE, INSIDE = b"outside the shell", b"keys go to the shell"
+ECHO_LOST_S = 5.0
+TOKEN_CHAR = "%"  # in neither workload's output nor the app's escape sequences
+WORDS = ["alpha", "beta", "gamma", "delta", "build", "test", "error", "warning", "ok", "done",
+         "compiling", "linking", "src/main.rs:42:7", "0x7f3a", "12345", "[INFO]", "(pid=81)",
+         "cargo", "pytest", "PASSED", "FAILED"]
 
 
-def generate(size: int, seed: int = 7) -> bytes:
-    """A mixed ANSI stream of about ``size`` bytes; never contains the marker."""
+def coloured_log(size: int, seed: int = 7) -> bytes:
+    """About ``size`` bytes of log lines in SGR 16/256/24-bit colours; no ``%`` in it."""
     rnd = random.Random(seed)
     out: list[str] = []
     total = 0
     while total < size:
-        r = rnd.random()
-        parts = []
-        if r < 0.25:
-            parts.append(f"\x1b[{rnd.choice([1, 4, 7, 31, 32, 33, 34, 35, 36, 91, 92, 96])}m")
-        elif r < 0.40:
-            parts.append(f"\x1b[38;5;{rnd.randrange(256)}m")
-        elif r < 0.50:
-            rgb = ";".join(str(rnd.randrange(256)) for _ in range(3))
-            parts.append(f"\x1b[{rnd.choice([38, 48])};2;{rgb}m")
-        elif r < 0.55:
-            parts.append(f"\x1b[{rnd.randrange(1, 40)};{rnd.randrange(1, 110)}H")
-        elif r < 0.58:
-            parts.append("\x1b[K")
-        elif r < 0.60:
-            parts.append(f"\x1b[{rnd.randrange(1, 5)}A")
-        parts.append(" ".join(rnd.choice(WORDS) for _ in range(rnd.randrange(3, 14))))
-        parts.append("\x1b[0m\n" if rnd.random() < 0.7 else "\x1b[0m ")
-        piece = "".join(parts)
-        out.append(piece)
-        total += len(piece)
+        kind = rnd.random()
+        if kind < 0.5:
+            colour = f"\x1b[{rnd.choice([1, 31, 32, 33, 34, 35, 36, 90, 91, 92, 96])}m"
+        elif kind < 0.8:
+            colour = f"\x1b[38;5;{rnd.randrange(256)}m"
+        else:
+            colour = f"\x1b[38;2;{rnd.randrange(256)};{rnd.randrange(256)};{rnd.randrange(256)}m"
+        words = " ".join(rnd.choice(WORDS) for _ in range(rnd.randrange(3, 14)))
+        line = f"{len(out):08d} {colour}{words}\x1b[0m\n"
+        out.append(line)
+        total += len(line)
     data = "".join(out).encode()
-    assert MARKER not in data
+    assert TOKEN_CHAR.encode() not in data
     return data
 
 
-def feed_rate(feed: Callable[[bytes], None], data: bytes, chunk: int = 4096) -> tuple[float, float]:
-    """(MB/s of wall time, MB/s of CPU time) feeding ``data`` in ``chunk``-byte reads."""
-    started, cpu_started = time.perf_counter(), time.process_time()
-    for offset in range(0, len(data), chunk):
-        feed(data[offset : offset + chunk])
-    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    return len(data) / wall / 1e6, len(data) / max(cpu, 1e-9) / 1e6
+class OuterTerminal:
+    """A program on a PTY this process reads (all of it, as a terminal would) and types into.
 
-
-class TimedTerminal(Terminal):
-    """The widget, instrumented: when bytes were fed, when the marker's frame was painted."""
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.started_at = 0.0
-        self.cpu_started_at = 0.0
-        self.last_fed_at = 0.0
-        self.cpu_last_fed_at = 0.0
-        self.fed = 0
-        self.marker_fed = False
-        self.marker_seen = False
-        self.waiting = False
-        self.painted = asyncio.Event()
-        self.painted_at = 0.0
-
-    def start(self) -> None:
-        self.started_at = time.perf_counter()
-        self.cpu_started_at = time.process_time()
-        super().start()
-
-    def _on_output(self, data: bytes) -> None:
-        super()._on_output(data)
-        self.fed += len(data)
-        self.last_fed_at = time.perf_counter()
-        self.cpu_last_fed_at = time.process_time()
-        if self.waiting and MARKER in data:
-            self.marker_fed = True
-
-    def render_line(self, y: int) -> Strip:
-        strip = super().render_line(y)
-        if self.marker_fed and self.waiting:
-            if not self.painted.is_set():
-                self.painted_at = time.perf_counter()
-                self.painted.set()
-            self.marker_seen = self.marker_seen or "~" in strip.text
-        return strip
-
-
-class BenchApp(TerminalTestApp):
-    """The test app; with ``freeze_gc`` it freezes its start-up heap as a long-lived TUI should.
-
-    Without it every full collection walks Textual's whole heap (hundreds of ms per
-    pass here), which shows up as "terminal overhead" though the widget causes none of it.
+    ``wait_for(text, since)`` is the monotonic time at which the first read that completed
+    ``text`` after output offset ``since`` came in.
     """
 
-    def __init__(self, *args: Any, freeze_gc: bool, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.freeze_gc = freeze_gc
+    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path | None = None) -> None:
+        self.proc = ptyprocess.PtyProcess.spawn(argv, env=env, cwd=None if cwd is None
+                                                else str(cwd), dimensions=(ROWS, COLUMNS))
+        self._data = bytearray()
+        self._base = 0  # output offset of _data[0]
+        self._times: list[tuple[int, float]] = []  # (end offset, read time) of each read
+        self._cond = threading.Condition()
+        self._eof = False
+        self.lost = 0  # echoes never seen (see echo_samples)
+        self._marks = 0
+        threading.Thread(target=self._read, daemon=True).start()
 
-    def on_mount(self) -> None:
-        if self.freeze_gc:
-            gc.collect()
-            gc.freeze()
-        super().on_mount()
-
-
-async def run_widget(
-    path: Path, expected: int, columns: int, rows: int, *, freeze_gc: bool
-) -> dict[str, Any]:
-    app = BenchApp(
-        ["cat", str(path)], env=plain_env(), terminal_class=TimedTerminal, freeze_gc=freeze_gc
-    )
-    latencies: list[float] = []
-    seen = 0
-    async with app.run_test(size=(columns, rows)) as pilot:
-        term = app.terminal
-        assert isinstance(term, TimedTerminal)
-        while term.fed == 0:
-            await asyncio.sleep(0.001)
-        while term.fed < expected * 0.9 and not app.exited:
-            await asyncio.sleep(0.05)
-            term.marker_fed = term.marker_seen = False
-            term.painted.clear()
-            term.waiting = True
-            sent = time.perf_counter()
-            app.post_message(events.Key("tilde", "~"))  # as the driver posts a key press
+    def _read(self) -> None:
+        while True:
             try:
-                await asyncio.wait_for(term.painted.wait(), timeout=2.0)
-                painted = term.painted_at
-            except TimeoutError:
-                painted = sent + 2.0
-            term.waiting = False
-            if app.exited and not term.painted.is_set():
-                break  # the flood ended before the echo: not a sample
-            latencies.append((painted - sent) * 1000)
-            seen += term.marker_seen
-        while not app.exited:
-            await asyncio.sleep(0.01)
-        await pilot.pause()
-        pump = term.pump
-        gc.unfreeze()
-        return {
-            "fed": term.fed,
-            "seconds": term.last_fed_at - term.started_at,
-            "cpu_seconds": term.cpu_last_fed_at - term.cpu_started_at,
-            "latencies": latencies,
-            "marker_seen": seen,
-            "frames": term.frames,
-            "pauses": pump.pauses if pump else 0,
-        }
+                chunk = self.proc.read(1 << 16)
+            except EOFError:
+                break
+            now = time.monotonic()
+            with self._cond:
+                self._data += chunk
+                self._times.append((self._base + len(self._data), now))
+                self._cond.notify_all()
+        with self._cond:
+            self._eof = True
+            self._cond.notify_all()
+
+    @property
+    def offset(self) -> int:
+        with self._cond:
+            return self._base + len(self._data)
+
+    def forget_before(self, offset: int) -> None:
+        """Drop output before ``offset`` (memory: floods write a lot)."""
+        with self._cond:
+            cut = max(0, offset - self._base - 64)
+            del self._data[:cut]
+            self._base += cut
+            self._times = [t for t in self._times if t[0] > self._base]
+
+    def type(self, data: bytes) -> float:
+        sent = time.monotonic()
+        self.proc.write(data)
+        return sent
+
+    def wait_for(self, text: bytes, since: int, timeout: float = 120.0) -> float:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            start = max(since, self._base)
+            while True:
+                found = self._data.find(text, start - self._base)
+                if found >= 0:
+                    end = self._base + found + len(text)
+                    return next(t for offset, t in self._times if offset >= end)
+                start = max(start, self._base + len(self._data) - len(text))
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._eof:
+                    raise TimeoutError(f"{text!r} did not reach the outer terminal "
+                                       f"(last output {bytes(self._data[-300:])!r})")
+                self._cond.wait(remaining)
+
+    def mark(self) -> tuple[str, bytes]:
+        """A command that prints a mark never printed before in this run, and the mark
+        (its echo is not the mark; a repaint of an older mark is not it either)."""
+        self._marks += 1
+        return f"echo DONE-$((4200+{self._marks}))", f"DONE-{4200 + self._marks}".encode()
+
+    def run(self, command: str, until: bytes, timeout: float = 600.0) -> float:
+        """Type ``command`` + Enter; seconds from the Enter to ``until`` on the screen."""
+        self.proc.write(command.encode())
+        time.sleep(0.3)  # let the line's own echo go by first
+        since = self.offset
+        sent = self.type(b"\r")
+        return self.wait_for(until, since, timeout) - sent
+
+    def close(self) -> None:
+        self.proc.terminate(force=True)
 
 
-def percentile(values: list[float], fraction: float) -> float:
+def ready(term: OuterTerminal) -> None:
+    """Wait until the shell answers a command on the outer terminal."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            term.run(*term.mark(), timeout=5)
+            break
+        except TimeoutError:
+            if time.monotonic() > deadline:
+                raise
+    term.forget_before(term.offset)
+
+
+def throughput(term: OuterTerminal, workload: str, size: int) -> float:
+    command, done = term.mark()
+    seconds = term.run(f"{workload}; {command}", done)
+    term.forget_before(term.offset)
+    return size / seconds / 1e6
+
+
+def echo_samples(term: OuterTerminal, count: int, gap: float) -> list[float]:
+    """ms from typing a fresh token into the flooding program to its echo on the screen;
+    an echo not seen within ECHO_LOST_S counts as that long (and is counted as lost)."""
+    samples = []
+    for n in range(count):
+        token = f"{TOKEN_CHAR}{n % 100:02d}".encode()
+        since = term.offset
+        sent = term.type(token)
+        try:
+            samples.append((term.wait_for(token, since, ECHO_LOST_S) - sent) * 1000)
+        except TimeoutError:
+            samples.append(ECHO_LOST_S * 1000)
+            term.lost += 1
+        term.forget_before(term.offset)
+        time.sleep(gap)
+    return samples
+
+
+def ui_key_samples(term: OuterTerminal, count: int, gap: float) -> list[float]:
+    """ms for the app's own keys: ctrl+] then Enter, each until its hint is on the screen."""
+    samples = []
+    for _ in range(count):
+        for key, shown in ((LEAVE, OUTSIDE), (ENTER, INSIDE)):
+            since = term.offset
+            sent = term.type(key)
+            samples.append((term.wait_for(shown, since, 10.0) - sent) * 1000)
+            term.forget_before(term.offset)
+            time.sleep(gap)
+    return samples
+
+
+def start_flood(term: OuterTerminal) -> None:
+    term.type(f"{sys.executable} {ROOT / 'bench' / '_flood_echo.py'}\r".encode())
+    time.sleep(1.5)  # the flood is under way and the frames are at their busy rate
+
+
+def stop_flood(term: OuterTerminal) -> None:
+    term.type(b"\x03")
+    time.sleep(0.5)
+    term.run(*term.mark(), timeout=60)
+    term.forget_before(term.offset)
+
+
+def p95(values: list[float]) -> float:
     ordered = sorted(values)
-    return ordered[max(0, math.ceil(len(ordered) * fraction) - 1)]
+    return round(ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))], 1)
+
+
+def shell_env(home: Path) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("TMUX", "COLUMNS", "LINES", "PROMPT_COMMAND")}
+    env.update(TERM="xterm-256color", HOME=str(home), PS1="$ ", LANG="C.UTF-8",
+               XDG_CONFIG_HOME=str(home / "cfg"))
+    return env
+
+
+def embedded(work: Path, sizes: dict[str, int], log: Path, samples: int) -> dict[str, float]:
+    env = shell_env(work)
+    term = OuterTerminal([sys.executable, str(ROOT / "bench" / "_terminal_app.py"),
+                          str(work / "state")], env, cwd=work)
+    try:
+        term.wait_for(b"alice", 0, 60)
+        time.sleep(1.0)
+        term.type(b"t")  # the fleet's key for the selected agent's shell
+        ready(term)
+        result = measure(term, sizes, log, samples)
+        ui_idle = ui_key_samples(term, samples, 0.1)
+        start_flood(term)
+        ui_flood = ui_key_samples(term, samples, 0.1)
+        stop_flood(term)
+        result.update(ui_key_p95_ms_idle=p95(ui_idle), ui_key_p95_ms_flood=p95(ui_flood))
+        return result
+    finally:
+        term.close()
+
+
+def measure(term: OuterTerminal, sizes: dict[str, int], log: Path, samples: int
+            ) -> dict[str, float]:
+    """Both workloads, then the echo during a flood: one side's numbers."""
+    yes = throughput(term, f"yes | head -c {sizes['yes']}", sizes["yes"])
+    log_rate = throughput(term, f"cat {log}", sizes["log"])
+    start_flood(term)
+    echo = echo_samples(term, samples, 0.1)
+    stop_flood(term)
+    return {"yes_mb_per_s": round(yes, 3), "log_mb_per_s": round(log_rate, 3),
+            "echo_p95_ms_flood": p95(echo), "echo_lost": term.lost}
+
+
+def tmux(work: Path, sizes: dict[str, int], log: Path, samples: int) -> dict[str, float]:
+    env = shell_env(work)
+    socket = str(work / "tmux.sock")
+    conf = work / "tmux.conf"
+    conf.write_text("set -g status off\nset -g escape-time 0\n")
+    term = OuterTerminal(["tmux", "-S", socket, "-f", str(conf), "new-session",
+                          "bash --norc --noprofile"], env, cwd=work)
+    try:
+        ready(term)
+        return measure(term, sizes, log, samples)
+    finally:
+        term.close()
+        os.system(f"tmux -S {socket} kill-server 2>/dev/null")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 MB instead of 20 MB")
-    parser.add_argument("--size-mb", type=float, default=None)
-    parser.add_argument("--runs", type=int, default=None, help="interleaved runs (best is kept)")
-    parser.add_argument(
-        "--no-gc-freeze",
-        action="store_true",
-        help="leave the app's start-up heap in the collector (shows what gc.freeze() saves)",
-    )
-    parser.add_argument("--columns", type=int, default=120)
-    parser.add_argument("--rows", type=int, default=40)
+    parser.add_argument("--quick", action="store_true",
+                        help="0.5 MB of yes, 1 MB of log, 12 samples (same for both sides)")
     args = parser.parse_args()
-    size = int((args.size_mb or (3 if args.quick else 20)) * 1e6)
-    runs = args.runs or (3 if args.quick else 2)
-
+    if shutil.which("tmux") is None:
+        raise SystemExit("bench/terminal.py: tmux is the baseline and is not installed "
+                         "(apt-get install tmux)")
+    sizes = {"yes": 500_000, "log": 1_000_000} if args.quick else \
+        {"yes": 20_000_000, "log": 50_000_000}
+    samples = 12 if args.quick else 40
     with tempfile.TemporaryDirectory(prefix="hivetui-bench-terminal-") as tmp:
-        path = Path(tmp) / "flood.ansi"
-        data = generate(size)
-        path.write_bytes(data)
-        as_delivered = data.replace(b"\n", b"\r\n")  # what the tty delivers (ONLCR)
-        print(f"file: {len(data) / 1e6:.1f} MB, {len(as_delivered) / 1e6:.1f} MB as delivered")
-        plain = pyte.Screen(args.columns, args.rows)
-        pyte_rate, _ = feed_rate(pyte.ByteStream(plain).feed, as_delivered)
-        print(f"plain pyte Screen + ByteStream: {pyte_rate:.2f} MB/s")
-
-        # The machine is shared: interleave raw and widget runs, keep the best of each.
-        raw_rates: list[float] = []
-        raw_cpu_rates: list[float] = []
-        widget_runs: list[dict[str, Any]] = []
-        for run in range(runs):
-            rate, cpu_rate = feed_rate(Emulator(args.columns, args.rows).feed, as_delivered)
-            raw_rates.append(rate)
-            raw_cpu_rates.append(cpu_rate)
-            result = asyncio.run(
-                run_widget(
-                    path,
-                    len(as_delivered),
-                    args.columns,
-                    args.rows,
-                    freeze_gc=not args.no_gc_freeze,
-                )
-            )
-            result["rate"] = result["fed"] / result["seconds"] / 1e6
-            result["cpu_rate"] = result["fed"] / result["cpu_seconds"] / 1e6
-            widget_runs.append(result)
-            print(
-                f"run {run + 1}: raw emulator {rate:.2f} MB/s; widget {result['rate']:.2f} MB/s "
-                f"({result['fed'] / 1e6:.1f} MB in {result['seconds']:.2f}s, "
-                f"{result['frames']} frames, reader paused {result['pauses']} times)"
-            )
-
-    best = max(widget_runs, key=lambda r: r["rate"])
-    widget_rate = best["rate"]
-    raw_rate = max(raw_rates)
-    latencies = [ms for r in widget_runs for ms in r["latencies"]]
-    seen = sum(r["marker_seen"] for r in widget_runs)
-    cpu_ratio = max(r["cpu_rate"] for r in widget_runs) / max(raw_cpu_rates)
-    if latencies:
-        print(
-            f"keys during flood: {len(latencies)} samples, p50 {statistics.median(latencies):.1f} "
-            f"ms, p95 {percentile(latencies, 0.95):.1f} ms, max {max(latencies):.1f} ms; "
-            f"the echo was still on screen in the painted frame {seen}/{len(latencies)} times"
-        )
-    print(f"CPU-time ratio (less sensitive to other load): {cpu_ratio:.3f}")
-    summary = {
-        "mb_per_s": round(widget_rate, 3),
-        "raw_emulator_mb_per_s": round(raw_rate, 3),
-        "ratio": round(widget_rate / raw_rate, 3),
-        "key_p95_ms_during_flood": round(percentile(latencies, 0.95), 1) if latencies else None,
-        "key_p50_ms_during_flood": round(statistics.median(latencies), 1) if latencies else None,
-        "key_samples": len(latencies),
-        "cpu_ratio": round(cpu_ratio, 3),
-        "pyte_screen_mb_per_s": round(pyte_rate, 3),
-        "runs": runs,
-        "file_mb": round(len(data) / 1e6, 2),
-        "columns": args.columns,
-        "rows": args.rows,
-        "frames": best["frames"],
-        "reader_pauses": best["pauses"],
-        "quick": args.quick,
-        "gc_freeze": not args.no_gc_freeze,
+        work = Path(tmp)
+        log = work / "coloured.log"
+        log.write_bytes(coloured_log(sizes["log"]))
+        sizes["log"] = log.stat().st_size
+        ours = embedded(work, sizes, log, samples)
+        base = tmux(work, sizes, log, samples)
+    result = {
+        **ours,
+        "tmux_yes_mb_per_s": base["yes_mb_per_s"],
+        "tmux_log_mb_per_s": base["log_mb_per_s"],
+        "ratio_yes": round(ours["yes_mb_per_s"] / base["yes_mb_per_s"], 3),
+        "ratio_log": round(ours["log_mb_per_s"] / base["log_mb_per_s"], 3),
+        "tmux_echo_p95_ms_flood": base["echo_p95_ms_flood"],
+        "tmux_echo_lost": base["echo_lost"],
+        "yes_bytes": sizes["yes"], "log_bytes": sizes["log"], "samples": samples,
     }
-    sys.stdout.flush()
-    print(json.dumps(summary))
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import Any
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.driver import Driver
@@ -63,6 +64,8 @@ BELL_MIN_INTERVAL_S = 1.0
 _SEVERITY = {"info": "information", "warning": "warning", "error": "error"}
 #: App actions whose keys go to the program while the embedded terminal has the keyboard.
 TERMINAL_KEEPS = frozenset({"command_palette", "quit"})
+#: looked up, never imported here: start-up stays light until a terminal opens
+_TERMINAL_WIDGET = "hivetui.tui.widgets.terminal.widget"
 #: an attached app (every SSH session is one) runs on the core's machine for an operator who
 #: may be elsewhere: it never writes files there (the palette's screenshot)
 _REMOTE = "attached"
@@ -130,6 +133,13 @@ class HiveApp(App[None]):
             return
         self.starting = False
 
+    async def on_event(self, event: events.Event) -> None:
+        widget_module = sys.modules.get(_TERMINAL_WIDGET)  # no terminal before it is loaded
+        if isinstance(event, events.Key) and widget_module is not None:
+            # a flooding terminal waits while the app answers
+            widget_module.note_app_key(self.focused, event.key)
+        await super().on_event(event)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Textual's priority keys (ctrl+p palette, ctrl+q quit) belong to the program in
         the embedded terminal (readline's previous-line, XON): ctrl+] first leaves it."""
@@ -138,7 +148,7 @@ class HiveApp(App[None]):
     def _terminal_has_keys(self) -> bool:
         # Looked up, not imported: until a terminal opens its module isn't loaded (start-up
         # stays light), and no widget can be one.
-        widget_module = sys.modules.get("hivetui.tui.widgets.terminal.widget")
+        widget_module = sys.modules.get(_TERMINAL_WIDGET)
         return widget_module is not None and isinstance(self.focused, widget_module.Terminal)
 
     def get_driver_class(self) -> type[Driver]:

@@ -20,6 +20,7 @@ from hivetui.tui.screens.confirm import ConfirmScreen
 from hivetui.tui.screens.fleet import FleetScreen
 from hivetui.tui.widgets.agent.terminal_pane import TerminalPane
 from hivetui.tui.widgets.terminal import RELEASE_KEY, Terminal
+from hivetui.tui.widgets.terminal.pty import AppInput
 from hivetui.tui.widgets.terminal.testing import wait_for_text
 from tests.functional.test_tui_app import backend_of, hive, make_app, rows, until
 
@@ -116,6 +117,10 @@ async def test_enter_returns_to_the_shell_and_the_footer_says_how(hive: Hive) ->
         assert footer_keys(app)["enter"] == "Back to the shell"
         hint = str(app.screen.query_one("#terminal-hint", Static).render())
         assert "enter returns to the shell" in hint
+        await pilot.press(*"make", "colon", *"wq", "x")  # still typing as if in the shell
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, AgentDetailScreen)  # no prompt, no command line
+        assert app.focused is not terminal
         await pilot.press("enter")
         assert app.focused is terminal
         await pilot.press(RELEASE_KEY, "1")
@@ -154,3 +159,20 @@ async def test_ctrl_p_and_ctrl_q_in_the_terminal_are_the_programs(hive: Hive) ->
         assert isinstance(app.screen, AgentDetailScreen) and app.is_running
         await pilot.press(RELEASE_KEY, "ctrl+p")
         await until(lambda: isinstance(app.screen, CommandPalette))
+
+
+async def test_keys_for_the_app_make_terminals_wait_keys_for_the_shell_do_not(
+        hive: Hive) -> None:
+    app, _ = make_app(hive)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(lambda: len(rows(app)) == 4)
+        terminal = await open_shell(pilot, app, "alice")
+        AppInput.at = float("-inf")
+        await pilot.press("l", "s")  # typed into the shell: its output must not wait
+        assert AppInput.at == float("-inf")
+        await pilot.press(RELEASE_KEY)  # the terminal's own key is the app's
+        assert AppInput.at > float("-inf")
+        AppInput.at = float("-inf")
+        await pilot.press("1")
+        assert AppInput.at > float("-inf")
+        assert terminal.running

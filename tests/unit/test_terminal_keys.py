@@ -116,3 +116,12 @@ def test_alt_keys_reach_the_program_as_typed(typed: bytes, expected: bytes) -> N
         time.sleep(ESCAPE_DELAY * 1.5)
         keys = [event for event in parser.tick() if isinstance(event, events.Key)]
     assert b"".join(encode_key(event.key, event.character) for event in keys) == expected
+
+
+def test_the_app_reads_its_input_with_the_alt_key_parser() -> None:
+    from textual.drivers import linux_driver
+
+    from hivetui.tui.app import HiveApp
+
+    HiveApp.get_driver_class(HiveApp.__new__(HiveApp))
+    assert linux_driver.XTermParser is AltKeyParser  # type: ignore[attr-defined]

@@ -47,3 +47,14 @@ def test_non_printable_input_paints_once_after_the_backlog() -> None:
     assert not pacer.input_sent(b"\x1b[A", fed=0, backlog=10, now=1.0)
     assert pacer.output_fed(b"y" * 10, fed=10, now=1.01)
     assert not pacer.output_fed(b"\x1b[A", fed=13, now=1.02)
+
+
+def test_an_echo_split_across_two_slices_still_paints_promptly() -> None:
+    """The pump feeds small slices: an echo may end one and start the next."""
+    pacer = FramePacer()
+    pacer.frame_done(1.0, 0.0, busy=True)
+    assert not pacer.input_sent(b"%07", fed=1000, backlog=100, now=1.0)
+    assert pacer.output_fed(b"y" * 100, fed=1100, now=1.01)  # the backlog is done
+    pacer.frame_done(1.01, 0.0, busy=True)
+    assert not pacer.output_fed(b"y\r\ngot %0", fed=1109, now=1.02)
+    assert pacer.output_fed(b"7\r\ny\r\n", fed=1115, now=1.03)

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import sys
+from collections.abc import Iterator
 
 import pytest
 
 from hivetui.core.errors import TerminalError
-from hivetui.tui.widgets.terminal.pty import ExitStatus, OutputPump, PtyProcess
+from hivetui.tui.widgets.terminal.pty import (
+    AppInput,
+    ExitStatus,
+    OutputPump,
+    PtyProcess,
+    Yielding,
+)
 
 
 async def collect(process: PtyProcess, **pump_options: float) -> tuple[OutputPump, bytearray]:
@@ -20,6 +28,14 @@ async def collect(process: PtyProcess, **pump_options: float) -> tuple[OutputPum
     pump.start()
     await asyncio.wait_for(eof.wait(), timeout=10)
     return pump, out
+
+
+@pytest.fixture(autouse=True)
+def no_app_key() -> Iterator[None]:
+    """No key for an app was pressed (functional tests in the same run note theirs)."""
+    AppInput.at = float("-inf")
+    yield
+    AppInput.at = float("-inf")
 
 
 def reaped(pid: int) -> bool:
@@ -163,3 +179,104 @@ def test_empty_argv_is_refused() -> None:
 def test_missing_program_is_refused_with_its_name() -> None:
     with pytest.raises(TerminalError, match="no-such-program-xyz"):
         PtyProcess.spawn(["no-such-program-xyz"])
+
+
+async def test_pump_feeds_one_slice_a_turn_sized_to_its_cost() -> None:
+    """A costly consumer (a fake clock charges 20 us a byte, as a pure-Python emulator
+    scrolling a flood of short lines costs) gets slices of about the 2 ms budget, one per
+    turn of the loop, so other ready work waits at most one slice."""
+    process = PtyProcess.spawn(["sh", "-c", "head -c 200000 /dev/zero | tr '\\0' y"])
+    now = [0.0]
+    slices: list[int] = []
+    turns: list[int] = []
+
+    def consume(data: bytes) -> None:
+        slices.append(len(data))
+        now[0] += 20e-6 * len(data)
+
+    eof = asyncio.Event()
+    pump = OutputPump(process.fd, consume, eof.set, clock=lambda: now[0], max_defer=0.0)
+    pump.start()
+
+    async def other_work() -> None:  # one step per loop turn, as the app's messages take
+        while not eof.is_set():
+            turns.append(len(slices))
+            await asyncio.sleep(0)
+
+    await asyncio.wait_for(asyncio.gather(eof.wait(), other_work()), timeout=20)
+    assert sum(slices) == 200000
+    assert max(b - a for a, b in itertools.pairwise(turns)) <= 1
+    assert max(slices[1:]) <= 0.002 / 20e-6 * 1.01  # the budget's worth, after the first
+    await process.wait(timeout=5)
+    process.close_fd()
+
+
+async def test_pump_lets_other_ready_work_go_first_but_never_starves() -> None:
+    """While other callbacks are ready the pump waits (up to max_defer), so the app's own
+    work is not slowed by a flood; past max_defer it feeds anyway."""
+    process = PtyProcess.spawn(["sh", "-c", "head -c 20000 /dev/zero | tr '\\0' y"])
+    now = [0.0]
+    fed_at: list[int] = []
+    turn = [0]
+    eof = asyncio.Event()
+    pump = OutputPump(process.fd, lambda data: fed_at.append(turn[0]), eof.set,
+                      clock=lambda: now[0], max_defer=0.05)
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+
+    def busy() -> None:  # other work, ready again at every turn, 0.1 ms a turn
+        turn[0] += 1
+        now[0] += 0.0001
+        if not eof.is_set() and turn[0] < 1_000_000:
+            loop.call_soon(busy)
+        else:
+            done.set()
+
+    loop.call_soon(busy)
+    pump.start()
+    await asyncio.wait_for(done.wait(), timeout=20)
+    gaps = [b - a for a, b in itertools.pairwise(fed_at)]
+    assert eof.is_set() and len(fed_at) >= 2  # never starved: all of it was fed
+    assert min(gaps) >= 0.05 / 0.0001 - 1  # while busy: one slice per max_defer
+    assert pump.deferrals > 0
+    await process.wait(timeout=5)
+    process.close_fd()
+
+
+def test_yielding_waits_while_other_work_is_ready_up_to_its_limit() -> None:
+    """What frames and the pump ask before they run: other ready work (not a pump's own
+    step or read) goes first, for at most max_defer seconds in a row."""
+    loop = asyncio.new_event_loop()
+    now = [0.0]
+    yielding = Yielding(lambda: now[0], max_defer=0.05)
+    pump = OutputPump(0, lambda data: None, lambda: None)
+    try:
+        assert not yielding.waits(loop)  # nothing else ready
+        loop.call_soon(pump._step)
+        assert not yielding.waits(loop)  # only a pump: terminals never wait on each other
+        loop.call_soon(print)
+        assert yielding.waits(loop)
+        now[0] = 0.049
+        assert yielding.waits(loop)
+        now[0] = 0.05
+        assert not yielding.waits(loop)  # waited long enough: go
+        assert yielding.waits(loop)  # and the next one waits afresh
+    finally:
+        loop.close()
+
+
+def test_yielding_settles_after_a_key_for_the_app() -> None:
+    """For ``settle`` seconds after a key meant for the app, terminals wait even with
+    nothing ready: the key's screen update is timed, and goes first."""
+    loop = asyncio.new_event_loop()
+    now = [10.0]
+    yielding = Yielding(lambda: now[0], max_defer=0.1, settle=0.1)
+    try:
+        assert yielding.delay(loop) is None
+        AppInput.note(10.0)
+        now[0] = 10.03
+        assert yielding.delay(loop) == pytest.approx(0.07)
+        now[0] = 10.11
+        assert yielding.delay(loop) is None
+    finally:
+        loop.close()

@@ -7,6 +7,11 @@ Leaving never ends the shell: ``ctrl+]`` moves the keyboard to this pane (``ente
 goes back in), and the agent screen is kept while its shell runs. Only ``ctrl+d`` here,
 confirmed, closes the shell, or the shell's own exit. The hint line above the shell says
 at all times where the keys go and how to get in and out.
+
+Right after ``ctrl+]`` the operator may still believe the shell has the keyboard: here
+letters and punctuation (``make``, ``:wq``) reach no agent action and no prompt; they
+ring the bell and the hint says how to get back. Digits still switch tabs, escape
+still leaves.
 """
 
 from __future__ import annotations
@@ -99,8 +104,18 @@ class TerminalPane(Vertical, can_focus=True):
 
     def on_focus(self) -> None:
         if self.shell_running:
-            self._hint(f"outside the shell: keys go to hivetui · enter returns to the shell"
-                       f" in h-{self.agent} · ctrl+d closes it", outside=True)
+            self._hint(f"outside the shell: enter returns to the shell in h-{self.agent}"
+                       " · 1-3 other tabs · escape leaves · ctrl+d closes it", outside=True)
+
+    def on_key(self, event: events.Key) -> None:
+        """Typing meant for the shell stops here (see the module's docstring)."""
+        character = event.character
+        if (self.has_focus and self.shell_running and character is not None
+                and character.isprintable() and not character.isdigit()):
+            event.stop()
+            event.prevent_default()
+            self.app.bell()
+            self.on_focus()
 
     @on(Terminal.FocusReleased)
     def _released(self) -> None:

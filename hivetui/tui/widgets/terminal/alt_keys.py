@@ -49,5 +49,5 @@ def use_alt_key_parser() -> None:
     """Textual's Linux drivers (full screen and inline) read input with AltKeyParser."""
     from textual.drivers import linux_driver, linux_inline_driver
 
-    linux_driver.XTermParser = AltKeyParser  # type: ignore[misc]
-    linux_inline_driver.XTermParser = AltKeyParser  # type: ignore[misc]
+    linux_driver.XTermParser = AltKeyParser  # type: ignore[attr-defined]
+    linux_inline_driver.XTermParser = AltKeyParser  # type: ignore[attr-defined]

@@ -35,6 +35,8 @@ class FramePacer:
         self._echo_at: int | None = None
         self._echo: bytes | None = None
         self._echo_until = 0.0
+        #: The end of the output fed last, for an echo split across two slices.
+        self._tail = b""
 
     def delay(self, now: float) -> float:
         """Seconds until the next frame may run."""
@@ -58,6 +60,7 @@ class FramePacer:
         """Input went to the program; True when a prompt frame is due right away."""
         printable = 0 < len(data) <= _MAX_ECHO and all(32 <= b < 127 for b in data)
         self._echo = data if printable else None
+        self._tail = b""
         self._echo_until = now + ECHO_DEADLINE
         if backlog:
             self._echo_at = fed + backlog
@@ -79,7 +82,11 @@ class FramePacer:
                 self._echo_at = None
             self.prompt(now)
             return True
-        if self._echo is not None and self._echo in data:
-            self.prompt(now)
-            return True
+        echo = self._echo
+        if echo is not None:
+            seen = self._tail + data  # the echo may straddle two slices of the output
+            self._tail = seen[-(len(echo) - 1):] if len(echo) > 1 else b""
+            if echo in seen:
+                self.prompt(now)
+                return True
         return False

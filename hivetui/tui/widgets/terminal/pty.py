@@ -6,10 +6,19 @@ No textual import: the process and the pump work in any asyncio program.
   PTY slave as controlling terminal of the new session, the window size set
   before ``exec``.
 * ``OutputPump`` reads the master fd into a bounded buffer (coalescing reads)
-  and hands it to a consumer in time slices so the event loop keeps running
-  between slices. When the buffer is full the fd reader is removed: the kernel
+  and hands it to a consumer one slice per event-loop turn, and only in a turn
+  where nothing else is ready to run (a key, a message of the app, a screen
+  update) and no key for the app came in the last ``settle`` seconds, unless it
+  has waited ``max_defer`` seconds: the app's own work goes first, the terminal
+  is what lags. A slice is sized from the consumer's measured
+  cost to take about
+  ``slice_budget`` seconds (one 4 KB chunk of a scrolling flood costs a pure-Python
+  emulator 100 ms and more; the app would wait that long at every step of its
+  own work). When the buffer is full the fd reader is removed: the kernel
   buffer fills and the producer blocks in ``write()`` instead of the loop
-  drowning. A throttled pump (hidden terminal) feeds at a bounded rate.
+  drowning; the buffer is kept small (8 KB) because the echo of a key typed
+  during a flood waits behind all of it. A throttled pump (hidden terminal)
+  feeds at a bounded rate.
 * ``aclose()`` ends the session: SIGHUP to the process group, then SIGKILL,
   and the child is reaped (no zombie).
 """
@@ -35,6 +44,9 @@ from hivetui.core.errors import TerminalError
 log = logging.getLogger(__name__)
 
 DEFAULT_TERM = "xterm-256color"
+#: Bounds of a pump slice (bytes): small enough for a costly flood, large for cheap text.
+MIN_SLICE = 64
+MAX_SLICE = 65536
 
 
 @dataclass(frozen=True)
@@ -253,6 +265,67 @@ class PtyProcess:
         self.close_fd()
 
 
+def others_ready(loop: asyncio.AbstractEventLoop | None) -> bool:
+    """Whether work other than terminal output waits in ``loop``'s ready queue.
+
+    asyncio has no idle priority; its ready queue (``_ready`` of the standard loops, of
+    ``Handle``s) is the one place that says whether anything else wants to run now. The
+    pumps' own steps and reads do not count (two flooding terminals must not wait on each
+    other). A loop without that queue reports False: the caller simply takes its turn.
+    """
+    return any(not isinstance(getattr(getattr(handle, "_callback", None), "__self__", None),
+                              OutputPump)
+               for handle in getattr(loop, "_ready", ()))
+
+
+class AppInput:
+    """When the operator last pressed a key meant for the app (not for a terminal)."""
+
+    at = float("-inf")
+
+    @classmethod
+    def note(cls, now: float) -> None:
+        cls.at = now
+
+
+class Yielding:
+    """Lets the app's other work go first, for at most ``max_defer`` seconds in a row.
+
+    While other work is ready, wait a turn. For ``settle`` seconds after a key meant for
+    the app (:class:`AppInput`), wait too: what the key does usually ends in a screen
+    update that is timed, not ready, and it should be composed and written without a
+    batch of terminal output in front of it.
+    """
+
+    def __init__(self, clock: Callable[[], float], max_defer: float,
+                 settle: float = 0.0) -> None:
+        self._clock = clock
+        self.max_defer = max_defer
+        self.settle = settle
+        self._since: float | None = None
+
+    def delay(self, loop: asyncio.AbstractEventLoop | None) -> float | None:
+        """``None``: go now; ``0.0``: other work is ready, try next turn; else seconds."""
+        now = self._clock()
+        if others_ready(loop):
+            wait = 0.0
+        elif 0 <= now - AppInput.at < self.settle:
+            wait = AppInput.at + self.settle - now
+        else:
+            self._since = None
+            return None
+        if self._since is None:
+            self._since = now
+        if now - self._since >= self.max_defer:
+            self._since = None
+            return None
+        return wait
+
+    def waits(self, loop: asyncio.AbstractEventLoop | None) -> bool:
+        """True: wait (see :meth:`delay`); False: go now."""
+        return self.delay(loop) is not None
+
+
 class OutputPump:
     """Reads a PTY master into a bounded buffer and feeds a consumer in time slices.
 
@@ -265,11 +338,14 @@ class OutputPump:
         consumer: Callable[[bytes], None],
         on_eof: Callable[[], None],
         *,
-        high_water: int = 16384,
-        low_water: int = 4096,
+        high_water: int = 8192,
+        low_water: int = 2048,
         slice_bytes: int = 4096,
-        slice_budget: float = 0.008,
+        slice_budget: float = 0.002,
         throttled_interval: float = 0.05,
+        clock: Callable[[], float] = time.perf_counter,
+        max_defer: float = 0.1,
+        settle: float = 0.1,
     ) -> None:
         self.fd = fd
         self._consumer = consumer
@@ -280,6 +356,11 @@ class OutputPump:
         self.slice_budget = slice_budget
         self.throttled_interval = throttled_interval
         self.throttled = False
+        self._clock = clock
+        self._yielding = Yielding(clock, max_defer, settle)
+        self.deferrals = 0
+        #: The next slice's size: starts small, then follows the consumer's cost per byte.
+        self._slice = MIN_SLICE
         self._buf = bytearray()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reading = False
@@ -311,7 +392,8 @@ class OutputPump:
             self._step_handle = None
 
     def set_throttled(self, throttled: bool) -> None:
-        """Throttled: one slice per ``throttled_interval`` (a hidden terminal)."""
+        """Throttled: one slice of at most ``slice_bytes`` per ``throttled_interval`` (a
+        hidden terminal)."""
         if throttled == self.throttled:
             return
         self.throttled = throttled
@@ -353,27 +435,35 @@ class OutputPump:
             self._pause_reading()  # backpressure: the producer blocks in the kernel
         self._schedule_step()
 
-    def _schedule_step(self) -> None:
+    def _schedule_step(self, wait: float = 0.0) -> None:
         if self._step_handle is not None or self._stopped or self._loop is None:
             return
-        if self.throttled:
+        if wait > 0:
+            self._step_handle = self._loop.call_later(wait, self._step)
+        elif self.throttled:
             self._step_handle = self._loop.call_later(self.throttled_interval, self._step)
         else:
             self._step_handle = self._loop.call_soon(self._step)
 
     def _step(self) -> None:
+        """Feed one slice; the next waits for a later turn of the loop."""
         self._step_handle = None
         if self._stopped:
             return
         buf = self._buf
-        deadline = time.perf_counter() + self.slice_budget
-        while buf:
-            chunk = bytes(buf[: self.slice_bytes])
+        wait = None if self.throttled or not buf else self._yielding.delay(self._loop)
+        if wait is not None:
+            self.deferrals += 1
+            self._schedule_step(wait)
+            return
+        if buf:
+            size = min(self._slice, self.slice_bytes) if self.throttled else self._slice
+            chunk = bytes(buf[:size])
             del buf[: len(chunk)]
             self.bytes_fed += len(chunk)
+            started = self._clock()
             self._consumer(chunk)
-            if self.throttled or time.perf_counter() >= deadline:
-                break
+            self._fit_slice(len(chunk), self._clock() - started)
         if len(buf) <= self.low_water:
             self._resume_reading()
         if buf:
@@ -381,3 +471,10 @@ class OutputPump:
         elif self._eof:
             self._stopped = True
             self._on_eof()
+
+    def _fit_slice(self, fed: int, cost: float) -> None:
+        """Size the next slice so that it costs about ``slice_budget`` seconds."""
+        if fed < self._slice and cost < self.slice_budget:
+            return  # a short slice (the buffer ran dry) says little about the cost
+        fitted = fed * self.slice_budget / max(cost, 1e-6)
+        self._slice = int(min(MAX_SLICE, max(MIN_SLICE, fitted)))

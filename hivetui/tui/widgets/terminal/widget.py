@@ -4,8 +4,10 @@ Output flows PTY -> ``OutputPump`` (bounded, time-sliced, backpressure) ->
 ``Emulator`` (pyte subclass) -> frames. A frame renders only the rows that
 changed (the emulator's dirty rows, the cursor's rows; rows that merely moved
 reuse their strip); ``FramePacer`` caps the rate (60 Hz, 10 Hz while flooding)
-and paints promptly for the echo of input. A hidden terminal renders nothing
-and is fed at a bounded rate.
+and paints promptly for the echo of input. Frames and feeding let the app's
+other ready work go first, and pause briefly after a key meant for the app
+(up to 100 ms): during a flood the terminal's screen is what lags, not the app.
+A hidden terminal renders nothing and is fed at a bounded rate.
 """
 
 from __future__ import annotations
@@ -34,12 +36,22 @@ from hivetui.tui.widgets.terminal.keys import (
     encode_paste,
 )
 from hivetui.tui.widgets.terminal.pacing import FramePacer
-from hivetui.tui.widgets.terminal.pty import ExitStatus, OutputPump, PtyProcess
+from hivetui.tui.widgets.terminal.pty import (
+    AppInput,
+    ExitStatus,
+    OutputPump,
+    PtyProcess,
+    Yielding,
+)
 from hivetui.tui.widgets.terminal.view import ScreenView
 
 log = logging.getLogger(__name__)
 
 RELEASE_KEY = "ctrl+right_square_bracket"
+#: How long a frame lets the app's other ready work go first before it paints anyway.
+FRAME_MAX_DEFER = 0.1
+#: How long after a key for the app a frame waits: the app's screen update goes alone.
+FRAME_SETTLE = 0.1
 _PASS_THROUGH = frozenset({RELEASE_KEY, "shift+pageup", "shift+pagedown"})
 
 
@@ -120,8 +132,9 @@ class Terminal(Widget, can_focus=True):
         self.frames = 0
         self._view = ScreenView()
         self._shown = False
-        self._frame_handle: asyncio.TimerHandle | None = None
+        self._frame_handle: asyncio.Handle | None = None
         self._pacer = FramePacer()
+        self._yielding = Yielding(time.perf_counter, FRAME_MAX_DEFER, FRAME_SETTLE)
         self._title = ""
         self._eof = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
@@ -247,6 +260,11 @@ class Terminal(Widget, can_focus=True):
     def _frame(self) -> None:
         self._frame_handle = None
         if not self._shown:
+            return
+        loop = asyncio.get_running_loop()
+        wait = self._yielding.delay(loop)
+        if wait is not None:  # the app's own work first: the terminal may lag
+            self._frame_handle = loop.call_later(wait, self._frame)
             return
         started = time.perf_counter()
         screen = self.emulator.screen
@@ -400,6 +418,14 @@ class Terminal(Widget, can_focus=True):
     def screen_text(self) -> str:
         """What the emulator holds now, trailing spaces stripped (tests, debugging)."""
         return self.emulator.text()
+
+
+def note_app_key(focused: Widget | None, key: str) -> None:
+    """The app calls this for every key: one not meant for a terminal's program (the
+    terminal's own keys included) makes terminals pause their output and frames briefly
+    (see ``Yielding``)."""
+    if not isinstance(focused, Terminal) or key in _PASS_THROUGH:
+        AppInput.note(time.perf_counter())
 
 
 def _ranges(rows: list[int]) -> list[tuple[int, int]]:
