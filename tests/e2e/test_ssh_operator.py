@@ -90,7 +90,7 @@ async def test_approve_by_keys_and_a_terminal_over_ssh_as_the_keys_operator(
 
     # alice opens w9's terminal over SSH: a root shell in the real container
     await ta.command("open w9 terminal")
-    await ta.wait_screen(r"h-w9: ctrl\+\] leaves the terminal", timeout=30)
+    await ta.wait_screen(r"h-w9: keys go to the shell · ctrl\+\] leaves it", timeout=30)
     await ta.wait_screen(r"[#$]\s*(│|$)", timeout=30)  # the shell's prompt
     ta.proc.stdin.write(b"id -u; hostname\r")
     await ta.wait_screen(r"(^|[\s│▎▊])0\s*(│|$)", timeout=30)
@@ -100,12 +100,14 @@ async def test_approve_by_keys_and_a_terminal_over_ssh_as_the_keys_operator(
 
     # bob asks for the same terminal: refused, and told why
     tb.proc.stdin.write(b"\x1b")  # back from approvals to the fleet
+    # (a key typed in the same read as the Esc would be read as alt+key, as a terminal does)
+    await tb.pump(lambda: not tb.shows(r"Approvals · "), 10, "the fleet")
     await tb.command("open w9 terminal")
     await tb.wait_screen(r"read-only")
     await tb.wait_screen(r"refused")
     await tb.drain(1.0)
     assert sum("Permission denied" in line for line in tb.screen()) == 1  # asked once
-    assert not tb.shows(r"h-w9: ctrl\+\] leaves the terminal")
+    assert not tb.shows(r"h-w9: keys go to the shell · ctrl\+\] leaves it")
     assert ("bob", "terminal", "w9") not in [
         (e.actor, e.action, e.target) for e in await hive.audit.query()]
 
