@@ -295,7 +295,9 @@ async def flood_run(agents: int, per_agent: int, connections: int, rounds: int
     try:
         assert proc.stdout is not None
         info = json.loads(proc.stdout.readline())
-        url, tokens = info["url"], info["tokens"]
+        # the harness's endpoint, which the load's agents receive on: the flood hits the
+        # very endpoint the others use
+        url, tokens = harness_url(info["url"]), info["tokens"]
         others = {name: tok for name, tok in tokens.items() if name != "a0"}
         await load_phase(url, others, max(20, per_agent // 10), "ring", proc.pid)  # warm up
         before = rss_mb(proc.pid)
