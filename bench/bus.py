@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import multiprocessing.synchronize
@@ -42,7 +43,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx2
 from mcp import Client
@@ -177,12 +180,14 @@ async def load_phase(url: str, tokens: dict[str, str], per_agent: int, pattern: 
             "elapsed_s": round(elapsed, 2)}
 
 
-async def run(agents: int, per_agent: int, pattern: str, linger_ms: float | None
-              ) -> dict[str, object]:
+@contextlib.contextmanager
+def bus_server(agents: int, extra: list[str], server: str | None = None
+               ) -> Iterator[tuple[subprocess.Popen[str], str, dict[str, Any]]]:
+    """The hive under load in its own process: (process, the harness's endpoint -- the
+    load's agents receive there, as harnesses do -- and what the server said: tokens, …)."""
     state = Path(tempfile.mkdtemp(prefix="hivetui-bench-bus-"))
-    server = os.environ.get("BENCH_BUS_SERVER", str(HERE / "_bus_server.py"))
-    extra = [] if linger_ms is None else [str(linger_ms)]
-    proc = subprocess.Popen([sys.executable, server, str(state), str(agents), *extra],
+    proc = subprocess.Popen([sys.executable, server or str(HERE / "_bus_server.py"),
+                             str(state), str(agents), *extra],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True, env={**os.environ, "PYTHONPATH": str(HERE.parent)})
     try:
@@ -191,8 +196,23 @@ async def run(agents: int, per_agent: int, pattern: str, linger_ms: float | None
         while line and not line.startswith("{"):  # a profiler wrapping the server may talk
             line = proc.stdout.readline()
         info = json.loads(line)
-        # the harness's endpoint: the load agents receive, as harnesses do
-        url, tokens = harness_url(info["url"]), info["tokens"]
+        yield proc, harness_url(info["url"]), info
+    finally:
+        if proc.stdin:
+            proc.stdin.close()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(state, ignore_errors=True)
+
+
+async def run(agents: int, per_agent: int, pattern: str, linger_ms: float | None
+              ) -> dict[str, object]:
+    extra = [] if linger_ms is None else [str(linger_ms)]
+    with bus_server(agents, extra, os.environ.get("BENCH_BUS_SERVER")) as (proc, url, info):
+        tokens = info["tokens"]
         raw_p50 = statistics.median(await raw_http(url, 300))
         seq_p50 = statistics.median(await sequential_sends(url, tokens["a0"], "a1", 300))
         sdk_p50 = statistics.median(await sequential_sends_sdk(url, tokens["a0"], "a1", 300))
@@ -208,15 +228,6 @@ async def run(agents: int, per_agent: int, pattern: str, linger_ms: float | None
                 "sdk_overhead_ratio": round(sdk_p50 / raw_p50, 2),
                 **{f"{other}_{k}": v for k, v in other_run.items()
                    if k in ("msgs_per_s", "p50_ms", "p99_ms", "calls_per_msg")}}
-    finally:
-        if proc.stdin:
-            proc.stdin.close()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        shutil.rmtree(state, ignore_errors=True)
 
 
 Signal = multiprocessing.synchronize.Event
@@ -288,16 +299,9 @@ async def flood_run(agents: int, per_agent: int, connections: int, rounds: int
                     ) -> dict[str, object]:
     """Rounds of the ring load of a1..aN, quiet then while a0 floods (alternating, so the
     machine's other load weighs on both alike); ratio of the median p99s, and memory."""
-    state = Path(tempfile.mkdtemp(prefix="hivetui-bench-flood-"))
-    proc = subprocess.Popen([sys.executable, str(HERE / "_bus_server.py"), str(state),
-                             str(agents)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True, env={**os.environ, "PYTHONPATH": str(HERE.parent)})
-    try:
-        assert proc.stdout is not None
-        info = json.loads(proc.stdout.readline())
-        # the harness's endpoint, which the load's agents receive on: the flood hits the
-        # very endpoint the others use
-        url, tokens = harness_url(info["url"]), info["tokens"]
+    # the flood hits the very endpoint the others use (the harness's)
+    with bus_server(agents, []) as (proc, url, info):
+        tokens = info["tokens"]
         others = {name: tok for name, tok in tokens.items() if name != "a0"}
         await load_phase(url, others, max(20, per_agent // 10), "ring", proc.pid)  # warm up
         before = rss_mb(proc.pid)
@@ -325,15 +329,6 @@ async def flood_run(agents: int, per_agent: int, connections: int, rounds: int
                 "flood_core_mb": round(peak - before, 1),
                 "flood_opened": counts.get(200, 0), "flood_refused": counts.get(429, 0),
                 "flood_other": sum(v for k, v in counts.items() if k not in (200, 429))}
-    finally:
-        if proc.stdin:
-            proc.stdin.close()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        shutil.rmtree(state, ignore_errors=True)
 
 
 def main() -> None:

@@ -188,12 +188,17 @@ def copy_plain_tree(top: Path, rel: str, dst_top: Path, dst_rel: str, *,
     trusted."""
     dst_parent, dst_name = _split(dst_rel)
     with open_dir(top, rel) as src, open_dir(dst_top, dst_parent) as dst:
-        os.mkdir(dst_name, 0o755, dir_fd=dst)
-        out = os.open(dst_name, _DIR_FLAGS, dir_fd=dst)
-        try:
-            _copy_dir(src, out, f"{top}/{rel}", links)
-        finally:
-            os.close(out)
+        _copy_into(src, dst, dst_name, f"{top}/{rel}", links)
+
+
+def _copy_into(src: int, dst_parent: int, name: str, where: str, links: bool) -> None:
+    """Make the directory ``name`` in ``dst_parent`` and copy ``src`` into it."""
+    os.mkdir(name, 0o755, dir_fd=dst_parent)
+    out = os.open(name, _DIR_FLAGS, dir_fd=dst_parent)
+    try:
+        _copy_dir(src, out, where, links)
+    finally:
+        os.close(out)
 
 
 def _copy_dir(src: int, dst: int, where: str, links: bool) -> None:
@@ -209,12 +214,7 @@ def _copy_dir(src: int, dst: int, where: str, links: bool) -> None:
                 log.warning("not copying %s/%s: %s", where, name, exc.strerror)
                 continue
             try:
-                os.mkdir(name, 0o755, dir_fd=dst)
-                out = os.open(name, _DIR_FLAGS, dir_fd=dst)
-                try:
-                    _copy_dir(sub, out, f"{where}/{name}", links)
-                finally:
-                    os.close(out)
+                _copy_into(sub, dst, name, f"{where}/{name}", links)
             finally:
                 os.close(sub)
         elif stat.S_ISREG(st.st_mode):

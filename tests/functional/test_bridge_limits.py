@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx2
@@ -109,10 +110,13 @@ async def test_a_session_flood_stays_with_its_agent(
     assert hive.bus.depth("flood") == 30  # every message the quiet agent sent is kept
 
 
-async def test_new_sessions_per_minute_are_refused_with_the_setting_named(
-        tmp_path: Path) -> None:
+@asynccontextmanager
+async def one_agents_bridge(tmp_path: Path, **bridge_settings: int
+                            ) -> AsyncIterator[tuple[Bridge, httpx2.AsyncClient]]:
+    """A bridge with ``bridge_settings`` and an HTTP client holding agent w1's token."""
     cfg = HiveConfig()
-    cfg.bridge.new_sessions_per_minute = 3
+    for key, value in bridge_settings.items():
+        setattr(cfg.bridge, key, value)
     async with Hive(tmp_path / "state", cfg) as hive:
         await hive.registry.create("w1", runtime="scripted:echo", model="m")
         token = (hive.paths.agent_run("w1") / "token").read_text().strip()
@@ -120,8 +124,14 @@ async def test_new_sessions_per_minute_are_refused_with_the_setting_named(
         hive.add_service("bridge", bridge.run)
         await bridge.ready()
         async with httpx2.AsyncClient(headers={"authorization": f"Bearer {token}"}) as http:
-            codes = [(await open_session(http, bridge.url))[0] for _ in range(3)]
-            refused = await http.post(bridge.url, json=INIT, headers=HEADERS)
+            yield bridge, http
+
+
+async def test_new_sessions_per_minute_are_refused_with_the_setting_named(
+        tmp_path: Path) -> None:
+    async with one_agents_bridge(tmp_path, new_sessions_per_minute=3) as (bridge, http):
+        codes = [(await open_session(http, bridge.url))[0] for _ in range(3)]
+        refused = await http.post(bridge.url, json=INIT, headers=HEADERS)
     assert codes == [200, 200, 200]
     assert refused.status_code == 429
     assert "bridge.new_sessions_per_minute = 3" in refused.json()["error"]["message"]
@@ -130,27 +140,19 @@ async def test_new_sessions_per_minute_are_refused_with_the_setting_named(
 
 async def test_at_the_cap_the_least_recently_used_idle_session_yields(
         tmp_path: Path) -> None:
-    cfg = HiveConfig()
-    cfg.bridge.max_sessions_per_agent = 2
-    async with Hive(tmp_path / "state", cfg) as hive:
-        await hive.registry.create("w1", runtime="scripted:echo", model="m")
-        token = (hive.paths.agent_run("w1") / "token").read_text().strip()
-        bridge = Bridge(hive)
-        hive.add_service("bridge", bridge.run)
-        await bridge.ready()
-        async with httpx2.AsyncClient(headers={"authorization": f"Bearer {token}"}) as http:
-            first = (await open_session(http, bridge.url))[1]
-            second = (await open_session(http, bridge.url))[1]
-            ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
-            session = {**HEADERS, "mcp-protocol-version": "2025-11-25"}
-            assert (await http.post(bridge.url, json=ping,
-                                    headers={**session, "mcp-session-id": second})
-                    ).status_code == 200
-            third = (await open_session(http, bridge.url))[1]
-            await asyncio.sleep(0.1)
-            gone = await http.post(bridge.url, json=ping,
-                                   headers={**session, "mcp-session-id": first})
-            kept = await http.post(bridge.url, json=ping,
-                                   headers={**session, "mcp-session-id": second})
+    async with one_agents_bridge(tmp_path, max_sessions_per_agent=2) as (bridge, http):
+        first = (await open_session(http, bridge.url))[1]
+        second = (await open_session(http, bridge.url))[1]
+        ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+        session = {**HEADERS, "mcp-protocol-version": "2025-11-25"}
+        assert (await http.post(bridge.url, json=ping,
+                                headers={**session, "mcp-session-id": second})
+                ).status_code == 200
+        third = (await open_session(http, bridge.url))[1]
+        await asyncio.sleep(0.1)
+        gone = await http.post(bridge.url, json=ping,
+                               headers={**session, "mcp-session-id": first})
+        kept = await http.post(bridge.url, json=ping,
+                               headers={**session, "mcp-session-id": second})
     assert third and gone.status_code == 404 and kept.status_code == 200
     assert bridge.sessions is not None and bridge.sessions.open_sessions("w1") == 2
