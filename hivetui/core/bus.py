@@ -480,7 +480,8 @@ class MessageBus:
             return []
         now = time.time()
         rows = await self._store.execute_returning(
-            "UPDATE messages SET delivered_at = ?, dead_at = ?, last_failure = CASE "
+            "UPDATE messages SET delivered_at = ?, dead_at = ?, dead_untold = 1, "
+            "last_failure = CASE "
             "WHEN last_failure = '' THEN ? ELSE last_failure END WHERE recipient = ? AND "
             f"dead_at IS NULL AND delivered_at IS NULL AND id IN ({','.join('?' * len(ids))}) "
             f"RETURNING {_COLS}", (now, now, reason[:2000], recipient, *ids))
@@ -493,9 +494,26 @@ class MessageBus:
                                            depth=self._depth[recipient]))
         log.error("inbox %s: %s message(s) set aside as dead after %s attempts: %s",
                   recipient, len(dead), self.max_attempts, [m.id for m in dead])
+        await self._tell_dead(dead)
+        return dead
+
+    async def _tell_dead(self, dead: list[Message]) -> None:
+        """Report ``dead`` (``on_dead``), then record that it was: at least once, even
+        across a core killed in between (:meth:`tell_untold_dead` at start)."""
         if self.on_dead is not None:
             await self.on_dead(dead)
-        return dead
+        marks = ",".join("?" * len(dead))
+        await self._store.execute(f"UPDATE messages SET dead_untold = 0 WHERE id IN ({marks})",
+                                  tuple(m.id for m in dead))
+
+    async def tell_untold_dead(self) -> int:
+        """At start: report the dead letters a previous core set aside but was killed
+        before reporting; how many."""
+        rows = await self._store.fetchall(
+            f"SELECT {_COLS} FROM messages WHERE dead_untold = 1 ORDER BY id")
+        if rows:
+            await self._tell_dead([_msg(r) for r in rows])
+        return len(rows)
 
     async def dead(self, name: str, limit: int = 100) -> list[Message]:
         """Messages to ``name`` set aside as dead, oldest first."""

@@ -94,6 +94,7 @@ class Hive:
         try:
             await self.registry.load()
             await self.bus.load()
+            await self.bus.tell_untold_dead()
             self._tg = asyncio.TaskGroup()
             await self._tg.__aenter__()
         except BaseException:

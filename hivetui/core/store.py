@@ -114,6 +114,12 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (approval_id, step)
     );
     """,
+    # 5: a dead letter whose report (manager event, toast) is not yet out: set with dead_at,
+    # cleared once reported, so a core killed in between reports it at its next start
+    """
+    ALTER TABLE messages ADD COLUMN dead_untold INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX messages_dead_untold ON messages(id) WHERE dead_untold = 1;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

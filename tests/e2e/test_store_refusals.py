@@ -44,12 +44,18 @@ def _garbage_header(db: Path) -> None:
     db.write_bytes(bytes(data))
 
 
-def _damaged_page(db: Path) -> None:
-    """Overwrite most of a b-tree page of the messages table (page 20) with 0xff."""
+def _damaged_page(db: Path) -> str:
+    """Overwrite most of a leaf b-tree page of the messages table with 0xff (the page found
+    through sqlite's dbstat: where it lies depends on the schema's indexes)."""
+    with sqlite3.connect(db) as conn:
+        leaves = [r[0] for r in conn.execute(
+            "SELECT pageno FROM dbstat WHERE name = 'messages' AND pagetype = 'leaf'")]
+    conn.close()
+    page = leaves[len(leaves) // 2]
     data = bytearray(db.read_bytes())
-    assert len(data) > 21 * PAGE
-    data[19 * PAGE + 100:20 * PAGE - 96] = b"\xff" * (PAGE - 196)
+    data[(page - 1) * PAGE + 100:page * PAGE - 96] = b"\xff" * (PAGE - 196)
     db.write_bytes(bytes(data))
+    return f"page {page}"  # what the refusal must name
 
 
 def _newer_schema(db: Path) -> None:
@@ -57,13 +63,13 @@ def _newer_schema(db: Path) -> None:
         conn.execute("PRAGMA user_version = 99")
 
 
-CASES: dict[str, tuple[Callable[[Path], None], list[str]]] = {
+CASES: dict[str, tuple[Callable[[Path], str | None], list[str]]] = {
     "zero-bytes": (_zero_bytes, ["is empty (0 bytes)", "describes agents",
                                  "secrets/ holds ann", "Restore hive.sqlite3"]),
     "garbage-header": (_garbage_header, ["cannot open the store", "file is not a database",
                                          "Recovery:", ".recover"]),
     "damaged-page": (_damaged_page, ["failed its integrity check", "quick_check",
-                                     "page 20", "Recovery:"]),
+                                     "Recovery:"]),
     "newer-schema": (_newer_schema, [f"has schema 99, newer than this hivetui knows "
                                      f"({SCHEMA_VERSION})",
                                      "Upgrade hivetui"]),
@@ -75,7 +81,8 @@ def test_serve_refuses_and_exits(tmp_path: Path, case: str) -> None:
     state = tmp_path / "state"
     _prepare(state)
     damage, expected = CASES[case]
-    damage(state / "hive.sqlite3")
+    named = damage(state / "hive.sqlite3")
+    expected = [*expected, *([named] if isinstance(named, str) else [])]
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "no-config")}
     done = subprocess.run([sys.executable, "-m", "hivetui", "serve", "--state-dir", str(state)],
                           capture_output=True, text=True, timeout=EXIT_WITHIN_S, env=env)

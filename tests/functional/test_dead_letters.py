@@ -165,3 +165,31 @@ async def test_ctl_inbox_shows_a_message_waiting_after_a_failed_turn(hive: Hive)
     assert ("waiting: 1 turn(s) had it, not acknowledged; last failure: API Error: 529 "
             "Overloaded") in out.stdout
     assert hive.bus.depth("alice") == 1
+
+
+class CoreDied(BaseException):
+    """Stands in for the process ending right there (nothing after it runs)."""
+
+
+async def test_a_dead_letter_set_aside_by_a_core_killed_before_reporting_is_reported_at_start(
+        tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    async with Hive(state) as hive:
+        await hive.registry.create("boss", runtime="scripted:manager", model="m",
+                                   role="manager")
+        await hive.registry.create("alice", runtime="scripted:echo", model="m")
+        sent = await hive.bus.send("operator", "alice", "poison")
+
+        async def killed(messages: list[object]) -> None:
+            raise CoreDied
+
+        hive.bus.on_dead = killed  # the core dies between setting it aside and telling
+        for _ in range(3):
+            await hive.bus.recv("alice", 0, 20, ack=0)
+        with pytest.raises(CoreDied):
+            await hive.bus.recv("alice", 0, 20, ack=0)
+    for _ in range(2):  # told once at the next start, and not again after that
+        async with Hive(state) as hive:
+            told = [json.loads(m.body) for m in await hive.bus.history("boss")
+                    if m.kind == "system"]
+            assert [e["message_id"] for e in told if e["event"] == "message_dead"] == [sent.id]
