@@ -44,7 +44,7 @@ def _garbage_header(db: Path) -> None:
     db.write_bytes(bytes(data))
 
 
-def _damaged_page(db: Path) -> str:
+def damage_a_messages_page(db: Path) -> str:
     """Overwrite most of a leaf b-tree page of the messages table with 0xff (the page found
     through sqlite's dbstat: where it lies depends on the schema's indexes)."""
     with sqlite3.connect(db) as conn:
@@ -68,7 +68,7 @@ CASES: dict[str, tuple[Callable[[Path], str | None], list[str]]] = {
                                  "secrets/ holds ann", "Restore hive.sqlite3"]),
     "garbage-header": (_garbage_header, ["cannot open the store", "file is not a database",
                                          "Recovery:", ".recover"]),
-    "damaged-page": (_damaged_page, ["failed its integrity check", "quick_check",
+    "damaged-page": (damage_a_messages_page, ["failed its integrity check", "quick_check",
                                      "Recovery:"]),
     "newer-schema": (_newer_schema, [f"has schema 99, newer than this hivetui knows "
                                      f"({SCHEMA_VERSION})",

@@ -113,6 +113,8 @@ async def test_inbox_on_a_page_damaged_while_running_is_answered(tmp_path: Path)
     the store's connection is reopened on the damaged file, as a new read would see it."""
     import aiosqlite
 
+    from tests.e2e.test_store_refusals import damage_a_messages_page
+
     async with Hive(tmp_path / "state", backend=FakeMemoryBackend()) as hive:
         await hive.registry.create("ann", runtime="scripted:echo", model="m")
         for i in range(200):
@@ -121,9 +123,7 @@ async def test_inbox_on_a_page_damaged_while_running_is_answered(tmp_path: Path)
         hive.add_service("control", server.run)
         await server.ready()
         await hive.store.aclose()
-        data = bytearray(hive.store.path.read_bytes())
-        data[19 * 4096 + 100:20 * 4096 - 96] = b"\xff" * (4096 - 196)
-        hive.store.path.write_bytes(bytes(data))
+        damage_a_messages_page(hive.store.path)
         hive.store._db = await aiosqlite.connect(hive.store.path, isolation_level=None)
         async with await ControlClient.connect(server.path, timeout_s=20) as api:
             with pytest.raises(ControlError, match=r"inbox: internal error \(DatabaseError: "
