@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import pyte  # noqa: E402
 
-from hivetui.tui.widgets.terminal.emulator import Emulator  # noqa: E402
+from hivetui.terminal.emulator import Emulator  # noqa: E402
 
 COLUMNS, ROWS = 80, 24
 READ = 4096

@@ -21,7 +21,7 @@ from hivetui.core.paths import StatePaths
 from hivetui.core.visible import json_visible, visible, visible_line
 
 if TYPE_CHECKING:
-    from hivetui.core.bus import Message
+    from hivetui.core.bus import BusMessage
 
 
 def add_ctl_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -108,7 +108,7 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def _inbox_line(m: Message) -> str:
+def _inbox_line(m: BusMessage) -> str:
     line = (f"#{m.id} {time.strftime('%H:%M:%S', time.localtime(m.ts))} {m.sender} -> "
             f"{m.recipient} [{m.kind}] {visible_line(m.body)}")
     failure = visible_line(m.last_failure or "")

@@ -3,7 +3,7 @@
     .venv/bin/python screenshots/make.py [--out screenshots]
 
 Each screen is rendered by the real app over a real (temporary) hive filled by
-``hivetui.tui.fixtures`` with a frozen clock, in UTC, and saved with
+``tests.tui_fixtures`` with a frozen clock, in UTC, and saved with
 ``app.save_screenshot``.
 """
 
@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hivetui.tui.commands import Command, Navigate, OpenAgent
-from hivetui.tui.fixtures import fixture_app, settle
 from hivetui.tui.messages import HiveCommand
+from tests.tui_fixtures import fixture_app, settle
 
 
 @dataclass(frozen=True)

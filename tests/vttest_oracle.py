@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 from ptyprocess import PtyProcess
 
-from hivetui.tui.widgets.terminal.cells import DEC_GRAPHICS_CHARSET
-from hivetui.tui.widgets.terminal.emulator import PRIMARY_DA_REPLY, SECONDARY_DA_REPLY, Emulator
+from hivetui.terminal.cells import DEC_GRAPHICS_CHARSET
+from hivetui.terminal.emulator import PRIMARY_DA_REPLY, SECONDARY_DA_REPLY, Emulator
 
 #: tmux 3.3a's device attributes. vttest picks its menus (VT100 or VT220 charset tests,
 #: which report tests) from the reply, so our side answers as tmux does: both sides

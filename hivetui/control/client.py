@@ -22,7 +22,7 @@ from hivetui.core.events import Event, event_from_dict
 from hivetui.core.views import AgentView, Approval, AuditEntry, Draft, Question
 
 if TYPE_CHECKING:
-    from hivetui.core.bus import Message
+    from hivetui.core.bus import BusMessage
 
 log = logging.getLogger(__name__)
 
@@ -212,15 +212,15 @@ class ControlClient:
     async def shell_argv(self, name: str) -> list[str]:
         return list(await self._call("shell_argv", {"name": name}))
 
-    async def send(self, name: str, text: str) -> Message:
-        from hivetui.core.bus import Message  # the bus module (sqlite) only once needed
+    async def send(self, name: str, text: str) -> BusMessage:
+        from hivetui.core.bus import BusMessage  # the bus module (sqlite) only once needed
 
-        return Message.from_dict(await self._call("send", {"name": name, "text": text}))
+        return BusMessage.from_dict(await self._call("send", {"name": name, "text": text}))
 
-    async def inbox(self, name: str, limit: int = 100, dead: bool = False) -> list[Message]:
-        from hivetui.core.bus import Message
+    async def inbox(self, name: str, limit: int = 100, dead: bool = False) -> list[BusMessage]:
+        from hivetui.core.bus import BusMessage
 
-        return [Message.from_dict(d) for d in await self._call(
+        return [BusMessage.from_dict(d) for d in await self._call(
             "inbox", {"name": name, "limit": limit, "dead": dead})]
 
     async def approvals(self, include_resolved: bool = False) -> list[Approval]:

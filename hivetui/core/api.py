@@ -13,7 +13,7 @@ from hivetui.core.events import Event
 from hivetui.core.views import AgentView, Approval, AuditEntry, Draft, Question
 
 if TYPE_CHECKING:  # the bus (store, sqlite) is not for clients that only talk to a core
-    from hivetui.core.bus import Message
+    from hivetui.core.bus import BusMessage
 
 Series = dict[str, list[tuple[float, float]]]
 
@@ -40,9 +40,9 @@ class HiveAPI(Protocol):
     async def shell_argv(self, name: str) -> list[str]: ...
 
     # messages
-    async def send(self, name: str, text: str) -> Message: ...
+    async def send(self, name: str, text: str) -> BusMessage: ...
     async def inbox(self, name: str, limit: int = 100, dead: bool = False
-                    ) -> list[Message]: ...
+                    ) -> list[BusMessage]: ...
 
     # approvals, questions, drafts, kept state, audit
     async def approvals(self, include_resolved: bool = False) -> list[Approval]: ...

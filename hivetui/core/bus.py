@@ -37,7 +37,7 @@ BUSY_WINDOW_S = 0.1  # an inbox read from this recently is busy: its long-polls 
 
 
 @dataclass(frozen=True)
-class Message:
+class BusMessage:
     id: int
     sender: str
     recipient: str
@@ -56,13 +56,13 @@ class Message:
                 "dead_at": self.dead_at, "last_failure": self.last_failure}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Message:
+    def from_dict(cls, d: dict[str, Any]) -> BusMessage:
         return cls(int(d["id"]), d["sender"], d["recipient"], d["kind"], d["body"],
                    float(d["ts"]), d.get("delivered_at"), int(d.get("attempts") or 0),
                    d.get("dead_at"), str(d.get("last_failure") or ""))
 
 
-DeadHandler = Callable[[list[Message]], Awaitable[None]]
+DeadHandler = Callable[[list[BusMessage]], Awaitable[None]]
 
 _COLS = ("id, sender, recipient, kind, body, created_at, delivered_at, attempts, dead_at, "
          "last_failure")
@@ -126,7 +126,7 @@ class _Keyed:
     ts: float
 
     @classmethod
-    def of(cls, msg: Message) -> _Keyed:
+    def of(cls, msg: BusMessage) -> _Keyed:
         return cls(msg.id, msg.kind, msg.recipient, _digest(msg.body), msg.ts)
 
 
@@ -137,8 +137,8 @@ def _checked_key(key: object) -> str:
     return key
 
 
-def _msg(row: tuple[Any, ...]) -> Message:
-    return Message(int(row[0]), row[1], row[2], row[3], row[4], float(row[5]), row[6],
+def _msg(row: tuple[Any, ...]) -> BusMessage:
+    return BusMessage(int(row[0]), row[1], row[2], row[3], row[4], float(row[5]), row[6],
                    int(row[7]), row[8], row[9])
 
 
@@ -174,7 +174,7 @@ class MessageBus:
                                                         "created_at", "idem_key"))
         # (sender, idempotency key) -> what was sent with it, oldest first, within
         # bus.idempotency_window_s; a future while that send is still being committed
-        self._keyed: OrderedDict[tuple[str, str], _Keyed | asyncio.Future[Message]] = \
+        self._keyed: OrderedDict[tuple[str, str], _Keyed | asyncio.Future[BusMessage]] = \
             OrderedDict()
         self._draining = False
 
@@ -230,7 +230,7 @@ class MessageBus:
 
     # --- send / recv -----------------------------------------------------------
     async def send(self, sender: str, recipient: str, body: str,
-                   idempotency_key: str | None = None) -> Message:
+                   idempotency_key: str | None = None) -> BusMessage:
         """Commit a message to ``recipient``'s inbox; returns once it is durable.
 
         With ``idempotency_key``, a send repeated by the same sender with the same key
@@ -243,7 +243,7 @@ class MessageBus:
         self._forget_old_keys()
         earlier = self._keyed.get(key)
         if earlier is None:
-            pending: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+            pending: asyncio.Future[BusMessage] = asyncio.get_running_loop().create_future()
             self._keyed[key] = pending
             try:
                 msg = await self._send(sender, recipient, body, idempotency_key)
@@ -269,7 +269,7 @@ class MessageBus:
             raise BusError(f"idempotency key {quoted(idempotency_key)} was used by message "
                            f"#{first.id} for another recipient or text; use a new key for a "
                            "new message")
-        return Message(first.id, sender, recipient, first.kind, body, first.ts)
+        return BusMessage(first.id, sender, recipient, first.kind, body, first.ts)
 
     def _forget_old_keys(self) -> None:
         horizon = time.time() - self.config.idempotency_window_s
@@ -279,7 +279,7 @@ class MessageBus:
                 return  # oldest first: the rest are newer
             del self._keyed[key]
 
-    async def _send(self, sender: str, recipient: str, body: str, key: str | None) -> Message:
+    async def _send(self, sender: str, recipient: str, body: str, key: str | None) -> BusMessage:
         self._check_participant(sender, "sender")
         self._check_participant(recipient, "recipient")
         if not isinstance(body, str):
@@ -315,14 +315,14 @@ class MessageBus:
             raise
         for waiter in self._waiters.get(recipient, ()):
             _settle(waiter)
-        msg = Message(msg_id, sender, recipient, kind, body, now)
+        msg = BusMessage(msg_id, sender, recipient, kind, body, now)
         self._hub.publish(MessageSent(id=msg_id, sender=sender, recipient=recipient, kind=kind,
                                       body=body, depth=self._depth[recipient]))
         return msg
 
     async def recv(self, recipient: str, wait_s: float = 0.0, max_count: int = 20,
                    ack: int | None = None, *, gone: asyncio.Future[None] | None = None
-                   ) -> list[Message]:
+                   ) -> list[BusMessage]:
         """Take up to ``max_count`` messages, waiting up to ``wait_s`` for the first.
 
         Without ``ack`` the messages returned count as delivered at once (at most once).
@@ -410,7 +410,7 @@ class MessageBus:
                                                depth=self._depth[recipient]))
 
     async def _take(self, recipient: str, max_count: int, ack: int | None = None
-                    ) -> list[Message]:
+                    ) -> list[BusMessage]:
         if not self._depth.get(recipient):
             return []
         if ack is not None:
@@ -431,7 +431,7 @@ class MessageBus:
                                            depth=self._depth[recipient]))
         return [_msg(r) for r in rows]
 
-    async def _lease(self, recipient: str, ack: int, max_count: int) -> list[Message]:
+    async def _lease(self, recipient: str, ack: int, max_count: int) -> list[BusMessage]:
         """Hand messages out under lease (still in the inbox until acknowledged), one more
         attempt each. One already handed to ``max_attempts`` turns that never reported an
         end goes to the dead instead: a message that kills its harness cannot loop."""
@@ -459,7 +459,7 @@ class MessageBus:
         await self._ack(recipient, upto)
 
     async def turn_failed(self, recipient: str, ids: Sequence[int], reason: str
-                          ) -> list[Message]:
+                          ) -> list[BusMessage]:
         """A turn given ``ids`` failed: they stay in the inbox with ``reason`` kept; those
         handed to ``max_attempts`` turns now go to the dead (returned)."""
         self._check_participant(recipient, "recipient")
@@ -474,7 +474,7 @@ class MessageBus:
         spent = sorted(int(r[0]) for r in rows if int(r[1]) >= self.max_attempts)
         return await self._bury(recipient, spent, reason)
 
-    async def _bury(self, recipient: str, ids: list[int], reason: str) -> list[Message]:
+    async def _bury(self, recipient: str, ids: list[int], reason: str) -> list[BusMessage]:
         """Set ``ids`` aside as dead: out of the inbox, kept in the store, reported."""
         if not ids:
             return []
@@ -497,7 +497,7 @@ class MessageBus:
         await self._tell_dead(dead)
         return dead
 
-    async def _tell_dead(self, dead: list[Message]) -> None:
+    async def _tell_dead(self, dead: list[BusMessage]) -> None:
         """Report ``dead`` (``on_dead``), then record that it was: at least once, even
         across a core killed in between (:meth:`tell_untold_dead` at start)."""
         if self.on_dead is not None:
@@ -515,7 +515,7 @@ class MessageBus:
             await self._tell_dead([_msg(r) for r in rows])
         return len(rows)
 
-    async def dead(self, name: str, limit: int = 100) -> list[Message]:
+    async def dead(self, name: str, limit: int = 100) -> list[BusMessage]:
         """Messages to ``name`` set aside as dead, oldest first."""
         rows = await self._store.fetchall(
             f"SELECT {_COLS} FROM messages WHERE recipient = ? AND dead_at IS NOT NULL "
@@ -523,7 +523,7 @@ class MessageBus:
         return [_msg(r) for r in reversed(rows)]
 
     async def history(self, name: str, limit: int = 100, before_id: int | None = None
-                      ) -> list[Message]:
+                      ) -> list[BusMessage]:
         """Recent messages to or from ``name``, oldest first."""
         cond = "(recipient = ? OR sender = ?)"
         params: list[Any] = [name, name]

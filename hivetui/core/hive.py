@@ -11,7 +11,7 @@ from types import TracebackType
 
 from hivetui.core.approvals import Approvals
 from hivetui.core.audit import AuditLog
-from hivetui.core.bus import Message, MessageBus
+from hivetui.core.bus import BusMessage, MessageBus
 from hivetui.core.config import HiveConfig
 from hivetui.core.errors import HiveError
 from hivetui.core.events import EventHub, ManagerEvent, MessageDead, Notification
@@ -161,7 +161,7 @@ class Hive:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
 
-    async def _messages_dead(self, messages: list[Message]) -> None:
+    async def _messages_dead(self, messages: list[BusMessage]) -> None:
         """Dead letters: a toast for the operator, an event for the manager, per message.
 
         The manager's own dead letters are not put back into its inbox: a manager whose

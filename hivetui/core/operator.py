@@ -19,7 +19,7 @@ from hivetui.core.views import AgentView, Approval, AuditEntry, Draft, Question
 
 if TYPE_CHECKING:  # `Operator` alone is what a control client (attach, ctl) needs
     from hivetui.core.api import Series
-    from hivetui.core.bus import Message
+    from hivetui.core.bus import BusMessage
     from hivetui.core.events import Event
     from hivetui.core.hive import Hive
     from hivetui.core.lifecycle import Lifecycle
@@ -165,11 +165,11 @@ class OperatorSession:
         return self._lifecycle().backend.shell_argv(name)
 
     # --- messages ----------------------------------------------------------------
-    async def send(self, name: str, text: str) -> Message:
+    async def send(self, name: str, text: str) -> BusMessage:
         self._write(f"send to {name}")
         return await self.hive.bus.send(OPERATOR, name, text)
 
-    async def inbox(self, name: str, limit: int = 100, dead: bool = False) -> list[Message]:
+    async def inbox(self, name: str, limit: int = 100, dead: bool = False) -> list[BusMessage]:
         """Recent messages to/from ``name``; with ``dead``, its messages set aside after
         harness.max_attempts failed turns."""
         if name != OPERATOR:

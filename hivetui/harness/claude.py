@@ -15,9 +15,9 @@ from typing import Any
 from hivetui.core.errors import HarnessError
 from hivetui.core.runtimes import CLAUDE_BIN_ENV
 from hivetui.core.tool_surface import model_tools
-from hivetui.harness.client import Message
+from hivetui.harness.client import InboxMessage
 from hivetui.harness.process import ProcessResult, run_process
-from hivetui.harness.runtime import AgentInfo, TurnContext, TurnResult
+from hivetui.harness.runtime import AgentIdentity, TurnContext, TurnResult
 from hivetui.harness.stream import HIVE_SERVER, StreamParser, StreamStats
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def claude_bin_default() -> str:
     return os.environ.get(CLAUDE_BIN_ENV) or "claude"
 
 
-def format_messages(messages: tuple[Message, ...] | list[Message]) -> str:
+def format_messages(messages: tuple[InboxMessage, ...] | list[InboxMessage]) -> str:
     """The turn prompt: the new messages, oldest first."""
     lines = [f"You have {len(messages)} new message(s) on the hive bus."]
     for m in messages:
@@ -88,7 +88,7 @@ class _Run:
 class ClaudeRuntime:
     name = "claude"
 
-    def __init__(self, agent: AgentInfo, *, bridge_url: str, token: str, state_dir: Path,
+    def __init__(self, agent: AgentIdentity, *, bridge_url: str, token: str, state_dir: Path,
                  claude_bin: str | None = None, env: Mapping[str, str] | None = None) -> None:
         self.agent = agent
         self.bridge_url = bridge_url

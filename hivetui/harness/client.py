@@ -38,7 +38,7 @@ class BridgeUnreachable(HarnessError):
 
 
 @dataclass(frozen=True)
-class Message:
+class InboxMessage:
     id: int
     sender: str
     recipient: str
@@ -48,7 +48,7 @@ class Message:
     attempts: int = 1  # turns this message was handed to, this one included
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Message:
+    def from_dict(cls, data: Mapping[str, Any]) -> InboxMessage:
         try:
             return cls(id=int(data["id"]), sender=str(data["sender"]),
                        recipient=str(data.get("recipient", "")), kind=str(data["kind"]),
@@ -86,11 +86,11 @@ class TurnReport:
         return args
 
 
-class HiveApi(Protocol):
+class HarnessApi(Protocol):
     """What the turn loop needs from the bridge (the real client or a recording fake)."""
 
     async def recv(self, wait_s: float = 0.0, max: int = 20, ack: int | None = None
-                   ) -> list[Message]: ...
+                   ) -> list[InboxMessage]: ...
     async def send(self, to: str, body: str) -> dict[str, Any]: ...
     async def ack(self, upto: int) -> None: ...
     async def set_status(self, status: Status, detail: str = "") -> None: ...
@@ -289,7 +289,7 @@ class HiveClient:
                 await self.reconnect()
 
     async def recv(self, wait_s: float = 0.0, max: int = 20, ack: int | None = None
-                   ) -> list[Message]:
+                   ) -> list[InboxMessage]:
         args: dict[str, Any] = {"wait_s": wait_s, "max": max}
         if ack is not None:
             args["ack"] = ack
@@ -297,7 +297,7 @@ class HiveClient:
         raw = data.get("messages", [])
         if not isinstance(raw, list):
             raise HarnessError(f"recv returned {data!r}: 'messages' must be a list")
-        return [Message.from_dict(m) for m in raw]
+        return [InboxMessage.from_dict(m) for m in raw]
 
     async def ack(self, upto: int) -> None:
         """Messages up to ``upto`` were handled by a turn that ended ok."""

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from hivetui.core.errors import HarnessError
-from hivetui.harness.client import BridgeUnreachable, HiveApi, Message, TurnReport
-from hivetui.harness.runtime import AgentInfo, Runtime, TurnContext, TurnResult
+from hivetui.harness.client import BridgeUnreachable, HarnessApi, InboxMessage, TurnReport
+from hivetui.harness.runtime import AgentIdentity, Runtime, TurnContext, TurnResult
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def count_kinds(values: Iterable[str]) -> dict[str, int]:
 
 
 class TurnLoop:
-    def __init__(self, client: HiveApi, runtime: Runtime, agent: AgentInfo, state_dir: Path,
+    def __init__(self, client: HarnessApi, runtime: Runtime, agent: AgentIdentity, state_dir: Path,
                  config: LoopConfig | None = None) -> None:
         self.client = client
         self.runtime = runtime
@@ -185,7 +185,7 @@ class TurnLoop:
         except BridgeUnreachable as exc:
             log.warning("reconnect failed: %s", exc)
 
-    async def turn(self, messages: list[Message]) -> int | None:
+    async def turn(self, messages: list[InboxMessage]) -> int | None:
         """One turn for ``messages``; returns an exit status when the harness should stop."""
         self.turns += 1
         for m in messages:

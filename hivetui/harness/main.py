@@ -17,7 +17,7 @@ from hivetui.core.tool_surface import harness_url, model_url
 from hivetui.harness.claude import ClaudeRuntime
 from hivetui.harness.client import BridgeUnreachable, HiveClient
 from hivetui.harness.loop import LoopConfig, TurnLoop
-from hivetui.harness.runtime import AgentInfo, Runtime
+from hivetui.harness.runtime import AgentIdentity, Runtime
 from hivetui.harness.scripted import make_scripted
 
 log = logging.getLogger(__name__)
@@ -44,14 +44,14 @@ def read_bridge(run_dir: Path) -> tuple[str, str]:
     return url, token
 
 
-def prepare(run_dir: Path, state_dir: Path) -> tuple[AgentInfo, str, str]:
-    agent = AgentInfo.load(run_dir / "agent.json")
+def prepare(run_dir: Path, state_dir: Path) -> tuple[AgentIdentity, str, str]:
+    agent = AgentIdentity.load(run_dir / "agent.json")
     url, token = read_bridge(run_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     return agent, url, token
 
 
-def loop_config(agent: AgentInfo, overrides: dict[str, Any]) -> LoopConfig:
+def loop_config(agent: AgentIdentity, overrides: dict[str, Any]) -> LoopConfig:
     """Knobs: defaults < agent.json's "harness" object < explicit arguments."""
     known = {"turn_timeout_s", "notes_compact_bytes", "compact_timeout_s", "recv_wait_s",
              "recv_max", "max_turns", "reconnect_min_s", "reconnect_max_s",
@@ -77,7 +77,7 @@ async def connect_with_retry(client: HiveClient, config: LoopConfig) -> None:
             delay = min(delay * 2, config.reconnect_max_s)
 
 
-def make_runtime(agent: AgentInfo, client: HiveClient, *, url: str, token: str,
+def make_runtime(agent: AgentIdentity, client: HiveClient, *, url: str, token: str,
                  state_dir: Path, claude_bin: str | None = None) -> Runtime:
     if agent.runtime == "claude":
         runtime = ClaudeRuntime(agent, bridge_url=url, token=token, state_dir=state_dir,

@@ -10,11 +10,11 @@ from typing import Any, Protocol
 
 from hivetui.core.errors import ConfigError, HarnessError
 from hivetui.core.settings import AgentSettings
-from hivetui.harness.client import Message, Outcome
+from hivetui.harness.client import InboxMessage, Outcome
 
 
 @dataclass(frozen=True)
-class AgentInfo:
+class AgentIdentity:
     """``/run/hive/agent.json``: who this harness runs for."""
 
     name: str
@@ -24,7 +24,7 @@ class AgentInfo:
     harness: dict[str, Any] = field(default_factory=dict)  # optional loop knobs from the core
 
     @classmethod
-    def load(cls, path: Path) -> AgentInfo:
+    def load(cls, path: Path) -> AgentIdentity:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
@@ -48,7 +48,7 @@ class AgentInfo:
 
 @dataclass(frozen=True)
 class TurnContext:
-    messages: tuple[Message, ...]
+    messages: tuple[InboxMessage, ...]
     model: str
     turn_no: int  # 1-based, counted by this harness process
 

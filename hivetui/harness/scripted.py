@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from hivetui.core.errors import HarnessError
-from hivetui.harness.client import HiveClient, Message
-from hivetui.harness.runtime import AgentInfo, TurnContext, TurnResult
+from hivetui.harness.client import HiveClient, InboxMessage
+from hivetui.harness.runtime import AgentIdentity, TurnContext, TurnResult
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def compact_lines(notes: str, limit_bytes: int) -> str:
 class ScriptedRuntime:
     """Base: bookkeeping of tool calls and the notes file."""
 
-    def __init__(self, name: str, client: HiveClient, agent: AgentInfo,
+    def __init__(self, name: str, client: HiveClient, agent: AgentIdentity,
                  state_dir: Path) -> None:
         self.name = name
         self.client = client
@@ -80,7 +80,7 @@ class ScriptedRuntime:
         self.after_turn(ctx)
         return self._result
 
-    async def handle(self, message: Message) -> None:
+    async def handle(self, message: InboxMessage) -> None:
         raise NotImplementedError
 
     def after_turn(self, ctx: TurnContext) -> None:
@@ -111,14 +111,14 @@ class ScriptedRuntime:
 
 
 class EchoRuntime(ScriptedRuntime):
-    async def handle(self, message: Message) -> None:
+    async def handle(self, message: InboxMessage) -> None:
         if message.kind == "system" or message.body.startswith(ECHO_PREFIX):
             return
         await self.send(message.sender, ECHO_PREFIX + message.body)
 
 
 class CrashAfterRuntime(EchoRuntime):
-    def __init__(self, name: str, client: HiveClient, agent: AgentInfo, state_dir: Path,
+    def __init__(self, name: str, client: HiveClient, agent: AgentIdentity, state_dir: Path,
                  turns: int) -> None:
         super().__init__(name, client, agent, state_dir)
         self.crash_after = turns
@@ -131,12 +131,12 @@ class CrashAfterRuntime(EchoRuntime):
 
 
 class ManagerRuntime(ScriptedRuntime):
-    def __init__(self, name: str, client: HiveClient, agent: AgentInfo,
+    def __init__(self, name: str, client: HiveClient, agent: AgentIdentity,
                  state_dir: Path) -> None:
         super().__init__(name, client, agent, state_dir)
         self._next = 0  # round-robin position over the workers
 
-    async def handle(self, message: Message) -> None:
+    async def handle(self, message: InboxMessage) -> None:
         if message.kind == "system":
             await self.on_event(message)
         elif message.kind == "operator":
@@ -168,7 +168,7 @@ class ManagerRuntime(ScriptedRuntime):
         self._next += 1
         await self.send(worker, text)
 
-    async def on_event(self, message: Message) -> None:
+    async def on_event(self, message: InboxMessage) -> None:
         try:
             event = json.loads(message.body)
         except json.JSONDecodeError:
@@ -184,7 +184,7 @@ class ManagerRuntime(ScriptedRuntime):
             log.info("manager event %s: %s", kind, event)
 
 
-def make_scripted(runtime: str, client: HiveClient, agent: AgentInfo,
+def make_scripted(runtime: str, client: HiveClient, agent: AgentIdentity,
                   state_dir: Path) -> ScriptedRuntime:
     behaviour = runtime.removeprefix("scripted:")
     if behaviour == "echo":

@@ -187,13 +187,13 @@ SLASH_COMMANDS: dict[str, CommandSpec] = {
 
 
 @dataclass(frozen=True)
-class Message:
+class SendText:
     """Plain text to send (``//text`` sends ``/text``)."""
 
     text: str
 
 
-Compose = Message | SetModel
+Compose = SendText | SetModel
 
 
 def parse_compose(text: str, agent: str) -> Compose:
@@ -202,9 +202,9 @@ def parse_compose(text: str, agent: str) -> Compose:
     if not stripped:
         raise CommandError("nothing to send: type a message, or /model MODEL")
     if stripped.startswith("//"):
-        return Message(stripped[1:])
+        return SendText(stripped[1:])
     if not stripped.startswith("/"):
-        return Message(stripped)
+        return SendText(stripped)
     args = _split(stripped[1:])
     verb = args[0].lower() if args else ""
     if verb != "model":

@@ -11,7 +11,7 @@ from hivetui.containers import procinfo
 from hivetui.containers.local import LocalBackend
 from hivetui.core.ports import ContainerSpec
 from hivetui.tui.widgets.terminal import Terminal
-from hivetui.tui.widgets.terminal.testing import TerminalTestApp, plain_env, wait_for_text
+from tests.terminal_testing import TerminalTestApp, plain_env, wait_for_text
 
 pytestmark = pytest.mark.slow
 

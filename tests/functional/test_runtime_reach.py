@@ -21,7 +21,7 @@ from hivetui.core.ports import ContainerSpec
 from hivetui.core.runtimes import CLAUDE_BIN_ENV, resolve_claude_bin
 from hivetui.core.settings import AgentSettings
 from hivetui.harness.main import make_runtime
-from hivetui.harness.runtime import AgentInfo
+from hivetui.harness.runtime import AgentIdentity
 from tests.fakes.memory_backend import FakeMemoryBackend
 
 
@@ -88,7 +88,7 @@ async def test_a_backend_whose_containers_bring_claude_needs_none_on_the_host(
 
 
 def test_the_harness_refuses_to_start_without_its_claude(tmp_path: Path) -> None:
-    agent = AgentInfo(name="ann", role="worker", runtime="claude", settings=AgentSettings())
+    agent = AgentIdentity(name="ann", role="worker", runtime="claude", settings=AgentSettings())
     with pytest.raises(HarnessError, match=f"'{tmp_path}/none' is not an executable program"):
         make_runtime(agent, None, url="http://127.0.0.1:9/mcp",  # type: ignore[arg-type]
                      token="t", state_dir=tmp_path, claude_bin=str(tmp_path / "none"))

@@ -1,6 +1,6 @@
 """Snapshot tests (pytest-textual-snapshot) of the fleet and agent screens.
 
-Deterministic data from ``hivetui.tui.fixtures`` (fixed timestamps, frozen clock, UTC).
+Deterministic data from ``tests.tui_fixtures`` (fixed timestamps, frozen clock, UTC).
 Update after an intended change with ``pytest tests/functional/test_snapshots.py
 --snapshot-update`` and look at the SVGs before committing them.
 """
@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from hivetui.tui.commands import OpenAgent
-from hivetui.tui.fixtures import fixture_app, settle
 from hivetui.tui.messages import HiveCommand
 from hivetui.tui.screens.agent_detail import AgentDetailScreen
+from tests.tui_fixtures import fixture_app, settle
 
 SnapCompare = Callable[..., bool]
 

@@ -16,10 +16,10 @@ from rich.color import Color
 from textual import events
 from textual.pilot import Pilot
 
+from hivetui.terminal.emulator import PRIMARY_DA_REPLY, SECONDARY_DA_REPLY
+from hivetui.terminal.palette import XTERM
 from hivetui.tui.widgets.terminal import Terminal
-from hivetui.tui.widgets.terminal.emulator import PRIMARY_DA_REPLY, SECONDARY_DA_REPLY
-from hivetui.tui.widgets.terminal.palette import XTERM
-from hivetui.tui.widgets.terminal.testing import (
+from tests.terminal_testing import (
     TerminalTestApp,
     cell_style,
     find_text,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hivetui.core.hive import Hive
-from hivetui.tui.widgets.agent.info import AgentInfo
+from hivetui.tui.widgets.agent.info import AgentInfoPanel
 from hivetui.tui.widgets.agent.message_log import DEAD, MessageLog
 from tests.functional.test_tui_app import hive, make_app, open_agent, rows, until
 
@@ -37,7 +37,7 @@ async def test_dead_letters_on_the_agent_screen(hive: Hive) -> None:
         assert [m.body for m in log.shown()] == ["doomed one"]
         # the overview counts them; the operator got a toast
         await pilot.press("1")
-        info = screen.query_one(AgentInfo)
+        info = screen.query_one(AgentInfoPanel)
         await until(lambda: info.view is not None and info.view.dead_letters == 1)
         assert "1 message(s) set aside" in str(info._table(info.view).columns[1]._cells)
         await until(lambda: any(f"#{dead_id} to alice set aside" in t for t, _, _ in toasts))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hivetui.tui.app import SAVE_REFUSED
-from hivetui.tui.fixtures import fixture_app, settle
+from tests.tui_fixtures import fixture_app, settle
 
 
 @pytest.mark.parametrize(("where", "saves"), [("attached", False), ("embedded", True)])

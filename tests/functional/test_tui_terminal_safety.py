@@ -14,15 +14,15 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 
 from hivetui.core.hive import Hive
+from hivetui.terminal.pty import AppInput
 from hivetui.tui.app import HiveApp
 from hivetui.tui.screens.agent_detail import AgentDetailScreen
 from hivetui.tui.screens.confirm import ConfirmScreen
 from hivetui.tui.screens.fleet import FleetScreen
 from hivetui.tui.widgets.agent.terminal_pane import TerminalPane
 from hivetui.tui.widgets.terminal import RELEASE_KEY, Terminal
-from hivetui.tui.widgets.terminal.pty import AppInput
-from hivetui.tui.widgets.terminal.testing import wait_for_text
 from tests.functional.test_tui_app import backend_of, hive, make_app, rows, until
+from tests.terminal_testing import wait_for_text
 
 __all__ = ["hive"]
 

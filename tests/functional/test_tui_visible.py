@@ -20,14 +20,13 @@ from rich.console import Console
 from textual.message import Message as TextualMessage
 from textual.notifications import Notification, Notify
 
-from hivetui.core.bus import Message
+from hivetui.core.bus import BusMessage
 from hivetui.core.events import AgentChanged
 from hivetui.core.hive import Hive
 from hivetui.tui.app import HiveApp
 from hivetui.tui.commands import Navigate, OpenAgent
-from hivetui.tui.fixtures import fixture_app, settle
 from hivetui.tui.messages import HiveCommand
-from hivetui.tui.widgets.agent.info import AgentInfo
+from hivetui.tui.widgets.agent.info import AgentInfoPanel
 from hivetui.tui.widgets.agent.log_pane import LogPane
 from hivetui.tui.widgets.agent.message_log import MessageLog
 from hivetui.tui.widgets.approvals.detail import ApprovalDetail, detail_lines
@@ -35,6 +34,7 @@ from hivetui.tui.widgets.approvals.question_list import headline
 from hivetui.tui.widgets.approvals.queue import ApprovalQueue
 from hivetui.tui.widgets.diff_view import DiffView
 from hivetui.tui.widgets.fleet.table import FleetTable
+from tests.tui_fixtures import fixture_app, settle
 
 OSC_TITLE = "\x1b]2;pwned\x07"
 CSI_RED = "\x1b[31mred\x1b[0m"
@@ -200,7 +200,7 @@ async def test_random_bytes_render_without_controls_in_every_view(tmp_path: Path
         app.post_message = post  # type: ignore[method-assign]
         await open_view(app, OpenAgent(base.name))
         await pilot.pause()
-        info = app.screen.query_one(AgentInfo)
+        info = app.screen.query_one(AgentInfoPanel)
         messages = app.screen.query_one(MessageLog)
         logs = app.screen.query_one(LogPane)
 
@@ -210,7 +210,7 @@ async def test_random_bytes_render_without_controls_in_every_view(tmp_path: Path
             for text in _decoded(raw):
                 view = replace(base, status_detail=text, model_override=text or None)
                 _assert_clean(_text_of(console, info._table(view)))
-                message = Message(1, "alice", "boss", "peer", text, 0.0)
+                message = BusMessage(1, "alice", "boss", "peer", text, 0.0)
                 _assert_clean(_text_of(console, messages._line(message)))
                 logs._incoming.append(text)  # as a followed log line arrives
                 logs._flush()

@@ -12,8 +12,8 @@ from hivetui.core.errors import HarnessError
 from hivetui.core.settings import AgentSettings, McpServerSpec
 from hivetui.core.tool_surface import model_tools
 from hivetui.harness.claude import ClaudeRuntime
-from hivetui.harness.client import Message
-from hivetui.harness.runtime import AgentInfo, TurnContext
+from hivetui.harness.client import InboxMessage
+from hivetui.harness.runtime import AgentIdentity, TurnContext
 from hivetui.harness.stream import StreamParser
 from tests.fakes.claude import scenarios as sc
 from tests.fakes.claude.scenarios import FakeClaude
@@ -26,10 +26,10 @@ SETTINGS = AgentSettings(
     extra_mcp_servers=(McpServerSpec("files", "/usr/bin/files-mcp", ("--root", "/state"),
                                      {"FILES_RO": "1"}),),
 )
-AGENT = AgentInfo(name="alice", role="worker", runtime="claude", settings=SETTINGS)
+AGENT = AgentIdentity(name="alice", role="worker", runtime="claude", settings=SETTINGS)
 
 
-def _runtime(tmp_path: Path, steps: list[dict], agent: AgentInfo = AGENT
+def _runtime(tmp_path: Path, steps: list[dict], agent: AgentIdentity = AGENT
              ) -> tuple[ClaudeRuntime, FakeClaude]:
     fake = FakeClaude(tmp_path / "fake", steps)
     state = tmp_path / "state"
@@ -41,7 +41,7 @@ def _runtime(tmp_path: Path, steps: list[dict], agent: AgentInfo = AGENT
 
 
 def _ctx(model: str = "claude-sonnet-4-5", body: str = "please clean up") -> TurnContext:
-    msg = Message(id=12, sender="operator", recipient="alice", kind="operator", body=body,
+    msg = InboxMessage(id=12, sender="operator", recipient="alice", kind="operator", body=body,
                   ts=1_700_000_000.0)
     return TurnContext(messages=(msg,), model=model, turn_no=1)
 
@@ -102,14 +102,14 @@ def _allowed(argv: list[str]) -> list[str]:
 async def test_allowed_hive_tools_are_exactly_the_models_by_role(
         tmp_path: Path, settings_rules: tuple[str, ...]) -> None:
     settings = AgentSettings(allowed_tools=settings_rules)
-    manager = AgentInfo(name="bob", role="manager", runtime="claude", settings=settings)
+    manager = AgentIdentity(name="bob", role="manager", runtime="claude", settings=settings)
     rt, _ = _runtime(tmp_path, [], manager)
     argv = rt.build_argv("m", resume=False)
     assert _allowed(argv) == ["Read", "Bash(git *)",
                               *(f"mcp__hive__{t}" for t in model_tools("manager"))]
     assert "mcp__hive__list_agents" in _allowed(argv)
     assert "manager" in argv[-1] and "request_spawn" in argv[-1]
-    worker = AgentInfo(name="ann", role="worker", runtime="claude", settings=settings)
+    worker = AgentIdentity(name="ann", role="worker", runtime="claude", settings=settings)
     worker_rt = ClaudeRuntime(worker, bridge_url=URL, token=TOKEN, state_dir=rt.state_dir)
     assert _allowed(worker_rt.build_argv("m", resume=False)) == [
         "Read", "Bash(git *)", "mcp__hive__send"]

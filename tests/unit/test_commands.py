@@ -7,11 +7,11 @@ import pytest
 from hivetui.tui.commands import (
     AgentAction,
     CommandError,
-    Message,
     Navigate,
     OpenAgent,
     Quit,
     Send,
+    SendText,
     SetModel,
     Spawn,
     parse_command,
@@ -68,10 +68,10 @@ def test_parse_command_errors_are_one_line(text: str, needle: str) -> None:
 
 
 def test_compose_text_and_slash_model() -> None:
-    assert parse_compose("hello", "alice") == Message("hello")
+    assert parse_compose("hello", "alice") == SendText("hello")
     assert parse_compose("/model opus", "alice") == SetModel("alice", "opus")
     assert parse_compose("/model opus --persist", "bob") == SetModel("bob", "opus", True)
-    assert parse_compose("//model is a word", "alice") == Message("/model is a word")
+    assert parse_compose("//model is a word", "alice") == SendText("/model is a word")
 
 
 @pytest.mark.parametrize(("text", "needle"), [

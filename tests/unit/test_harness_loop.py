@@ -14,25 +14,27 @@ import pytest
 from hivetui.core.errors import HarnessError
 from hivetui.core.settings import AgentSettings
 from hivetui.harness.claude import ClaudeRuntime
-from hivetui.harness.client import BridgeUnreachable, Message, Status, TurnReport
+from hivetui.harness.client import BridgeUnreachable, InboxMessage, Status, TurnReport
 from hivetui.harness.loop import LoopConfig, TurnLoop, resolve_model
-from hivetui.harness.runtime import AgentInfo, TurnContext, TurnResult
+from hivetui.harness.runtime import AgentIdentity, TurnContext, TurnResult
 from hivetui.harness.scripted import compact_lines
 from tests.fakes.claude import scenarios as sc
 from tests.fakes.claude.scenarios import FakeClaude
 
-AGENT = AgentInfo(name="alice", role="worker", runtime="claude",
+AGENT = AgentIdentity(name="alice", role="worker", runtime="claude",
                   settings=AgentSettings(model="m-settings"))
 
 
-def msg(i: int, sender: str = "operator", kind: str = "operator", body: str = "hi") -> Message:
-    return Message(id=i, sender=sender, recipient="alice", kind=kind, body=body, ts=time.time())
+def msg(i: int, sender: str = "operator", kind: str = "operator", body: str = "hi") -> InboxMessage:
+    return InboxMessage(
+        id=i, sender=sender, recipient="alice", kind=kind, body=body, ts=time.time()
+    )
 
 
 class RecordingHive:
     """A fake of the bridge client: scripted recv batches and settings; records every call."""
 
-    def __init__(self, batches: Iterable[list[Message]],
+    def __init__(self, batches: Iterable[list[InboxMessage]],
                  settings: Iterable[dict[str, Any]] = ()) -> None:
         self.batches = list(batches)
         self.settings = list(settings)
@@ -42,7 +44,7 @@ class RecordingHive:
         self.reconnects = 0
 
     async def recv(self, wait_s: float = 0.0, max: int = 20, ack: int | None = None
-                   ) -> list[Message]:
+                   ) -> list[InboxMessage]:
         self.calls.append(("recv", wait_s))
         self.acks.append(ack)
         if self.fail_recv:
@@ -283,9 +285,9 @@ async def test_model_override_applies_from_the_next_turn(tmp_path: Path) -> None
 
 async def test_loop_acknowledges_handled_messages_and_remembers_across_restarts(
         tmp_path: Path) -> None:
-    msgs = [Message(id=7, sender="operator", recipient="a", kind="operator", body="x",
+    msgs = [InboxMessage(id=7, sender="operator", recipient="a", kind="operator", body="x",
                     ts=1.0),
-            Message(id=9, sender="operator", recipient="a", kind="operator", body="y",
+            InboxMessage(id=9, sender="operator", recipient="a", kind="operator", body="y",
                     ts=2.0)]
     client = RecordingHive([msgs])
     loop = TurnLoop(client, RecordingRuntime(), AGENT, tmp_path,

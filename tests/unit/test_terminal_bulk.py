@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hivetui.tui.widgets.terminal import lines as lines_module
-from hivetui.tui.widgets.terminal.emulator import Emulator
-from hivetui.tui.widgets.terminal.lines import PendingRow
+from hivetui.terminal import lines as lines_module
+from hivetui.terminal.emulator import Emulator
+from hivetui.terminal.lines import PendingRow
 
 
 def coloured_lines(count: int, seed: int = 7) -> bytes:

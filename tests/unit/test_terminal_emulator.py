@@ -10,7 +10,7 @@ import pyte
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hivetui.tui.widgets.terminal.emulator import (
+from hivetui.terminal.emulator import (
     PRIMARY_DA_REPLY,
     SECONDARY_DA_REPLY,
     Emulator,
@@ -34,8 +34,8 @@ def history(emulator: Emulator) -> list[str]:
 
 def test_importing_the_emulator_does_not_import_textual() -> None:
     code = (
-        "import sys, hivetui.tui.widgets.terminal.emulator, hivetui.tui.widgets.terminal.pty, "
-        "hivetui.tui.widgets.terminal.keys; "
+        "import sys, hivetui.terminal.emulator, hivetui.terminal.pty, "
+        "hivetui.terminal.keys; "
         "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'rich')]; "
         "assert not bad, bad"
     )

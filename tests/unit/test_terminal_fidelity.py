@@ -12,8 +12,8 @@ import subprocess
 import pytest
 from rich.style import Style
 
-from hivetui.tui.widgets.terminal.emulator import Emulator
-from hivetui.tui.widgets.terminal.palette import XTERM, parse_palette
+from hivetui.terminal.emulator import Emulator
+from hivetui.terminal.palette import XTERM, parse_palette
 from hivetui.tui.widgets.terminal.render import LineRenderer
 
 

@@ -8,8 +8,7 @@ import pytest
 from textual import events
 from textual.constants import ESCAPE_DELAY
 
-from hivetui.tui.widgets.terminal.alt_keys import AltKeyParser
-from hivetui.tui.widgets.terminal.keys import (
+from hivetui.terminal.keys import (
     MOUSE_LEFT,
     MOUSE_MOTION,
     MOUSE_RIGHT,
@@ -18,6 +17,7 @@ from hivetui.tui.widgets.terminal.keys import (
     encode_mouse,
     encode_paste,
 )
+from hivetui.tui.widgets.terminal.alt_keys import AltKeyParser
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hivetui.tui.widgets.terminal.pacing import (
+from hivetui.terminal.pacing import (
     BUSY_INTERVAL,
     ECHO_DEADLINE,
     MIN_INTERVAL,

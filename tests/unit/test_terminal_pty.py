@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from hivetui.core.errors import TerminalError
-from hivetui.tui.widgets.terminal.pty import (
+from hivetui.terminal.pty import (
     AppInput,
     ExitStatus,
     OutputPump,

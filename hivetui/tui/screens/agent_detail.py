@@ -32,7 +32,7 @@ from hivetui.tui.screens.prompt import PromptScreen
 from hivetui.tui.screens.read_only import GuardedScreen
 from hivetui.tui.screens.stylesheet import style_path
 from hivetui.tui.widgets.agent.charts import CHART_KEYS, TelemetryCharts
-from hivetui.tui.widgets.agent.info import AgentInfo
+from hivetui.tui.widgets.agent.info import AgentInfoPanel
 from hivetui.tui.widgets.agent.log_pane import LogPane
 from hivetui.tui.widgets.agent.messages_pane import MessagesPane
 from hivetui.tui.widgets.agent.terminal_pane import TerminalPane
@@ -88,7 +88,7 @@ class AgentDetailScreen(GuardedScreen, TakesRefreshes):
         yield HiveHeader(api.operator, self.ctx.where, id="hive-header")
         with TabbedContent(initial=self.initial_tab, id="agent-tabs"):
             with TabPane("Overview", id="overview"), Vertical(id="overview-body"):
-                yield AgentInfo(self.ctx.clock, id="agent-info")
+                yield AgentInfoPanel(self.ctx.clock, id="agent-info")
                 yield TelemetryCharts(id="charts")
             with TabPane("Messages", id="messages"):
                 yield MessagesPane(api, self.agent, id="messages-pane")
@@ -166,7 +166,7 @@ class AgentDetailScreen(GuardedScreen, TakesRefreshes):
 
     def _show_info(self) -> None:
         view = self.view
-        info = self.query_one(AgentInfo)
+        info = self.query_one(AgentInfoPanel)
         if view is None:
             info.update(f"{self.agent} is gone (destroyed): escape goes back to the fleet")
             return

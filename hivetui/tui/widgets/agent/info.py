@@ -14,7 +14,7 @@ from hivetui.core.visible import visible_line
 from hivetui.tui.widgets.agent_state import ago, badge, marker
 
 
-class AgentInfo(Static):
+class AgentInfoPanel(Static):
     COMPONENT_CLASSES = {"info--key", "info--ok", "info--busy", "info--attention",
                          "info--error", "info--muted"}
 

@@ -8,7 +8,7 @@ import time
 from rich.text import Text
 from textual.widgets import RichLog
 
-from hivetui.core.bus import Message
+from hivetui.core.bus import BusMessage
 from hivetui.core.visible import visible, visible_line
 
 KINDS = ("peer", "operator", "manager", "system")
@@ -24,13 +24,13 @@ class MessageLog(RichLog):
                          auto_scroll=True)
         self.agent = agent
         self.kind = "all"
-        self.messages: dict[int, Message] = {}
+        self.messages: dict[int, BusMessage] = {}
 
-    def set_messages(self, messages: list[Message]) -> None:
+    def set_messages(self, messages: list[BusMessage]) -> None:
         self.messages = {m.id: m for m in messages}
         self._redraw()
 
-    def add(self, message: Message) -> None:
+    def add(self, message: BusMessage) -> None:
         if message.id in self.messages:
             return
         self.messages[message.id] = message
@@ -41,10 +41,10 @@ class MessageLog(RichLog):
         self.kind = kind
         self._redraw()
 
-    def shown(self) -> list[Message]:
+    def shown(self) -> list[BusMessage]:
         return [m for m in sorted(self.messages.values(), key=lambda m: m.id) if self._wanted(m)]
 
-    def _wanted(self, message: Message) -> bool:
+    def _wanted(self, message: BusMessage) -> bool:
         if self.kind == DEAD:
             return message.dead_at is not None
         return self.kind == "all" or message.kind == self.kind
@@ -54,7 +54,7 @@ class MessageLog(RichLog):
         for message in self.shown()[-self.max_lines if self.max_lines else 0:]:
             self.write(self._line(message))
 
-    def _line(self, m: Message) -> Text:
+    def _line(self, m: BusMessage) -> Text:
         text = Text()
         text.append(time.strftime("%H:%M:%S", time.localtime(m.ts)) + "  ",
                     self.get_component_rich_style("msg--time", partial=True))

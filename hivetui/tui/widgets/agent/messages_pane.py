@@ -17,7 +17,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Select
 
 from hivetui.core.api import HiveAPI
-from hivetui.core.bus import Message
+from hivetui.core.bus import BusMessage
 from hivetui.core.events import MessageSent
 from hivetui.tui.commands import CommandError, SetModel, parse_compose
 from hivetui.tui.guard import attempt
@@ -59,7 +59,7 @@ class MessagesPane(Vertical):
         log = self.query_one(MessageLog)
         for ev in events:
             if self.agent in (ev.sender, ev.recipient):
-                log.add(Message(ev.id, ev.sender, ev.recipient, ev.kind, ev.body, ev.ts))
+                log.add(BusMessage(ev.id, ev.sender, ev.recipient, ev.kind, ev.body, ev.ts))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return None if action in self.READ_ONLY_REFUSED and self.api.read_only else True

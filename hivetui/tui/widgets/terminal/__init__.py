@@ -1,7 +1,8 @@
-"""The embedded PTY terminal: emulator (headless), PTY process, Textual widget.
+"""The embedded PTY terminal's Textual widget, drawing the headless engine of
+``hivetui.terminal``.
 
-Importing this package does not import Textual: ``emulator``, ``pty`` and
-``keys`` work headless. The widget names are loaded on first access.
+The widget names are loaded on first access, so importing this package costs
+nothing at start-up.
 """
 
 from __future__ import annotations

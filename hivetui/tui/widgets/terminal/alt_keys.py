@@ -6,7 +6,7 @@ natural editing), ``ESC DEL`` becomes ctrl+w, ``ESC 1`` becomes "¡" (WezTerm on
 and ``ESC .``, ``ESC <``, ``ESC >``, ``ESC _`` lose their ESC (alt is only kept for
 letters and digits). :class:`AltKeyParser` reads ESC + one key as ``alt+<that key>``
 (the names Textual gives alt keys under the kitty protocol), so
-:func:`~hivetui.tui.widgets.terminal.keys.encode_key` sends ESC + the key again.
+:func:`~hivetui.terminal.keys.encode_key` sends ESC + the key again.
 
 ``use_alt_key_parser()`` makes Textual's Linux drivers build this parser; the app calls
 it before its driver starts. ``ESC [`` and ``ESC O`` still start a sequence, as before.

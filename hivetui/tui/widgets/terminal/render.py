@@ -20,8 +20,8 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
 
-from hivetui.tui.widgets.terminal.cells import PALETTE_INDEX, Cell
-from hivetui.tui.widgets.terminal.palette import XTERM, Rgb
+from hivetui.terminal.cells import PALETTE_INDEX, Cell
+from hivetui.terminal.palette import XTERM, Rgb
 
 #: A cell's attributes without its data (``Cell`` fields from ``fg`` on).
 AttrKey = tuple[str, str, bool, bool, bool, bool, bool, bool, bool, bool, bool]

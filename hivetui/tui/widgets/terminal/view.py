@@ -9,7 +9,7 @@ from __future__ import annotations
 from rich.style import Style
 from textual.strip import Strip
 
-from hivetui.tui.widgets.terminal.emulator import Line, TerminalScreen
+from hivetui.terminal.emulator import Line, TerminalScreen
 from hivetui.tui.widgets.terminal.render import LineRenderer
 
 

@@ -26,8 +26,8 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
-from hivetui.tui.widgets.terminal.emulator import Emulator
-from hivetui.tui.widgets.terminal.keys import (
+from hivetui.terminal.emulator import Emulator
+from hivetui.terminal.keys import (
     MOUSE_MOTION,
     MOUSE_WHEEL_DOWN,
     MOUSE_WHEEL_UP,
@@ -35,8 +35,8 @@ from hivetui.tui.widgets.terminal.keys import (
     encode_mouse,
     encode_paste,
 )
-from hivetui.tui.widgets.terminal.pacing import FramePacer
-from hivetui.tui.widgets.terminal.pty import (
+from hivetui.terminal.pacing import FramePacer
+from hivetui.terminal.pty import (
     AppInput,
     ExitStatus,
     OutputPump,

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from hivetui.tui.widgets.terminal.emulator import TerminalScreen
+    from hivetui.terminal.emulator import TerminalScreen
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from pyte.screens import StaticDefaultDict
 
-from hivetui.tui.widgets.terminal.cells import Cell
+from hivetui.terminal.cells import Cell
 
 SGR_SPLIT = re.compile(r"\x1b\[([0-9;]*)m")
 _RESETS = frozenset({"", "0"})

@@ -46,14 +46,14 @@ from pyte import charsets
 from pyte import modes as mo
 from pyte.screens import Cursor, Margins, Savepoint, StaticDefaultDict, wcwidth
 
-from hivetui.tui.widgets.terminal.cells import (
+from hivetui.terminal.cells import (
     BLANK,
     BLANK_REVERSED,
     DEC_GRAPHICS_CHARSET,
     Cell,
     apply_sgr,
 )
-from hivetui.tui.widgets.terminal.lines import (
+from hivetui.terminal.lines import (
     SGR_SPLIT,
     PendingRow,
     PlainRows,
@@ -61,7 +61,7 @@ from hivetui.tui.widgets.terminal.lines import (
     pending_rows,
     plan_rows,
 )
-from hivetui.tui.widgets.terminal.stream import TerminalStream
+from hivetui.terminal.stream import TerminalStream
 
 log = logging.getLogger(__name__)
 
