@@ -14,7 +14,15 @@ zygote, which never runs a session itself, so nothing of one session reaches ano
 The zygote is single-threaded and runs no event loop (a fork is then safe); it reaps its
 children and reports their exit status to the server.
 
+Before it says it is ready, the zygote draws the operator app's first frame once,
+headless, over an empty hive (:mod:`hivetui.tui.warmup`): the parsed stylesheets and the
+style caches it fills are then every session's from the start.
+
 Wire (SOCK_SEQPACKET, one JSON object per message):
+
+- zygote → server, once: ``{"ready": PID, "warmed": N}`` (N parsed stylesheet sources),
+  or ``{"ready": PID, "warm_error": "..."}`` when the warm-up failed (sessions start
+  cold, nothing else changes)
 
 - server → zygote: ``{"id": N, "args": [...], "env": {...}}`` with the slave fd attached
 - zygote → server: ``{"id": N, "pid": P}`` or ``{"id": N, "error": "..."}``;
@@ -187,9 +195,16 @@ def main() -> None:
     from rich._unicode_data import load
 
     load()  # rich's character width table (a module of its own, picked at first use)
+    hello: dict[str, Any] = {"ready": os.getpid()}
+    try:
+        from hivetui.tui.warmup import warm_up
+
+        hello["warmed"] = warm_up()
+    except Exception as exc:  # sessions still start, each warming its own caches
+        hello["warm_error"] = f"{type(exc).__name__}: {exc}"[:500]
     gc.collect()
     gc.freeze()  # the preloaded heap stays shared (copy-on-write) by every session
-    send(sock, {"ready": os.getpid()})
+    send(sock, hello)
     serve(sock)
 
 

@@ -47,6 +47,8 @@ class Zygote:
         self._ended: asyncio.Future[None] = self._loop.create_future()
         self.pid: int | None = None
         self._pidfd = -1
+        #: stylesheet sources the zygote parsed before its first fork (0: none, cold)
+        self.warmed = 0
 
     @property
     def alive(self) -> bool:
@@ -71,7 +73,8 @@ class Zygote:
             await self.aclose()
             raise SSHError(f"the session zygote did not get ready within {timeout:g}s"
                            ) from None
-        log.info("ssh: session zygote ready (pid %d)", self.pid)
+        log.info("ssh: session zygote ready (pid %d, %d stylesheet sources parsed)", self.pid,
+                 self.warmed)
 
     async def spawn(self, args: Sequence[str], env: Mapping[str, str], cols: int, rows: int,
                     px_width: int = 0, px_height: int = 0,
@@ -119,6 +122,10 @@ class Zygote:
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         if "ready" in message:
+            if "warm_error" in message:
+                log.warning("ssh: the session zygote's warm-up failed (%s): sessions start "
+                            "slower", message["warm_error"])
+            self.warmed = int(message.get("warmed", 0))
             if not self._ready.done():
                 self._ready.set_result(int(message["ready"]))
         elif "exited" in message:

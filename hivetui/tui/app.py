@@ -52,6 +52,7 @@ from hivetui.tui.screens.help import HelpScreen, Section
 from hivetui.tui.screens.prompt import PromptScreen
 from hivetui.tui.screens.read_only import GuardedScreen, mark_refused
 from hivetui.tui.screens.stylesheet import style_path
+from hivetui.tui.shared_css import SharedParseStylesheet
 from hivetui.tui.state import Changes, HiveState
 from hivetui.tui.widgets.approvals.live import LiveEvent
 from hivetui.tui.widgets.fleet.table import FleetTable
@@ -90,6 +91,8 @@ class HiveApp(App[None]):
                  refresh_interval: float = 0.1,
                  start_services: ServicesStart | None = None) -> None:
         super().__init__()
+        # every stylesheet of the process shares parsed CSS (see shared_css)
+        self.stylesheet = SharedParseStylesheet(variables=self.get_css_variables())
         self.api = api
         self.hive_context = HiveContext(api, HiveState(api), clock, where)
         self.runner = CommandRunner(self, self.hive_context)

@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import ActiveBinding, Binding
 from textual.containers import Vertical
 from textual.timer import Timer
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.widgets import TabbedContent, TabPane
 
 from hivetui.core.api import HiveAPI
 from hivetui.core.views import AgentView
@@ -36,6 +36,7 @@ from hivetui.tui.widgets.agent.info import AgentInfoPanel
 from hivetui.tui.widgets.agent.log_pane import LogPane
 from hivetui.tui.widgets.agent.messages_pane import MessagesPane
 from hivetui.tui.widgets.agent.terminal_pane import TerminalPane
+from hivetui.tui.widgets.chrome.footer import HiveFooter
 from hivetui.tui.widgets.chrome.hive_header import HiveHeader
 from hivetui.tui.widgets.terminal import Terminal
 
@@ -96,7 +97,7 @@ class AgentDetailScreen(GuardedScreen, TakesRefreshes):
                 yield LogPane(api, self.agent, id="log-pane")
             with TabPane("Terminal", id="terminal"):
                 yield TerminalPane(api, self.agent, id="terminal-pane")
-        yield Footer()
+        yield HiveFooter()
 
     async def on_mount(self) -> None:
         self._show_header()

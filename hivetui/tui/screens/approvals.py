@@ -18,7 +18,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from hivetui.core.events import ApprovalRequested, ApprovalResolved, Lagged
 from hivetui.core.views import Approval
@@ -27,6 +27,7 @@ from hivetui.tui.screens.queue_base import QueueScreen, queue_bindings
 from hivetui.tui.screens.stylesheet import style_path
 from hivetui.tui.widgets.approvals.detail import ApprovalDetail
 from hivetui.tui.widgets.approvals.queue import KIND_LABELS, ApprovalQueue
+from hivetui.tui.widgets.chrome.footer import HiveFooter
 from hivetui.tui.widgets.diff_view import DiffView
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ class ApprovalsScreen(QueueScreen):
         with Vertical(id="approvals-body"):
             yield ApprovalQueue(clock=self._clock, id="approvals-queue")
             yield ApprovalDetail(clock=self._clock, id="approvals-detail")
-        yield Footer()
+        yield HiveFooter()
 
     # --- data ----------------------------------------------------------------------
     @property

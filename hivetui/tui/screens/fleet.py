@@ -14,7 +14,7 @@ import time
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Input, Label
+from textual.widgets import Input, Label
 
 from hivetui.core.api import HiveAPI
 from hivetui.tui.commands import AgentAction, Navigate, OpenAgent, SetModel
@@ -25,6 +25,7 @@ from hivetui.tui.screens.follows import TakesRefreshes
 from hivetui.tui.screens.prompt import PromptScreen
 from hivetui.tui.screens.read_only import GuardedScreen
 from hivetui.tui.screens.stylesheet import style_path
+from hivetui.tui.widgets.chrome.footer import HiveFooter
 from hivetui.tui.widgets.chrome.hive_header import HiveHeader
 from hivetui.tui.widgets.fleet.table import FleetTable
 
@@ -72,7 +73,7 @@ class FleetScreen(GuardedScreen, TakesRefreshes):
         yield FleetTable(clock=self.ctx.clock, id="fleet")
         yield Label("", id="fleet-status", markup=False)
         yield Input(placeholder="filter: words in name, role, model, state…", id="fleet-filter")
-        yield Footer()
+        yield HiveFooter()
 
     @property
     def hive_api(self) -> HiveAPI:

@@ -14,10 +14,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from hivetui.tui.commands import COMMANDS, SLASH_COMMANDS
 from hivetui.tui.screens.stylesheet import style_path
+from hivetui.tui.widgets.chrome.footer import HiveFooter
 
 Section = tuple[str, Sequence[BindingType]]
 
@@ -42,7 +43,7 @@ class HelpScreen(ModalScreen[None]):
             for title, bindings in self.sections:
                 yield Static(self._table(title, bindings), classes="help-section")
             yield Static(self._commands(), classes="help-section")
-        yield Footer()
+        yield HiveFooter()
 
     @staticmethod
     def rows(bindings: Sequence[BindingType]) -> list[tuple[str, str]]:

@@ -19,7 +19,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from hivetui.core.events import (
     AgentChanged,
@@ -35,6 +35,7 @@ from hivetui.tui.screens.queue_base import QueueScreen, queue_bindings
 from hivetui.tui.screens.stylesheet import style_path
 from hivetui.tui.widgets.approvals.draft_list import DraftList
 from hivetui.tui.widgets.approvals.kept_list import KeptList
+from hivetui.tui.widgets.chrome.footer import HiveFooter
 
 LIVE_EVENTS = (AgentChanged, AgentStopped, ApprovalRequested, ApprovalResolved, Lagged)
 
@@ -58,7 +59,7 @@ class KeptScreen(QueueScreen, TakesRosterChanges):
         yield KeptList(id="kept-list")
         yield Static("Drafts", id="drafts-heading", classes="kept-heading")
         yield DraftList(clock=self._clock, id="drafts-list")
-        yield Footer()
+        yield HiveFooter()
 
     @property
     def kept_list(self) -> KeptList:

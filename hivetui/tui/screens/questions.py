@@ -16,7 +16,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from hivetui.core.events import Lagged, OperatorAnswer, QuestionAsked
 from hivetui.core.views import Question
@@ -24,6 +24,7 @@ from hivetui.tui.screens.queue_base import QueueScreen, queue_bindings
 from hivetui.tui.screens.stylesheet import style_path
 from hivetui.tui.widgets.approvals.answer_form import AnswerForm
 from hivetui.tui.widgets.approvals.question_list import QuestionList
+from hivetui.tui.widgets.chrome.footer import HiveFooter
 
 LIVE_EVENTS = (QuestionAsked, OperatorAnswer, Lagged)
 AGE_TICK_S = 10.0
@@ -51,7 +52,7 @@ class QuestionsScreen(QueueScreen):
         with Vertical(id="questions-body"):
             yield QuestionList(clock=self._clock, id="questions-list")
             yield AnswerForm(clock=self._clock, id="questions-answer")
-        yield Footer()
+        yield HiveFooter()
 
     @property
     def question_list(self) -> QuestionList:
