@@ -11,6 +11,7 @@ polls the database.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import sys
@@ -107,11 +108,19 @@ class HiveApp(App[None]):
         self._start_services = start_services
         #: why ``start_services`` failed (the app exits; ``run_app`` raises it)
         self.start_error: Exception | None = None
+        self._loading: asyncio.Task[Changes] | None = None
+
+    def begin_loading(self) -> asyncio.Task[Changes]:
+        """Read the hive's state from now on, while Textual starts (``run_app`` calls it
+        just before running the app); the first frame waits for it in ``on_mount``."""
+        self._loading = asyncio.create_task(self.hive_context.state.load(), name="hive-load")
+        return self._loading
 
     async def on_mount(self) -> None:
         if self._lifespan is not None:
             await self._stack.enter_async_context(self._lifespan())
-        await attempt(self, self.hive_context.state.load())
+        loading, self._loading = self._loading, None
+        await attempt(self, loading if loading is not None else self.hive_context.state.load())
         await self.push_screen(FleetScreen(self.hive_context))
         self.run_worker(self._pump_events(), name="hive-events", group="pump",
                         exit_on_error=False)
@@ -323,6 +332,10 @@ async def run_app(api: HiveAPI, *, embedded_hive: object | None = None,
     """Run the app full screen until the operator quits (the CLI's entry)."""
     options.setdefault("where", "embedded" if embedded_hive is not None else "attached")
     app = create_app(api, **options)
-    await app.run_async()
+    loading = app.begin_loading()
+    try:
+        await app.run_async()
+    finally:
+        loading.cancel()  # only if the app ended before its first frame waited for it
     if app.start_error is not None:
         raise app.start_error

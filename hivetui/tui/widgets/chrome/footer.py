@@ -14,15 +14,17 @@ from textual.app import ComposeResult
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
-#: the one key Textual's footer does not bind to its ``compact`` (it stays compact)
+#: the one key Textual's footer does not bind to its ``compact``: it keeps the default
 _UNBOUND_KEY_CLASS = "-command-palette"
+_KEY_COMPACT_DEFAULT = True  # FooterKey.compact's (read, it would run the watcher first)
 
 
 class HiveFooter(Footer):
     def compose(self) -> ComposeResult:
         for widget in super().compose():
             if isinstance(widget, FooterKey):
-                if not widget.has_class(_UNBOUND_KEY_CLASS):
-                    widget.set_reactive(FooterKey.compact, self.compact)
-                widget.set_class(widget.compact, "-compact", update=False)
+                compact = (_KEY_COMPACT_DEFAULT if widget.has_class(_UNBOUND_KEY_CLASS)
+                           else self.compact)
+                widget.set_reactive(FooterKey.compact, compact)
+                widget.set_class(compact, "-compact", update=False)
             yield widget
