@@ -55,6 +55,7 @@ async def _zygote_pid(server: SSHServer) -> int:
     await wait_for(lambda: server._zygote is not None, 60, "the zygote ready")
     zygote = server._zygote
     assert zygote is not None and zygote.alive and zygote.pid is not None
+    assert zygote.warmed > 0  # it drew the fleet once before its first fork
     return zygote.pid
 
 
