@@ -24,6 +24,7 @@ from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.driver import Driver
+from textual.geometry import Size
 from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -109,6 +110,8 @@ class HiveApp(App[None]):
         #: why ``start_services`` failed (the app exits; ``run_app`` raises it)
         self.start_error: Exception | None = None
         self._loading: asyncio.Task[Changes] | None = None
+        #: the terminal size the screens were last laid out for (see on_resize)
+        self._terminal_size: Size | None = None
 
     def begin_loading(self) -> asyncio.Task[Changes]:
         """Read the hive's state from now on, while Textual starts (``run_app`` calls it
@@ -144,6 +147,17 @@ class HiveApp(App[None]):
             self.exit(return_code=2)
             return
         self.starting = False
+
+    def on_resize(self, event: events.Resize) -> None:
+        """A terminal resize to the size the app already has is dropped: Textual would lay
+        every screen out again anyway (the terminal driver reports the starting size a
+        second time, usually after the first frame, when other sessions may still be
+        starting on the same CPU)."""
+        if event.size == self._terminal_size:
+            event.prevent_default()
+            event.stop()
+            return
+        self._terminal_size = event.size
 
     async def on_event(self, event: events.Event) -> None:
         widget_module = sys.modules.get(_TERMINAL_WIDGET)  # no terminal before it is loaded

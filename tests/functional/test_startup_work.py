@@ -5,7 +5,7 @@ count what Textual does). Checked: a second app in the same process parses no CS
 parsed sources are shared, per theme); no footer key is restyled after it mounts, and
 each key keeps the look Textual's footer gives it; the zygote's warm-up leaves no thread
 or loop behind and its forked children parse nothing; the app reads the hive's state
-while Textual starts.
+while Textual starts; a resize to the size the app has lays nothing out again.
 """
 
 from __future__ import annotations
@@ -18,9 +18,12 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from textual import events
 from textual.app import App
 from textual.css import stylesheet as textual_stylesheet
 from textual.dom import DOMNode
+from textual.geometry import Size
+from textual.screen import Screen
 from textual.widgets._footer import FooterKey
 
 from hivetui.core.api import HiveAPI
@@ -166,3 +169,28 @@ async def test_the_first_frame_reads_the_hive_once_in_one_round_trip() -> None:
     # the counts are asked while the agents are still on their way; on_mount read nothing
     # again
     assert hive.calls == ["agents", "approvals", "questions", "agents read"]
+
+
+async def test_a_resize_to_the_same_size_lays_nothing_out_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    resized: list[Size] = []
+    screen_resized = Screen._screen_resized
+
+    def noted(self: Screen[Any], size: Size) -> None:
+        resized.append(size)
+        screen_resized(self, size)
+
+    app = empty_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        while not app.screen.query(FooterKey):
+            await pilot.pause(0.01)
+        await pilot.pause()
+        monkeypatch.setattr(Screen, "_screen_resized", noted)
+        same = Size(120, 36)
+        app.post_message(events.Resize(same, same))  # as the terminal driver sends it
+        await pilot.pause(0.1)
+        assert resized == []
+        wider = Size(130, 36)
+        app.post_message(events.Resize(wider, wider))
+        await pilot.pause(0.1)
+        assert wider in resized and app.screen.outer_size == wider

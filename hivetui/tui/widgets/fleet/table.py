@@ -18,7 +18,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.renderables.sparkline import Sparkline
@@ -124,6 +124,7 @@ class FleetTable(ScrollView, can_focus=True):
         self._strips: dict[tuple[str, str], Strip] = {}  # (name, even|odd|cursor)
         self._styles: dict[str, Style] = {}
         self._header: Strip | None = None
+        self._repaint_style: Style | None = None  # the widget's style during render_lines
         self.detail_width = COLUMNS[-1][2]
         self.row_builds = 0  # rows rendered to strips (for tests and the benchmark)
 
@@ -246,18 +247,27 @@ class FleetTable(ScrollView, can_focus=True):
             self._header = Strip(Segment.apply_style(segments, style))
         return self._header
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # the widget's style once per repaint, not twice per line (it walks the ancestors)
+        self._repaint_style = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._repaint_style = None
+
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         width = self.scrollable_content_region.width
+        base = self._repaint_style or self.rich_style
         if y == 0:
             strip = self._header_strip()
         else:
             index = scroll_y + y - 1
             if index >= len(self.order):
-                return Strip.blank(width, self.rich_style)
+                return Strip.blank(width, base)
             variant = "cursor" if index == self.cursor_row else ("odd" if index % 2 else "even")
             strip = self._strip(self.order[index], variant)
-        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
+        return strip.crop_extend(scroll_x, scroll_x + width, base)
 
     # --- sync ------------------------------------------------------------------------
     def sync(self, views: Mapping[str, AgentView], names: Iterable[str] | None = None) -> None:
