@@ -19,12 +19,14 @@ import click
 from hivetui.cli_flags import CLIENT_FLAGS, Common, FlagsGroup, common, common_options
 from hivetui.control.client import ControlClient
 from hivetui.control.protocol import to_jsonable
+from hivetui.core.events import RECENT_EVENTS, Event
 from hivetui.core.visible import json_visible, visible, visible_line
 
 if TYPE_CHECKING:
     from hivetui.core.bus import BusMessage
 
 
+RECENT_SHOWN = 50  # events `ctl events` prints without --limit
 DETAIL_WIDTH = 120  # of the status detail in `ctl agents` (the whole text: --json)
 
 
@@ -86,12 +88,16 @@ def ctl(ctx: click.Context) -> None:
     common(ctx).prefix = "hivetui ctl"
 
 
-def ctl_command(name: str) -> Callable[[CtlBody], click.Command]:
+def ctl_command(name: str, check: Callable[[dict[str, Any]], None] | None = None
+                ) -> Callable[[CtlBody], click.Command]:
     """A `ctl NAME` command from ``async def body(api, out, **params)``: the command
-    connects to the core, runs the body, and exits with what it returns (None: 0)."""
+    runs ``check(params)`` (which may raise a usage error), connects to the core, runs
+    the body, and exits with what it returns (None: 0)."""
     def decorate(body: CtlBody) -> click.Command:
         @functools.wraps(body)
         def callback(**params: Any) -> int:
+            if check is not None:
+                check(params)
             flags = common(click.get_current_context())
             from hivetui.cli import setup_logging
 
@@ -326,26 +332,41 @@ async def _stats(api: ControlClient, out: Output, name: str, since: float,
         or "(no samples)")
 
 
-@ctl_command("events")
-@click.option("--follow", is_flag=True, help="keep printing events as they happen")
-async def _events(api: ControlClient, out: Output, follow: bool) -> None:
-    """The hive's event stream (JSON lines with --json).
+def _limit_without_follow(params: dict[str, Any]) -> None:
+    if params["follow"] and params["limit"] is not None:
+        raise click.UsageError("--limit counts recent events: it does not apply with --follow")
+
+
+@ctl_command("events", check=_limit_without_follow)
+@click.option("--follow", is_flag=True,
+              help="print events as they happen, until interrupted (instead of recent ones)")
+@click.option("--limit", type=click.IntRange(1, RECENT_EVENTS), default=None,
+              help="without --follow: the last this many events (default 50)")
+async def _events(api: ControlClient, out: Output, follow: bool, limit: int | None
+                  ) -> None:
+    """The hive's recent events, or with --follow its live event stream.
+
+    One line per event; JSON lines with --json. Telemetry samples are live only.
 
     \b
     Example:
       hivetui ctl events --follow --json
     """
+    if not follow:
+        for ev in await api.recent_events(limit or RECENT_SHOWN):
+            _print_event(ev, out.as_json)
+        return
     async for ev in api.events():
-        if out.as_json:
-            print(_json(ev.to_dict()), flush=True)
-        else:
-            d = ev.to_dict()
-            rest = " ".join(f"{k}={v}" for k, v in d.items() if k not in ("event", "ts"))
-            print(visible_line(
-                f"{time.strftime('%H:%M:%S', time.localtime(ev.ts))} {ev.event} {rest}"),
-                flush=True)
-        if not follow:
-            break
+        _print_event(ev, out.as_json)
+
+
+def _print_event(ev: Event, as_json: bool) -> None:
+    if as_json:
+        print(_json(ev.to_dict()), flush=True)
+        return
+    rest = " ".join(f"{k}={v}" for k, v in ev.to_dict().items() if k not in ("event", "ts"))
+    print(visible_line(f"{time.strftime('%H:%M:%S', time.localtime(ev.ts))} {ev.event} {rest}"),
+          flush=True)
 
 
 @ctl_command("logs")

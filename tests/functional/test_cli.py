@@ -32,6 +32,7 @@ from hivetui.control.protocol import to_jsonable
 from hivetui.control.server import ControlServer
 from hivetui.core.hive import Hive
 from hivetui.core.operator import Operator, OperatorSession
+from hivetui.core.paths import StatePaths
 from hivetui.ctl import ctl
 from tests.serve_util import serve, stderr_tail, stop, wait_serving
 
@@ -271,6 +272,24 @@ def test_config_before_attach_is_read(tmp_path: Path) -> None:
     assert done.stderr == f"hivetui: Configuration error: config file {missing} does not exist\n"
 
 
+async def test_ctl_events_prints_recent_events_and_exits(control: ControlServer, hive: Hive
+                                                         ) -> None:
+    for i in range(3):
+        await hive.bus.send("alice", "operator", f"note {i}")
+    state = str(hive.paths.root)
+    done = await asyncio.to_thread(run, "ctl", "events", "--json", "--limit", "2",
+                                   "--state-dir", state, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["body"] for line in done.stdout.splitlines()] == \
+        ["note 1", "note 2"]
+    human = await asyncio.to_thread(run, "ctl", "events", "--state-dir", state, timeout=30)
+    kinds = [line.split(" ", 2)[1] for line in human.stdout.splitlines()]
+    assert kinds == ["agent_changed", "message", "message", "message"]  # alice's creation
+    assert "body=note 0" in human.stdout
+    both = await asyncio.to_thread(run, "ctl", "events", "--follow", "--limit", "2")
+    assert both.returncode == 2 and "--limit counts recent events" in both.stderr
+
+
 async def test_ctl_events_follow_ends_130_on_sigint(control: ControlServer, hive: Hive
                                                     ) -> None:
     proc = subprocess.Popen(
@@ -305,4 +324,5 @@ async def test_verbose_before_serve_and_sigint_ends_it_with_130(tmp_path: Path) 
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert " DEBUG " in stderr_tail(state, 0)
+    assert " DEBUG " in StatePaths(state).log_file.read_text()  # the core's log
+    assert " DEBUG " in stderr_tail(state, 0)  # and, serve being in a terminal, stderr
