@@ -56,6 +56,10 @@ Environment:
                      is unset; it never enters a container
   HIVETUI_FLAKE      the flake the nixos backend builds containers from
                      (default: the source tree's nix/)
+  HIVETUI_SOCKET, HIVETUI_SESSION_TOKEN
+                     set by `serve --ssh` for each session's program: the control
+                     socket and the session's operator (attach and ctl present the
+                     token); the server's own values never reach a session
 
 \b
 Exit codes: 0 ok, 1 refused by the hive, 2 usage or config error, 130 interrupted."""

@@ -184,7 +184,10 @@ def test_every_command_has_a_description_and_an_example(
         assert example.strip().startswith(f"hivetui {path[0]}"), (path, text)
     assert main(["--help"]) == 0
     listed = capsys.readouterr().out
-    assert "harness" not in listed and "  ctl " in listed and "NO_COLOR" in listed
+    assert "harness" not in listed and "  ctl " in listed
+    for variable in ("XDG_STATE_HOME", "XDG_CONFIG_HOME", "NO_COLOR", "HIVETUI_FLAKE",
+                     "HIVETUI_SESSION_TOKEN", "ANTHROPIC_API_KEY"):
+        assert variable in listed
 
 
 def test_completion_scripts_complete_commands(tmp_path: Path) -> None:
