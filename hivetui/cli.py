@@ -41,8 +41,6 @@ from hivetui.core.errors import ConfigError, HiveError
 from hivetui.core.paths import StatePaths
 from hivetui.ctl import ctl
 
-log = logging.getLogger("hivetui")
-
 ENVIRONMENT = """\b
 Environment:
   XDG_STATE_HOME     the state directory is $XDG_STATE_HOME/hivetui

@@ -98,6 +98,11 @@ async def test_the_client_names_the_request_that_timed_out(tmp_path: Path) -> No
                              "--config", str(cfg)],
             capture_output=True, text=True, timeout=30, env=env)
         assert done.returncode == 1 and "within 0.4s" in done.stderr, done.stderr
+        done = await asyncio.to_thread(  # attach takes --timeout too, before or after
+            subprocess.run, [sys.executable, "-m", "hivetui", "--timeout", "0.3", "attach",
+                             "--socket", str(path)],
+            capture_output=True, text=True, timeout=30, env=env)
+        assert done.returncode == 1 and "within 0.3s" in done.stderr, done.stderr
         done = await asyncio.to_thread(
             subprocess.run, [sys.executable, "-m", "hivetui", "ctl", "--socket", str(path),
                              "--timeout", "-1", "agents"],
