@@ -36,10 +36,15 @@ from hivetui.cli_flags import (
     common_options,
     refuse_foreign,
 )
+from hivetui.core.bounded import clipped
 from hivetui.core.config import HiveConfig, LogsConfig, load_config
 from hivetui.core.errors import ConfigError, HiveError
 from hivetui.core.paths import StatePaths
+from hivetui.core.visible import visible
 from hivetui.ctl import ctl
+
+#: how much of a usage error is shown (it may repeat an argument of any length)
+USAGE_ERROR_CHARS = 300
 
 ENVIRONMENT = """\b
 Environment:
@@ -253,6 +258,19 @@ def setup_logging(paths: StatePaths | None, verbose: bool, to_stderr: bool = Fal
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _usage_error(flags: Common, exc: click.UsageError) -> int:
+    """Report a usage error: the usage line and the reason (bounded and shown, never
+    interpreted, as it may repeat what was typed), or one JSON object with --json."""
+    reason = visible(clipped(exc.format_message(), USAGE_ERROR_CHARS))
+    if flags.json:
+        return flags.report("Usage error", reason, EXIT_USAGE)
+    if exc.ctx is not None:
+        print(f"{exc.ctx.get_usage()}\nTry '{exc.ctx.command_path} --help' for help.\n",
+              file=sys.stderr)
+    print(f"Error: {reason}", file=sys.stderr)
+    return EXIT_USAGE
+
+
 def _json_requested(argv: Sequence[str]) -> bool:
     """--json among the options (before a ``--``), for errors found while parsing."""
     options = argv[:list(argv).index("--")] if "--" in argv else argv
@@ -266,10 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = cli.main(args, prog_name="hivetui", standalone_mode=False, obj=flags)
     except click.UsageError as exc:
         flags.json = flags.json or _json_requested(args)
-        if not flags.json:
-            exc.show()
-            return EXIT_USAGE
-        return flags.report("Usage error", exc.format_message(), EXIT_USAGE)
+        return _usage_error(flags, exc)
     except click.ClickException as exc:
         return flags.report("Error", exc.format_message(), exc.exit_code)
     except click.Abort:  # click's name for KeyboardInterrupt (and EOF on a prompt)

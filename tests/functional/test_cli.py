@@ -267,6 +267,16 @@ async def test_errors_are_one_json_object_on_stderr_with_json(
     assert plain.stderr == "hivetui ctl: Not found: no agent named 'nobody'\n"
 
 
+def test_a_usage_error_shows_what_was_typed_bounded_and_inert(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["ctl", "agents", "--\x1b]2;pwned\x07"], ["ctl", "agents", "\x1b]2;pwned\x07"],
+                 ["ctl", "agents", "x" * 100_000]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "\x1b" not in err and "\x07" not in err and len(err) < 1000, err
+        assert err.startswith("Usage: hivetui ctl agents [OPTIONS]\n"), err
+
+
 def test_config_before_attach_is_read(tmp_path: Path) -> None:
     """The live bug: `hivetui --config /nonexistent attach` raised no error."""
     missing = tmp_path / "nonexistent.toml"
