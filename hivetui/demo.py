@@ -9,7 +9,6 @@ recovery have been seen.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import logging
@@ -20,7 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from hivetui.core.config import HiveConfig, load_config
+from hivetui.core.config import HiveConfig
 from hivetui.core.events import (
     AgentStarted,
     ApprovalRequested,
@@ -160,17 +159,18 @@ async def _print_events(api: OperatorSession, out: Callable[[str], None]) -> Non
         out(_line(ev))
 
 
-def run_demo(args: argparse.Namespace) -> int:
+def run_demo(state_dir: Path | None, config: HiveConfig, *, backend: str | None,
+             verbose: bool, headless: bool) -> int:
+    """`hivetui demo`: on ``state_dir`` (kept), else on a temporary one (removed)."""
     from hivetui.cli import setup_logging
 
-    config = load_config(args.config)
-    config.backend = args.backend or "local"
+    config.backend = backend or "local"
     config.crash_watch.interval_s = 2.0
-    keep = args.state_dir is not None
-    state_dir = args.state_dir or Path(tempfile.mkdtemp(prefix="hivetui-demo-"))
-    setup_logging(StatePaths(state_dir), args.verbose, logs=config.logs)
+    keep = state_dir is not None
+    state_dir = state_dir or Path(tempfile.mkdtemp(prefix="hivetui-demo-"))
+    setup_logging(StatePaths(state_dir), verbose, logs=config.logs)
     try:
-        if args.headless:
+        if headless:
             def out(line: str) -> None:
                 print(line, flush=True)
 
