@@ -23,6 +23,7 @@ from textual.app import App
 from textual.css import stylesheet as textual_stylesheet
 from textual.dom import DOMNode
 from textual.geometry import Size
+from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets._footer import FooterKey
 
@@ -34,12 +35,17 @@ from hivetui.tui.warmup import EmptyHive
 ROOT = Path(__file__).resolve().parents[2]
 
 
+async def until_footer_keys(pilot: Pilot[None]) -> None:
+    """Until the fleet's first full frame: its footer shows the keys."""
+    while not pilot.app.screen.query(FooterKey):
+        await pilot.pause(0.01)
+    await pilot.pause()
+
+
 async def first_frame(app: HiveApp) -> None:
-    """Run ``app`` headless until the fleet's footer shows its keys."""
+    """Run ``app`` headless until its first full frame."""
     async with app.run_test(size=(120, 36)) as pilot:
-        while not app.screen.query(FooterKey):
-            await pilot.pause(0.01)
-        await pilot.pause()
+        await until_footer_keys(pilot)
 
 
 def empty_app() -> HiveApp:
@@ -88,9 +94,7 @@ async def test_footer_keys_are_styled_once_and_look_as_textuals(
     monkeypatch.setattr(App, "update_styles", noted)
     app = empty_app()
     async with app.run_test(size=(120, 36)) as pilot:
-        while not app.screen.query(FooterKey):
-            await pilot.pause(0.01)
-        await pilot.pause()
+        await until_footer_keys(pilot)
         keys = list(app.screen.query(FooterKey))
         assert restyled == []
         # Textual's footer (not compact): every key but the palette's loses "-compact"
@@ -163,8 +167,7 @@ async def test_the_first_frame_reads_the_hive_once_in_one_round_trip() -> None:
     app = create_app(cast(HiveAPI, hive), where="attached", bell=False)
     loading = app.begin_loading()  # as run_app does before Textual starts
     async with app.run_test(size=(120, 36)) as pilot:
-        while not app.screen.query(FooterKey):
-            await pilot.pause(0.01)
+        await until_footer_keys(pilot)
         assert loading.done() and app.hive_context.state.loaded
     # the counts are asked while the agents are still on their way; on_mount read nothing
     # again
@@ -182,9 +185,7 @@ async def test_a_resize_to_the_same_size_lays_nothing_out_again(
 
     app = empty_app()
     async with app.run_test(size=(120, 36)) as pilot:
-        while not app.screen.query(FooterKey):
-            await pilot.pause(0.01)
-        await pilot.pause()
+        await until_footer_keys(pilot)
         monkeypatch.setattr(Screen, "_screen_resized", noted)
         same = Size(120, 36)
         app.post_message(events.Resize(same, same))  # as the terminal driver sends it
