@@ -7,13 +7,14 @@ first frame (:mod:`hivetui.tui.shared_css`), and Textual's and Rich's caches of 
 colours and cell widths. The sessions still build their own app, their own screens and
 their own connection; the warm-up never talks to a hive.
 
-It leaves nothing running behind it: its event loop is closed and it starts no thread
-(a fork must not inherit either).
+It leaves nothing running behind it: its event loop is closed, it starts no thread (a
+fork must not inherit either), and its app is garbage once it returns.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
@@ -79,4 +80,8 @@ async def _draw_once() -> None:
 def warm_up() -> int:
     """Draw the fleet once, headless; the number of parsed stylesheet sources it left."""
     asyncio.run(_draw_once())
+    # the app froze its start-up heap (HiveApp._freeze_startup_heap): let the warm-up's own
+    # app, screens and widgets be collected now that it is done
+    gc.unfreeze()
+    gc.collect()
     return parsed_sources()

@@ -104,11 +104,14 @@ async def test_footer_keys_are_styled_once_and_look_as_textuals(
 
 
 WARM_THEN_FORK = '''
-import asyncio, os, sys, threading
+import asyncio, gc, os, sys, threading
 from textual.css import stylesheet
+from hivetui.tui.app import HiveApp
 from hivetui.tui.warmup import warm_up
 sources = warm_up()
 print("sources", sources, "threads", threading.active_count())
+print("frozen", gc.get_freeze_count(), "apps",
+      sum(isinstance(o, HiveApp) for o in gc.get_objects()))
 try:
     asyncio.get_running_loop()
     print("a loop is running")
@@ -129,7 +132,7 @@ print("child status", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
 '''
 
 
-def test_warm_up_leaves_nothing_running_and_forked_apps_parse_nothing(tmp_path: Path
+def test_warm_up_leaves_nothing_behind_and_forked_apps_parse_nothing(tmp_path: Path
                                                                       ) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "XDG_STATE_HOME": str(tmp_path)}
     done = subprocess.run([sys.executable, "-c", WARM_THEN_FORK], cwd=ROOT, env=env,
@@ -138,7 +141,8 @@ def test_warm_up_leaves_nothing_running_and_forked_apps_parse_nothing(tmp_path: 
     lines = done.stdout.splitlines()
     words = lines[0].split()
     assert words[0] == "sources" and int(words[1]) > 0 and words[2:] == ["threads", "1"]
-    assert lines[1:] == ["child status 0"], done.stdout
+    assert lines[1] == "frozen 0 apps 0"  # the warm-up's app is gone, nothing held frozen
+    assert lines[2:] == ["child status 0"], done.stdout
 
 
 class SlowHive(EmptyHive):
