@@ -8,6 +8,9 @@ ps: with ps; [
   pexpect
   ptyprocess
   mcp
+  pydantic
+  pydantic-settings
+  xdg-base-dirs
   pyte
   textual-plotext
   uvicorn
