@@ -651,8 +651,8 @@ class TerminalScreen(pyte.Screen):
             if to_history:
                 self.scrollback.extend(region[:shift])
             buf.update(zip(range(top, bottom + 1), region[shift:], strict=True))
-            self.dirty = {y - shift if top <= y <= bottom else y for y in self.dirty
-                          if not top <= y < top + shift}
+            self.dirty = {y if y < top or y > bottom else y - shift for y in self.dirty
+                          if y < top or y > bottom or y - shift >= top}
         self.dirty.update(range(top + max(0, y0 - shift), bottom + 1))
         self.cursor.y = top + min(end, height) - 1
         self.cursor.x = 0

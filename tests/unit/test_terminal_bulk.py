@@ -181,3 +181,7 @@ def test_a_flood_in_a_scrolling_region_scrolls_once_per_read(
     assert emulator.screen.scrolled_lines == 20_000 - 22
     assert emulator.display[23].rstrip() == "got keys"
     assert emulator.display[21].rstrip() == "y" and emulator.display[22].rstrip() == ""
+    emulator.screen.dirty.clear()
+    emulator.feed(b"\x1b7\x1b[24;1H\x1b[2Kgot more\x1b8" + data[:4096])
+    assert 23 in emulator.screen.dirty  # the status row changed; the region's scroll keeps it
+    assert emulator.display[23].rstrip() == "got more"
