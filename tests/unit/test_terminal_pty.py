@@ -7,6 +7,7 @@ import itertools
 import os
 import signal
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -280,3 +281,42 @@ def test_yielding_settles_after_a_key_for_the_app() -> None:
         assert yielding.delay(loop) is None
     finally:
         loop.close()
+
+
+async def test_a_slow_read_of_the_pty_never_stalls_the_loop(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a loaded machine ``os.read`` of a PTY waits in the kernel (the tty layer hands
+    data over in a worker); here each read of the flood's fd takes 100 ms. The pump reads
+    in a thread of its own: the loop's other work keeps turning meanwhile (a read on the
+    loop would stall it 100 ms each time), and nothing is lost."""
+    process = PtyProcess.spawn(["sh", "-c", "head -c 100000 /dev/zero | tr '\\0' y"])
+    real_read = os.read
+    reads = []
+
+    def slow_read(fd: int, size: int) -> bytes:
+        if fd == process.fd:
+            reads.append(size)
+            time.sleep(0.1)
+        return real_read(fd, size)
+
+    monkeypatch.setattr(os, "read", slow_read)
+    out = bytearray()
+    eof = asyncio.Event()
+    pump = OutputPump(process.fd, out.extend, eof.set)
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while not eof.is_set():
+            await asyncio.sleep(0.001)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    pump.start()
+    await asyncio.wait_for(asyncio.gather(eof.wait(), ticker()), timeout=30)
+    assert out.count(b"y") == 100000
+    assert len(reads) >= 6
+    assert len([gap for gap in gaps if gap >= 0.1]) <= 2  # scheduling on a loaded machine
+    await process.wait(timeout=5)
+    process.close_fd()
