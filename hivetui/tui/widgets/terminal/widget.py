@@ -4,7 +4,8 @@ Output flows PTY -> ``OutputPump`` (bounded, time-sliced, backpressure) ->
 ``Emulator`` (pyte subclass) -> frames. A frame renders only the rows that
 changed (the emulator's dirty rows, the cursor's rows; rows that merely moved
 reuse their strip); ``FramePacer`` caps the rate (60 Hz, 10 Hz while flooding)
-and paints promptly for the echo of input. Frames and feeding let the app's
+and paints promptly for the echo of input (frames hold until the output queued
+before it is fed, see ``pacing``). Frames and feeding let the app's
 other ready work go first, and pause briefly after a key meant for the app
 (up to 100 ms): during a flood the terminal's screen is what lags, not the app.
 A hidden terminal renders nothing and is fed at a bounded rate.
@@ -262,8 +263,9 @@ class Terminal(Widget, can_focus=True):
         if not self._shown:
             return
         loop = asyncio.get_running_loop()
-        wait = self._yielding.delay(loop)
-        if wait is not None:  # the app's own work first: the terminal may lag
+        hold = self._pacer.holding(time.perf_counter())
+        wait = hold or self._yielding.delay(loop)
+        if wait is not None:  # an awaited echo, the app's own work first: the terminal lags
             self._frame_handle = loop.call_later(wait, self._frame)
             return
         started = time.perf_counter()
