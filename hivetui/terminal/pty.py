@@ -517,8 +517,8 @@ class OutputPump:
             with self._cond:
                 chunk = bytes(buf[:size])
                 del buf[: len(chunk)]
-                if len(buf) <= self.low_water:
-                    self._cond.notify_all()  # the reader may go on
+                if not self._reading and len(buf) <= self.low_water:
+                    self._cond.notify_all()  # the reader waits for room: it may go on
             self.bytes_fed += len(chunk)
             started = self._clock()
             self._consumer(chunk)
