@@ -37,6 +37,7 @@ from hivetui.terminal.keys import (
     encode_paste,
 )
 from hivetui.terminal.pacing import FramePacer
+from hivetui.terminal.palette import XTERM, Rgb
 from hivetui.terminal.pty import (
     AppInput,
     ExitStatus,
@@ -57,7 +58,10 @@ _PASS_THROUGH = frozenset({RELEASE_KEY, "shift+pageup", "shift+pagedown"})
 
 
 class Terminal(Widget, can_focus=True):
-    """Runs ``argv`` on its own PTY and shows it; keys, mouse and paste go to the program."""
+    """Runs ``argv`` on its own PTY and shows it; keys, mouse and paste go to the program.
+
+    ``palette``: the 16 ANSI colours as drawn (the ``[terminal] palette`` setting).
+    """
 
     DEFAULT_CSS = """
     Terminal {
@@ -118,6 +122,7 @@ class Terminal(Widget, can_focus=True):
         env: Mapping[str, str] | None = None,
         cwd: str | os.PathLike[str] | None = None,
         scrollback: int = 5000,
+        palette: Sequence[Rgb] = XTERM,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -131,7 +136,7 @@ class Terminal(Widget, can_focus=True):
         self.pump: OutputPump | None = None
         self.exit_status: ExitStatus | None = None
         self.frames = 0
-        self._view = ScreenView()
+        self._view = ScreenView(palette)
         self._shown = False
         self._frame_handle: asyncio.Handle | None = None
         self._pacer = FramePacer()
