@@ -15,6 +15,7 @@ from typing import Any
 
 from hivetui.core.errors import ConfigError, NameError_
 from hivetui.core.names import validate_model, validate_runtime
+from hivetui.terminal.palette import XTERM, Rgb, parse_palette
 
 
 def default_state_dir() -> Path:
@@ -154,6 +155,23 @@ class SSHConfig:
 
 
 @dataclass
+class TerminalConfig:
+    # the 16 ANSI colours of the agents' shells as drawn: 16 "#rrggbb" separated by commas
+    # or spaces (black, red, green, yellow, blue, magenta, cyan, white, then the bright
+    # ones); empty: xterm's default palette. The UI theme never remaps them.
+    palette: str = ""
+
+    def colours(self) -> tuple[Rgb, ...]:
+        return parse_palette(self.palette) if self.palette.strip() else XTERM
+
+    def validate(self) -> None:
+        try:
+            self.colours()
+        except ValueError as exc:
+            raise ConfigError(f"config key terminal.palette: {exc}") from exc
+
+
+@dataclass
 class HiveConfig:
     backend: str = "local"
     allow_unisolated: bool = False
@@ -166,6 +184,7 @@ class HiveConfig:
     claude: ClaudeConfig = field(default_factory=ClaudeConfig)
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     ssh: SSHConfig = field(default_factory=SSHConfig)
+    terminal: TerminalConfig = field(default_factory=TerminalConfig)
 
 
 def _coerce(path: str, expected: Any, value: Any) -> Any:
@@ -250,3 +269,4 @@ def validate_config(cfg: HiveConfig) -> None:
                           f"got {cfg.control.timeout_s:g}")
     cfg.logs.validate()
     cfg.ssh.validate()
+    cfg.terminal.validate()
