@@ -12,7 +12,9 @@ No textual import: the process and the pump work in any asyncio program.
   update) and no key for the app came in the last ``settle`` seconds, unless it
   has waited ``max_defer`` seconds: the app's own work goes first, the terminal
   is what lags. A slice is sized from the consumer's measured cost to take about
-  ``slice_budget`` seconds (one 4 KB chunk of a scrolling flood costs a pure-Python
+  ``slice_budget`` seconds of CPU (CPU time: on a loaded machine the wall time of
+  a slice includes time the process waited for a CPU, and slices sized on it shrank
+  until their fixed cost was all they did) (one 4 KB chunk of a scrolling flood costs a pure-Python
   emulator 100 ms and more; the app would wait that long at every step of its
   own work). When the buffer is full the reader stops reading: the kernel
   buffer fills and the producer blocks in ``write()`` instead of the loop
@@ -350,6 +352,7 @@ class OutputPump:
         slice_budget: float = 0.002,
         throttled_interval: float = 0.05,
         clock: Callable[[], float] = time.perf_counter,
+        cost_clock: Callable[[], float] = time.thread_time,
         max_defer: float = 0.1,
         settle: float = 0.1,
     ) -> None:
@@ -362,7 +365,7 @@ class OutputPump:
         self.slice_budget = slice_budget
         self.throttled_interval = throttled_interval
         self.throttled = False
-        self._clock = clock
+        self._cost_clock = cost_clock
         self._yielding = Yielding(clock, max_defer, settle)
         self.deferrals = 0
         #: The next slice's size: starts small, then follows the consumer's cost per byte.
@@ -520,9 +523,9 @@ class OutputPump:
                 if not self._reading and len(buf) <= self.low_water:
                     self._cond.notify_all()  # the reader waits for room: it may go on
             self.bytes_fed += len(chunk)
-            started = self._clock()
+            started = self._cost_clock()
             self._consumer(chunk)
-            self._fit_slice(len(chunk), self._clock() - started)
+            self._fit_slice(len(chunk), self._cost_clock() - started)
         if buf:
             self._schedule_step()
         elif self._eof:

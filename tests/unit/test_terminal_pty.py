@@ -196,7 +196,8 @@ async def test_pump_feeds_one_slice_a_turn_sized_to_its_cost() -> None:
         now[0] += 20e-6 * len(data)
 
     eof = asyncio.Event()
-    pump = OutputPump(process.fd, consume, eof.set, clock=lambda: now[0], max_defer=0.0)
+    pump = OutputPump(process.fd, consume, eof.set, clock=lambda: now[0],
+                      cost_clock=lambda: now[0], max_defer=0.0)
     pump.start()
 
     async def other_work() -> None:  # one step per loop turn, as the app's messages take
@@ -208,6 +209,27 @@ async def test_pump_feeds_one_slice_a_turn_sized_to_its_cost() -> None:
     assert sum(slices) == 200000
     assert max(b - a for a, b in itertools.pairwise(turns)) <= 1
     assert max(slices[1:]) <= 0.002 / 20e-6 * 1.01  # the budget's worth, after the first
+    await process.wait(timeout=5)
+    process.close_fd()
+
+
+async def test_slices_follow_the_consumers_cpu_time_not_time_spent_off_the_cpu() -> None:
+    """On a loaded machine a slice's wall time includes waiting for a CPU (here: a consumer
+    that sleeps 5 ms and computes nothing). Sized on wall time, slices shrank to a few
+    bytes, all fixed cost; sized on CPU time they stay large."""
+    process = PtyProcess.spawn(["sh", "-c", "head -c 300000 /dev/zero | tr '\\0' y"])
+    slices: list[int] = []
+
+    def descheduled(data: bytes) -> None:
+        slices.append(len(data))
+        time.sleep(0.005)
+
+    eof = asyncio.Event()
+    pump = OutputPump(process.fd, descheduled, eof.set, max_defer=0.0)
+    pump.start()
+    await asyncio.wait_for(eof.wait(), timeout=30)
+    assert sum(slices) == 300000
+    assert max(slices) >= 8192 and len(slices) < 300000 / 1024
     await process.wait(timeout=5)
     process.close_fd()
 
