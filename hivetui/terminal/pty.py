@@ -12,11 +12,11 @@ No textual import: the process and the pump work in any asyncio program.
   update) and no key for the app came in the last ``settle`` seconds, unless it
   has waited ``max_defer`` seconds: the app's own work goes first, the terminal
   is what lags. A slice is sized from the consumer's measured cost to take about
-  ``slice_budget`` seconds of CPU (CPU time: on a loaded machine the wall time of
-  a slice includes time the process waited for a CPU, and slices sized on it shrank
-  until their fixed cost was all they did) (one 4 KB chunk of a scrolling flood costs a pure-Python
-  emulator 100 ms and more; the app would wait that long at every step of its
-  own work). When the buffer is full the reader stops reading: the kernel
+  ``slice_budget`` seconds (one 4 KB chunk of a scrolling flood once cost a
+  pure-Python emulator 100 ms and more; the app would wait that long at every step
+  of its own work). The cost is CPU time: on a loaded machine a slice's wall time
+  includes waiting for a CPU, and slices sized on it shrank until their fixed cost
+  was all they did. When the buffer is full the reader stops reading: the kernel
   buffer fills and the producer blocks in ``write()`` instead of the loop
   drowning; the buffer is kept small (8 KB) because the echo of a key typed
   during a flood waits behind all of it. A throttled pump (hidden terminal)
