@@ -296,9 +296,10 @@ class Yielding:
     """Lets the app's other work go first, for at most ``max_defer`` seconds in a row.
 
     While other work is ready, wait a turn. For ``settle`` seconds after a key meant for
-    the app (:class:`AppInput`), wait too: what the key does usually ends in a screen
-    update that is timed, not ready, and it should be composed and written without a
-    batch of terminal output in front of it.
+    the app (:class:`AppInput`), wait in any case (``settle`` bounds it; time already
+    spent waiting for other work does not cut it short): what the key does usually
+    ends in a screen update that is timed, not ready, and it should be composed and
+    written without a terminal frame or a batch of output in front of it.
     """
 
     def __init__(self, clock: Callable[[], float], max_defer: float,
@@ -311,11 +312,10 @@ class Yielding:
     def delay(self, loop: asyncio.AbstractEventLoop | None) -> float | None:
         """``None``: go now; ``0.0``: other work is ready, try next turn; else seconds."""
         now = self._clock()
-        if others_ready(loop):
-            wait = 0.0
-        elif 0 <= now - AppInput.at < self.settle:
-            wait = AppInput.at + self.settle - now
-        else:
+        if 0 <= now - AppInput.at < self.settle:
+            self._since = None  # the bound on waiting for other work starts after it
+            return AppInput.at + self.settle - now
+        if not others_ready(loop):
             self._since = None
             return None
         if self._since is None:
@@ -323,7 +323,7 @@ class Yielding:
         if now - self._since >= self.max_defer:
             self._since = None
             return None
-        return wait
+        return 0.0
 
     def waits(self, loop: asyncio.AbstractEventLoop | None) -> bool:
         """True: wait (see :meth:`delay`); False: go now."""

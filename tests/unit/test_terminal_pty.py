@@ -305,6 +305,28 @@ def test_yielding_settles_after_a_key_for_the_app() -> None:
         loop.close()
 
 
+def test_the_settle_after_an_app_key_is_never_cut_short_by_earlier_waiting() -> None:
+    """A frame that already waited almost ``max_defer`` for other work, then a key for the
+    app: it waits the whole settle (a frame slipped into the key's update before)."""
+    loop = asyncio.new_event_loop()
+    now = [10.0]
+    yielding = Yielding(lambda: now[0], max_defer=0.1, settle=0.1)
+    try:
+        loop.call_soon(print)  # other work stays ready
+        assert yielding.delay(loop) == 0.0
+        now[0] = 10.09
+        assert yielding.delay(loop) == 0.0
+        AppInput.note(10.09)
+        now[0] = 10.12  # more than max_defer since the first wait, inside the settle
+        assert yielding.delay(loop) == pytest.approx(0.07)
+        now[0] = 10.2  # the settle is over; other work is still ready: wait again, bounded
+        assert yielding.delay(loop) == 0.0
+        now[0] = 10.31
+        assert yielding.delay(loop) is None
+    finally:
+        loop.close()
+
+
 async def test_a_slow_read_of_the_pty_never_stalls_the_loop(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """On a loaded machine ``os.read`` of a PTY waits in the kernel (the tty layer hands
