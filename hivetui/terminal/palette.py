@@ -42,13 +42,12 @@ def parse_palette(text: str) -> tuple[Rgb, ...]:
     """16 ``#rrggbb`` colours (comma or space separated); ``ValueError`` naming the rule."""
     items = [item for item in re.split(r"[\s,]+", text.strip()) if item]
     if len(items) != 16:
-        raise ValueError(f"terminal palette: got {len(items)} colours; expected {PALETTE_RULE}")
+        raise ValueError(f"got {len(items)} colours; expected {PALETTE_RULE}")
     colours = []
     for item in items:
         m = _COLOUR.match(item)
         if m is None:
-            raise ValueError(f"terminal palette: {item[:20]!r} is not a #rrggbb colour; "
-                             f"expected {PALETTE_RULE}")
+            raise ValueError(f"{item[:20]!r} is not a #rrggbb colour; expected {PALETTE_RULE}")
         value = int(m.group(1), 16)
         colours.append((value >> 16, (value >> 8) & 0xFF, value & 0xFF))
     return tuple(colours)
