@@ -177,7 +177,8 @@ async def _serve(flags: Common, config: HiveConfig) -> int:
 def attach(ctx: click.Context) -> int:
     """The TUI attached to a running core through its control socket.
 
-    --config is read for control.timeout_s only (the core has its own config).
+    --config is read for control.timeout_s and terminal.palette only (the core has its
+    own config).
 
     \b
     Example:
@@ -185,10 +186,11 @@ def attach(ctx: click.Context) -> int:
     """
     flags = common(ctx)
     timeout_s = flags.control_timeout()
+    palette = flags.load_config().terminal.colours()
     setup_logging(StatePaths(flags.resolved_state_dir), flags.verbose)
     from hivetui.tui.run import run_attached
 
-    return asyncio.run(run_attached(flags.control_socket, timeout_s))
+    return asyncio.run(run_attached(flags.control_socket, timeout_s, palette))
 
 
 @cli.command(hidden=True)

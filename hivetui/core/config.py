@@ -29,6 +29,7 @@ from hivetui.core.bounded import quoted
 from hivetui.core.errors import ConfigError
 from hivetui.core.fieldtypes import ModelName, RuntimeName
 from hivetui.core.refusal import explain
+from hivetui.terminal.palette import XTERM, Rgb, parse_palette
 
 ENV_PREFIX = "HIVETUI_"
 ENV_NESTING = "__"  # HIVETUI_BUS__MAX_RECV_BATCH is bus.max_recv_batch
@@ -217,6 +218,23 @@ class SSHConfig(Section):
         return self
 
 
+class TerminalConfig(Section):
+    palette: str = Field("", description="the 16 ANSI colours of the agents' shells: 16 "
+                                         "#rrggbb (black, red, green, yellow, blue, magenta, "
+                                         "cyan, white, then the bright ones); empty: xterm's")
+
+    @field_validator("palette")
+    @classmethod
+    def _sixteen_colours(cls, palette: str) -> str:
+        if palette.strip():
+            parse_palette(palette)  # its ValueError states the rule
+        return palette
+
+    def colours(self) -> tuple[Rgb, ...]:
+        """The palette as drawn (the UI theme never remaps these)."""
+        return parse_palette(self.palette) if self.palette.strip() else XTERM
+
+
 class HiveConfig(Section):
     backend: BackendName = Field("local", description="container backend")
     allow_unisolated: bool = Field(False, description="run agents without namespaces when "
@@ -230,6 +248,7 @@ class HiveConfig(Section):
     claude: ClaudeConfig = Field(default_factory=ClaudeConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     ssh: SSHConfig = Field(default_factory=SSHConfig)
+    terminal: TerminalConfig = Field(default_factory=TerminalConfig)
 
 
 def _is_section(annotation: Any) -> bool:

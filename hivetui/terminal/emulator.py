@@ -529,11 +529,17 @@ class TerminalScreen(pyte.Screen):
 
     # ----- the bulk path: whole lines at once -------------------------------------
 
-    def bulk_ready(self) -> bool:
-        """Whether ``draw_lines`` may run: full-height region, autowrap, no IRM, plain charset."""
+    def _region(self) -> tuple[int, int]:
+        """The scrolling region's top and bottom rows (the whole screen without margins)."""
         margins = self.margins
+        return (0, self.lines - 1) if margins is None else (margins.top, margins.bottom)
+
+    def bulk_ready(self) -> bool:
+        """Whether ``draw_lines`` may run: the cursor in the scrolling region, autowrap, no
+        IRM, plain charset."""
+        top, bottom = self._region()
         return (
-            (margins is None or (margins.top == 0 and margins.bottom == self.lines - 1))
+            top <= self.cursor.y <= bottom
             and mo.DECAWM in self.mode
             and mo.IRM not in self.mode
             and self._plain_charset()
@@ -543,12 +549,15 @@ class TerminalScreen(pyte.Screen):
         """Draw ``run``, whole lines of one-cell characters and SGR ended by CR LF, from column 0.
 
         The same screen, scrollback and attributes as drawing each line then CR LF, but
-        the buffer scrolls once for the run, only the rows that stay (on screen or in
-        scrollback) are listed, and scrollback rows build their cells when first read.
+        the scrolling region scrolls once for the run, only the rows that stay (in the
+        region or in scrollback) are listed, and scrollback rows build their cells when
+        first read.
         """
         texts = run.split("\r\n")
         texts.pop()
-        keep = self.lines + (0 if self.in_alt_screen else (self.scrollback.maxlen or 0))
+        top, bottom = self._region()
+        history = (self.scrollback.maxlen or 0) if self._to_history(top) else 0
+        keep = bottom - top + 1 + history
         for text in reversed(texts):  # REP repeats the last character drawn, lines back if need be
             visible = SGR_SPLIT.sub("", text)
             if visible:
@@ -579,7 +588,7 @@ class TerminalScreen(pyte.Screen):
                 pending=lambda a, b: pending_rows(plan.rows[a:b], default, builder),
             )
         if dropped:
-            for y in range(self.cursor.y, self.lines):
+            for y in range(self.cursor.y, bottom + 1):
                 self.buffer.pop(y, None)  # what the dropped rows overwrote, then scrolled away
         self._place_rows(placed, dropped)
 
@@ -609,36 +618,43 @@ class TerminalScreen(pyte.Screen):
     def _glyph_cells(self, attrs: Cell, text: str) -> list[Cell]:
         return list(map(self._glyph_table(attrs).__getitem__, text))
 
-    def _place_rows(self, rows: _Placement, dropped: int) -> None:
-        """Write ``rows`` from the cursor row down (each ended by a line feed), scrolling once.
+    def _to_history(self, top: int) -> bool:
+        """Whether lines scrolled off the top of a region starting at ``top`` are kept."""
+        return top == 0 and not self.in_alt_screen
 
-        ``dropped`` rows were drawn before them and scrolled out of sight.
-        """
-        buf, lines = self.buffer, self.lines
-        y0 = self.cursor.y
+    def _place_rows(self, rows: _Placement, dropped: int) -> None:
+        """Write ``rows`` from the cursor row down (each ended by a line feed), scrolling the
+        region once. ``dropped`` rows were drawn before them and scrolled out of sight."""
+        buf = self.buffer
+        top, bottom = self._region()
+        height = bottom - top + 1
+        y0 = self.cursor.y - top  # rows from here on are relative to the region's top
         total = rows.total
-        fit = min(total, lines - y0)
+        fit = min(total, height - y0)
         for i in range(fit):
             cells = rows.cells(i)
-            self._mend_wide(buf[y0 + i], 0, len(cells))
-            buf[y0 + i].update(enumerate(cells))
+            line = buf[top + y0 + i]
+            self._mend_wide(line, 0, len(cells))
+            line.update(enumerate(cells))
         end = y0 + total + 1  # the row the last line feed reaches, counted past the bottom
-        shift = max(0, end - lines)
-        self.scrolled_lines += shift + dropped
+        shift = max(0, end - height)
+        to_history = self._to_history(top)
+        if to_history:
+            self.scrolled_lines += shift + dropped
         if shift:
             default = self.default_char
-            screen: list[Line] = [buf[y] for y in range(lines)]
-            first_shown = max(fit, shift - lines + fit)  # rows from here on stay on the screen
-            screen += rows.pending(fit, first_shown)
-            screen += map(rows.fresh, range(first_shown, total))
-            screen.extend(Line(default) for _ in range(end - len(screen)))
-            if not self.in_alt_screen:
-                self.scrollback.extend(screen[:shift])
-            buf.clear()
-            buf.update(enumerate(screen[shift:]))
-        self.dirty = {y - shift for y in self.dirty if y >= shift}
-        self.dirty.update(range(max(0, y0 - shift), lines))
-        self.cursor.y = min(end, lines) - 1
+            region: list[Line] = [buf[top + y] for y in range(height)]
+            first_shown = max(fit, shift - height + fit)  # rows from here on stay in the region
+            region += rows.pending(fit, first_shown)
+            region += map(rows.fresh, range(first_shown, total))
+            region.extend(Line(default) for _ in range(end - len(region)))
+            if to_history:
+                self.scrollback.extend(region[:shift])
+            buf.update(zip(range(top, bottom + 1), region[shift:], strict=True))
+            self.dirty = {y if y < top or y > bottom else y - shift for y in self.dirty
+                          if y < top or y > bottom or y - shift >= top}
+        self.dirty.update(range(top + max(0, y0 - shift), bottom + 1))
+        self.cursor.y = top + min(end, height) - 1
         self.cursor.x = 0
 
     def repeat_last_character(self, count: int | None = None, *args: Any) -> None:

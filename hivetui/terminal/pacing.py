@@ -12,6 +12,10 @@ No textual import: plain bookkeeping over ``time.perf_counter()`` values.
   and again whenever short printable input shows up in the output afterwards
   (the tty's echo may land a write later than the backlog suggested) until a
   deadline. Floods stay cheap; the echo still shows within a frame or two.
+* Until then frames hold (at most ``HOLD_LIMIT``): a frame during a flood costs
+  the app tens of milliseconds, and each one between the input and its echo
+  would delay the echo by that much; the backlog is fed at full speed instead,
+  and the first frame after it shows the echo.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ PROMPT_WINDOW = 0.02
 #: How long after input its echo is looked for in the output.
 ECHO_DEADLINE = 0.5
 _MAX_ECHO = 8
+#: The longest frames hold for an echo (a program need not echo at all).
+HOLD_LIMIT = 0.15
 
 
 class FramePacer:
@@ -32,6 +38,8 @@ class FramePacer:
         self.next_at = 0.0
         self.last_at = 0.0
         self.prompt_until = 0.0
+        #: Frames hold until then for an awaited echo (see ``holding``).
+        self.hold_until = 0.0
         self._echo_at: int | None = None
         self._echo: bytes | None = None
         self._echo_until = 0.0
@@ -51,8 +59,13 @@ class FramePacer:
             interval = max(BUSY_INTERVAL if busy else MIN_INTERVAL, cost * COST_FACTOR)
         self.next_at = started + interval
 
+    def holding(self, now: float) -> float:
+        """Seconds frames still hold for an echo (0.0: paint)."""
+        return max(0.0, self.hold_until - now)
+
     def prompt(self, now: float) -> None:
-        """The next frame comes as soon as the 60 Hz cap allows."""
+        """The next frame comes as soon as the 60 Hz cap allows (a hold ends)."""
+        self.hold_until = 0.0
         self.prompt_until = now + PROMPT_WINDOW
         self.next_at = min(self.next_at, self.last_at + MIN_INTERVAL)
 
@@ -64,6 +77,7 @@ class FramePacer:
         self._echo_until = now + ECHO_DEADLINE
         if backlog:
             self._echo_at = fed + backlog
+            self.hold_until = now + HOLD_LIMIT
             return False
         self._echo_at = fed
         self.prompt(now)
@@ -77,16 +91,14 @@ class FramePacer:
         if now > self._echo_until:
             self._echo_at = self._echo = None
             return False
-        if fed - len(data) < echo_at:  # this chunk finished the backlog
-            if self._echo is None:
-                self._echo_at = None
+        echo = self._echo
+        if echo is None:  # the backlog is done: what the input did comes next
+            self._echo_at = None
             self.prompt(now)
             return True
-        echo = self._echo
-        if echo is not None:
-            seen = self._tail + data  # the echo may straddle two slices of the output
-            self._tail = seen[-(len(echo) - 1):] if len(echo) > 1 else b""
-            if echo in seen:
-                self.prompt(now)
-                return True
+        seen = self._tail + data  # the echo may straddle two slices of the output
+        self._tail = seen[-(len(echo) - 1):] if len(echo) > 1 else b""
+        if echo in seen:
+            self.prompt(now)
+            return True
         return False

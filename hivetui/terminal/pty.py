@@ -5,16 +5,18 @@ No textual import: the process and the pump work in any asyncio program.
 * ``PtyProcess.spawn`` starts ``argv`` with ptyprocess: fork, ``setsid``, the
   PTY slave as controlling terminal of the new session, the window size set
   before ``exec``.
-* ``OutputPump`` reads the master fd into a bounded buffer (coalescing reads)
-  and hands it to a consumer one slice per event-loop turn, and only in a turn
+* ``OutputPump`` reads the master fd in a thread of its own into a bounded buffer
+  (coalescing reads; the loop never waits in the kernel's tty layer) and hands it
+  to a consumer on the loop one slice per event-loop turn, and only in a turn
   where nothing else is ready to run (a key, a message of the app, a screen
   update) and no key for the app came in the last ``settle`` seconds, unless it
   has waited ``max_defer`` seconds: the app's own work goes first, the terminal
-  is what lags. A slice is sized from the consumer's measured
-  cost to take about
-  ``slice_budget`` seconds (one 4 KB chunk of a scrolling flood costs a pure-Python
-  emulator 100 ms and more; the app would wait that long at every step of its
-  own work). When the buffer is full the fd reader is removed: the kernel
+  is what lags. A slice is sized from the consumer's measured cost to take about
+  ``slice_budget`` seconds (one 4 KB chunk of a scrolling flood once cost a
+  pure-Python emulator 100 ms and more; the app would wait that long at every step
+  of its own work). The cost is CPU time: on a loaded machine a slice's wall time
+  includes waiting for a CPU, and slices sized on it shrank until their fixed cost
+  was all they did. When the buffer is full the reader stops reading: the kernel
   buffer fills and the producer blocks in ``write()`` instead of the loop
   drowning; the buffer is kept small (8 KB) because the echo of a key typed
   during a flood waits behind all of it. A throttled pump (hidden terminal)
@@ -30,9 +32,11 @@ import errno
 import fcntl
 import logging
 import os
+import select
 import signal
 import struct
 import termios
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -292,9 +296,10 @@ class Yielding:
     """Lets the app's other work go first, for at most ``max_defer`` seconds in a row.
 
     While other work is ready, wait a turn. For ``settle`` seconds after a key meant for
-    the app (:class:`AppInput`), wait too: what the key does usually ends in a screen
-    update that is timed, not ready, and it should be composed and written without a
-    batch of terminal output in front of it.
+    the app (:class:`AppInput`), wait in any case (``settle`` bounds it; time already
+    spent waiting for other work does not cut it short): what the key does usually
+    ends in a screen update that is timed, not ready, and it should be composed and
+    written without a terminal frame or a batch of output in front of it.
     """
 
     def __init__(self, clock: Callable[[], float], max_defer: float,
@@ -307,11 +312,10 @@ class Yielding:
     def delay(self, loop: asyncio.AbstractEventLoop | None) -> float | None:
         """``None``: go now; ``0.0``: other work is ready, try next turn; else seconds."""
         now = self._clock()
-        if others_ready(loop):
-            wait = 0.0
-        elif 0 <= now - AppInput.at < self.settle:
-            wait = AppInput.at + self.settle - now
-        else:
+        if 0 <= now - AppInput.at < self.settle:
+            self._since = None  # the bound on waiting for other work starts after it
+            return AppInput.at + self.settle - now
+        if not others_ready(loop):
             self._since = None
             return None
         if self._since is None:
@@ -319,7 +323,7 @@ class Yielding:
         if now - self._since >= self.max_defer:
             self._since = None
             return None
-        return wait
+        return 0.0
 
     def waits(self, loop: asyncio.AbstractEventLoop | None) -> bool:
         """True: wait (see :meth:`delay`); False: go now."""
@@ -329,7 +333,11 @@ class Yielding:
 class OutputPump:
     """Reads a PTY master into a bounded buffer and feeds a consumer in time slices.
 
-    ``consumer(data)`` runs on the loop; ``on_eof()`` once when the child's side closed.
+    A thread of its own reads (``os.read`` of a PTY waits in the kernel for the tty
+    layer to hand data over, which on a loaded machine takes milliseconds; the loop
+    never waits there) and stops reading while the buffer is full. ``consumer(data)``
+    runs on the loop; ``on_eof()`` once when the child's side closed. ``stop()`` ends
+    the reader before it returns, so the fd may be closed right after.
     """
 
     def __init__(
@@ -344,6 +352,7 @@ class OutputPump:
         slice_budget: float = 0.002,
         throttled_interval: float = 0.05,
         clock: Callable[[], float] = time.perf_counter,
+        cost_clock: Callable[[], float] = time.thread_time,
         max_defer: float = 0.1,
         settle: float = 0.1,
     ) -> None:
@@ -356,14 +365,19 @@ class OutputPump:
         self.slice_budget = slice_budget
         self.throttled_interval = throttled_interval
         self.throttled = False
-        self._clock = clock
+        self._cost_clock = cost_clock
         self._yielding = Yielding(clock, max_defer, settle)
         self.deferrals = 0
         #: The next slice's size: starts small, then follows the consumer's cost per byte.
         self._slice = MIN_SLICE
+        #: Guards what the reader thread shares with the loop: the buffer and the flags.
+        self._cond = threading.Condition()
         self._buf = bytearray()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._reader: threading.Thread | None = None
+        self._wake: tuple[int, int] | None = None
         self._reading = False
+        self._told = False  # the loop has been told of data it has not looked at yet
         self._step_handle: asyncio.Handle | None = None
         self._eof = False
         self._stopped = False
@@ -378,15 +392,32 @@ class OutputPump:
 
     @property
     def reading(self) -> bool:
+        """Whether the reader is reading (False while the buffer is full, and at the end)."""
         return self._reading
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._resume_reading()
+        self._wake = os.pipe()
+        self._reader = threading.Thread(target=self._read_loop, name=f"pty-reader-{self.fd}",
+                                        daemon=True)
+        self._reading = True
+        self._reader.start()
 
     def stop(self) -> None:
-        self._stopped = True
-        self._pause_reading()
+        """Stop feeding and end the reader thread (it is gone when this returns)."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+        if self._wake is not None:
+            os.write(self._wake[1], b"x")
+        if self._reader is not None and self._reader is not threading.current_thread():
+            self._reader.join()
+            self._reader = None
+        if self._wake is not None:
+            for fd in self._wake:
+                os.close(fd)
+            self._wake = None
+        self._reading = False
         if self._step_handle is not None:
             self._step_handle.cancel()
             self._step_handle = None
@@ -402,37 +433,65 @@ class OutputPump:
             self._step_handle = None
             self._schedule_step()
 
-    def _resume_reading(self) -> None:
-        if not self._reading and not self._eof and not self._stopped and self._loop is not None:
-            self._loop.add_reader(self.fd, self._on_readable)
-            self._reading = True
+    # ----- the reader thread (nothing of the loop's but call_soon_threadsafe) ---------
 
-    def _pause_reading(self) -> None:
-        if self._reading and self._loop is not None:
-            self._loop.remove_reader(self.fd)
-            self._reading = False
-
-    def _on_readable(self) -> None:
-        room = self.high_water - len(self._buf)
-        while room > 0:
-            try:
-                data = os.read(self.fd, max(room, 1024))
-            except BlockingIOError:
-                break
-            except OSError as error:
-                if error.errno != errno.EIO:  # EIO: the slave side is closed (Linux)
-                    raise
-                data = b""
+    def _read_loop(self) -> None:
+        assert self._wake is not None and self._loop is not None
+        poller = select.poll()
+        poller.register(self.fd, select.POLLIN)
+        poller.register(self._wake[0], select.POLLIN)
+        while self._room() > 0:
+            poller.poll()
+            with self._cond:
+                if self._stopped:
+                    return
+            data = self._read_some()
+            if data is None:
+                continue  # nothing after all (another reader, a spurious wake-up)
+            with self._cond:
+                if data:
+                    self._buf += data
+                    self.bytes_read += len(data)
+                else:
+                    self._eof = True
+                    self._reading = False
+                tell, self._told = not self._told, True
+            if tell:
+                try:
+                    self._loop.call_soon_threadsafe(self._data_arrived)
+                except RuntimeError:  # the loop is closed: nobody to feed
+                    return
             if not data:
-                self._eof = True
-                self._pause_reading()
-                break
-            self._buf += data
-            self.bytes_read += len(data)
-            room -= len(data)
-        if room <= 0 and self._reading:
-            self.pauses += 1
-            self._pause_reading()  # backpressure: the producer blocks in the kernel
+                return
+
+    def _room(self) -> int:
+        """Bytes the buffer may take now; waits while it is full (backpressure: the
+        producer blocks in the kernel). 0 once stopped."""
+        with self._cond:
+            if len(self._buf) >= self.high_water and not self._stopped:
+                self.pauses += 1
+                self._reading = False
+                while len(self._buf) > self.low_water and not self._stopped:
+                    self._cond.wait()
+                self._reading = not self._stopped
+            return 0 if self._stopped else self.high_water - len(self._buf)
+
+    def _read_some(self) -> bytes | None:
+        """One read (at most what the buffer has room for); b"" at the end, None if none."""
+        try:
+            return os.read(self.fd, max(self.high_water - len(self._buf), 1024))
+        except BlockingIOError:
+            return None
+        except OSError as error:
+            if error.errno != errno.EIO:  # EIO: the slave side is closed (Linux)
+                log.warning("terminal: reading the pty failed: %s", error)
+            return b""
+
+    # ----- feeding, on the loop ------------------------------------------------------
+
+    def _data_arrived(self) -> None:
+        with self._cond:
+            self._told = False
         self._schedule_step()
 
     def _schedule_step(self, wait: float = 0.0) -> None:
@@ -458,18 +517,19 @@ class OutputPump:
             return
         if buf:
             size = min(self._slice, self.slice_bytes) if self.throttled else self._slice
-            chunk = bytes(buf[:size])
-            del buf[: len(chunk)]
+            with self._cond:
+                chunk = bytes(buf[:size])
+                del buf[: len(chunk)]
+                if not self._reading and len(buf) <= self.low_water:
+                    self._cond.notify_all()  # the reader waits for room: it may go on
             self.bytes_fed += len(chunk)
-            started = self._clock()
+            started = self._cost_clock()
             self._consumer(chunk)
-            self._fit_slice(len(chunk), self._clock() - started)
-        if len(buf) <= self.low_water:
-            self._resume_reading()
+            self._fit_slice(len(chunk), self._cost_clock() - started)
         if buf:
             self._schedule_step()
         elif self._eof:
-            self._stopped = True
+            self.stop()
             self._on_eof()
 
     def _fit_slice(self, fed: int, cost: float) -> None:

@@ -40,6 +40,7 @@ from hivetui.core.events import (
     QuestionAsked,
 )
 from hivetui.core.visible import visible, visible_line
+from hivetui.terminal.palette import XTERM, Rgb
 from hivetui.tui.alerts import AlertEchoes
 from hivetui.tui.context import HiveContext
 from hivetui.tui.executor import CommandRunner
@@ -91,12 +92,14 @@ class HiveApp(App[None]):
     def __init__(self, api: HiveAPI, *, clock: Callable[[], float] = time.time,
                  where: str = "", lifespan: Lifespan | None = None, bell: bool = True,
                  refresh_interval: float = 0.1,
-                 start_services: ServicesStart | None = None) -> None:
+                 start_services: ServicesStart | None = None,
+                 terminal_palette: Sequence[Rgb] = XTERM) -> None:
         super().__init__()
         # every stylesheet of the process shares parsed CSS (see shared_css)
         self.stylesheet = SharedParseStylesheet(variables=self.get_css_variables())
         self.api = api
-        self.hive_context = HiveContext(api, HiveState(api), clock, where)
+        self.hive_context = HiveContext(api, HiveState(api), clock, where,
+                                        terminal_palette=tuple(terminal_palette))
         self.runner = CommandRunner(self, self.hive_context)
         self.pump = EventPump(api, self.hive_context.state, self._deliver, self._alert,
                               self._pump_error, refresh_interval, forward=self._forward)

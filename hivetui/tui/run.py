@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from hivetui.control.client import ControlClient
 from hivetui.core.config import HiveConfig
 from hivetui.core.operator import Operator, OperatorSession
+from hivetui.terminal.palette import XTERM, Rgb
 from hivetui.tui.app import HiveApp, create_app, run_app
 
 log = logging.getLogger(__name__)
@@ -31,17 +32,20 @@ async def run_embedded(state_dir: Path, config: HiveConfig, *, socket: Path | No
     await node.open()
     try:
         api = OperatorSession(node.hive, Operator.local())
-        await run_app(api, embedded_hive=node.hive, start_services=node.start_services)
+        await run_app(api, embedded_hive=node.hive, start_services=node.start_services,
+                      terminal_palette=config.terminal.colours())
     finally:
         await node.aclose()
     return 0
 
 
-async def run_attached(socket: Path, timeout_s: float) -> int:
+async def run_attached(socket: Path, timeout_s: float,
+                       terminal_palette: Sequence[Rgb] = XTERM) -> int:
     """`hivetui attach`: the app against a core across its control socket; each request
-    waits at most ``timeout_s`` (control.timeout_s)."""
+    waits at most ``timeout_s`` (control.timeout_s); shells draw ``terminal_palette``
+    (the attaching operator's terminal.palette)."""
     async with await ControlClient.connect(socket, timeout_s=timeout_s) as api:
-        await run_app(api)
+        await run_app(api, terminal_palette=terminal_palette)
     return 0
 
 
@@ -62,7 +66,7 @@ async def run_demo_tui(state_dir: Path, config: HiveConfig) -> int:
                  asyncio.create_task(scenario.run(), name="demo-scenario")]
         for task in tasks:
             task.add_done_callback(_log_failure)
-        app = create_app(api, where="demo")
+        app = create_app(api, where="demo", terminal_palette=config.terminal.colours())
         try:
             with _exit_on(app, signal.SIGHUP, signal.SIGTERM):
                 await app.run_async()

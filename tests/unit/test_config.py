@@ -75,6 +75,8 @@ TABLE: list[tuple[str, str, str, str | None, str]] = [
     ("ssh.max_unauthenticated_per_source", "0", '"0"', "-1", "an integer from 0 to 10000"),
     ("ssh.login_timeout_s", "5", '"5"', "601", "a finite number more than 0 and at most 600"),
     ("ssh.preload_sessions", "false", "0", None, "true or false"),
+    ("terminal.palette", '"' + " ".join(f"#{n:02x}{n:02x}{n:02x}" for n in range(16)) + '"',
+     "3", '"#000000"', "16 #rrggbb"),
 ]
 
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hivetui.terminal import lines as lines_module
-from hivetui.terminal.emulator import Emulator
+from hivetui.terminal.emulator import Emulator, TerminalScreen
 from hivetui.terminal.lines import PendingRow
 
 
@@ -125,6 +125,10 @@ _PIECES = st.sampled_from(
         b"\xe2\x80\x8d",
         b"\x08",
         b"\xcc\x81",
+        b"\x1b[2;3r",
+        b"\x1b[1;3r",
+        b"\x1b[r",
+        b"\x1b[4H",
     ]
 )
 
@@ -139,3 +143,45 @@ def test_where_a_read_ends_never_changes_the_screen(pieces: list[bytes], cut: in
     split.feed(data[:cut])
     split.feed(data[cut:])
     assert snapshot(whole) == snapshot(split)
+
+
+@pytest.mark.parametrize(("region", "scrollback"), [(b"1;9", 30), (b"3;7", 30), (b"1;10", 0)])
+def test_lines_in_a_scrolling_region_equal_one_byte_at_a_time(region: bytes,
+                                                              scrollback: int) -> None:
+    """The rows below and above the region stay; only a region from the top row keeps history."""
+    data = b"".join(b"fixed %d\r\n" % n for n in range(10)) + b"\x1b[10;1Hstatus line"
+    data += b"\x1b[" + region + b"r\x1b[4;1H\x1b[33m" + coloured_lines(300) + b"tail"
+    whole = Emulator(40, 10, scrollback=scrollback)
+    whole.feed(data)
+    slow = Emulator(40, 10, scrollback=scrollback)
+    for byte in data:
+        slow.feed(bytes([byte]))
+    assert snapshot(whole) == snapshot(slow)
+
+
+def test_a_flood_in_a_scrolling_region_scrolls_once_per_read(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flood under a fixed status row (a region of all rows but the last) takes the bulk
+    path: the region scrolls about once per read, not once per line."""
+    scrolls = []
+    original = TerminalScreen._scroll_up
+
+    def counting(self: TerminalScreen, top: int, bottom: int) -> None:
+        scrolls.append(top)
+        original(self, top, bottom)
+
+    monkeypatch.setattr(TerminalScreen, "_scroll_up", counting)
+    emulator = Emulator(80, 24, scrollback=1000)
+    emulator.feed(b"\x1b[1;23r\x1b[24;1Hgot keys\x1b[1;1H")
+    data = b"y\r\n" * 20_000
+    for offset in range(0, len(data), 4096):
+        emulator.feed(data[offset : offset + 4096])
+    reads = len(data) // 4096 + 1
+    assert len(scrolls) <= 2 * reads
+    assert emulator.screen.scrolled_lines == 20_000 - 22
+    assert emulator.display[23].rstrip() == "got keys"
+    assert emulator.display[21].rstrip() == "y" and emulator.display[22].rstrip() == ""
+    emulator.screen.dirty.clear()
+    emulator.feed(b"\x1b7\x1b[24;1H\x1b[2Kgot more\x1b8" + data[:4096])
+    assert 23 in emulator.screen.dirty  # the status row changed; the region's scroll keeps it
+    assert emulator.display[23].rstrip() == "got more"

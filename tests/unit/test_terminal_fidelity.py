@@ -66,7 +66,7 @@ def test_the_palette_is_configurable() -> None:
     colours = [rgb(segment.style) for segment in strip if segment.style is not None][:2]
     assert colours == [(1, 1, 1), (13, 13, 13)]
     for bad in ("#000000", "#00000g " * 16):
-        with pytest.raises(ValueError, match="terminal palette"):
+        with pytest.raises(ValueError, match="expected 16 #rrggbb"):
             parse_palette(bad)
 
 

@@ -7,6 +7,7 @@ import itertools
 import os
 import signal
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -195,7 +196,8 @@ async def test_pump_feeds_one_slice_a_turn_sized_to_its_cost() -> None:
         now[0] += 20e-6 * len(data)
 
     eof = asyncio.Event()
-    pump = OutputPump(process.fd, consume, eof.set, clock=lambda: now[0], max_defer=0.0)
+    pump = OutputPump(process.fd, consume, eof.set, clock=lambda: now[0],
+                      cost_clock=lambda: now[0], max_defer=0.0)
     pump.start()
 
     async def other_work() -> None:  # one step per loop turn, as the app's messages take
@@ -207,6 +209,27 @@ async def test_pump_feeds_one_slice_a_turn_sized_to_its_cost() -> None:
     assert sum(slices) == 200000
     assert max(b - a for a, b in itertools.pairwise(turns)) <= 1
     assert max(slices[1:]) <= 0.002 / 20e-6 * 1.01  # the budget's worth, after the first
+    await process.wait(timeout=5)
+    process.close_fd()
+
+
+async def test_slices_follow_the_consumers_cpu_time_not_time_spent_off_the_cpu() -> None:
+    """On a loaded machine a slice's wall time includes waiting for a CPU (here: a consumer
+    that sleeps 5 ms and computes nothing). Sized on wall time, slices shrank to a few
+    bytes, all fixed cost; sized on CPU time they stay large."""
+    process = PtyProcess.spawn(["sh", "-c", "head -c 300000 /dev/zero | tr '\\0' y"])
+    slices: list[int] = []
+
+    def descheduled(data: bytes) -> None:
+        slices.append(len(data))
+        time.sleep(0.005)
+
+    eof = asyncio.Event()
+    pump = OutputPump(process.fd, descheduled, eof.set, max_defer=0.0)
+    pump.start()
+    await asyncio.wait_for(eof.wait(), timeout=30)
+    assert sum(slices) == 300000
+    assert max(slices) >= 2048 and len(slices) < 300000 / 512  # wall time: 64-byte slices
     await process.wait(timeout=5)
     process.close_fd()
 
@@ -280,3 +303,64 @@ def test_yielding_settles_after_a_key_for_the_app() -> None:
         assert yielding.delay(loop) is None
     finally:
         loop.close()
+
+
+def test_the_settle_after_an_app_key_is_never_cut_short_by_earlier_waiting() -> None:
+    """A frame that already waited almost ``max_defer`` for other work, then a key for the
+    app: it waits the whole settle (a frame slipped into the key's update before)."""
+    loop = asyncio.new_event_loop()
+    now = [10.0]
+    yielding = Yielding(lambda: now[0], max_defer=0.1, settle=0.1)
+    try:
+        loop.call_soon(print)  # other work stays ready
+        assert yielding.delay(loop) == 0.0
+        now[0] = 10.09
+        assert yielding.delay(loop) == 0.0
+        AppInput.note(10.09)
+        now[0] = 10.12  # more than max_defer since the first wait, inside the settle
+        assert yielding.delay(loop) == pytest.approx(0.07)
+        now[0] = 10.2  # the settle is over; other work is still ready: wait again, bounded
+        assert yielding.delay(loop) == 0.0
+        now[0] = 10.31
+        assert yielding.delay(loop) is None
+    finally:
+        loop.close()
+
+
+async def test_a_slow_read_of_the_pty_never_stalls_the_loop(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a loaded machine ``os.read`` of a PTY waits in the kernel (the tty layer hands
+    data over in a worker); here each read of the flood's fd takes 100 ms. The pump reads
+    in a thread of its own: the loop's other work keeps turning meanwhile (a read on the
+    loop would stall it 100 ms each time), and nothing is lost."""
+    process = PtyProcess.spawn(["sh", "-c", "head -c 100000 /dev/zero | tr '\\0' y"])
+    real_read = os.read
+    reads = []
+
+    def slow_read(fd: int, size: int) -> bytes:
+        if fd == process.fd:
+            reads.append(size)
+            time.sleep(0.1)
+        return real_read(fd, size)
+
+    monkeypatch.setattr(os, "read", slow_read)
+    out = bytearray()
+    eof = asyncio.Event()
+    pump = OutputPump(process.fd, out.extend, eof.set)
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while not eof.is_set():
+            await asyncio.sleep(0.001)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    pump.start()
+    await asyncio.wait_for(asyncio.gather(eof.wait(), ticker()), timeout=30)
+    assert out.count(b"y") == 100000
+    assert len(reads) >= 6
+    assert len([gap for gap in gaps if gap >= 0.1]) <= 2  # scheduling on a loaded machine
+    await process.wait(timeout=5)
+    process.close_fd()

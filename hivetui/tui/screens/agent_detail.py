@@ -96,7 +96,8 @@ class AgentDetailScreen(GuardedScreen, TakesRefreshes):
             with TabPane("Logs", id="logs"):
                 yield LogPane(api, self.agent, id="log-pane")
             with TabPane("Terminal", id="terminal"):
-                yield TerminalPane(api, self.agent, id="terminal-pane")
+                yield TerminalPane(api, self.agent, palette=self.ctx.terminal_palette,
+                                   id="terminal-pane")
         yield HiveFooter()
 
     async def on_mount(self) -> None:

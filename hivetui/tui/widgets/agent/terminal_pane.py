@@ -16,6 +16,8 @@ still leaves.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -23,6 +25,7 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from hivetui.core.api import HiveAPI
+from hivetui.terminal.palette import XTERM, Rgb
 from hivetui.tui.guard import attempt
 from hivetui.tui.screens.confirm import ConfirmScreen
 from hivetui.tui.widgets.terminal import Terminal
@@ -35,10 +38,12 @@ class TerminalPane(Vertical, can_focus=True):
         Binding("ctrl+d", "close", "Close the shell", show=True),
     ]
 
-    def __init__(self, api: HiveAPI, agent: str, *, id: str | None = None) -> None:
+    def __init__(self, api: HiveAPI, agent: str, *, palette: Sequence[Rgb] = XTERM,
+                 id: str | None = None) -> None:
         super().__init__(id=id)
         self.api = api
         self.agent = agent
+        self.palette = tuple(palette)
         self.terminal: Terminal | None = None
 
     @property
@@ -66,7 +71,7 @@ class TerminalPane(Vertical, can_focus=True):
             return
         if self.terminal is not None:
             await self.terminal.remove()
-        self.terminal = Terminal(argv, id="terminal")
+        self.terminal = Terminal(argv, palette=self.palette, id="terminal")
         await self.mount(self.terminal)
         self.terminal.focus()
         self.refresh_bindings()

@@ -6,16 +6,19 @@ emulator line object and reused unless the emulator marked its row dirty.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.style import Style
 from textual.strip import Strip
 
 from hivetui.terminal.emulator import Line, TerminalScreen
+from hivetui.terminal.palette import XTERM, Rgb
 from hivetui.tui.widgets.terminal.render import LineRenderer
 
 
 class ScreenView:
-    def __init__(self) -> None:
-        self.renderer = LineRenderer()
+    def __init__(self, palette: Sequence[Rgb] = XTERM) -> None:
+        self.renderer = LineRenderer(palette)
         self.strips: list[Strip] = []
         self.full = True
         #: Lines scrolled back into history; 0 is the live screen.

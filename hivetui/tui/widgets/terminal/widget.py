@@ -4,7 +4,8 @@ Output flows PTY -> ``OutputPump`` (bounded, time-sliced, backpressure) ->
 ``Emulator`` (pyte subclass) -> frames. A frame renders only the rows that
 changed (the emulator's dirty rows, the cursor's rows; rows that merely moved
 reuse their strip); ``FramePacer`` caps the rate (60 Hz, 10 Hz while flooding)
-and paints promptly for the echo of input. Frames and feeding let the app's
+and paints promptly for the echo of input (frames hold until the output queued
+before it is fed, see ``pacing``). Frames and feeding let the app's
 other ready work go first, and pause briefly after a key meant for the app
 (up to 100 ms): during a flood the terminal's screen is what lags, not the app.
 A hidden terminal renders nothing and is fed at a bounded rate.
@@ -36,6 +37,7 @@ from hivetui.terminal.keys import (
     encode_paste,
 )
 from hivetui.terminal.pacing import FramePacer
+from hivetui.terminal.palette import XTERM, Rgb
 from hivetui.terminal.pty import (
     AppInput,
     ExitStatus,
@@ -56,7 +58,10 @@ _PASS_THROUGH = frozenset({RELEASE_KEY, "shift+pageup", "shift+pagedown"})
 
 
 class Terminal(Widget, can_focus=True):
-    """Runs ``argv`` on its own PTY and shows it; keys, mouse and paste go to the program."""
+    """Runs ``argv`` on its own PTY and shows it; keys, mouse and paste go to the program.
+
+    ``palette``: the 16 ANSI colours as drawn (the ``[terminal] palette`` setting).
+    """
 
     DEFAULT_CSS = """
     Terminal {
@@ -117,6 +122,7 @@ class Terminal(Widget, can_focus=True):
         env: Mapping[str, str] | None = None,
         cwd: str | os.PathLike[str] | None = None,
         scrollback: int = 5000,
+        palette: Sequence[Rgb] = XTERM,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -130,7 +136,7 @@ class Terminal(Widget, can_focus=True):
         self.pump: OutputPump | None = None
         self.exit_status: ExitStatus | None = None
         self.frames = 0
-        self._view = ScreenView()
+        self._view = ScreenView(palette)
         self._shown = False
         self._frame_handle: asyncio.Handle | None = None
         self._pacer = FramePacer()
@@ -262,8 +268,9 @@ class Terminal(Widget, can_focus=True):
         if not self._shown:
             return
         loop = asyncio.get_running_loop()
-        wait = self._yielding.delay(loop)
-        if wait is not None:  # the app's own work first: the terminal may lag
+        hold = self._pacer.holding(time.perf_counter())
+        wait = hold or self._yielding.delay(loop)
+        if wait is not None:  # an awaited echo, the app's own work first: the terminal lags
             self._frame_handle = loop.call_later(wait, self._frame)
             return
         started = time.perf_counter()
