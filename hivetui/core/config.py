@@ -121,6 +121,24 @@ class ClaudeConfig:
 
 
 @dataclass
+class AnthropicConfig:
+    """Where the core's credential broker forwards, and where the operator's credential is.
+
+    The credential: ``key_file`` (a 0600 file holding one API key or ``claude setup-token``
+    OAuth token) when set, else ``ANTHROPIC_API_KEY``, else ``CLAUDE_CODE_OAUTH_TOKEN`` in
+    the core's own environment. It never enters a container (hivetui/broker)."""
+
+    base_url: str = "https://api.anthropic.com"
+    key_file: str = ""
+
+    def validate(self) -> None:
+        if not self.base_url.startswith(("https://", "http://")) or \
+                len(self.base_url) > 2000 or any(c.isspace() for c in self.base_url):
+            raise ConfigError("anthropic.base_url must be an http(s):// URL without spaces, "
+                              f"got {self.base_url[:100]!r}")
+
+
+@dataclass
 class TelemetryConfig:
     raw_retention_s: float = 48 * 3600.0
     downsample_bucket_s: float = 3600.0
@@ -164,6 +182,7 @@ class HiveConfig:
     crash_watch: CrashWatchConfig = field(default_factory=CrashWatchConfig)
     harness: HarnessConfig = field(default_factory=HarnessConfig)
     claude: ClaudeConfig = field(default_factory=ClaudeConfig)
+    anthropic: AnthropicConfig = field(default_factory=AnthropicConfig)
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     ssh: SSHConfig = field(default_factory=SSHConfig)
 
@@ -250,3 +269,4 @@ def validate_config(cfg: HiveConfig) -> None:
                           f"got {cfg.control.timeout_s:g}")
     cfg.logs.validate()
     cfg.ssh.validate()
+    cfg.anthropic.validate()

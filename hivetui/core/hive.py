@@ -22,6 +22,7 @@ from hivetui.core.paths import StatePaths
 from hivetui.core.ports import ContainerBackend
 from hivetui.core.questions import Questions
 from hivetui.core.registry import Registry
+from hivetui.core.spend import Spend
 from hivetui.core.store import Store, refuse_fresh_over_agents
 from hivetui.core.telemetry import Telemetry
 
@@ -67,6 +68,8 @@ class Hive:
             self.notify_manager, self.config.harness.default_runtime,
             self.config.harness.default_model,
         )
+        self.spend = Spend(self.store, self.telemetry, self.hub, self.notify_manager,
+                           self._budget_of)
         self.metrics = Metrics(self.telemetry, self.registry, self.bus, self._queue_lengths)
         if self.lifecycle is not None:
             self.lifecycle.harness_settings = {
@@ -127,6 +130,12 @@ class Hive:
                 await self._backend.aclose()
             await self.store.aclose()
         log.info("hive closed")
+
+    async def _budget_of(self, agent: str) -> float | None:
+        """The agent's ``budget_usd_per_day`` (its applied settings); None: no limit."""
+        if self.lifecycle is None or self.registry.find(agent) is None:
+            return None
+        return (await self.lifecycle.applied_settings(agent)).budget_usd_per_day
 
     async def _queue_lengths(self) -> dict[str, int]:
         return {"approval_queue": len(await self.approvals.query()),

@@ -44,6 +44,9 @@ class AgentSettings:
     extra_mcp_servers: tuple[McpServerSpec, ...] = ()
     private_users: bool = True
     packages: tuple[str, ...] = ()
+    #: what the agent's API use may cost per day (UTC), reckoned by the core's credential
+    #: broker from the responses' own usage; None: no limit
+    budget_usd_per_day: float | None = None
 
     def with_model(self, model: str) -> AgentSettings:
         return replace(self, model=model)
@@ -56,6 +59,7 @@ class AgentSettings:
             "private_users": self.private_users,
             "packages": list(self.packages),
             "mcp_servers": [s.to_dict() for s in self.extra_mcp_servers],
+            "budget_usd_per_day": self.budget_usd_per_day,
         }
 
     def to_toml(self) -> str:
@@ -68,6 +72,8 @@ class AgentSettings:
             "allowed_tools = [" + ", ".join(q(t) for t in self.allowed_tools) + "]",
             "packages = [" + ", ".join(q(p) for p in self.packages) + "]",
         ]
+        if self.budget_usd_per_day is not None:
+            lines.append(f"budget_usd_per_day = {self.budget_usd_per_day!r}")
         for spec in self.extra_mcp_servers:
             lines += ["", "[[mcp_servers]]", f"name = {q(spec.name)}",
                       f"command = {q(spec.command)}",
@@ -87,7 +93,8 @@ class AgentSettings:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AgentSettings:
-        known = {"runtime", "model", "allowed_tools", "private_users", "packages", "mcp_servers"}
+        known = {"runtime", "model", "allowed_tools", "private_users", "packages", "mcp_servers",
+                 "budget_usd_per_day"}
         unknown = set(data) - known
         if unknown:
             raise ConfigError(f"unknown settings keys {sorted(unknown)} (known: {sorted(known)})")
@@ -140,4 +147,20 @@ class AgentSettings:
             extra_mcp_servers=tuple(servers),
             private_users=private,
             packages=strs("packages", base.packages),
+            budget_usd_per_day=_budget(data.get("budget_usd_per_day")),
         )
+
+
+MAX_BUDGET_USD = 1_000_000.0
+
+
+def _budget(value: object) -> float | None:
+    """``budget_usd_per_day``: absent means no limit; else a number from 0 (no API use at
+    all) to a million."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or \
+            not 0 <= value <= MAX_BUDGET_USD:
+        raise ConfigError("settings key budget_usd_per_day must be a number of US dollars "
+                          f"from 0 to {MAX_BUDGET_USD:g}, got {str(value)[:40]}")
+    return float(value)
