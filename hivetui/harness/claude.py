@@ -102,6 +102,9 @@ class ClaudeRuntime:
         base = dict(os.environ if env is None else env)
         base.setdefault("CLAUDE_CONFIG_DIR", str(state_dir / ".claude"))
         base.setdefault("DISABLE_AUTOUPDATER", "1")
+        # no telemetry or error reports from inside a container: its only way out is the
+        # hive (the broker, the allow-listed hosts)
+        base.setdefault("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
         self.env = base
         #: the core's credential broker, read again before every run (bridge.json)
         self._broker = broker
