@@ -120,6 +120,8 @@ class BrokerApp:
         self.credential = credential
         self.base_url = base_url.rstrip("/")
         self.client = client
+        #: answers being counted (core/spend.py); waited for when the broker stops
+        self.counting: set[asyncio.Future[float]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -200,7 +202,20 @@ class BrokerApp:
             if reader is not None:
                 reader.finish()
                 if reader.usage:
-                    await self.hive.spend.record(agent, reader.model, reader.usage)
+                    self._count(agent, reader)
+
+    def _count(self, agent: str, reader: UsageReader) -> None:
+        """Count the answer after it has gone out: a keep-alive connection's next request
+        is not held for the store's commit (the budget is checked against what is counted
+        when a request starts: answers still being counted are in flight)."""
+        task = asyncio.ensure_future(self.hive.spend.record(agent, reader.model, reader.usage))
+        self.counting.add(task)
+        task.add_done_callback(self._counted)
+
+    def _counted(self, task: asyncio.Future[float]) -> None:
+        self.counting.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("broker: an answer's usage could not be counted: %s", task.exception())
 
     async def _relay(self, response: httpx2.Response, send: Send,
                      reader: UsageReader | None) -> None:
@@ -303,7 +318,12 @@ class Broker:
         timeout = httpx2.Timeout(600.0, connect=10.0)
         # built off the loop: loading the system's CA certificates takes a good part of a
         # second, during which the embedded operator's keys must still be answered
-        client = await asyncio.to_thread(httpx2.AsyncClient, limits=limits, timeout=timeout)
+        # TCP_NODELAY: a request's headers and body go out as separate writes, which Nagle's
+        # algorithm would hold for the server's delayed ACK (40 ms a request)
+        transport = await asyncio.to_thread(
+            httpx2.AsyncHTTPTransport, limits=limits,
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+        client = httpx2.AsyncClient(transport=transport, timeout=timeout)
         async with client:
             app = BrokerApp(self.hive, self.credential, config.base_url, client)
             self._server = _QuietServer(uvicorn.Config(
@@ -331,6 +351,8 @@ class Broker:
                 self._server.should_exit = True
                 if not serve.done():
                     await asyncio.shield(serve)
+                if app.counting:
+                    await asyncio.wait(app.counting, timeout=GRACEFUL_S)
                 for sock in sockets:
                     sock.close()
 
