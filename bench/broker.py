@@ -31,7 +31,6 @@ import multiprocessing.connection
 import os
 import socket
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -40,11 +39,9 @@ from typing import Any
 
 import httpx2
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from hivetui.broker.credential import Credential  # noqa: E402
-from hivetui.broker.server import Broker  # noqa: E402
-from hivetui.core.hive import Hive  # noqa: E402
+from hivetui.broker.credential import Credential
+from hivetui.broker.server import Broker
+from hivetui.core.hive import Hive
 
 KEY = "sk-ant-api03-bench-operator-key"
 MODEL = "claude-sonnet-4-5"
