@@ -98,6 +98,7 @@ class Hive:
             await self.registry.load()
             await self.bus.load()
             await self.bus.tell_untold_dead()
+            await self.spend.load()
             self._tg = asyncio.TaskGroup()
             await self._tg.__aenter__()
         except BaseException:
@@ -136,6 +137,12 @@ class Hive:
         if self.lifecycle is None or self.registry.find(agent) is None:
             return None
         return (await self.lifecycle.applied_settings(agent)).budget_usd_per_day
+
+    def known_budget(self, agent: str) -> float | None:
+        """The agent's ``budget_usd_per_day`` as last read by this core (None: no limit, or
+        not read yet: its container has not started under this core)."""
+        return self.lifecycle.known_settings(agent).budget_usd_per_day \
+            if self.lifecycle is not None else None
 
     async def _queue_lengths(self) -> dict[str, int]:
         return {"approval_queue": len(await self.approvals.query()),

@@ -92,6 +92,10 @@ class Lifecycle:
         self._settings[agent.name] = settings
         return settings
 
+    def known_settings(self, name: str) -> AgentSettings:
+        """The agent's applied settings as last read (the defaults when not read yet)."""
+        return self._settings.get(name) or AgentSettings()
+
     async def applied_settings(self, name: str) -> AgentSettings:
         """The agent's applied settings, read from its config repo only when this core has
         not read them yet (every container start and rebuild reads them afresh)."""

@@ -96,6 +96,19 @@ class Spend:
         self._days: dict[tuple[str, str], DaySpend] = {}
         self._telling: set[str] = set()
 
+    async def load(self) -> None:
+        """Today's rows, read once at start (then :meth:`known` answers without the store)."""
+        day = utc_day()
+        for agent, *counts, told in await self._store.fetchall(
+                "SELECT agent, requests, input_tokens, output_tokens, cost_usd, told FROM spend "
+                "WHERE day = ?", (day,)):
+            self._days[(agent, day)] = DaySpend(int(counts[0]), int(counts[1]), int(counts[2]),
+                                                float(counts[3]), bool(told))
+
+    def known(self, agent: str) -> DaySpend:
+        """The agent's spend today as this core knows it (loaded at start, then counted)."""
+        return self._days.get((agent, utc_day())) or DaySpend()
+
     async def today(self, agent: str) -> DaySpend:
         """The agent's spend so far today (read from the store once a day, then kept)."""
         day = utc_day()

@@ -22,6 +22,7 @@ from hivetui.core.config import AnthropicConfig, HiveConfig
 from hivetui.core.errors import ConfigError
 from hivetui.core.events import BudgetExhausted, Notification
 from hivetui.core.hive import Hive
+from hivetui.core.operator import agent_view
 from hivetui.core.settings import AgentSettings
 from hivetui.core.spend import cost_usd
 from tests.fakes.anthropic_api import FakeMessagesApi, Reply, serve_fake_api, text
@@ -158,6 +159,9 @@ async def test_usage_is_counted_into_telemetry_and_the_days_spend(tmp_path: Path
         today = await hive.spend.today("alice")
         assert (today.requests, today.input_tokens, today.output_tokens) == (2, 240, 60)
         assert today.cost_usd == pytest.approx(2 * one)
+        view = agent_view(hive, hive.registry.get("alice"))  # what ctl and the TUI show
+        assert (view.api_requests_today, view.api_input_tokens_today) == (2, 240)
+        assert view.api_today == f"{2 * one:.2f} USD, 2 requests, 240 in / 60 out tokens"
         # a count_tokens call is forwarded and costs nothing
         counted = await c.post(broker.url + "/v1/messages/count_tokens", json=ASK,
                                headers=_bearer(token))
@@ -194,6 +198,9 @@ async def test_a_spent_budget_is_refused_told_once_and_kept_across_a_restart(
         [event] = [json.loads(m.body) for m in await hive.bus.history("boss")
                    if m.recipient == "boss"]
         assert event["event"] == "budget_exhausted" and event["budget"] == one * 1.5
+        view = agent_view(hive, hive.registry.get("alice"))
+        assert view.budget_usd_per_day == one * 1.5
+        assert view.api_today.startswith(f"{2 * one:.2f} of {one * 1.5:.2f} USD, 2 requests")
     # a new core on the same state dir: the day's spend is still spent, and told
     config = HiveConfig()
     async with Hive(tmp_path / "state", config, FakeMemoryBackend()) as hive:
