@@ -25,6 +25,7 @@ from hivetui.core.hive import Hive
 from hivetui.core.operator import agent_view
 from hivetui.core.settings import AgentSettings
 from hivetui.core.spend import cost_usd
+from hivetui.node import HiveNode
 from tests.fakes.anthropic_api import FakeMessagesApi, Reply, serve_fake_api, text
 from tests.fakes.memory_backend import FakeMemoryBackend
 
@@ -256,3 +257,15 @@ def test_cost_follows_the_models_price_and_an_unknown_model_is_priced_dearest() 
     cached = {"cache_creation_input_tokens": 1_000_000, "cache_read_input_tokens": 1_000_000,
               "output_tokens": "lots", "input_tokens": -5}
     assert cost_usd("claude-sonnet-4-5", cached) == pytest.approx(3.0 * 1.25 + 3.0 * 0.1)
+
+
+async def test_a_core_with_a_readable_key_file_refuses_to_start_naming_it(
+        tmp_path: Path) -> None:
+    key = tmp_path / "anthropic.key"
+    key.write_text(OPERATOR_KEY + "\n")
+    os.chmod(key, 0o644)
+    config = HiveConfig()
+    config.anthropic.key_file = str(key)
+    with pytest.raises(ConfigError, match=rf"key_file {key} is mode 0644"):
+        async with HiveNode(tmp_path / "state", config, containers=False):
+            pass
