@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -269,3 +270,22 @@ async def test_a_core_with_a_readable_key_file_refuses_to_start_naming_it(
     with pytest.raises(ConfigError, match=rf"key_file {key} is mode 0644"):
         async with HiveNode(tmp_path / "state", config, containers=False):
             pass
+
+
+async def test_an_unreachable_api_is_an_api_error_naming_base_url(tmp_path: Path) -> None:
+    async with broker_hive(tmp_path) as (hive, broker, _api, token), httpx2.AsyncClient() as c:
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        try:
+            broker_app_url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+            hive.config.anthropic.base_url = broker_app_url
+            await broker.aclose()  # a new broker on the new base_url
+            again = Broker(hive, credential=broker.credential)
+            hive.add_service("broker-again", again.run)
+            await again.ready()
+            answer = await c.post(again.url + "/v1/messages", json=ASK, headers=_bearer(token))
+        finally:
+            closed.close()
+        assert answer.status_code == 502
+        error = answer.json()["error"]
+        assert error["type"] == "api_error" and broker_app_url in error["message"]
