@@ -1,10 +1,15 @@
-"""The broker's side reading of a response's model and usage (hivetui/broker/usage.py)."""
+"""The broker's side reading of a response's model and usage (hivetui/broker/usage.py), and
+the budget it enforces (settings.toml's budget_usd_per_day)."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
+
 from hivetui.broker.usage import MAX_JSON_BYTES, MAX_LINE_BYTES, UsageReader
+from hivetui.core.errors import ConfigError
+from hivetui.core.settings import AgentSettings
 
 START = {"type": "message_start", "message": {
     "model": "claude-sonnet-4-5-20250929",
@@ -55,3 +60,14 @@ def test_a_plain_answer_is_read_at_its_end_and_an_oversized_one_not_at_all() -> 
     broken.feed(b"{not json")
     broken.finish()
     assert broken.usage == {}
+
+
+def test_budget_usd_per_day_is_a_number_of_dollars_or_absent() -> None:
+    assert AgentSettings.from_toml("").budget_usd_per_day is None
+    assert AgentSettings.from_toml("budget_usd_per_day = 5").budget_usd_per_day == 5.0
+    kept = AgentSettings(budget_usd_per_day=2.5)
+    assert AgentSettings.from_toml(kept.to_toml()) == kept
+    for bad in ('"5"', "true", "-1", "nan", "inf", "1e7"):
+        with pytest.raises(ConfigError, match="budget_usd_per_day must be a finite number "
+                                              "from 0 to 1000000"):
+            AgentSettings.from_toml(f"budget_usd_per_day = {bad}")
