@@ -156,7 +156,8 @@ class BrokerApp:
         if path == COUNTED:
             over = await self.hive.spend.refusal(agent.name)
             if over is not None:
-                return api_error(403, "permission_error", over)
+                # as the API itself answers an account out of credit: 400, not retried
+                return api_error(400, "invalid_request_error", over)
         return agent.name
 
     def _upstream_headers(self, scope: Scope) -> list[tuple[bytes, bytes]]:

@@ -148,7 +148,14 @@ async def test_a_spent_budget_fails_the_turn_with_the_brokers_reason(
             assert len(api.requests) == asked  # the refused turn reached no API
             assert [e for e in events if isinstance(e, Notification)
                     and e.title == "alice: API budget spent"]
-            assert "budget_usd_per_day" in node.hive.registry.get("alice").status_detail
+
+            async def dead() -> bool:  # every later attempt is refused alike
+                return bool(await node.hive.bus.dead("alice"))
+
+            await until(dead, 90)
+            [letter] = await node.hive.bus.dead("alice")
+            assert letter.body == "second" and "budget_usd_per_day" in letter.last_failure
+            assert len(api.requests) == asked
         finally:
             collector.cancel()
             await node.stop_all()

@@ -185,9 +185,9 @@ async def test_a_spent_budget_is_refused_told_once_and_kept_across_a_restart(
             assert answer.status_code == 200
             await until_counted(hive, len(api.requests))
         refused = await c.post(broker.url + "/v1/messages", json=ASK, headers=_bearer(token))
-        assert refused.status_code == 403, refused.text
+        assert refused.status_code == 400, refused.text
         error = refused.json()
-        assert error["type"] == "error" and error["error"]["type"] == "permission_error"
+        assert error["type"] == "error" and error["error"]["type"] == "invalid_request_error"
         assert "budget_usd_per_day" in error["error"]["message"]
         assert len(api.requests) == 2
         await c.post(broker.url + "/v1/messages", json=ASK, headers=_bearer(token))
