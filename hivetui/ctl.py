@@ -127,10 +127,11 @@ async def _agents(api: ControlClient, out: Output) -> None:
         [[visible_line(cell) for cell in (
             a.name, a.role, a.state + (" (crash-loop)" if a.crash_looping else ""),
             a.status, a.effective_model, str(a.inbox_depth), _age(a.last_turn_at),
-            ",".join(a.flags), " ".join(a.status_detail.split())[:DETAIL_WIDTH])]
+            a.api_today.split(",")[0], ",".join(a.flags),
+            " ".join(a.status_detail.split())[:DETAIL_WIDTH])]
          for a in agents],
-        ["NAME", "ROLE", "STATE", "STATUS", "MODEL", "INBOX", "LAST TURN", "FLAGS",
-         "DETAIL"]))
+        ["NAME", "ROLE", "STATE", "STATUS", "MODEL", "INBOX", "LAST TURN", "API TODAY",
+         "FLAGS", "DETAIL"]))
 
 
 @ctl_command("agent")

@@ -21,6 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from hivetui.broker.credential import load_credential
 from hivetui.control.server import ControlServer
 from hivetui.control.sessions import SessionTokens
 from hivetui.core.config import HiveConfig
@@ -32,6 +33,7 @@ from hivetui.core.ports import ContainerBackend
 
 if TYPE_CHECKING:
     from hivetui.bridge.server import Bridge
+    from hivetui.broker.server import Broker
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,7 @@ class HiveNode:
         self.hive = Hive(state_dir, self.config, backend)
         self.sessions = SessionTokens()
         self._bridge: Bridge | None = None
+        self._broker: Broker | None = None
         self.control = ControlServer(self.hive, socket, self.sessions)
         self.crash_watch = CrashWatch(self.hive, backend) if backend is not None else None
 
@@ -94,6 +97,7 @@ class HiveNode:
         not to the caller."""
         self.hive.add_service("control", self.control.run)
         await self.control.ready()
+        await self._start_broker()
         started = time.monotonic()
         server = await asyncio.to_thread(importlib.import_module, "hivetui.bridge.server")
         log.info("the bridge's modules took %.2fs to import", time.monotonic() - started)
@@ -107,6 +111,21 @@ class HiveNode:
         if self.crash_watch is not None:
             self.hive.add_service("crash_watch", self.crash_watch.run)
             await self.crash_watch.seeded.wait()
+
+    async def _start_broker(self) -> None:
+        """The credential broker, before the bridge: a container's bridge.json names both.
+        A key file that may not be used (readable by others, say) stops the start here."""
+        credential = load_credential(self.config.anthropic)
+        server = await asyncio.to_thread(importlib.import_module, "hivetui.broker.server")
+        self._broker = server.Broker(self.hive, self.config.bridge.host, credential=credential)
+        self.hive.add_service("broker", self._broker.run)
+        await self._broker.ready()
+
+    @property
+    def broker(self) -> Broker:
+        if self._broker is None:
+            raise BridgeError("the credential broker is not started yet (start_services)")
+        return self._broker
 
     async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
                         tb: TracebackType | None) -> None:
@@ -129,4 +148,6 @@ class HiveNode:
     async def aclose(self) -> None:
         if self._bridge is not None:
             await self._bridge.aclose()
+        if self._broker is not None:
+            await self._broker.aclose()
         await self.hive.aclose()

@@ -48,6 +48,7 @@ let
       allowed_tools = cfg.allowedTools;
       private_users = cfg.privateUsers;
       mcp_servers = map serverSettings cfg.mcpServers;
+      budget_usd_per_day = cfg.budgetUsdPerDay;
     };
   };
 
@@ -166,6 +167,11 @@ in
         "python3Packages.requests"
       ];
       description = "nixpkgs attribute paths installed in the container and on the harness's PATH.";
+    };
+    budgetUsdPerDay = mkOption {
+      type = types.nullOr types.number;
+      default = null;
+      description = "What the agent's API use may cost per UTC day (the core's credential broker enforces it); null: no limit.";
     };
     privateUsers = mkOption {
       type = types.bool;

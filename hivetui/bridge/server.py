@@ -32,6 +32,7 @@ from hivetui.bridge.limits import SessionLimits
 from hivetui.bridge.tools import register_tools
 from hivetui.core.errors import BridgeError
 from hivetui.core.hive import Hive
+from hivetui.core.listen import listen_again
 from hivetui.core.paths import write_private_file
 from hivetui.core.registry import Registry
 from hivetui.core.tool_surface import (
@@ -157,18 +158,6 @@ def last_port(bridge_file: Path, host: str) -> int:
         return 0
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited by accepts
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
 class Bridge:
     """Serve the hive's MCP tools on ``host:port``.
 
@@ -207,19 +196,9 @@ class Bridge:
         return self.url
 
     def _listen(self) -> socket.socket:
-        if self.port == 0:
-            previous = last_port(self.hive.paths.bridge_file, self.host)
-            if previous:
-                try:
-                    return _bind(self.host, previous)
-                except OSError as exc:
-                    log.warning("bridge: the previous port %s is taken (%s); agents are "
-                                "told the new one through their bridge.json", previous, exc)
-        try:
-            return _bind(self.host, self.port)
-        except OSError as exc:
-            raise BridgeError(f"cannot listen on {self.host}:{self.port} (bridge.host, "
-                              f"bridge.port): {exc}") from exc
+        previous = last_port(self.hive.paths.bridge_file, self.host) if self.port == 0 else 0
+        return listen_again(self.host, self.port, previous, "MCP bridge",
+                            "bridge.host, bridge.port")
 
     async def run(self) -> None:
         self._task = asyncio.current_task()

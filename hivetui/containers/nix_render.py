@@ -104,6 +104,11 @@ def nspawn_conf(settings: AgentSettings, *, state_dir: Path, run_dir: Path,
             "EXTRA_NSPAWN_FLAGS": " ".join(flags)}
 
 
+def _nix_number(value: float | None) -> str:
+    """A float as Nix reads it (``null`` for None): always with a point, never an exponent."""
+    return "null" if value is None else f"{value:.6f}"
+
+
 def _nix_list(items: Iterable[str], indent: str) -> str:
     values = list(items)
     if not values:
@@ -144,6 +149,7 @@ def _render_agent_attrs(name: str, settings: AgentSettings, state_dir: str, run_
     lines += [
         f"{i1}packages = {_nix_list(settings.packages, i1)};",
         f"{i1}privateUsers = {'true' if settings.private_users else 'false'};",
+        f"{i1}budgetUsdPerDay = {_nix_number(settings.budget_usd_per_day)};",
         f"{i1}stateDir = {nix_str(state_dir)};",
         f"{i1}runDir = {nix_str(run_dir)};",
     ]

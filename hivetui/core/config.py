@@ -175,6 +175,20 @@ class ClaudeConfig(Section):
                                  "every container")
 
 
+class AnthropicConfig(Section):
+    """Where the core's credential broker forwards, and where the operator's credential is:
+    ``key_file`` when set, else ``ANTHROPIC_API_KEY``, else ``CLAUDE_CODE_OAUTH_TOKEN`` in
+    the core's own environment. It never enters a container (hivetui/broker)."""
+
+    base_url: str = Field("https://api.anthropic.com", min_length=1, max_length=2000,
+                          pattern=r"^https?://\S+$",
+                          description="the Anthropic API the credential broker forwards to "
+                                      "(an http:// or https:// URL)")
+    key_file: str = Field("", description="a file only its owner may read (0600) holding "
+                                          "the API key or `claude setup-token` token; empty: "
+                                          "the core's environment")
+
+
 class TelemetryConfig(Section):
     raw_retention_s: float = Field(48 * 3600.0, gt=0, le=3650 * DAY_S,
                                    description="raw samples kept this long, seconds")
@@ -246,6 +260,7 @@ class HiveConfig(Section):
     crash_watch: CrashWatchConfig = Field(default_factory=CrashWatchConfig)
     harness: HarnessConfig = Field(default_factory=HarnessConfig)
     claude: ClaudeConfig = Field(default_factory=ClaudeConfig)
+    anthropic: AnthropicConfig = Field(default_factory=AnthropicConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     ssh: SSHConfig = Field(default_factory=SSHConfig)
     terminal: TerminalConfig = Field(default_factory=TerminalConfig)

@@ -98,6 +98,17 @@ class MessageDead(ManagerEvent):
 
 
 @dataclass(frozen=True)
+class BudgetExhausted(ManagerEvent):
+    """The agent's API use today (UTC) reached its settings' ``budget_usd_per_day``: the
+    credential broker refuses its requests until the day ends or the budget is raised."""
+
+    event: ClassVar[str] = "budget_exhausted"
+    agent: str
+    spent: float
+    budget: float
+
+
+@dataclass(frozen=True)
 class TurnFailed(Event):
     """An agent's turn failed; ``reason`` is the runtime's own words (e.g. the CLI's)."""
 
@@ -200,8 +211,8 @@ class Lagged(Event):
 
 _ALL_EVENTS: list[type[Event]] = [
         ContainerCrash, CrashLoop, ApprovalResolved, OperatorAnswer, AgentStarted,
-        AgentStopped, MessageDead, TurnFailed, MessageSent, MessagesReceived, AgentChanged,
-        StatusChanged,
+        AgentStopped, MessageDead, BudgetExhausted, TurnFailed, MessageSent, MessagesReceived,
+        AgentChanged, StatusChanged,
         ApprovalRequested, QuestionAsked, Progress, Notification, TelemetryUpdated, Lagged,
 ]
 EVENT_TYPES: dict[str, type[Event]] = {cls.event: cls for cls in _ALL_EVENTS}

@@ -22,6 +22,7 @@ from hivetui.core.paths import StatePaths
 from hivetui.core.ports import ContainerBackend
 from hivetui.core.questions import Questions
 from hivetui.core.registry import Registry
+from hivetui.core.spend import Spend
 from hivetui.core.store import Store, refuse_fresh_over_agents
 from hivetui.core.telemetry import Telemetry
 
@@ -67,6 +68,8 @@ class Hive:
             self.notify_manager, self.config.harness.default_runtime,
             self.config.harness.default_model,
         )
+        self.spend = Spend(self.store, self.telemetry, self.hub, self.notify_manager,
+                           self._budget_of)
         self.metrics = Metrics(self.telemetry, self.registry, self.bus, self._queue_lengths)
         if self.lifecycle is not None:
             self.lifecycle.harness_settings = {
@@ -95,6 +98,7 @@ class Hive:
             await self.registry.load()
             await self.bus.load()
             await self.bus.tell_untold_dead()
+            await self.spend.load()
             self._tg = asyncio.TaskGroup()
             await self._tg.__aenter__()
         except BaseException:
@@ -127,6 +131,18 @@ class Hive:
                 await self._backend.aclose()
             await self.store.aclose()
         log.info("hive closed")
+
+    async def _budget_of(self, agent: str) -> float | None:
+        """The agent's ``budget_usd_per_day`` (its applied settings); None: no limit."""
+        if self.lifecycle is None or self.registry.find(agent) is None:
+            return None
+        return (await self.lifecycle.applied_settings(agent)).budget_usd_per_day
+
+    def known_budget(self, agent: str) -> float | None:
+        """The agent's ``budget_usd_per_day`` as last read by this core (None: no limit, or
+        not read yet: its container has not started under this core)."""
+        return self.lifecycle.known_settings(agent).budget_usd_per_day \
+            if self.lifecycle is not None else None
 
     async def _queue_lengths(self) -> dict[str, int]:
         return {"approval_queue": len(await self.approvals.query()),

@@ -75,6 +75,11 @@ class Lifecycle:
         self.claude_bin = "claude"
         #: the binds each container was last built with (create/rebuild) by this core
         self._built_binds: dict[str, tuple[Bind, ...]] = {}
+        #: each agent's applied settings as last read (a container start reads them again)
+        self._settings: dict[str, AgentSettings] = {}
+        #: the credential broker as containers reach it ("" until it listens): the one
+        #: place the container-side address is decided, handed over in bridge.json
+        self.broker_url = ""
 
     # --- helpers ---------------------------------------------------------------
     async def settings_for(self, agent: Agent) -> AgentSettings:
@@ -84,7 +89,18 @@ class Lifecycle:
             settings = AgentSettings.from_toml(text)
         else:
             settings = AgentSettings(runtime=agent.runtime, model=agent.model)
+        self._settings[agent.name] = settings
         return settings
+
+    def known_settings(self, name: str) -> AgentSettings:
+        """The agent's applied settings as last read (the defaults when not read yet)."""
+        return self._settings.get(name) or AgentSettings()
+
+    async def applied_settings(self, name: str) -> AgentSettings:
+        """The agent's applied settings, read from its config repo only when this core has
+        not read them yet (every container start and rebuild reads them afresh)."""
+        known = self._settings.get(name)
+        return known if known is not None else await self.settings_for(self.registry.get(name))
 
     async def spec_for(self, agent: Agent) -> ContainerSpec:
         if self._bridge_known is not None:
@@ -129,7 +145,8 @@ class Lifecycle:
             self._bridge_known = asyncio.Event()
 
     def _bridge_json(self) -> str:
-        return json.dumps({"url": self.bridge_url})
+        broker = {"broker": self.broker_url} if self.broker_url else {}
+        return json.dumps({"url": self.bridge_url, **broker})
 
     def publish_bridge_url(self, url: str) -> None:
         """The bridge listens at ``url``: rewrite every agent's ``bridge.json`` that says
@@ -138,6 +155,16 @@ class Lifecycle:
         self.bridge_url = url
         if self._bridge_known is not None:
             self._bridge_known.set()
+        self._rewrite_bridge_files()
+
+    def publish_broker_url(self, url: str) -> None:
+        """The credential broker is reached from containers at ``url`` (told to agents in
+        bridge.json, beside the bridge's address, which the harness re-reads every turn)."""
+        self.broker_url = url
+        if self.bridge_url:
+            self._rewrite_bridge_files()
+
+    def _rewrite_bridge_files(self) -> None:
         for agent in self.registry.all():
             run_dir = self.paths.agent_run(agent.name)
             if run_dir.is_dir():
@@ -264,6 +291,7 @@ class Lifecycle:
             await self.backend.destroy(name)
             await self.registry.revoke_token(name)
             await self.registry.remove(name)
+            self._settings.pop(name, None)
         await self._notify(AgentStopped(agent=name, reason="destroyed"))
 
     async def rebuild(self, name: str) -> None:

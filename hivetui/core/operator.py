@@ -44,6 +44,7 @@ class Operator:
 
 
 def agent_view(hive: Hive, agent: Agent) -> AgentView:
+    spent = hive.spend.known(agent.name)
     return AgentView(
         name=agent.name, role=agent.role, runtime=agent.runtime, model=agent.model,
         model_override=agent.model_override, state=agent.state, status=agent.status,
@@ -52,6 +53,9 @@ def agent_view(hive: Hive, agent: Agent) -> AgentView:
         inbox_depth=hive.bus.depth(agent.name),
         flags=tuple(sorted(f.value for f in hive.registry.flags(agent.name))),
         dead_letters=hive.bus.dead_count(agent.name),
+        api_requests_today=spent.requests, api_input_tokens_today=spent.input_tokens,
+        api_output_tokens_today=spent.output_tokens, spent_today_usd=round(spent.cost_usd, 6),
+        budget_usd_per_day=hive.known_budget(agent.name),
     )
 
 

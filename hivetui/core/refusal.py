@@ -10,6 +10,7 @@ may add where the value came from (an environment variable).
 
 from __future__ import annotations
 
+import types
 import typing
 from collections.abc import Callable
 from typing import Any, Literal
@@ -129,6 +130,9 @@ def _kind(annotation: Any) -> str:
     if annotation in kinds:
         return kinds[annotation]
     origin = typing.get_origin(annotation)
+    present = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if origin in (typing.Union, types.UnionType) and len(present) == 1:
+        return _kind(present[0])  # optional: None is the key left out
     if origin is Literal:
         return "one of " + ", ".join(repr(v) for v in typing.get_args(annotation))
     if origin in (list, tuple):

@@ -63,6 +63,10 @@ class AgentSettings(BaseModel):
     extra_mcp_servers: tuple[McpServerSpec, ...] = Field((), alias="mcp_servers")
     private_users: StrictBool = True
     packages: tuple[StrictStr, ...] = ()
+    budget_usd_per_day: float | None = Field(
+        None, ge=0, le=1_000_000, strict=True, allow_inf_nan=False,
+        description="what the agent's API use may cost per UTC day, in US dollars, "
+                    "reckoned by the core's credential broker; absent: no limit")
 
     def with_model(self, model: str) -> AgentSettings:
         return self.model_copy(update={"model": validate_model(model)})
@@ -77,6 +81,8 @@ class AgentSettings(BaseModel):
             "allowed_tools = [" + ", ".join(q(t) for t in self.allowed_tools) + "]",
             "packages = [" + ", ".join(q(p) for p in self.packages) + "]",
         ]
+        if self.budget_usd_per_day is not None:
+            lines.append(f"budget_usd_per_day = {self.budget_usd_per_day!r}")
         for spec in self.extra_mcp_servers:
             lines += ["", "[[mcp_servers]]", f"name = {q(spec.name)}",
                       f"command = {q(spec.command)}",

@@ -120,6 +120,22 @@ MIGRATIONS: list[str] = [
     ALTER TABLE messages ADD COLUMN dead_untold INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX messages_dead_untold ON messages(id) WHERE dead_untold = 1;
     """,
+    # 6: turn transcripts (the transcripts branch brings this one; empty until it lands)
+    "",
+    # 7: what each agent's API use cost per UTC day (core/spend.py), counted by the
+    # credential broker; told: the day's budget_exhausted event is out
+    """
+    CREATE TABLE spend (
+        agent TEXT NOT NULL,
+        day TEXT NOT NULL,
+        requests INTEGER NOT NULL DEFAULT 0,
+        input_tokens INTEGER NOT NULL DEFAULT 0,
+        output_tokens INTEGER NOT NULL DEFAULT 0,
+        cost_usd REAL NOT NULL DEFAULT 0,
+        told INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (agent, day)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

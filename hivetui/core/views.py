@@ -37,6 +37,22 @@ class AgentView(_Record):
     inbox_depth: int
     flags: tuple[str, ...] = ()
     dead_letters: int = 0  # messages set aside after harness.max_attempts failed turns
+    # its API use today (UTC), counted by the credential broker, and its settings' budget
+    api_requests_today: int = 0
+    api_input_tokens_today: int = 0
+    api_output_tokens_today: int = 0
+    spent_today_usd: float = 0.0
+    budget_usd_per_day: float | None = None
+
+    @property
+    def api_today(self) -> str:
+        """"0.42 of 5.00 USD, 12 requests, 3400 in / 800 out tokens" ("" before any use)."""
+        budget = f" of {self.budget_usd_per_day:.2f}" if self.budget_usd_per_day is not None \
+            else ""
+        if not self.api_requests_today and not budget:
+            return ""
+        return (f"{self.spent_today_usd:.2f}{budget} USD, {self.api_requests_today} requests, "
+                f"{self.api_input_tokens_today} in / {self.api_output_tokens_today} out tokens")
 
     @property
     def effective_model(self) -> str:

@@ -6,7 +6,7 @@ import json
 import logging
 import os
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +23,9 @@ from hivetui.harness.stream import HIVE_SERVER, StreamParser, StreamStats
 log = logging.getLogger(__name__)
 
 NO_CONVERSATION = "No conversation found"
+#: credentials claude would prefer to the agent's token; never passed on beside a broker
+API_CREDENTIALS = frozenset({"ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN",
+                             "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL"})
 # one argv string is capped at 128 KiB on Linux (MAX_ARG_STRLEN): keep the notes below it
 MAX_NOTES_IN_PROMPT = 96 * 1024
 
@@ -89,7 +92,8 @@ class ClaudeRuntime:
     name = "claude"
 
     def __init__(self, agent: AgentIdentity, *, bridge_url: str, token: str, state_dir: Path,
-                 claude_bin: str | None = None, env: Mapping[str, str] | None = None) -> None:
+                 claude_bin: str | None = None, env: Mapping[str, str] | None = None,
+                 broker: Callable[[], str] = lambda: "") -> None:
         self.agent = agent
         self.bridge_url = bridge_url
         self._token = token
@@ -98,7 +102,12 @@ class ClaudeRuntime:
         base = dict(os.environ if env is None else env)
         base.setdefault("CLAUDE_CONFIG_DIR", str(state_dir / ".claude"))
         base.setdefault("DISABLE_AUTOUPDATER", "1")
+        # no telemetry or error reports from inside a container: its only way out is the
+        # hive (the broker, the allow-listed hosts)
+        base.setdefault("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
         self.env = base
+        #: the core's credential broker, read again before every run (bridge.json)
+        self._broker = broker
         self.hive_dir = state_dir / ".hive"
         self.session_file = self.hive_dir / "claude-session"
         self.notes_file = state_dir / "notes.md"
@@ -167,6 +176,17 @@ class ClaudeRuntime:
             argv.append("--continue")
         return argv
 
+    def run_env(self) -> dict[str, str]:
+        """claude's environment: with a broker named, the API is the broker and the
+        credential is this agent's own hive token (the operator's never comes here)."""
+        broker = self._broker()
+        if not broker:
+            return self.env
+        env = {k: v for k, v in self.env.items() if k not in API_CREDENTIALS}
+        env["ANTHROPIC_BASE_URL"] = broker
+        env["ANTHROPIC_AUTH_TOKEN"] = self._token
+        return env
+
     # --- one run --------------------------------------------------------------------
     def _on_init(self, stats: StreamStats) -> None:
         if stats.session_id:
@@ -185,7 +205,7 @@ class ClaudeRuntime:
                    ) -> _Run:
         parser = StreamParser(on_init=self._on_init if check_init else None)
         log.info("claude run (%s, cwd %s)", "continue" if "--continue" in argv else "new", cwd)
-        proc = await run_process(argv, prompt, cwd=cwd, env=self.env, on_line=parser.feed)
+        proc = await run_process(argv, prompt, cwd=cwd, env=self.run_env(), on_line=parser.feed)
         return _Run(parser.stats, proc)
 
     async def run_turn(self, ctx: TurnContext) -> TurnResult:

@@ -8,6 +8,7 @@ import logging
 import shutil
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,16 @@ def read_bridge(run_dir: Path) -> tuple[str, str]:
     return url, token
 
 
+def read_broker(run_dir: Path) -> str:
+    """The credential broker's address from ``bridge.json`` ("" when the core names none)."""
+    try:
+        data = json.loads((run_dir / "bridge.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    url = data.get("broker") if isinstance(data, dict) else None
+    return url if isinstance(url, str) else ""
+
+
 def prepare(run_dir: Path, state_dir: Path) -> tuple[AgentIdentity, str, str]:
     agent = AgentIdentity.load(run_dir / "agent.json")
     url, token = read_bridge(run_dir)
@@ -78,10 +89,11 @@ async def connect_with_retry(client: HiveClient, config: LoopConfig) -> None:
 
 
 def make_runtime(agent: AgentIdentity, client: HiveClient, *, url: str, token: str,
-                 state_dir: Path, claude_bin: str | None = None) -> Runtime:
+                 state_dir: Path, claude_bin: str | None = None,
+                 broker: Callable[[], str] = lambda: "") -> Runtime:
     if agent.runtime == "claude":
         runtime = ClaudeRuntime(agent, bridge_url=url, token=token, state_dir=state_dir,
-                                claude_bin=claude_bin)
+                                claude_bin=claude_bin, broker=broker)
         if shutil.which(runtime.claude_bin) is None:
             # before any message is taken: turns that cannot run would only use up attempts
             raise HarnessError(f"cannot run claude: {runtime.claude_bin!r} is not an "
@@ -134,7 +146,8 @@ async def run_harness(run_dir: Path = DEFAULT_RUN_DIR, state_dir: Path = DEFAULT
         try:
             await connect_with_retry(client, config)
             runtime = make_runtime(agent, client, url=model_url(client.url),
-                                   token=token, state_dir=state_dir, claude_bin=claude_bin)
+                                   token=token, state_dir=state_dir, claude_bin=claude_bin,
+                                   broker=lambda: read_broker(run_dir))
             try:
                 return await TurnLoop(client, runtime, agent, state_dir, config).run()
             finally:

@@ -4,6 +4,7 @@ a message within 5 s of the new core serving."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -101,7 +102,7 @@ async def test_bridge_keeps_its_port_and_tells_agents_when_it_cannot(tmp_path: P
     finally:
         squatter.close()
     assert moved != first
-    assert (run_dir / "bridge.json").read_text() == f'{{"url": "{moved}"}}'
+    assert json.loads((run_dir / "bridge.json").read_text())["url"] == moved
     assert (run_dir / "bridge.json").stat().st_uid == run_dir.stat().st_uid
 
 

@@ -43,6 +43,9 @@ class Reply:
     message: str = ""  # the error message for status >= 400
     hang: bool = False  # never answer (until the client goes away)
     model: str = ""  # the model named in message_start (default: the one asked for)
+    delay_s: float = 0.0  # wait this long before answering
+    #: a streamed answer stops after message_start until this is set
+    gate: asyncio.Event | None = field(default=None, compare=False)
 
 
 def text(t: str) -> Reply:
@@ -92,6 +95,9 @@ def _sse(kind: str, data: dict[str, Any]) -> bytes:
 @dataclass
 class FakeMessagesApi:
     responder: Responder
+    #: when set, the one credential accepted (x-api-key, or an OAuth ``Authorization:
+    #: Bearer`` with the oauth beta flag); anything else is a 401, as the real API answers
+    credential: str = ""
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     url: str = ""
@@ -106,11 +112,24 @@ class FakeMessagesApi:
     async def count_tokens(self, request: Request) -> Response:
         return JSONResponse({"input_tokens": 100})
 
+    def authenticated(self, headers: dict[str, str]) -> bool:
+        if not self.credential:
+            return True
+        if headers.get("x-api-key") == self.credential:
+            return True
+        return headers.get("authorization") == f"Bearer {self.credential}" and \
+            "oauth-2025-04-20" in headers.get("anthropic-beta", "")
+
     async def messages(self, request: Request) -> Response:
         body = await request.json()
         self.requests.append(body)
-        self.headers.append({k.lower(): v for k, v in request.headers.items()})
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        self.headers.append(headers)
         reply = self.responder(body)
+        if not self.authenticated(headers):
+            reply = Reply(status=401, message="invalid x-api-key")
+        if reply.delay_s:
+            await asyncio.sleep(reply.delay_s)
         if reply.hang:
             while not await request.is_disconnected():
                 await asyncio.sleep(0.1)
@@ -124,7 +143,8 @@ class FakeMessagesApi:
         blocks = [self._with_id(b) for b in reply.blocks]
         if not body.get("stream"):
             return JSONResponse(self._message(model, blocks))
-        return StreamingResponse(self._stream(model, blocks), media_type="text/event-stream")
+        return StreamingResponse(self._stream(model, blocks, reply.gate),
+                                 media_type="text/event-stream")
 
     def _with_id(self, block: dict[str, Any]) -> dict[str, Any]:
         if block["type"] == "tool_use":
@@ -137,11 +157,14 @@ class FakeMessagesApi:
                 "model": model, "content": blocks, "stop_reason": stop, "stop_sequence": None,
                 "usage": {"input_tokens": 120, "output_tokens": 30}}
 
-    async def _stream(self, model: str, blocks: list[dict[str, Any]]) -> AsyncIterator[bytes]:
+    async def _stream(self, model: str, blocks: list[dict[str, Any]],
+                      gate: asyncio.Event | None = None) -> AsyncIterator[bytes]:
         whole = self._message(model, blocks)
         start = {**whole, "content": [], "stop_reason": None,
                  "usage": {"input_tokens": 120, "output_tokens": 1}}
         yield _sse("message_start", {"type": "message_start", "message": start})
+        if gate is not None:
+            await gate.wait()
         for index, block in enumerate(blocks):
             if block["type"] == "text":
                 yield _sse("content_block_start", {"type": "content_block_start", "index": index,
@@ -170,9 +193,10 @@ class _Server(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def serve_fake_api(responder: Responder) -> AsyncIterator[FakeMessagesApi]:
+async def serve_fake_api(responder: Responder, credential: str = ""
+                         ) -> AsyncIterator[FakeMessagesApi]:
     """Serve a :class:`FakeMessagesApi` on a free loopback port while the block runs."""
-    api = FakeMessagesApi(responder)
+    api = FakeMessagesApi(responder, credential)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)

@@ -36,6 +36,7 @@ FLAKE_REF = "path:/nix/store/abc-source?dir=nix"
 SETTINGS = AgentSettings(
     runtime="claude",
     model="claude-opus-4-1",
+    budget_usd_per_day=2.5,
     allowed_tools=("Read", "Edit", "Bash(git *)", "Bash(nix build .*)", "mcp__hive", HOSTILE),
     extra_mcp_servers=(
         McpServerSpec(name="bitburner", command="bitburner-mcp",

@@ -84,6 +84,7 @@ let
   types = {
     str = ty "str" { }; bool = ty "bool" { }; path = ty "path" { };
     package = ty "package" { }; port = ty "port" { }; int = ty "int" { };
+    number = ty "number" { };
     enum = values: ty "enum" { inherit values; };
     strMatching = re: ty "strMatching" { inherit re; };
     listOf = elem: ty "listOf" { inherit elem; };

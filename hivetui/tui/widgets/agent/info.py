@@ -55,6 +55,8 @@ class AgentInfoPanel(Static):
         table.add_row("last turn", f"{ago(view.last_turn_at, now)} ago"
                       if view.last_turn_at else "never",
                       "created", f"{ago(view.created_at, now)} ago")
+        if view.api_today:
+            table.add_row("API today", Text(view.api_today), "", "")
         if view.flags:
             table.add_row("operation", Text(", ".join(view.flags)), "", "")
         if view.dead_letters:
