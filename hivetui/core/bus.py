@@ -203,9 +203,6 @@ class MessageBus:
         """Messages to ``name`` set aside as dead, live."""
         return self._dead.get(name, 0)
 
-    def depths(self) -> dict[str, int]:
-        return {k: v for k, v in self._depth.items() if v}
-
     def _kind(self, sender: str) -> str:
         if sender == OPERATOR:
             return "operator"
@@ -377,6 +374,8 @@ class MessageBus:
             yield waiter
         finally:
             waiters.discard(waiter)
+            if not waiters:  # a destroyed agent's name leaves nothing behind
+                self._waiters.pop(recipient, None)
 
     async def _linger(self, recipient: str, max_count: int, deadline: float,
                       gone: asyncio.Future[None] | None) -> None:
@@ -545,8 +544,3 @@ class MessageBus:
             for waiters in self._waiters.values():
                 for waiter in waiters:
                     _settle(waiter)
-
-    async def forget_inbox(self, name: str) -> None:
-        """Wake and forget the receivers of a removed agent (messages stay in the store)."""
-        for waiter in self._waiters.pop(name, set()):
-            _settle(waiter)
