@@ -21,13 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from hivetui.core.errors import HarnessError
+from hivetui.core.names import KINDS, OPERATOR
 from hivetui.harness.client import BridgeUnreachable, HarnessApi, InboxMessage, TurnReport
 from hivetui.harness.runtime import AgentIdentity, Runtime, TurnContext, TurnResult
 
 log = logging.getLogger(__name__)
 
-OPERATOR = "operator"
-KINDS = ("peer", "operator", "manager", "system")
 OK_OUTCOMES = ("ok", "compact_retry")
 STATUS_DETAIL_MAX = 500  # the bridge's limit for set_status
 

@@ -9,9 +9,9 @@ from rich.text import Text
 from textual.widgets import RichLog
 
 from hivetui.core.bus import BusMessage
+from hivetui.core.names import KINDS
 from hivetui.core.visible import visible, visible_line
 
-KINDS = ("peer", "operator", "manager", "system")
 DEAD = "dead"  # the filter that shows only dead letters
 
 

@@ -19,10 +19,11 @@ from textual.widgets import Input, Label, Select
 from hivetui.core.api import HiveAPI
 from hivetui.core.bus import BusMessage
 from hivetui.core.events import MessageSent
+from hivetui.core.names import KINDS
 from hivetui.tui.commands import CommandError, SetModel, parse_compose
 from hivetui.tui.guard import attempt
 from hivetui.tui.screens.read_only import refuse_read_only
-from hivetui.tui.widgets.agent.message_log import DEAD, KINDS, MessageLog
+from hivetui.tui.widgets.agent.message_log import DEAD, MessageLog
 
 
 class MessagesPane(Vertical):
