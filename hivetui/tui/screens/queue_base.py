@@ -23,11 +23,11 @@ from textual import on, work
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
 
+from hivetui.core.ages import SYSTEM_CLOCK, Clock
 from hivetui.core.api import HiveAPI
 from hivetui.core.events import Event
 from hivetui.tui.screens.follows import TakesQueueEvents
 from hivetui.tui.screens.read_only import GuardedScreen
-from hivetui.tui.widgets.approvals.age import SYSTEM_CLOCK, Clock
 from hivetui.tui.widgets.approvals.calls import ApiCalls
 from hivetui.tui.widgets.approvals.live import LiveEvent
 

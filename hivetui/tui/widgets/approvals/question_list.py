@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.text import Text
 from textual.message import Message
 
+from hivetui.core.ages import format_age
 from hivetui.core.views import Question
 from hivetui.core.visible import visible_line
-from hivetui.tui.widgets.approvals.age import format_age
 from hivetui.tui.widgets.approvals.record_table import RecordTable
 
 HEADLINE = 60

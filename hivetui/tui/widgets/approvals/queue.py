@@ -8,9 +8,9 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.message import Message
 
+from hivetui.core.ages import format_age
 from hivetui.core.views import Approval
 from hivetui.core.visible import visible_line
-from hivetui.tui.widgets.approvals.age import format_age
 from hivetui.tui.widgets.approvals.record_table import RecordTable
 
 KIND_LABELS = {"spawn": "spawn", "spawn_commit": "spawn draft", "apply_commit": "apply config"}
