@@ -38,7 +38,9 @@ from hivetui.core.events import (
     QuestionAsked,
 )
 from hivetui.core.visible import visible, visible_line
+from hivetui.core.words import counted
 from hivetui.tui.alerts import AlertEchoes
+from hivetui.tui.commands import Navigate
 from hivetui.tui.context import HiveContext
 from hivetui.tui.executor import CommandRunner
 from hivetui.tui.guard import attempt, show_error
@@ -78,6 +80,10 @@ class HiveApp(App[None]):
     CSS_PATH = style_path("app.tcss")
     COMMANDS = App.COMMANDS | {HiveCommands}
     BINDINGS = [
+        # from every screen that does not use the key itself (approvals: a approves;
+        # questions: a answers): the alerts' toasts say which key works where it shows
+        Binding("a", "goto('approvals')", "Approvals"),
+        Binding("w", "goto('questions')", "Questions"),
         Binding("question_mark", "help", "Help"),
         Binding("colon", "command_line", "Command"),
     ]
@@ -226,12 +232,8 @@ class HiveApp(App[None]):
         show_error(self, exc)
 
     def _alert(self, ev: Event) -> None:
-        if isinstance(ev, ApprovalRequested):
-            self.notify(f"#{ev.id} {ev.kind} for {ev.agent} — press a or type :approvals",
-                        title="Approval requested", severity="warning", markup=False)
-        elif isinstance(ev, QuestionAsked):
-            self.notify(f"{ev.question} — press w or type :questions",
-                        title=f"Question from {ev.agent}", severity="warning", markup=False)
+        if isinstance(ev, ApprovalRequested | QuestionAsked):
+            self._alert_queue(ev)
         elif isinstance(ev, ContainerCrash):
             last = f": {ev.last_log_lines[-1]}" if ev.last_log_lines else ""
             status = "unknown" if ev.exit_status is None else ev.exit_status
@@ -239,7 +241,8 @@ class HiveApp(App[None]):
                         severity="error", markup=False)
             self._echoes.shown(ev)
         elif isinstance(ev, CrashLoop):
-            self.notify(f"{ev.count} crashes in {ev.window_s:.0f}s — restart it (r) when "
+            self.notify(f"{counted(ev.count, 'crash', 'crashes')} in {ev.window_s:.0f}s — "
+                        "restart it (r) when "
                         "fixed", title=f"{ev.agent} is crash-looping", severity="error",
                         markup=False)
             self._echoes.shown(ev)
@@ -251,6 +254,41 @@ class HiveApp(App[None]):
                         markup=False)
             return
         self._ring()
+
+    def _alert_queue(self, ev: ApprovalRequested | QuestionAsked) -> None:
+        """A request for the operator: a toast that says how to reach its queue from here,
+        or, when that queue is on screen already, only the bell (the list shows it, and a
+        toast would cover the diff it announces)."""
+        target, key = ("approvals", "a") if isinstance(ev, ApprovalRequested) else \
+            ("questions", "w")
+        if getattr(self.screen, "QUEUE", None) == target:
+            log.debug("%s arrived while its queue is shown: no toast", type(ev).__name__)
+            return
+        how = self.how_to_open(target, key)
+        if isinstance(ev, ApprovalRequested):
+            self.notify(f"#{ev.id} {ev.kind} for {ev.agent} — {how}",
+                        title="Approval requested", severity="warning", markup=False)
+        else:
+            self.notify(f"{ev.question} — {how}", title=f"Question from {ev.agent}",
+                        severity="warning", markup=False)
+
+    def how_to_open(self, target: str, key: str) -> str:
+        """What the operator types, where the keyboard is now, to open ``target``'s queue."""
+        if self._terminal_has_keys():
+            return f"ctrl+] then {key}"
+        screen = self.screen
+        if screen.is_modal:  # the app's keys wait until the dialog closes
+            return f"after this dialog, {key} or :{target}"
+        focused = self.focused
+        if focused is not None and focused.check_consume_key(key, key):
+            return f"escape then {key}"  # a text box types it
+        active = screen.active_bindings.get(key)
+        if active is None or active.binding.action != f"goto('{target}')":
+            return f"type :{target}"  # this screen's own key (approve, answer)
+        return f"press {key}"
+
+    def action_goto(self, target: str) -> None:
+        self.post_message(HiveCommand(Navigate(target)))
 
     def _ring(self) -> None:
         now = time.monotonic()

@@ -46,6 +46,7 @@ class ApprovalsScreen(QueueScreen):
     ]
     LIVE_EVENTS = LIVE_EVENTS
     AGE_TICK_S = AGE_TICK_S
+    QUEUE = "approvals"
     READ_ONLY_REFUSED = {"approve": "approve a request", "deny": "deny a request"}
 
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -17,7 +17,8 @@ from textual.binding import Binding
 from textual.widgets import Footer, Input, Label
 
 from hivetui.core.api import HiveAPI
-from hivetui.tui.commands import AgentAction, Navigate, OpenAgent, SetModel
+from hivetui.core.words import counted
+from hivetui.tui.commands import AgentAction, OpenAgent, SetModel
 from hivetui.tui.context import HiveContext
 from hivetui.tui.guard import attempt
 from hivetui.tui.messages import HiveCommand, HiveRefreshed
@@ -55,8 +56,6 @@ class FleetScreen(GuardedScreen, TakesRefreshes):
         Binding("m", "model", "Model"),
         Binding("l", "logs", "Logs"),
         Binding("t", "shell", "Shell"),
-        Binding("a", "goto('approvals')", "Approvals"),
-        Binding("w", "goto('questions')", "Questions"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
@@ -116,7 +115,8 @@ class FleetScreen(GuardedScreen, TakesRefreshes):
                                                  state.questions_pending)
         table = self.table
         shown, total = table.row_count, len(state.agents)
-        status = f"{shown} of {total} agents" if table.filter_text else f"{total} agents"
+        status = (f"{shown} of {counted(total, 'agent')}" if table.filter_text
+                  else counted(total, "agent"))
         if table.filter_text:
             status += f" matching {table.filter_text!r} (escape clears)"
         status += f" · sorted by {table.sort_name} (s)"
@@ -221,9 +221,6 @@ class FleetScreen(GuardedScreen, TakesRefreshes):
         name = self._chosen()
         if name:
             self.post_message(HiveCommand(AgentAction(action, name, by_key=True)))
-
-    def action_goto(self, target: str) -> None:
-        self.post_message(HiveCommand(Navigate(target)))
 
     def action_model(self) -> None:
         name = self._chosen()

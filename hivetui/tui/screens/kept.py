@@ -44,6 +44,7 @@ class KeptScreen(QueueScreen, TakesRosterChanges):
 
     CSS_PATH = style_path("kept.tcss")
     LIVE_EVENTS = LIVE_EVENTS
+    QUEUE = "kept"
     READ_ONLY_REFUSED = {"revive": "revive a kept agent", "purge": "purge a kept agent"}
 
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -38,6 +38,7 @@ class QuestionsScreen(QueueScreen):
     ]
     LIVE_EVENTS = LIVE_EVENTS
     AGE_TICK_S = AGE_TICK_S
+    QUEUE = "questions"
     READ_ONLY_REFUSED = {"answer": "answer a question"}
 
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -21,6 +21,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from hivetui.core.visible import visible_line
+from hivetui.core.words import counted
 from hivetui.tui.widgets.diff_side_by_side import (
     DiffLine,
     SplitRow,
@@ -87,7 +88,7 @@ class DiffView(ScrollView, can_focus=True):
     @property
     def summary(self) -> str:
         files, added, removed = stats(self._lines)
-        return f"{files} file{'s' if files != 1 else ''}, +{added} −{removed}"
+        return f"{counted(files, 'file')}, +{added} −{removed}"
 
     def watch_split(self, split: bool) -> None:
         self.scroll_to(0, 0, animate=False)

@@ -23,6 +23,7 @@ from textual.worker import Worker
 from hivetui.core.api import HiveAPI
 from hivetui.core.errors import HiveError
 from hivetui.core.visible import visible_line
+from hivetui.core.words import counted
 from hivetui.tui.guard import attempt, show_error
 
 log = logging.getLogger(__name__)
@@ -170,10 +171,11 @@ class LogPane(Vertical, can_focus=False):
 
     def _status(self) -> None:
         parts = [f"follow {'on' if self.following else 'off'} (f)",
-                 f"{len(self._shown)} lines"]
+                 counted(len(self._shown), "line")]
         if self.search_text:
             where = f"{self.match_index + 1}/" if self.match_index >= 0 else ""
-            parts.append(f"search {self.search_text!r}: {where}{len(self.matches)} matches")
+            parts.append(f"search {self.search_text!r}: {where}"
+                         f"{counted(len(self.matches), 'match', 'matches')}")
         if self.filter_text:
             parts.append(f"filter {self.filter_text!r}")
         self.query_one("#log-status", Label).update(" · ".join(parts))

@@ -9,6 +9,7 @@ from textual.containers import Horizontal
 from textual.widgets import Label
 
 from hivetui.core.views import AgentView
+from hivetui.core.words import counted
 from hivetui.tui.widgets.agent_state import badge
 
 
@@ -51,7 +52,7 @@ class HiveHeader(Horizontal):
                  for word, glyph in (("waiting", "⚑"), ("crashed", "✖"), ("looping", "⟳"))
                  if words.get(word)]
         running = sum(1 for v in agents.values() if v.state == "running")
-        parts.append(f"{len(agents)} agents, {running} running")
+        parts.append(f"{counted(len(agents), 'agent')}, {running} running")
         _set(self.query_one("#fleet-summary", Label), " · ".join(parts))
         self._count("#approvals-count", "approval", approvals)
         self._count("#questions-count", "question", questions)
