@@ -41,6 +41,49 @@ class DiffView(ScrollView, can_focus=True):
         "diff-view--meta", "diff-view--ctx", "diff-view--gutter", "diff-view--divider",
         "diff-view--blank",
     }
+    DEFAULT_CSS = """
+    /* the diff: colour plus a marker column (+/-), never colour alone */
+    DiffView > .diff-view--add {
+        color: $text-success;
+        background: $success-muted;
+    }
+
+    DiffView > .diff-view--del {
+        color: $text-error;
+        background: $error-muted;
+    }
+
+    DiffView > .diff-view--ctx {
+        color: $foreground;
+    }
+
+    DiffView > .diff-view--hunk {
+        color: $text-accent;
+        background: $accent-muted;
+    }
+
+    DiffView > .diff-view--file {
+        color: $text-primary;
+        text-style: bold;
+    }
+
+    DiffView > .diff-view--meta {
+        color: $foreground-muted;
+        text-style: italic;
+    }
+
+    DiffView > .diff-view--gutter {
+        color: $foreground-muted;
+    }
+
+    DiffView > .diff-view--divider {
+        color: $primary-muted;
+    }
+
+    DiffView > .diff-view--blank {
+        background: $boost;
+    }
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         # own actions: the inherited ones skip to the screen's j/k when nothing scrolls,

@@ -33,6 +33,12 @@ MAX_LINES = 5000
 
 class LogPane(Vertical, can_focus=False):
     COMPONENT_CLASSES = {"logs--match"}
+    DEFAULT_CSS = """
+    LogPane > .logs--match {
+        background: $warning;
+        color: $background;
+    }
+    """
 
     BINDINGS = [
         Binding("f", "toggle_follow", "Follow"),

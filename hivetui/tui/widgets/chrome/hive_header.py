@@ -20,6 +20,52 @@ class HiveHeader(Horizontal):
     services: see ``HiveApp``) it shows "starting…".
     """
 
+    DEFAULT_CSS = """
+    HiveHeader {
+        dock: top;
+        height: 1;
+        width: 100%;
+        background: $panel;
+        color: $foreground;
+    }
+
+    HiveHeader Label {
+        height: 1;
+        padding: 0 1;
+    }
+
+    HiveHeader #brand {
+        background: $primary;
+        color: $text;
+        text-style: bold;
+    }
+
+    HiveHeader #who {
+        color: $text-muted;
+    }
+
+    HiveHeader #fleet-summary {
+        width: 1fr;
+    }
+
+    HiveHeader #approvals-count, HiveHeader #questions-count {
+        width: 14;
+        color: $text-muted;
+    }
+
+    HiveHeader #starting {
+        background: $warning;
+        color: $background;
+        text-style: bold;
+    }
+
+    HiveHeader .-pending {
+        background: $warning;
+        color: $background;
+        text-style: bold;
+    }
+    """
+
     def __init__(self, operator: str, where: str = "", *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._operator = operator

@@ -87,6 +87,36 @@ class FleetTable(ScrollView, can_focus=True):
         "fleet--mark-attention", "fleet--mark-error", "fleet--model", "fleet--manager",
         "fleet--spark-min", "fleet--spark-max", "fleet--inbox-high",
     }
+    DEFAULT_CSS = """
+    FleetTable > .fleet--header { background: $panel; color: $text-muted; text-style: bold; }
+    FleetTable > .fleet--zebra { background: $surface-lighten-1; }
+    FleetTable > .fleet--cursor {
+        background: $block-cursor-background;
+        color: $block-cursor-foreground;
+        text-style: bold;
+    }
+    FleetTable:blur > .fleet--cursor {
+        background: $block-cursor-blurred-background;
+        color: $block-cursor-blurred-foreground;
+        text-style: bold;
+    }
+    FleetTable > .fleet--ok { color: $text-success; }
+    FleetTable > .fleet--busy { color: $text-primary; }
+    FleetTable > .fleet--attention { color: $text-warning; text-style: bold; }
+    FleetTable > .fleet--error { color: $text-error; text-style: bold; }
+    FleetTable > .fleet--muted { color: $text-muted; }
+    FleetTable > .fleet--mark-attention {
+        background: $warning;
+        color: $background;
+        text-style: bold;
+    }
+    FleetTable > .fleet--mark-error { background: $error; color: $background; text-style: bold; }
+    FleetTable > .fleet--model { color: $text-accent; }
+    FleetTable > .fleet--manager { text-style: bold; color: $text-primary; }
+    FleetTable > .fleet--spark-min { color: $primary-muted; }
+    FleetTable > .fleet--spark-max { color: $primary; }
+    FleetTable > .fleet--inbox-high { color: $text-warning; text-style: bold; }
+    """
 
     BINDINGS = [
         Binding("down,j", "cursor(1)", "Down", show=False),
