@@ -80,8 +80,8 @@ class HiveApp(App[None]):
     CSS_PATH = style_path("app.tcss")
     COMMANDS = App.COMMANDS | {HiveCommands}
     BINDINGS = [
-        # from every screen that does not use the key itself (approvals: a approves;
-        # questions: a answers): the alerts' toasts say which key works where it shows
+        # from every screen but the queues (see check_action): the alerts' toasts say
+        # which key works where they show
         Binding("a", "goto('approvals')", "Approvals"),
         Binding("w", "goto('questions')", "Questions"),
         Binding("question_mark", "help", "Help"),
@@ -148,7 +148,12 @@ class HiveApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Textual's priority keys (ctrl+p palette, ctrl+q quit) belong to the program in
-        the embedded terminal (readline's previous-line, XON): ctrl+] first leaves it."""
+        the embedded terminal (readline's previous-line, XON): ctrl+] first leaves it.
+
+        ``a``/``w`` are off on the queue screens, whose own keys use those letters (``a``
+        approves, ``a`` answers) even where a read-only session hides them."""
+        if action == "goto" and getattr(self.screen, "QUEUE", ""):
+            return False
         return not (action in TERMINAL_KEEPS and self._terminal_has_keys())
 
     def _terminal_has_keys(self) -> bool:

@@ -78,8 +78,8 @@ async def test_on_its_own_queue_an_alert_is_no_toast(hive: Hive) -> None:
         await until(lambda: isinstance(app.screen, ApprovalsScreen))
         request(hive)
         await until(lambda: app.bells == 1)
-        ask(hive)  # another queue's alert: a toast, and `a` here approves, so not "press a"
+        ask(hive)  # another queue's alert: a toast; a and w are this queue's (a approves)
         hive.hub.publish(Notification(level="info", title="marker", text="-"))
         await until(lambda: any(title == "marker" for title, _, _ in toasts))
         assert [t[:2] for t in toasts if t[0] != "marker"] == [
-            ("Question from bob", "bump the lockfile? — press w")]
+            ("Question from bob", "bump the lockfile? — type :questions")]

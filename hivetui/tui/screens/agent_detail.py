@@ -85,7 +85,8 @@ class AgentDetailScreen(GuardedScreen, TakesRefreshes):
 
     def compose(self) -> ComposeResult:
         api = self.ctx.api
-        yield HiveHeader(api.operator, self.ctx.where, id="hive-header")
+        yield HiveHeader(api.operator, self.ctx.where, read_only=api.read_only,
+                         id="hive-header")
         with TabbedContent(initial=self.initial_tab, id="agent-tabs"):
             with TabPane("Overview", id="overview"), Vertical(id="overview-body"):
                 yield AgentInfoPanel(self.ctx.clock, id="agent-info")

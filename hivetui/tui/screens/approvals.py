@@ -115,9 +115,10 @@ class ApprovalsScreen(QueueScreen):
 
     # --- actions -----------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("approve", "deny", "open") and self.queue.selected is None:
+        allowed = super().check_action(action, parameters)  # read-only: approve, deny
+        if allowed and action in ("approve", "deny", "open") and self.queue.selected is None:
             return None  # shown disabled: nothing selected
-        return super().check_action(action, parameters)  # read-only: approve, deny
+        return allowed
 
     def action_open(self) -> None:
         view = self.detail.diff_view

@@ -67,7 +67,8 @@ class FleetScreen(GuardedScreen, TakesRefreshes):
         self._spark_task: asyncio.Task[None] | None = None
 
     def compose(self) -> ComposeResult:
-        yield HiveHeader(self.ctx.api.operator, self.ctx.where, id="hive-header")
+        yield HiveHeader(self.ctx.api.operator, self.ctx.where,
+                         read_only=self.ctx.api.read_only, id="hive-header")
         yield FleetTable(clock=self.ctx.clock, id="fleet")
         yield Label("", id="fleet-status", markup=False)
         yield Input(placeholder="filter: words in name, role, model, state…", id="fleet-filter")

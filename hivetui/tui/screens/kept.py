@@ -96,9 +96,10 @@ class KeptScreen(QueueScreen, TakesRosterChanges):
 
     # --- actions -----------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("revive", "purge") and self.kept_list.selected is None:
+        allowed = super().check_action(action, parameters)  # read-only: revive, purge
+        if allowed and action in ("revive", "purge") and self.kept_list.selected is None:
             return None
-        return super().check_action(action, parameters)  # read-only: revive, purge
+        return allowed
 
     def _cursor_list(self) -> DataTable[str | Text]:
         return self.draft_list if self.focused is self.draft_list else self.kept_list

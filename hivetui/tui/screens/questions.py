@@ -106,9 +106,10 @@ class QuestionsScreen(QueueScreen):
 
     # --- actions -----------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "answer" and self.question_list.selected is None:
+        allowed = super().check_action(action, parameters)  # read-only: answer
+        if allowed and action == "answer" and self.question_list.selected is None:
             return None
-        return super().check_action(action, parameters)  # read-only: answer
+        return allowed
 
     def action_answer(self) -> None:
         self.form.focus_answer()

@@ -14,7 +14,8 @@ from hivetui.tui.widgets.agent_state import badge
 
 
 class HiveHeader(Horizontal):
-    """``update_counts`` refreshes it; counts above zero get the ``-pending`` class.
+    """``update_counts`` refreshes it; counts above zero get the ``-pending`` class. A
+    read-only session (its changes refused) shows "read-only" beside the operator's name.
 
     While the app's ``starting`` attribute is true (an embedded core still starting its
     services: see ``HiveApp``) it shows "starting…".
@@ -53,6 +54,12 @@ class HiveHeader(Horizontal):
         color: $text-muted;
     }
 
+    HiveHeader #read-only {
+        background: $secondary;
+        color: $background;
+        text-style: bold;
+    }
+
     HiveHeader #starting {
         background: $warning;
         color: $background;
@@ -66,15 +73,19 @@ class HiveHeader(Horizontal):
     }
     """
 
-    def __init__(self, operator: str, where: str = "", *, id: str | None = None) -> None:
+    def __init__(self, operator: str, where: str = "", *, read_only: bool = False,
+                 id: str | None = None) -> None:
         super().__init__(id=id)
         self._operator = operator
         self._where = where
+        self._read_only = read_only
 
     def compose(self) -> ComposeResult:
         yield Label("⬢ hivetui", id="brand")
         yield Label(f"{self._operator}{' · ' + self._where if self._where else ''}",
                     id="who", markup=False)
+        if self._read_only:  # the session's changes are refused: say so on every screen
+            yield Label("read-only", id="read-only", markup=False)
         yield Label("", id="fleet-summary", markup=False)
         yield Label("", id="approvals-count", markup=False)
         yield Label("", id="questions-count", markup=False)
