@@ -152,7 +152,7 @@ class HiveApp(App[None]):
 
         ``a``/``w`` are off on the queue screens, whose own keys use those letters (``a``
         approves, ``a`` answers) even where a read-only session hides them."""
-        if action == "goto" and getattr(self.screen, "QUEUE", ""):
+        if action == "goto" and isinstance(self.screen, TakesQueueEvents) and self.screen.QUEUE:
             return False
         return not (action in TERMINAL_KEEPS and self._terminal_has_keys())
 
@@ -266,7 +266,7 @@ class HiveApp(App[None]):
         toast would cover the diff it announces)."""
         target, key = ("approvals", "a") if isinstance(ev, ApprovalRequested) else \
             ("questions", "w")
-        if getattr(self.screen, "QUEUE", None) == target:
+        if isinstance(self.screen, TakesQueueEvents) and target == self.screen.QUEUE:
             log.debug("%s arrived while its queue is shown: no toast", type(ev).__name__)
             return
         how = self.how_to_open(target, key)
