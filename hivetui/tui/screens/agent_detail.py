@@ -195,7 +195,7 @@ class AgentDetailScreen(GuardedScreen, TakesRefreshes):
         series = await attempt(self.app, self.ctx.api.stats(self.agent, CHART_WINDOW_S,
                                                              CHART_KEYS))
         if series is not None:
-            self.query_one(TelemetryCharts).show(series, self.ctx.clock())
+            self.query_one(TelemetryCharts).show(series, self.ctx.clock(), CHART_WINDOW_S)
 
     # --- tabs ---------------------------------------------------------------------
     @on(TabbedContent.TabActivated, "#agent-tabs")
