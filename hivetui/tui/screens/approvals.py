@@ -100,16 +100,16 @@ class ApprovalsScreen(QueueScreen):
         self.queue.refresh_ages()
 
     # --- widgets' messages ------------------------------------------------------------
-    @on(ApprovalQueue.Highlighted)
+    @on(ApprovalQueue.Highlighted, "#approvals-queue")
     def _highlighted(self, message: ApprovalQueue.Highlighted) -> None:
         self.detail.show(message.approval)
         self.refresh_bindings()
 
-    @on(ApprovalQueue.Opened)
+    @on(ApprovalQueue.Opened, "#approvals-queue")
     def _opened(self, message: ApprovalQueue.Opened) -> None:
         self.action_open()
 
-    @on(DiffView.ModeChanged)
+    @on(DiffView.ModeChanged, "#approval-diff")
     def _mode_changed(self, message: DiffView.ModeChanged) -> None:
         self.detail.set_class(message.split, "-split")
 

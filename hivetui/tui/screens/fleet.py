@@ -156,7 +156,7 @@ class FleetScreen(GuardedScreen, TakesRefreshes):
                     table.set_spark(name, [v for _, v in series.get("turns_per_min", [])])
             await asyncio.sleep(SPARK_TICK_S)
 
-    @on(FleetTable.Scrolled)
+    @on(FleetTable.Scrolled, "#fleet")
     def _scrolled(self) -> None:
         self._want_sparks(set())
 
@@ -198,7 +198,7 @@ class FleetScreen(GuardedScreen, TakesRefreshes):
             self.app.notify("no agent is selected", severity="warning")
         return name
 
-    @on(FleetTable.AgentChosen)
+    @on(FleetTable.AgentChosen, "#fleet")
     def _agent_chosen(self, event: FleetTable.AgentChosen) -> None:
         self.post_message(HiveCommand(OpenAgent(event.name)))
 

@@ -90,7 +90,7 @@ class KeptScreen(QueueScreen, TakesRosterChanges):
     async def reread(self) -> None:
         await self.refresh_lists()
 
-    @on(KeptList.Highlighted)
+    @on(KeptList.Highlighted, "#kept-list")
     def _highlighted(self, message: KeptList.Highlighted) -> None:
         self.refresh_bindings()
 

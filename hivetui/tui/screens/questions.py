@@ -82,17 +82,17 @@ class QuestionsScreen(QueueScreen):
         self.question_list.refresh_ages()
 
     # --- widgets' messages ------------------------------------------------------------
-    @on(QuestionList.Highlighted)
+    @on(QuestionList.Highlighted, "#questions-list")
     def _highlighted(self, message: QuestionList.Highlighted) -> None:
         self.form.show(message.question)
         self.refresh_bindings()
 
-    @on(QuestionList.Opened)
+    @on(QuestionList.Opened, "#questions-list")
     def _opened(self, message: QuestionList.Opened) -> None:
         if not self.refuse("answer"):  # enter on the list: its own key, not the screen's
             self.action_answer()
 
-    @on(AnswerForm.Answered)
+    @on(AnswerForm.Answered, "#questions-answer")
     def _answered(self, message: AnswerForm.Answered) -> None:
         q = message.question
         self.calls.run(f"question-{q.id}", f"answer #{q.id}", self.api.answer(q.id, message.answer),

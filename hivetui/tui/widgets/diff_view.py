@@ -107,6 +107,10 @@ class DiffView(ScrollView, can_focus=True):
             self.view = view
             self.split = split
 
+        @property
+        def control(self) -> DiffView:
+            return self.view
+
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._lines: list[DiffLine] = []

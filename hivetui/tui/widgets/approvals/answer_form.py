@@ -36,6 +36,10 @@ class AnswerForm(Vertical):
             self.question = question
             self.answer = answer
 
+        @property
+        def control(self) -> AnswerForm:
+            return self.form
+
     def __init__(self, *, clock: Clock = SYSTEM_CLOCK, id: str | None = None) -> None:
         super().__init__(id=id)
         self._clock = clock

@@ -36,6 +36,10 @@ class QuestionList(RecordTable[Question]):
             self.questions = questions
             self.question = question
 
+        @property
+        def control(self) -> QuestionList:
+            return self.questions
+
     class Opened(Message):
         """The operator pressed enter on ``question``: time to answer it."""
 
@@ -43,6 +47,10 @@ class QuestionList(RecordTable[Question]):
             super().__init__()
             self.questions = questions
             self.question = question
+
+        @property
+        def control(self) -> QuestionList:
+            return self.questions
 
     @property
     def _questions(self) -> dict[str, Question]:

@@ -38,6 +38,10 @@ class ApprovalQueue(RecordTable[Approval]):
             self.queue = queue
             self.approval = approval
 
+        @property
+        def control(self) -> ApprovalQueue:
+            return self.queue
+
     class Opened(Message):
         """The operator pressed enter on ``approval``."""
 
@@ -45,6 +49,10 @@ class ApprovalQueue(RecordTable[Approval]):
             super().__init__()
             self.queue = queue
             self.approval = approval
+
+        @property
+        def control(self) -> ApprovalQueue:
+            return self.queue
 
     @property
     def approvals(self) -> list[Approval]:

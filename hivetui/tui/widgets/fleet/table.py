@@ -133,12 +133,25 @@ class FleetTable(ScrollView, can_focus=True):
     class AgentChosen(Message):
         """The operator picked an agent (enter, or a click on the chosen row)."""
 
-        def __init__(self, name: str) -> None:
+        def __init__(self, table: FleetTable, name: str) -> None:
             super().__init__()
+            self.table = table
             self.name = name
+
+        @property
+        def control(self) -> FleetTable:
+            return self.table
 
     class Scrolled(Message):
         """Other rows came into view (their sparklines may be stale)."""
+
+        def __init__(self, table: FleetTable) -> None:
+            super().__init__()
+            self.table = table
+
+        @property
+        def control(self) -> FleetTable:
+            return self.table
 
     def __init__(self, *, clock: Callable[[], float], id: str | None = None) -> None:
         super().__init__(id=id)
@@ -414,7 +427,7 @@ class FleetTable(ScrollView, can_focus=True):
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
         if int(old_value) != int(new_value):
-            self.post_message(self.Scrolled())
+            self.post_message(self.Scrolled(self))
 
     def action_cursor(self, step: int) -> None:
         self.cursor_row += step
@@ -431,7 +444,7 @@ class FleetTable(ScrollView, can_focus=True):
     def action_choose(self) -> None:
         name = self.chosen_name
         if name is not None:
-            self.post_message(self.AgentChosen(name))
+            self.post_message(self.AgentChosen(self, name))
 
     def on_click(self, event: events.Click) -> None:
         if event.y == 0:
