@@ -57,6 +57,7 @@ from hivetui.tui.screens.stylesheet import style_path
 from hivetui.tui.state import Changes, HiveState
 from hivetui.tui.widgets.approvals.live import LiveEvent
 from hivetui.tui.widgets.fleet.table import FleetTable
+from hivetui.tui.workers import ReportsWorkerErrors, WorkFailed
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ SAVE_REFUSED = ("an attached session cannot save files on the hive's machine; "
                 "take the screenshot with your own terminal")
 
 
-class HiveApp(App[None]):
+class HiveApp(ReportsWorkerErrors, App[None]):
     TITLE = "hivetui"
     CSS_PATH = style_path("app.tcss")
     COMMANDS = App.COMMANDS | {HiveCommands}
@@ -117,6 +118,8 @@ class HiveApp(App[None]):
         await attempt(self, self.hive_context.state.load())
         await self.push_screen(FleetScreen(self.hive_context))
         self.run_worker(self._pump_events(), name="hive-events", group="pump",
+                        exit_on_error=False)
+        self.run_worker(self.pump.refresh(), name="hive-refresh", group="pump",
                         exit_on_error=False)
         if self._start_services is not None:
             self.starting = True
@@ -180,14 +183,18 @@ class HiveApp(App[None]):
         await self._stack.aclose()
 
     async def _pump_events(self) -> None:
-        try:
-            await self.pump.run()
-        except Exception as exc:  # the stream broke (core gone): say so, keep the UI
-            log.exception("the hive's event stream failed")
-            show_error(self, exc)
-            return
+        # a broken stream (core gone) fails the worker: on_work_failed says so
+        await self.pump.follow()
         self.notify("the hive's event stream ended: the view no longer updates",
                     title="Disconnected", severity="error")
+
+    def on_work_failed(self, message: WorkFailed) -> None:
+        """Every worker failure of the UI (see :mod:`hivetui.tui.workers`): logged with its
+        traceback, shown as a toast; the app goes on."""
+        worker, error = message.worker, message.worker.error
+        log.error("worker %s failed", worker.name or worker.description, exc_info=error)
+        if error is not None:
+            show_error(self, error)
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = True) -> None:

@@ -38,6 +38,7 @@ from hivetui.tui.widgets.agent.messages_pane import MessagesPane
 from hivetui.tui.widgets.agent.terminal_pane import TerminalPane
 from hivetui.tui.widgets.chrome.hive_header import HiveHeader
 from hivetui.tui.widgets.terminal import Terminal
+from hivetui.tui.workers import ReportsWorkerErrors
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ CHART_INTERVAL_S = 1.0
 CHART_WINDOW_S = 3600.0
 
 
-class AgentDetailScreen(GuardedScreen, TakesRefreshes):
+class AgentDetailScreen(ReportsWorkerErrors, GuardedScreen, TakesRefreshes):
     CSS_PATH = style_path("agent.tcss")
     READ_ONLY_REFUSED = AGENT_REFUSED
 
@@ -114,7 +115,8 @@ class AgentDetailScreen(GuardedScreen, TakesRefreshes):
         pane = self.query_one(MessagesPane)
         if pane.loaded and pane.dead_letters != self._dead_letters():
             # messages were set aside: re-read them, marked (rare: after failed turns)
-            self.run_worker(pane.load(self._dead_letters()), group="messages", exclusive=True)
+            self.run_worker(pane.load(self._dead_letters()), group="messages", exclusive=True,
+                            exit_on_error=False)
         elif changes.messages and pane.loaded:
             pane.add_live(changes.messages)
         if self.agent in changes.telemetry or changes.full:
@@ -184,7 +186,8 @@ class AgentDetailScreen(GuardedScreen, TakesRefreshes):
 
     def _load_charts_soon(self) -> None:
         self._charts_timer = None
-        self.run_worker(self.load_charts(), group="charts", exclusive=True)
+        self.run_worker(self.load_charts(), group="charts", exclusive=True,
+                        exit_on_error=False)
 
     def _now_mono(self) -> float:
         return time.monotonic()

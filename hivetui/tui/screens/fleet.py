@@ -11,10 +11,11 @@ import asyncio
 import logging
 import time
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Input, Label
+from textual.worker import Worker
 
 from hivetui.core.api import HiveAPI
 from hivetui.core.words import counted
@@ -28,6 +29,7 @@ from hivetui.tui.screens.read_only import GuardedScreen
 from hivetui.tui.screens.stylesheet import style_path
 from hivetui.tui.widgets.chrome.hive_header import HiveHeader
 from hivetui.tui.widgets.fleet.table import FleetTable
+from hivetui.tui.workers import ReportsWorkerErrors
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ TIMES_EVERY_S = 5.0
 AGENT_REFUSED = {"act": "{} an agent", "model": "set an agent's model"}
 
 
-class FleetScreen(GuardedScreen, TakesRefreshes):
+class FleetScreen(ReportsWorkerErrors, GuardedScreen, TakesRefreshes):
     CSS_PATH = style_path("fleet.tcss")
     READ_ONLY_REFUSED = AGENT_REFUSED
 
@@ -64,7 +66,7 @@ class FleetScreen(GuardedScreen, TakesRefreshes):
         self.ctx = ctx
         self._spark_pending: set[str] = set()
         self._spark_at: dict[str, float] = {}
-        self._spark_task: asyncio.Task[None] | None = None
+        self._spark_worker: Worker[None] | None = None
 
     def compose(self) -> ComposeResult:
         yield HiveHeader(self.ctx.api.operator, self.ctx.where,
@@ -89,10 +91,6 @@ class FleetScreen(GuardedScreen, TakesRefreshes):
 
     def on_screen_resume(self) -> None:
         self._sync(None)
-
-    def on_unmount(self) -> None:
-        if self._spark_task is not None:
-            self._spark_task.cancel()
 
     # --- live updates -------------------------------------------------------------
     def on_hive_refreshed(self, message: HiveRefreshed) -> None:
@@ -128,12 +126,16 @@ class FleetScreen(GuardedScreen, TakesRefreshes):
     # --- sparklines ---------------------------------------------------------------
     @property
     def sparks_busy(self) -> bool:
-        return self._spark_task is not None and not self._spark_task.done()
+        return self._spark_worker is not None and not self._spark_worker.is_finished
 
     def _want_sparks(self, names: set[str]) -> None:
+        """Fetch these (and the rows scrolled to) soon: one worker at a time, which ends with
+        the screen."""
         self._spark_pending |= names
-        if self._spark_pending and (self._spark_task is None or self._spark_task.done()):
-            self._spark_task = asyncio.create_task(self._fetch_sparks(), name="fleet-sparks")
+        if self._spark_pending and not self.sparks_busy:
+            self._spark_worker = self._fetch_sparks()
+
+    @work(group="sparks", exit_on_error=False)
 
     async def _fetch_sparks(self) -> None:
         """Fetch pending sparklines of the rows in view; the rest wait until scrolled to."""

@@ -30,6 +30,7 @@ from hivetui.tui.screens.follows import TakesQueueEvents
 from hivetui.tui.screens.read_only import GuardedScreen
 from hivetui.tui.widgets.approvals.calls import ApiCalls
 from hivetui.tui.widgets.approvals.live import LiveEvent
+from hivetui.tui.workers import ReportsWorkerErrors
 
 
 def queue_bindings(next_label: str, previous_label: str) -> list[BindingType]:
@@ -42,7 +43,7 @@ def queue_bindings(next_label: str, previous_label: str) -> list[BindingType]:
     ]
 
 
-class QueueScreen(GuardedScreen, TakesQueueEvents):
+class QueueScreen(ReportsWorkerErrors, GuardedScreen, TakesQueueEvents):
     """A screen listing what waits for the operator, re-read on the events that change it.
 
     Its mutating keys (:attr:`READ_ONLY_REFUSED`) are disabled in a read-only session, and
@@ -101,7 +102,7 @@ class QueueScreen(GuardedScreen, TakesQueueEvents):
             text += " · read-only operator"
         self.query_one(selector, Static).update(text)
 
-    @work(exclusive=True, group="live-events")
+    @work(exclusive=True, group="live-events", exit_on_error=False)
     async def _follow_events(self) -> None:
         async for event in self.api.events():
             self.post_message(LiveEvent(event))
