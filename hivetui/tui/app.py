@@ -81,8 +81,8 @@ class HiveApp(ReportsWorkerErrors, App[None]):
     CSS_PATH = style_path("app.tcss")
     COMMANDS = App.COMMANDS | {HiveCommands}
     BINDINGS = [
-        # from every screen but the queues (see check_action): the alerts' toasts say
-        # which key works where they show
+        # from every screen whose own keys leave the letter free (on the queues a approves
+        # or answers): the alerts' toasts say which key works where they show
         Binding("a", "goto('approvals')", "Approvals"),
         Binding("w", "goto('questions')", "Questions"),
         Binding("question_mark", "help", "Help"),
@@ -151,12 +151,7 @@ class HiveApp(ReportsWorkerErrors, App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Textual's priority keys (ctrl+p palette, ctrl+q quit) belong to the program in
-        the embedded terminal (readline's previous-line, XON): ctrl+] first leaves it.
-
-        ``a``/``w`` are off on the queue screens, whose own keys use those letters (``a``
-        approves, ``a`` answers) even where a read-only session hides them."""
-        if action == "goto" and isinstance(self.screen, TakesQueueEvents) and self.screen.QUEUE:
-            return False
+        the embedded terminal (readline's previous-line, XON): ctrl+] first leaves it."""
         return not (action in TERMINAL_KEEPS and self._terminal_has_keys())
 
     def _terminal_has_keys(self) -> bool:

@@ -45,6 +45,8 @@ async def test_a_and_w_open_the_queues_from_the_agent_screen(hive: Hive) -> None
         assert toasts[1][:2] == ("Question from bob", "bump the lockfile? — press w")
         await pilot.press("w")
         await until(lambda: isinstance(app.screen, QuestionsScreen))
+        # its footer offers its own a (answer), not the app's
+        await until(lambda: [k.key for k in app.screen.query("FooterKey")][:1] == ["a"])  # type: ignore[attr-defined]
 
 
 async def test_the_toast_names_the_way_in_from_a_text_box_or_a_dialog(hive: Hive) -> None:
@@ -78,8 +80,8 @@ async def test_on_its_own_queue_an_alert_is_no_toast(hive: Hive) -> None:
         await until(lambda: isinstance(app.screen, ApprovalsScreen))
         request(hive)
         await until(lambda: app.bells == 1)
-        ask(hive)  # another queue's alert: a toast; a and w are this queue's (a approves)
+        ask(hive)  # another queue's alert: a toast; here too w opens the questions
         hive.hub.publish(Notification(level="info", title="marker", text="-"))
         await until(lambda: any(title == "marker" for title, _, _ in toasts))
         assert [t[:2] for t in toasts if t[0] != "marker"] == [
-            ("Question from bob", "bump the lockfile? — type :questions")]
+            ("Question from bob", "bump the lockfile? — press w")]

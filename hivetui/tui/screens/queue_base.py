@@ -97,6 +97,13 @@ class QueueScreen(ReportsWorkerErrors, GuardedScreen, TakesQueueEvents):
         if self._subscribe:
             self._follow_events()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A read-only session sees a queue's refused keys dimmed, not hidden: hidden, the
+        app's key of the same letter would show instead (``a`` opening the approvals where
+        ``a`` approves)."""
+        allowed = super().check_action(action, parameters)
+        return None if allowed is False else allowed
+
     def _show_title(self, selector: str, text: str) -> None:
         if self.api.read_only:
             text += " · read-only operator"
