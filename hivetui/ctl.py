@@ -19,6 +19,7 @@ import click
 from hivetui.cli_flags import CLIENT_FLAGS, Common, FlagsGroup, common, common_options
 from hivetui.control.client import ControlClient
 from hivetui.control.protocol import to_jsonable
+from hivetui.core.ages import format_age
 from hivetui.core.events import RECENT_EVENTS, Event
 from hivetui.core.visible import json_visible, visible, visible_line
 
@@ -31,10 +32,7 @@ DETAIL_WIDTH = 120  # of the status detail in `ctl agents` (the whole text: --js
 
 
 def _age(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    s = max(0, int(time.time() - ts))
-    return f"{s}s" if s < 120 else f"{s // 60}m" if s < 7200 else f"{s // 3600}h"
+    return "-" if ts is None else format_age(ts, time.time())
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:

@@ -262,12 +262,14 @@ async def _no_sampler(interval_s: float = 10.0) -> None:
     await asyncio.Event().wait()
 
 
-def fixture_app(state_dir: Path, **options: Any) -> HiveApp:
-    """The app over a fixture hive it opens on mount and closes on exit."""
+def fixture_app(state_dir: Path, *, read_only: bool = False, **options: Any) -> HiveApp:
+    """The app over a fixture hive it opens on mount and closes on exit (``read_only``:
+    a session whose changes are refused, as an SSH key with ``hivetui-read-only``)."""
     backend = FakeFixtureBackend()
     hive = Hive(state_dir, backend=backend)
     hive.metrics.run = _no_sampler  # type: ignore[method-assign]
-    api = OperatorSession(hive, Operator("local:operator"))
+    api = OperatorSession(hive, Operator("ssh:viewer" if read_only else "local:operator",
+                                         read_only=read_only))
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:

@@ -32,7 +32,6 @@ from hivetui.core.store import Store
 
 log = logging.getLogger(__name__)
 
-KINDS = ("peer", "operator", "manager", "system")
 BUSY_WINDOW_S = 0.1  # an inbox read from this recently is busy: its long-polls linger
 
 
@@ -202,9 +201,6 @@ class MessageBus:
     def dead_count(self, name: str) -> int:
         """Messages to ``name`` set aside as dead, live."""
         return self._dead.get(name, 0)
-
-    def depths(self) -> dict[str, int]:
-        return {k: v for k, v in self._depth.items() if v}
 
     def _kind(self, sender: str) -> str:
         if sender == OPERATOR:
@@ -377,6 +373,8 @@ class MessageBus:
             yield waiter
         finally:
             waiters.discard(waiter)
+            if not waiters:  # a destroyed agent's name leaves nothing behind
+                self._waiters.pop(recipient, None)
 
     async def _linger(self, recipient: str, max_count: int, deadline: float,
                       gone: asyncio.Future[None] | None) -> None:
@@ -545,8 +543,3 @@ class MessageBus:
             for waiters in self._waiters.values():
                 for waiter in waiters:
                     _settle(waiter)
-
-    async def forget_inbox(self, name: str) -> None:
-        """Wake and forget the receivers of a removed agent (messages stay in the store)."""
-        for waiter in self._waiters.pop(name, set()):
-            _settle(waiter)

@@ -25,6 +25,7 @@ from hivetui.core.config import CrashWatchConfig
 from hivetui.core.events import AgentStarted, ContainerCrash, CrashLoop, EventHub, Notification
 from hivetui.core.hive import Hive
 from hivetui.core.ports import ContainerBackend, ContainerExit
+from hivetui.core.words import counted
 
 log = logging.getLogger(__name__)
 
@@ -259,4 +260,5 @@ class CrashWatch:
                                                      window_s=window))
             self._hub.publish(Notification(
                 level="error", title="crash loop",
-                text=f"{name} crashed {len(crashes)} times in {window:.0f}s", agent=name))
+                text=f"{name} crashed {counted(len(crashes), 'time')} in {window:.0f}s",
+                agent=name))

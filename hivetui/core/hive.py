@@ -11,6 +11,7 @@ from types import TracebackType
 
 from hivetui.core.approvals import Approvals
 from hivetui.core.audit import AuditLog
+from hivetui.core.backoff import Backoff
 from hivetui.core.bus import BusMessage, MessageBus
 from hivetui.core.config import HiveConfig
 from hivetui.core.errors import HiveError
@@ -34,6 +35,9 @@ ServiceFactory = Callable[[], Awaitable[None]]
 #: about two seconds, and an agent must be back within five (a failed local connect costs
 #: nothing, so retrying every second for a long outage is cheap)
 RECONNECT_PACE = {"reconnect_min_s": 0.25, "reconnect_max_s": 1.0}
+#: a failed service is restarted after this, doubling (with jitter) up to the cap
+SERVICE_RESTART_FIRST_S = 0.5
+SERVICE_RESTART_CAP_S = 30.0
 
 
 class Hive:
@@ -162,7 +166,7 @@ class Hive:
         return [n for n, t in self._services.items() if not t.done()]
 
     async def _supervise(self, name: str, factory: ServiceFactory) -> None:
-        backoff = 0.5
+        backoff = Backoff(SERVICE_RESTART_FIRST_S, SERVICE_RESTART_CAP_S)
         while True:
             try:
                 await factory()
@@ -171,11 +175,11 @@ class Hive:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.exception("service %s failed; restarting in %.1fs", name, backoff)
+                delay = backoff.next()
+                log.exception("service %s failed; restarting in %.1fs", name, delay)
                 self.hub.publish(Notification(level="error", title=f"service {name} failed",
                                               text=f"{type(exc).__name__}: {exc}"))
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
+                await asyncio.sleep(delay)
 
     async def _messages_dead(self, messages: list[BusMessage]) -> None:
         """Dead letters: a toast for the operator, an event for the manager, per message.

@@ -18,12 +18,12 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from hivetui.core.bus import MessageBus
 from hivetui.core.errors import TelemetryError
+from hivetui.core.names import KINDS
 from hivetui.core.registry import Registry
 from hivetui.core.telemetry import HIVE, Telemetry
 
 log = logging.getLogger(__name__)
 
-KINDS = ("peer", "operator", "manager", "system")
 MAX_KEYS = 200
 
 

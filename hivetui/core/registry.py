@@ -30,7 +30,6 @@ from hivetui.core.store import Store
 log = logging.getLogger(__name__)
 
 ROLES = ("manager", "worker")
-STATES = ("created", "running", "stopped", "crashed", "destroyed")
 STATUSES = ("idle", "in_turn", "waiting_operator", "offline")
 
 
@@ -209,9 +208,6 @@ class Registry:
         if old is not None:
             self._by_digest.pop(old, None)
         self._hub.publish(AgentChanged(agent=name, what="removed"))
-
-    def token_path(self, name: str) -> str:
-        return str(self._paths.agent_run(name) / "token")
 
     def _new_token_file(self, name: str) -> str:
         token = secrets.token_urlsafe(32)

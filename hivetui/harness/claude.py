@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -283,7 +282,3 @@ class ClaudeRuntime:
 
     async def aclose(self) -> None:
         return None
-
-
-def tally(counter: Counter[str]) -> dict[str, int]:
-    return {k: v for k, v in sorted(counter.items()) if v}

@@ -28,7 +28,6 @@ SEND_RETRY_S = 0.5  # wait before attempt n+1: n times this
 
 Status = Literal["idle", "in_turn", "waiting_operator"]
 Outcome = Literal["ok", "compact_retry", "failure"]
-MessageKind = Literal["peer", "operator", "manager", "system"]
 
 
 class BridgeUnreachable(HarnessError):

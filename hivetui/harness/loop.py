@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hivetui.core.backoff import Backoff
 from hivetui.core.errors import HarnessError
+from hivetui.core.names import KINDS, OPERATOR
 from hivetui.harness.client import BridgeUnreachable, HarnessApi, InboxMessage, TurnReport
 from hivetui.harness.runtime import AgentIdentity, Runtime, TurnContext, TurnResult
 
 log = logging.getLogger(__name__)
 
-OPERATOR = "operator"
-KINDS = ("peer", "operator", "manager", "system")
 OK_OUTCOMES = ("ok", "compact_retry")
 STATUS_DETAIL_MAX = 500  # the bridge's limit for set_status
 
@@ -110,6 +110,7 @@ class TurnLoop:
         self.turns = 0
         self.last_failure = ""  # the previous turn's, shown while the next one retries
         self.failures = 0  # turns failed in a row
+        self._retry = Backoff(self.config.retry_backoff_s, self.config.retry_backoff_max_s)
         self._kind_of: dict[str, str] = {OPERATOR: "operator"}  # learned from senders
         self.ack_file = state_dir / ".hive" / "recv_ack"
         self.acked = self._read_ack()
@@ -133,7 +134,7 @@ class TurnLoop:
     # --- the loop ---------------------------------------------------------------------
     async def run(self) -> int:
         """Run until a turn asks the harness to exit (its status) or ``max_turns``."""
-        backoff = self.config.reconnect_min_s
+        backoff = Backoff(self.config.reconnect_min_s, self.config.reconnect_max_s)
         announced = False
         while self.config.max_turns is None or self.turns < self.config.max_turns:
             try:
@@ -149,12 +150,12 @@ class TurnLoop:
                     # a deliberate exit: tell the bus what the turns handled
                     await self.client.ack(self.acked)
             except BridgeUnreachable as exc:
-                log.warning("%s; reconnecting in %.0fs", exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.config.reconnect_max_s)
+                delay = backoff.next()
+                log.warning("%s; reconnecting in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
                 await self._reconnect()
                 continue
-            backoff = self.config.reconnect_min_s
+            backoff.reset()
             if status is not None:
                 log.warning("runtime %s asked the harness to exit with status %s",
                             self.runtime.name, status)
@@ -171,10 +172,7 @@ class TurnLoop:
 
     def retry_delay(self) -> float:
         """Seconds to wait after the latest of ``failures`` failed turns in a row."""
-        if self.failures <= 0:
-            return 0.0
-        delay: float = self.config.retry_backoff_s * 2.0 ** min(self.failures - 1, 16)
-        return min(delay, self.config.retry_backoff_max_s)
+        return self._retry.delay(self.failures)
 
     async def _reconnect(self) -> None:
         reconnect = getattr(self.client, "reconnect", None)

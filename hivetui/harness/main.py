@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hivetui.core.backoff import Backoff
 from hivetui.core.errors import HarnessError
 from hivetui.core.runtimes import CLAUDE_BIN_ENV
 from hivetui.core.tool_surface import harness_url, model_url
@@ -77,15 +78,15 @@ def loop_config(agent: AgentIdentity, overrides: dict[str, Any]) -> LoopConfig:
 
 async def connect_with_retry(client: HiveClient, config: LoopConfig) -> None:
     """The bridge may not be up yet (or is restarting): retry; a refused token is final."""
-    delay = config.reconnect_min_s
+    backoff = Backoff(config.reconnect_min_s, config.reconnect_max_s)
     while True:
         try:
             await client.reconnect()  # (re-)reads bridge.json each time
             return
         except BridgeUnreachable as exc:
+            delay = backoff.next()
             log.warning("%s; retrying in %.1fs", exc, delay)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, config.reconnect_max_s)
 
 
 def make_runtime(agent: AgentIdentity, client: HiveClient, *, url: str, token: str,

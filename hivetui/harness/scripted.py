@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hivetui.core.errors import HarnessError
+from hivetui.core.names import OPERATOR
 from hivetui.harness.client import HiveClient, InboxMessage
 from hivetui.harness.runtime import AgentIdentity, TurnContext, TurnResult
 
@@ -142,7 +143,7 @@ class ManagerRuntime(ScriptedRuntime):
         elif message.kind == "operator":
             await self.on_operator(message.body.strip())
         else:  # a worker's answer goes up to the operator
-            await self.send("operator", f"{message.sender}: {message.body}")
+            await self.send(OPERATOR, f"{message.sender}: {message.body}")
 
     async def on_operator(self, text: str) -> None:
         if m := SPAWN_RE.match(text):
@@ -162,7 +163,7 @@ class ManagerRuntime(ScriptedRuntime):
                          and a.get("role", "worker") != "manager"
                          and a.get("state", "running") == "running")
         if not workers:
-            await self.send("operator", f"no running worker to forward to: {text}")
+            await self.send(OPERATOR, f"no running worker to forward to: {text}")
             return
         worker = workers[self._next % len(workers)]
         self._next += 1

@@ -40,8 +40,10 @@ from hivetui.core.events import (
     QuestionAsked,
 )
 from hivetui.core.visible import visible, visible_line
+from hivetui.core.words import counted
 from hivetui.terminal.palette import XTERM, Rgb
 from hivetui.tui.alerts import AlertEchoes
+from hivetui.tui.commands import Navigate
 from hivetui.tui.context import HiveContext
 from hivetui.tui.executor import CommandRunner
 from hivetui.tui.guard import attempt, show_error
@@ -59,6 +61,7 @@ from hivetui.tui.shared_css import SharedParseStylesheet
 from hivetui.tui.state import Changes, HiveState
 from hivetui.tui.widgets.approvals.live import LiveEvent
 from hivetui.tui.widgets.fleet.table import FleetTable
+from hivetui.tui.workers import ReportsWorkerErrors, WorkFailed
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +80,15 @@ SAVE_REFUSED = ("an attached session cannot save files on the hive's machine; "
                 "take the screenshot with your own terminal")
 
 
-class HiveApp(App[None]):
+class HiveApp(ReportsWorkerErrors, App[None]):
     TITLE = "hivetui"
     CSS_PATH = style_path("app.tcss")
     COMMANDS = App.COMMANDS | {HiveCommands}
     BINDINGS = [
+        # from every screen whose own keys leave the letter free (on the queues a approves
+        # or answers): the alerts' toasts say which key works where they show
+        Binding("a", "goto('approvals')", "Approvals"),
+        Binding("w", "goto('questions')", "Questions"),
         Binding("question_mark", "help", "Help"),
         Binding("colon", "command_line", "Command"),
     ]
@@ -129,6 +136,8 @@ class HiveApp(App[None]):
         await attempt(self, loading if loading is not None else self.hive_context.state.load())
         await self.push_screen(FleetScreen(self.hive_context))
         self.run_worker(self._pump_events(), name="hive-events", group="pump",
+                        exit_on_error=False)
+        self.run_worker(self.pump.refresh(), name="hive-refresh", group="pump",
                         exit_on_error=False)
         if self._start_services is not None:
             self.starting = True
@@ -198,14 +207,18 @@ class HiveApp(App[None]):
         await self._stack.aclose()
 
     async def _pump_events(self) -> None:
-        try:
-            await self.pump.run()
-        except Exception as exc:  # the stream broke (core gone): say so, keep the UI
-            log.exception("the hive's event stream failed")
-            show_error(self, exc)
-            return
+        # a broken stream (core gone) fails the worker: on_work_failed says so
+        await self.pump.follow()
         self.notify("the hive's event stream ended: the view no longer updates",
                     title="Disconnected", severity="error")
+
+    def on_work_failed(self, message: WorkFailed) -> None:
+        """Every worker failure of the UI (see :mod:`hivetui.tui.workers`): logged with its
+        traceback, shown as a toast; the app goes on."""
+        worker, error = message.worker, message.worker.error
+        log.error("worker %s failed", worker.name or worker.description, exc_info=error)
+        if error is not None:
+            show_error(self, error)
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = True) -> None:
@@ -255,12 +268,8 @@ class HiveApp(App[None]):
         show_error(self, exc)
 
     def _alert(self, ev: Event) -> None:
-        if isinstance(ev, ApprovalRequested):
-            self.notify(f"#{ev.id} {ev.kind} for {ev.agent} — press a or type :approvals",
-                        title="Approval requested", severity="warning", markup=False)
-        elif isinstance(ev, QuestionAsked):
-            self.notify(f"{ev.question} — press w or type :questions",
-                        title=f"Question from {ev.agent}", severity="warning", markup=False)
+        if isinstance(ev, ApprovalRequested | QuestionAsked):
+            self._alert_queue(ev)
         elif isinstance(ev, ContainerCrash):
             last = f": {ev.last_log_lines[-1]}" if ev.last_log_lines else ""
             status = "unknown" if ev.exit_status is None else ev.exit_status
@@ -268,7 +277,8 @@ class HiveApp(App[None]):
                         severity="error", markup=False)
             self._echoes.shown(ev)
         elif isinstance(ev, CrashLoop):
-            self.notify(f"{ev.count} crashes in {ev.window_s:.0f}s — restart it (r) when "
+            self.notify(f"{counted(ev.count, 'crash', 'crashes')} in {ev.window_s:.0f}s — "
+                        "restart it (r) when "
                         "fixed", title=f"{ev.agent} is crash-looping", severity="error",
                         markup=False)
             self._echoes.shown(ev)
@@ -280,6 +290,41 @@ class HiveApp(App[None]):
                         markup=False)
             return
         self._ring()
+
+    def _alert_queue(self, ev: ApprovalRequested | QuestionAsked) -> None:
+        """A request for the operator: a toast that says how to reach its queue from here,
+        or, when that queue is on screen already, only the bell (the list shows it, and a
+        toast would cover the diff it announces)."""
+        target, key = ("approvals", "a") if isinstance(ev, ApprovalRequested) else \
+            ("questions", "w")
+        if isinstance(self.screen, TakesQueueEvents) and target == self.screen.QUEUE:
+            log.debug("%s arrived while its queue is shown: no toast", type(ev).__name__)
+            return
+        how = self.how_to_open(target, key)
+        if isinstance(ev, ApprovalRequested):
+            self.notify(f"#{ev.id} {ev.kind} for {ev.agent} — {how}",
+                        title="Approval requested", severity="warning", markup=False)
+        else:
+            self.notify(f"{ev.question} — {how}", title=f"Question from {ev.agent}",
+                        severity="warning", markup=False)
+
+    def how_to_open(self, target: str, key: str) -> str:
+        """What the operator types, where the keyboard is now, to open ``target``'s queue."""
+        if self._terminal_has_keys():
+            return f"ctrl+] then {key}"
+        screen = self.screen
+        if screen.is_modal:  # the app's keys wait until the dialog closes
+            return f"after this dialog, {key} or :{target}"
+        focused = self.focused
+        if focused is not None and focused.check_consume_key(key, key):
+            return f"escape then {key}"  # a text box types it
+        active = screen.active_bindings.get(key)
+        if active is None or active.binding.action != f"goto('{target}')":
+            return f"type :{target}"  # this screen's own key (approve, answer)
+        return f"press {key}"
+
+    def action_goto(self, target: str) -> None:
+        self.post_message(HiveCommand(Navigate(target)))
 
     def _ring(self) -> None:
         now = time.monotonic()

@@ -1,18 +1,18 @@
 """The event pump: the live stream in, coalesced refreshes out (at most ~10 per second).
 
-One task reads ``api.events()`` and only notes what each event touched (cheap, never
-awaits the API); a second task wakes when something is noted, waits until ``interval``
-has passed since the last refresh, re-reads just that from the API and hands the
-:class:`~hivetui.tui.state.Changes` to ``deliver``. With no events nothing runs at all.
-Alerts (approval requested, question, crash, crash loop, notification) go to ``alert``
-at once; approval and question events go to ``forward`` at once too (the queue screens
-re-read their lists on them).
+:meth:`EventPump.follow` reads ``api.events()`` and only notes what each event touched
+(cheap, never awaits the API); :meth:`EventPump.refresh` wakes when something is noted,
+waits until ``interval`` has passed since the last refresh, re-reads just that from the
+API and hands the :class:`~hivetui.tui.state.Changes` to ``deliver``. With no events
+nothing runs at all. Alerts (approval requested, question, crash, crash loop,
+notification) go to ``alert`` at once; approval and question events go to ``forward`` at
+once too (the queue screens re-read their lists on them). The app runs the two as
+workers of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
@@ -97,15 +97,10 @@ class EventPump:
         if pending:
             self._wake.set()
 
-    async def run(self) -> None:
-        refresher = asyncio.create_task(self._refresh_loop(), name="tui-refresh")
-        try:
-            async for ev in self._api.events():
-                self.absorb(ev)
-        finally:
-            refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await refresher
+    async def follow(self) -> None:
+        """Note every event of the stream until it ends."""
+        async for ev in self._api.events():
+            self.absorb(ev)
 
     @property
     def busy(self) -> bool:
@@ -117,7 +112,8 @@ class EventPump:
         self._pending.counts = True
         self._wake.set()
 
-    async def _refresh_loop(self) -> None:
+    async def refresh(self) -> None:
+        """Refresh what was noted, paced, for ever (until cancelled)."""
         loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()

@@ -406,6 +406,22 @@ async def test_destroy_keeps_revive_restores_purge_deletes(env: Env) -> None:
     await hive.approvals.request_spawn("boss", "alice", None)
 
 
+async def test_destroy_keeps_the_inbox_for_the_revive(env: Env) -> None:
+    """A destroy keeps what a revive needs (state, config and unread messages); the bus
+    keeps no waiter entry for the destroyed agent."""
+    hive, _ = env
+    await spawn_worker(hive)
+    assert await hive.bus.recv("alice", wait_s=0.05) == []  # a long-poll came and went
+    await hive.bus.send("operator", "alice", "read me after the revive")
+    ops = OperatorSession(hive, Operator("local:ann"))
+    await ops.destroy("alice")
+    assert hive.bus.depth("alice") == 1
+    assert "alice" not in hive.bus._waiters
+    await ops.revive("alice")
+    got = await hive.bus.recv("alice", wait_s=0)
+    assert [m.body for m in got] == ["read me after the revive"]
+
+
 async def test_purge_is_refused_while_an_approval_is_pending(env: Env) -> None:
     hive, _ = env
     await hive.approvals.request_spawn_draft("boss", "dora")

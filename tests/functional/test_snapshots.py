@@ -18,7 +18,7 @@ import pytest
 from hivetui.tui.commands import OpenAgent
 from hivetui.tui.messages import HiveCommand
 from hivetui.tui.screens.agent_detail import AgentDetailScreen
-from tests.tui_fixtures import fixture_app, settle
+from tests.tui_fixtures import NOW, fixture_app, settle
 
 SnapCompare = Callable[..., bool]
 
@@ -82,6 +82,30 @@ def test_agent_logs_search(snap_compare: SnapCompare, tmp_path: Path) -> None:
     assert snap_compare(fixture_app(tmp_path / "state"), terminal_size=(120, 32),
                         run_before=_before("slash", *"error", "enter", agent="alice",
                                            tab="logs"))
+
+
+def test_agent_charts_few_samples(snap_compare: SnapCompare, tmp_path: Path) -> None:
+    """A fresh agent's first samples: the x-axis still spans the hour and reads "1h" …
+    "now" left to right (it read "-0.242 minutes ago"), and the all-zero inbox depth starts
+    at 0 (it showed a negative range)."""
+    app = fixture_app(tmp_path / "state")
+
+    async def few_samples(pilot: Any) -> None:
+        await settle(app)
+        hive = app.api.hive  # type: ignore[attr-defined]
+        for ago, turns in ((50, 1.0), (20, 2.0)):
+            hive.telemetry.record("gus", {"turns_per_min": turns, "inbox_depth": 0,
+                                          "turn_duration_p50_s": 12.5, "tool_calls": 3},
+                                  NOW - ago)
+        await _before(agent="gus")(pilot)
+
+    assert snap_compare(app, terminal_size=(140, 40), run_before=few_samples)
+
+
+def test_fleet_read_only(snap_compare: SnapCompare, tmp_path: Path) -> None:
+    """The header says read-only; the footer offers no stop, restart or model."""
+    assert snap_compare(fixture_app(tmp_path / "state", read_only=True),
+                        terminal_size=(120, 32), run_before=_before())
 
 
 def test_help(snap_compare: SnapCompare, tmp_path: Path) -> None:

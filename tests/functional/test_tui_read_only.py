@@ -1,13 +1,17 @@
-"""A read-only operator in the app: mutating keys are shown disabled and, pressed anyway,
-say what was refused and why (one toast), on the fleet, an agent's screen, the `:` line
-and `?`. Over a real hive (real sqlite); the containers are the recording fake."""
+"""A read-only operator in the app: the header says read-only, the footer does not offer
+the mutating keys and, pressed anyway, they say what was refused and why (one toast), on
+the fleet, an agent's screen, the queues, the `:` line and `?`. Over a real hive (real
+sqlite); the containers are the recording fake."""
 
 from __future__ import annotations
+
+from textual.widgets import Label
 
 from hivetui.core.hive import Hive
 from hivetui.core.operator import Operator, OperatorSession
 from hivetui.tui.app import HiveApp, create_app
 from hivetui.tui.screens.agent_detail import AgentDetailScreen
+from hivetui.tui.screens.approvals import ApprovalsScreen
 from hivetui.tui.screens.confirm import ConfirmScreen
 from hivetui.tui.screens.fleet import FleetScreen
 from hivetui.tui.screens.help import HelpScreen
@@ -48,8 +52,10 @@ async def test_fleet_keys_say_why_they_are_refused(hive: Hive) -> None:
         screen = app.screen
         assert isinstance(screen, FleetScreen)
         shown = screen.active_bindings
-        assert not shown["x"].enabled and not shown["r"].enabled and not shown["m"].enabled
+        assert not {"x", "r", "m", "D", "u", "b"} & set(shown)  # not offered in the footer
         assert shown["l"].enabled and shown["a"].enabled  # looking and navigating work
+        assert footer_keys(app) == ["/", "s", "l", "t", "a", "w", "?", ":", "^p"]
+        assert str(screen.query_one("#read-only", Label).content) == "read-only"
         await pilot.press("slash", *"alice", "enter", "x", "D", "m")
         await until(lambda: len(toasts) == 3)
         assert isinstance(app.screen, FleetScreen)  # no destroy dialog, no model prompt
@@ -88,7 +94,8 @@ async def test_agent_screen_keys_say_why_they_are_refused(hive: Hive) -> None:
         await pilot.press("2")  # tabs still switch
         await until(lambda: screen.query_one("#agent-tabs").active == "messages")  # type: ignore[attr-defined]
         assert len(toasts) == 1
-        assert not screen.active_bindings["c"].enabled  # compose, a widget's key: dimmed
+        assert "c" not in screen.active_bindings  # compose, a widget's key: not offered
+        assert "x" not in screen.active_bindings and screen.query_one("#read-only")
         await pilot.press("c")
         await until(lambda: len(toasts) == 2)
         assert refused(toasts)[1] == "ssh:viewer may not send messages"
@@ -99,6 +106,34 @@ async def test_agent_screen_keys_say_why_they_are_refused(hive: Hive) -> None:
         assert refused(toasts)[2] == "ssh:viewer may not send to carol"
         assert hive.bus.depth("carol") == 0
         assert ("restart", "carol") not in backend_of(hive).calls
+
+
+async def test_approvals_key_a_is_refused_not_navigation(hive: Hive) -> None:
+    """On the approvals screen `a` approves: dimmed in a read-only footer (not replaced by
+    the app's `a`, which opens the approvals elsewhere), pressed it is refused."""
+    app, toasts = read_only_app(hive)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(lambda: len(rows(app)) == 4)
+        await pilot.press("a")
+        await until(lambda: isinstance(app.screen, ApprovalsScreen))
+        shown = app.screen.active_bindings
+        assert shown["a"].binding.action == "approve" and not shown["a"].enabled
+        await pilot.press("a")
+        await until(lambda: len(toasts) == 1)
+        assert refused(toasts) == ["ssh:viewer may not approve a request"]
+
+
+async def test_a_full_session_header_says_nothing_of_read_only(hive: Hive) -> None:
+    app = create_app(OperatorSession(hive, Operator("local:op")), bell=False)
+    async with app.run_test(size=(120, 30)):
+        await until(lambda: len(rows(app)) == 4)
+        assert not app.screen.query("#read-only")
+        assert {"x", "r", "m"} <= set(footer_keys(app))
+
+
+def footer_keys(app: HiveApp) -> list[str]:
+    """The keys the footer offers, in order."""
+    return [key.key_display or key.key for key in app.screen.query("FooterKey")]  # type: ignore[attr-defined]
 
 
 async def test_help_marks_the_refused_keys(hive: Hive) -> None:

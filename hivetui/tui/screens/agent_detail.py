@@ -39,6 +39,7 @@ from hivetui.tui.widgets.agent.terminal_pane import TerminalPane
 from hivetui.tui.widgets.chrome.footer import HiveFooter
 from hivetui.tui.widgets.chrome.hive_header import HiveHeader
 from hivetui.tui.widgets.terminal import Terminal
+from hivetui.tui.workers import ReportsWorkerErrors
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ CHART_INTERVAL_S = 1.0
 CHART_WINDOW_S = 3600.0
 
 
-class AgentDetailScreen(GuardedScreen, TakesRefreshes):
+class AgentDetailScreen(ReportsWorkerErrors, GuardedScreen, TakesRefreshes):
     CSS_PATH = style_path("agent.tcss")
     READ_ONLY_REFUSED = AGENT_REFUSED
 
@@ -86,7 +87,8 @@ class AgentDetailScreen(GuardedScreen, TakesRefreshes):
 
     def compose(self) -> ComposeResult:
         api = self.ctx.api
-        yield HiveHeader(api.operator, self.ctx.where, id="hive-header")
+        yield HiveHeader(api.operator, self.ctx.where, read_only=api.read_only,
+                         id="hive-header")
         with TabbedContent(initial=self.initial_tab, id="agent-tabs"):
             with TabPane("Overview", id="overview"), Vertical(id="overview-body"):
                 yield AgentInfoPanel(self.ctx.clock, id="agent-info")
@@ -115,7 +117,8 @@ class AgentDetailScreen(GuardedScreen, TakesRefreshes):
         pane = self.query_one(MessagesPane)
         if pane.loaded and pane.dead_letters != self._dead_letters():
             # messages were set aside: re-read them, marked (rare: after failed turns)
-            self.run_worker(pane.load(self._dead_letters()), group="messages", exclusive=True)
+            self.run_worker(pane.load(self._dead_letters()), group="messages", exclusive=True,
+                            exit_on_error=False)
         elif changes.messages and pane.loaded:
             pane.add_live(changes.messages)
         if self.agent in changes.telemetry or changes.full:
@@ -185,7 +188,8 @@ class AgentDetailScreen(GuardedScreen, TakesRefreshes):
 
     def _load_charts_soon(self) -> None:
         self._charts_timer = None
-        self.run_worker(self.load_charts(), group="charts", exclusive=True)
+        self.run_worker(self.load_charts(), group="charts", exclusive=True,
+                        exit_on_error=False)
 
     def _now_mono(self) -> float:
         return time.monotonic()
@@ -196,7 +200,7 @@ class AgentDetailScreen(GuardedScreen, TakesRefreshes):
         series = await attempt(self.app, self.ctx.api.stats(self.agent, CHART_WINDOW_S,
                                                              CHART_KEYS))
         if series is not None:
-            self.query_one(TelemetryCharts).show(series, self.ctx.clock())
+            self.query_one(TelemetryCharts).show(series, self.ctx.clock(), CHART_WINDOW_S)
 
     # --- tabs ---------------------------------------------------------------------
     @on(TabbedContent.TabActivated, "#agent-tabs")

@@ -47,6 +47,7 @@ class ApprovalsScreen(QueueScreen):
     ]
     LIVE_EVENTS = LIVE_EVENTS
     AGE_TICK_S = AGE_TICK_S
+    QUEUE = "approvals"
     READ_ONLY_REFUSED = {"approve": "approve a request", "deny": "deny a request"}
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -100,24 +101,25 @@ class ApprovalsScreen(QueueScreen):
         self.queue.refresh_ages()
 
     # --- widgets' messages ------------------------------------------------------------
-    @on(ApprovalQueue.Highlighted)
+    @on(ApprovalQueue.Highlighted, "#approvals-queue")
     def _highlighted(self, message: ApprovalQueue.Highlighted) -> None:
         self.detail.show(message.approval)
         self.refresh_bindings()
 
-    @on(ApprovalQueue.Opened)
+    @on(ApprovalQueue.Opened, "#approvals-queue")
     def _opened(self, message: ApprovalQueue.Opened) -> None:
         self.action_open()
 
-    @on(DiffView.ModeChanged)
+    @on(DiffView.ModeChanged, "#approval-diff")
     def _mode_changed(self, message: DiffView.ModeChanged) -> None:
         self.detail.set_class(message.split, "-split")
 
     # --- actions -----------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("approve", "deny", "open") and self.queue.selected is None:
+        allowed = super().check_action(action, parameters)  # read-only: approve, deny
+        if allowed and action in ("approve", "deny", "open") and self.queue.selected is None:
             return None  # shown disabled: nothing selected
-        return super().check_action(action, parameters)  # read-only: approve, deny
+        return allowed
 
     def action_open(self) -> None:
         view = self.detail.diff_view

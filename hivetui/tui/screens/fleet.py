@@ -11,13 +11,15 @@ import asyncio
 import logging
 import time
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Input, Label
+from textual.worker import Worker
 
 from hivetui.core.api import HiveAPI
-from hivetui.tui.commands import AgentAction, Navigate, OpenAgent, SetModel
+from hivetui.core.words import counted
+from hivetui.tui.commands import AgentAction, OpenAgent, SetModel
 from hivetui.tui.context import HiveContext
 from hivetui.tui.guard import attempt
 from hivetui.tui.messages import HiveCommand, HiveRefreshed
@@ -28,6 +30,7 @@ from hivetui.tui.screens.stylesheet import style_path
 from hivetui.tui.widgets.chrome.footer import HiveFooter
 from hivetui.tui.widgets.chrome.hive_header import HiveHeader
 from hivetui.tui.widgets.fleet.table import FleetTable
+from hivetui.tui.workers import ReportsWorkerErrors
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +43,7 @@ TIMES_EVERY_S = 5.0
 AGENT_REFUSED = {"act": "{} an agent", "model": "set an agent's model"}
 
 
-class FleetScreen(GuardedScreen, TakesRefreshes):
+class FleetScreen(ReportsWorkerErrors, GuardedScreen, TakesRefreshes):
     CSS_PATH = style_path("fleet.tcss")
     READ_ONLY_REFUSED = AGENT_REFUSED
 
@@ -56,8 +59,6 @@ class FleetScreen(GuardedScreen, TakesRefreshes):
         Binding("m", "model", "Model"),
         Binding("l", "logs", "Logs"),
         Binding("t", "shell", "Shell"),
-        Binding("a", "goto('approvals')", "Approvals"),
-        Binding("w", "goto('questions')", "Questions"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
@@ -66,10 +67,11 @@ class FleetScreen(GuardedScreen, TakesRefreshes):
         self.ctx = ctx
         self._spark_pending: set[str] = set()
         self._spark_at: dict[str, float] = {}
-        self._spark_task: asyncio.Task[None] | None = None
+        self._spark_worker: Worker[None] | None = None
 
     def compose(self) -> ComposeResult:
-        yield HiveHeader(self.ctx.api.operator, self.ctx.where, id="hive-header")
+        yield HiveHeader(self.ctx.api.operator, self.ctx.where,
+                         read_only=self.ctx.api.read_only, id="hive-header")
         yield FleetTable(clock=self.ctx.clock, id="fleet")
         yield Label("", id="fleet-status", markup=False)
         yield Input(placeholder="filter: words in name, role, model, state…", id="fleet-filter")
@@ -90,10 +92,6 @@ class FleetScreen(GuardedScreen, TakesRefreshes):
 
     def on_screen_resume(self) -> None:
         self._sync(None)
-
-    def on_unmount(self) -> None:
-        if self._spark_task is not None:
-            self._spark_task.cancel()
 
     # --- live updates -------------------------------------------------------------
     def on_hive_refreshed(self, message: HiveRefreshed) -> None:
@@ -117,7 +115,8 @@ class FleetScreen(GuardedScreen, TakesRefreshes):
                                                  state.questions_pending)
         table = self.table
         shown, total = table.row_count, len(state.agents)
-        status = f"{shown} of {total} agents" if table.filter_text else f"{total} agents"
+        status = (f"{shown} of {counted(total, 'agent')}" if table.filter_text
+                  else counted(total, "agent"))
         if table.filter_text:
             status += f" matching {table.filter_text!r} (escape clears)"
         status += f" · sorted by {table.sort_name} (s)"
@@ -128,12 +127,16 @@ class FleetScreen(GuardedScreen, TakesRefreshes):
     # --- sparklines ---------------------------------------------------------------
     @property
     def sparks_busy(self) -> bool:
-        return self._spark_task is not None and not self._spark_task.done()
+        return self._spark_worker is not None and not self._spark_worker.is_finished
 
     def _want_sparks(self, names: set[str]) -> None:
+        """Fetch these (and the rows scrolled to) soon: one worker at a time, which ends with
+        the screen."""
         self._spark_pending |= names
-        if self._spark_pending and (self._spark_task is None or self._spark_task.done()):
-            self._spark_task = asyncio.create_task(self._fetch_sparks(), name="fleet-sparks")
+        if self._spark_pending and not self.sparks_busy:
+            self._spark_worker = self._fetch_sparks()
+
+    @work(group="sparks", exit_on_error=False)
 
     async def _fetch_sparks(self) -> None:
         """Fetch pending sparklines of the rows in view; the rest wait until scrolled to."""
@@ -156,7 +159,7 @@ class FleetScreen(GuardedScreen, TakesRefreshes):
                     table.set_spark(name, [v for _, v in series.get("turns_per_min", [])])
             await asyncio.sleep(SPARK_TICK_S)
 
-    @on(FleetTable.Scrolled)
+    @on(FleetTable.Scrolled, "#fleet")
     def _scrolled(self) -> None:
         self._want_sparks(set())
 
@@ -198,7 +201,7 @@ class FleetScreen(GuardedScreen, TakesRefreshes):
             self.app.notify("no agent is selected", severity="warning")
         return name
 
-    @on(FleetTable.AgentChosen)
+    @on(FleetTable.AgentChosen, "#fleet")
     def _agent_chosen(self, event: FleetTable.AgentChosen) -> None:
         self.post_message(HiveCommand(OpenAgent(event.name)))
 
@@ -222,9 +225,6 @@ class FleetScreen(GuardedScreen, TakesRefreshes):
         name = self._chosen()
         if name:
             self.post_message(HiveCommand(AgentAction(action, name, by_key=True)))
-
-    def action_goto(self, target: str) -> None:
-        self.post_message(HiveCommand(Navigate(target)))
 
     def action_model(self) -> None:
         name = self._chosen()

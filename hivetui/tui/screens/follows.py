@@ -7,6 +7,8 @@ emulator, charts) before the operator opens it.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class TakesRefreshes:
     """Gets ``HiveRefreshed``: the pump's coalesced changes (agents, counts, messages)."""
@@ -14,6 +16,10 @@ class TakesRefreshes:
 
 class TakesQueueEvents:
     """Gets approval and question events, as they come, as ``LiveEvent`` (it filters)."""
+
+    QUEUE: ClassVar[str] = ""
+    """The queue the screen lists (``approvals``, ``questions``, ``kept``): its alerts need
+    no toast there."""
 
 
 class TakesRosterChanges:

@@ -45,6 +45,7 @@ class KeptScreen(QueueScreen, TakesRosterChanges):
 
     CSS_PATH = style_path("kept.tcss")
     LIVE_EVENTS = LIVE_EVENTS
+    QUEUE = "kept"
     READ_ONLY_REFUSED = {"revive": "revive a kept agent", "purge": "purge a kept agent"}
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -90,15 +91,16 @@ class KeptScreen(QueueScreen, TakesRosterChanges):
     async def reread(self) -> None:
         await self.refresh_lists()
 
-    @on(KeptList.Highlighted)
+    @on(KeptList.Highlighted, "#kept-list")
     def _highlighted(self, message: KeptList.Highlighted) -> None:
         self.refresh_bindings()
 
     # --- actions -----------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("revive", "purge") and self.kept_list.selected is None:
+        allowed = super().check_action(action, parameters)  # read-only: revive, purge
+        if allowed and action in ("revive", "purge") and self.kept_list.selected is None:
             return None
-        return super().check_action(action, parameters)  # read-only: revive, purge
+        return allowed
 
     def _cursor_list(self) -> DataTable[str | Text]:
         return self.draft_list if self.focused is self.draft_list else self.kept_list

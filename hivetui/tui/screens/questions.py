@@ -39,6 +39,7 @@ class QuestionsScreen(QueueScreen):
     ]
     LIVE_EVENTS = LIVE_EVENTS
     AGE_TICK_S = AGE_TICK_S
+    QUEUE = "questions"
     READ_ONLY_REFUSED = {"answer": "answer a question"}
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -82,17 +83,17 @@ class QuestionsScreen(QueueScreen):
         self.question_list.refresh_ages()
 
     # --- widgets' messages ------------------------------------------------------------
-    @on(QuestionList.Highlighted)
+    @on(QuestionList.Highlighted, "#questions-list")
     def _highlighted(self, message: QuestionList.Highlighted) -> None:
         self.form.show(message.question)
         self.refresh_bindings()
 
-    @on(QuestionList.Opened)
+    @on(QuestionList.Opened, "#questions-list")
     def _opened(self, message: QuestionList.Opened) -> None:
         if not self.refuse("answer"):  # enter on the list: its own key, not the screen's
             self.action_answer()
 
-    @on(AnswerForm.Answered)
+    @on(AnswerForm.Answered, "#questions-answer")
     def _answered(self, message: AnswerForm.Answered) -> None:
         q = message.question
         self.calls.run(f"question-{q.id}", f"answer #{q.id}", self.api.answer(q.id, message.answer),
@@ -106,9 +107,10 @@ class QuestionsScreen(QueueScreen):
 
     # --- actions -----------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "answer" and self.question_list.selected is None:
+        allowed = super().check_action(action, parameters)  # read-only: answer
+        if allowed and action == "answer" and self.question_list.selected is None:
             return None
-        return super().check_action(action, parameters)  # read-only: answer
+        return allowed
 
     def action_answer(self) -> None:
         self.form.focus_answer()

@@ -23,13 +23,14 @@ from textual import on, work
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
 
+from hivetui.core.ages import SYSTEM_CLOCK, Clock
 from hivetui.core.api import HiveAPI
 from hivetui.core.events import Event
 from hivetui.tui.screens.follows import TakesQueueEvents
 from hivetui.tui.screens.read_only import GuardedScreen
-from hivetui.tui.widgets.approvals.age import SYSTEM_CLOCK, Clock
 from hivetui.tui.widgets.approvals.calls import ApiCalls
 from hivetui.tui.widgets.approvals.live import LiveEvent
+from hivetui.tui.workers import ReportsWorkerErrors
 
 
 def queue_bindings(next_label: str, previous_label: str) -> list[BindingType]:
@@ -42,7 +43,7 @@ def queue_bindings(next_label: str, previous_label: str) -> list[BindingType]:
     ]
 
 
-class QueueScreen(GuardedScreen, TakesQueueEvents):
+class QueueScreen(ReportsWorkerErrors, GuardedScreen, TakesQueueEvents):
     """A screen listing what waits for the operator, re-read on the events that change it.
 
     Its mutating keys (:attr:`READ_ONLY_REFUSED`) are disabled in a read-only session, and
@@ -96,12 +97,19 @@ class QueueScreen(GuardedScreen, TakesQueueEvents):
         if self._subscribe:
             self._follow_events()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A read-only session sees a queue's refused keys dimmed, not hidden: hidden, the
+        app's key of the same letter would show instead (``a`` opening the approvals where
+        ``a`` approves)."""
+        allowed = super().check_action(action, parameters)
+        return None if allowed is False else allowed
+
     def _show_title(self, selector: str, text: str) -> None:
         if self.api.read_only:
             text += " · read-only operator"
         self.query_one(selector, Static).update(text)
 
-    @work(exclusive=True, group="live-events")
+    @work(exclusive=True, group="live-events", exit_on_error=False)
     async def _follow_events(self) -> None:
         async for event in self.api.events():
             self.post_message(LiveEvent(event))

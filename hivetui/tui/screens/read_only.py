@@ -1,14 +1,14 @@
 """What a read-only operator may not do: keys shown disabled, and a press that says why.
 
 A screen built on :class:`GuardedScreen` lists its mutating actions in
-:attr:`~GuardedScreen.READ_ONLY_REFUSED` (a widget of it may too, answering ``None`` from its
-own ``check_action`` for them). In a read-only session (``api.read_only``: the
+:attr:`~GuardedScreen.READ_ONLY_REFUSED` (a widget of it may too, answering ``False`` from
+its own ``check_action`` for them). In a read-only session (``api.read_only``: the
 operator's key carries ``hivetui-read-only``, or its name is in config ``ssh.read_only``)
-those actions are off in ``check_action`` — the footer shows their keys dimmed, ``?`` marks
-them — and pressing one of their keys anyway toasts what was refused and why, instead of
-doing nothing. The core refuses such calls regardless; this is the operator's feedback,
-not the enforcement. The `:` line and the palette say the same through
-:func:`refuse_read_only`.
+those actions are off in ``check_action`` — the footer does not offer them, ``?`` marks
+them, the header says "read-only" — and pressing one of their keys anyway toasts what was
+refused and why, instead of doing nothing. The core refuses such calls regardless; this is
+the operator's feedback, not the enforcement. The `:` line and the palette say the same
+through :func:`refuse_read_only`.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ class GuardedScreen(Screen[None]):
         return what.format(*parameters) if parameters else what
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return None if self.read_only_refuses(action, parameters) else True
+        return not self.read_only_refuses(action, parameters)
 
     def refuse(self, action: str, parameters: tuple[object, ...] = ()) -> bool:
         """Toast why ``action`` is refused (read-only) and return True; else False."""
@@ -100,11 +100,22 @@ class GuardedScreen(Screen[None]):
         """A key of a refused action (the screen's or a widget's): say why, not nothing."""
         if not self.hive_api.read_only:
             return
-        active = self.active_bindings.get(event.key)
-        if active is None or active.enabled:
-            return  # unbound or allowed
-        refused: Mapping[str, str] = getattr(active.node, "READ_ONLY_REFUSED", {})
-        what = _what(refused, active.binding.action)
+        what = self._refused_key(event.key)
         if what is not None and refuse_read_only(self.app, self.hive_api, what):
-            event.stop()
+            event.stop()  # nor does an app key bound to the same letter run instead
             event.prevent_default()
+
+    def _refused_key(self, key: str) -> str | None:
+        """What ``key`` would do here, when that is refused; None when it is not.
+
+        The refused bindings are hidden (``check_action`` is False), so they are not among
+        ``active_bindings``: the first of the focused widget, its ancestors and this screen
+        that binds ``key`` decides, as it would for an allowed key."""
+        for owner in (self.focused or self).ancestors_with_self:
+            for binding in Binding.make_bindings(getattr(owner, "BINDINGS", ())):
+                if binding.key == key:
+                    refused: Mapping[str, str] = getattr(owner, "READ_ONLY_REFUSED", {})
+                    return _what(refused, binding.action)
+            if owner is self:
+                break
+        return None

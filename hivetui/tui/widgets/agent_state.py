@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
+from hivetui.core.ages import format_age
 from hivetui.core.views import AgentView
 
 
@@ -82,11 +82,5 @@ def model_chip(model: str, width: int = 14) -> str:
 
 
 def ago(then: float | None, now: float) -> str:
-    """Time since ``then`` in the largest whole unit: 12s, 4m, 3h, 2d; — when never."""
-    if then is None:
-        return "—"
-    seconds = max(0.0, now - then)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{math.floor(seconds / size)}{unit}"
-    return f"{math.floor(seconds)}s"
+    """Time since ``then`` (:func:`~hivetui.core.ages.format_age`); — when never."""
+    return "—" if then is None else format_age(then, now)

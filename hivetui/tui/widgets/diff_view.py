@@ -21,6 +21,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from hivetui.core.visible import visible_line
+from hivetui.core.words import counted
 from hivetui.tui.widgets.diff_side_by_side import (
     DiffLine,
     SplitRow,
@@ -40,6 +41,49 @@ class DiffView(ScrollView, can_focus=True):
         "diff-view--meta", "diff-view--ctx", "diff-view--gutter", "diff-view--divider",
         "diff-view--blank",
     }
+    DEFAULT_CSS = """
+    /* the diff: colour plus a marker column (+/-), never colour alone */
+    DiffView > .diff-view--add {
+        color: $text-success;
+        background: $success-muted;
+    }
+
+    DiffView > .diff-view--del {
+        color: $text-error;
+        background: $error-muted;
+    }
+
+    DiffView > .diff-view--ctx {
+        color: $foreground;
+    }
+
+    DiffView > .diff-view--hunk {
+        color: $text-accent;
+        background: $accent-muted;
+    }
+
+    DiffView > .diff-view--file {
+        color: $text-primary;
+        text-style: bold;
+    }
+
+    DiffView > .diff-view--meta {
+        color: $foreground-muted;
+        text-style: italic;
+    }
+
+    DiffView > .diff-view--gutter {
+        color: $foreground-muted;
+    }
+
+    DiffView > .diff-view--divider {
+        color: $primary-muted;
+    }
+
+    DiffView > .diff-view--blank {
+        background: $boost;
+    }
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         # own actions: the inherited ones skip to the screen's j/k when nothing scrolls,
@@ -62,6 +106,10 @@ class DiffView(ScrollView, can_focus=True):
             super().__init__()
             self.view = view
             self.split = split
+
+        @property
+        def control(self) -> DiffView:
+            return self.view
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -87,7 +135,7 @@ class DiffView(ScrollView, can_focus=True):
     @property
     def summary(self) -> str:
         files, added, removed = stats(self._lines)
-        return f"{files} file{'s' if files != 1 else ''}, +{added} −{removed}"
+        return f"{counted(files, 'file')}, +{added} −{removed}"
 
     def watch_split(self, split: bool) -> None:
         self.scroll_to(0, 0, animate=False)

@@ -23,6 +23,6 @@ class TelemetryCharts(Grid):
                              ["ok", "compact", "failure"], bars=True, id="chart-outcomes")
         yield TelemetryChart("inbox depth", ["inbox_depth"], id="chart-inbox")
 
-    def show(self, series: Series, now: float) -> None:
+    def show(self, series: Series, now: float, window_s: float) -> None:
         for chart in self.query(TelemetryChart):
-            chart.show(series, now)
+            chart.show(series, now, window_s)

@@ -17,6 +17,19 @@ from hivetui.tui.widgets.agent_state import ago, badge, marker
 class AgentInfoPanel(Static):
     COMPONENT_CLASSES = {"info--key", "info--ok", "info--busy", "info--attention",
                          "info--error", "info--muted"}
+    DEFAULT_CSS = """
+    AgentInfoPanel {
+        height: auto;
+        padding: 0 1;
+        background: $panel;
+    }
+    AgentInfoPanel > .info--key { color: $text-muted; }
+    AgentInfoPanel > .info--ok { color: $text-success; }
+    AgentInfoPanel > .info--busy { color: $text-primary; }
+    AgentInfoPanel > .info--attention { color: $text-warning; text-style: bold; }
+    AgentInfoPanel > .info--error { color: $text-error; text-style: bold; }
+    AgentInfoPanel > .info--muted { color: $text-muted; }
+    """
 
     def __init__(self, clock: Callable[[], float] = time.time, *, id: str | None = None) -> None:
         super().__init__(id=id)

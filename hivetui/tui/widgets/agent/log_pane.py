@@ -6,7 +6,6 @@ Search highlights every match and jumps between them; filter keeps only matching
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import deque
 
@@ -21,17 +20,24 @@ from textual.widgets import Input, Label, RichLog
 from textual.worker import Worker
 
 from hivetui.core.api import HiveAPI
-from hivetui.core.errors import HiveError
 from hivetui.core.visible import visible_line
-from hivetui.tui.guard import attempt, show_error
+from hivetui.core.words import counted
+from hivetui.tui.guard import attempt
+from hivetui.tui.workers import ReportsWorkerErrors
 
 log = logging.getLogger(__name__)
 
 MAX_LINES = 5000
 
 
-class LogPane(Vertical, can_focus=False):
+class LogPane(ReportsWorkerErrors, Vertical, can_focus=False):
     COMPONENT_CLASSES = {"logs--match"}
+    DEFAULT_CSS = """
+    LogPane > .logs--match {
+        background: $warning;
+        color: $background;
+    }
+    """
 
     BINDINGS = [
         Binding("f", "toggle_follow", "Follow"),
@@ -92,18 +98,19 @@ class LogPane(Vertical, can_focus=False):
         self._status()
 
     async def _follow(self) -> None:
+        """Lines as they come; a failure stops following (the app shows why:
+        :mod:`hivetui.tui.workers`)."""
         try:
             async for line in self.api.follow_logs(self.agent):
                 self._incoming.append(line)
                 if self._flush_timer is None:
                     self._flush_timer = self.set_timer(0.1, self._flush)
-        except asyncio.CancelledError:
+        except Exception:
+            self._followed()
             raise
-        except HiveError as exc:
-            show_error(self.app, exc)
-        except Exception as exc:  # shown as a toast; following stops
-            log.exception("following %s's logs failed", self.agent)
-            show_error(self.app, exc)
+        self._followed()
+
+    def _followed(self) -> None:
         self.following = False
         self._status()
 
@@ -170,10 +177,11 @@ class LogPane(Vertical, can_focus=False):
 
     def _status(self) -> None:
         parts = [f"follow {'on' if self.following else 'off'} (f)",
-                 f"{len(self._shown)} lines"]
+                 counted(len(self._shown), "line")]
         if self.search_text:
             where = f"{self.match_index + 1}/" if self.match_index >= 0 else ""
-            parts.append(f"search {self.search_text!r}: {where}{len(self.matches)} matches")
+            parts.append(f"search {self.search_text!r}: {where}"
+                         f"{counted(len(self.matches), 'match', 'matches')}")
         if self.filter_text:
             parts.append(f"filter {self.filter_text!r}")
         self.query_one("#log-status", Label).update(" · ".join(parts))
@@ -183,7 +191,8 @@ class LogPane(Vertical, can_focus=False):
         if self.following:
             self.set_follow(False)
         else:
-            self.run_worker(self.load(follow=True), group="reload", exclusive=True)
+            self.run_worker(self.load(follow=True), group="reload", exclusive=True,
+                            exit_on_error=False)
 
     def _open_input(self, mode: str) -> None:
         self._input_mode = mode

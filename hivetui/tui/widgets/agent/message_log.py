@@ -9,15 +9,24 @@ from rich.text import Text
 from textual.widgets import RichLog
 
 from hivetui.core.bus import BusMessage
+from hivetui.core.names import KINDS
 from hivetui.core.visible import visible, visible_line
 
-KINDS = ("peer", "operator", "manager", "system")
 DEAD = "dead"  # the filter that shows only dead letters
 
 
 class MessageLog(RichLog):
     COMPONENT_CLASSES = {"msg--time", "msg--who", "msg--peer", "msg--operator",
                          "msg--manager", "msg--system", "msg--dead"}
+    DEFAULT_CSS = """
+    MessageLog > .msg--time { color: $text-muted; }
+    MessageLog > .msg--who { text-style: bold; }
+    MessageLog > .msg--peer { color: $text-accent; }
+    MessageLog > .msg--operator { color: $text-primary; }
+    MessageLog > .msg--manager { color: $text-warning; }
+    MessageLog > .msg--system { color: $text-muted; }
+    MessageLog > .msg--dead { color: $text-error; }
+    """
 
     def __init__(self, agent: str, *, id: str | None = None) -> None:
         super().__init__(id=id, wrap=True, markup=False, highlight=False, max_lines=2000,

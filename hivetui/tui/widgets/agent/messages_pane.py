@@ -2,7 +2,7 @@
 
 In the compose box ``/model MODEL`` sets this agent's model (the seed's slash command);
 ``//text`` sends a message that starts with ``/``. A read-only session cannot compose: ``c``
-is shown disabled and, pressed, says why (:mod:`hivetui.tui.screens.read_only`).
+is not offered and, pressed, says why (:mod:`hivetui.tui.screens.read_only`).
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from textual.widgets import Input, Label, Select
 from hivetui.core.api import HiveAPI
 from hivetui.core.bus import BusMessage
 from hivetui.core.events import MessageSent
+from hivetui.core.names import KINDS
 from hivetui.tui.commands import CommandError, SetModel, parse_compose
 from hivetui.tui.guard import attempt
 from hivetui.tui.screens.read_only import refuse_read_only
-from hivetui.tui.widgets.agent.message_log import DEAD, KINDS, MessageLog
+from hivetui.tui.widgets.agent.message_log import DEAD, MessageLog
 
 
 class MessagesPane(Vertical):
@@ -62,7 +63,7 @@ class MessagesPane(Vertical):
                 log.add(BusMessage(ev.id, ev.sender, ev.recipient, ev.kind, ev.body, ev.ts))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return None if action in self.READ_ONLY_REFUSED and self.api.read_only else True
+        return not (action in self.READ_ONLY_REFUSED and self.api.read_only)
 
     def action_compose(self) -> None:
         self.query_one("#compose", Input).focus()

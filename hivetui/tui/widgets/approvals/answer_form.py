@@ -15,9 +15,9 @@ from textual.reactive import reactive
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from hivetui.core.ages import SYSTEM_CLOCK, Clock, format_age
 from hivetui.core.views import Question
 from hivetui.core.visible import visible, visible_line
-from hivetui.tui.widgets.approvals.age import SYSTEM_CLOCK, Clock, format_age
 
 EMPTY_ANSWER = "An answer is required: type it, then press enter."
 
@@ -35,6 +35,10 @@ class AnswerForm(Vertical):
             self.form = form
             self.question = question
             self.answer = answer
+
+        @property
+        def control(self) -> AnswerForm:
+            return self.form
 
     def __init__(self, *, clock: Clock = SYSTEM_CLOCK, id: str | None = None) -> None:
         super().__init__(id=id)

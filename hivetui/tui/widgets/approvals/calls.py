@@ -1,10 +1,10 @@
 """Operator API calls started from a screen, run so that they outlive the screen.
 
 An approve may rebuild a container and take a while; closing the screen must not cancel
-it half-way inside the (embedded) core, so calls run as plain asyncio tasks rather than
-Textual workers (which die with their DOM node). A ``HiveError`` becomes an error toast
-with its title and message; anything else is logged with its traceback and toasted too:
-never a crash of the UI.
+it half-way inside the (embedded) core, so calls run as workers of the app, not of the
+screen (a worker dies with its DOM node). A ``HiveError`` becomes an error toast with its
+title and message; anything else is logged with its traceback and toasted too: never a
+crash of the UI.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from textual.dom import DOMNode
+from textual.worker import Worker
 
 from hivetui.core.errors import HiveError
 
@@ -28,11 +29,11 @@ class ApiCalls:
 
     def __init__(self, owner: DOMNode) -> None:
         self._owner = owner
-        self._tasks: dict[str, asyncio.Task[Any]] = {}
+        self._workers: dict[str, Worker[None]] = {}
 
     def busy(self, key: str) -> bool:
-        task = self._tasks.get(key)
-        return task is not None and not task.done()
+        worker = self._workers.get(key)
+        return worker is not None and not worker.is_finished
 
     def run(self, key: str, what: str, call: Awaitable[T],
             on_success: Callable[[T], object]) -> bool:
@@ -47,14 +48,10 @@ class ApiCalls:
             app.notify(f"{what} is still in progress", title="Please wait",
                        severity="warning")
             return False
-        task = asyncio.ensure_future(self._call(what, call, on_success))
-        self._tasks[key] = task
-        task.add_done_callback(lambda t: self._forget(key, t))
+        self._workers = {k: w for k, w in self._workers.items() if not w.is_finished}
+        self._workers[key] = app.run_worker(self._call(what, call, on_success), name=what,
+                                            group="api-calls", exit_on_error=False)
         return True
-
-    def _forget(self, key: str, task: asyncio.Task[Any]) -> None:
-        if self._tasks.get(key) is task:
-            del self._tasks[key]
 
     async def _call(self, what: str, call: Awaitable[T],
                     on_success: Callable[[T], object]) -> None:
@@ -88,5 +85,5 @@ class ApiCalls:
 
     async def wait(self) -> None:
         """Wait until every call started so far has finished (tests, shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        while running := [w for w in self._workers.values() if not w.is_finished]:
+            await asyncio.gather(*(w.wait() for w in running), return_exceptions=True)

@@ -8,9 +8,9 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from hivetui.core.ages import SYSTEM_CLOCK, Clock, format_age
 from hivetui.core.views import Approval
 from hivetui.core.visible import visible_line
-from hivetui.tui.widgets.approvals.age import SYSTEM_CLOCK, Clock, format_age
 from hivetui.tui.widgets.approvals.queue import KIND_LABELS, short_commit
 from hivetui.tui.widgets.diff_view import DiffView
 

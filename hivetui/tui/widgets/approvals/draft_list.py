@@ -8,8 +8,8 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
+from hivetui.core.ages import SYSTEM_CLOCK, Clock, format_age
 from hivetui.core.views import Draft
-from hivetui.tui.widgets.approvals.age import SYSTEM_CLOCK, Clock, format_age
 from hivetui.tui.widgets.approvals.queue import short_commit
 
 

@@ -27,6 +27,10 @@ class KeptList(DataTable[str | Text]):
             self.kept = kept
             self.name = name
 
+        @property
+        def control(self) -> KeptList:
+            return self.kept
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self._names: list[str] = []

@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.text import Text
 from textual.message import Message
 
+from hivetui.core.ages import format_age
 from hivetui.core.views import Question
 from hivetui.core.visible import visible_line
-from hivetui.tui.widgets.approvals.age import format_age
 from hivetui.tui.widgets.approvals.record_table import RecordTable
 
 HEADLINE = 60
@@ -36,6 +36,10 @@ class QuestionList(RecordTable[Question]):
             self.questions = questions
             self.question = question
 
+        @property
+        def control(self) -> QuestionList:
+            return self.questions
+
     class Opened(Message):
         """The operator pressed enter on ``question``: time to answer it."""
 
@@ -43,6 +47,10 @@ class QuestionList(RecordTable[Question]):
             super().__init__()
             self.questions = questions
             self.question = question
+
+        @property
+        def control(self) -> QuestionList:
+            return self.questions
 
     @property
     def _questions(self) -> dict[str, Question]:

@@ -8,9 +8,9 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.message import Message
 
+from hivetui.core.ages import format_age
 from hivetui.core.views import Approval
 from hivetui.core.visible import visible_line
-from hivetui.tui.widgets.approvals.age import format_age
 from hivetui.tui.widgets.approvals.record_table import RecordTable
 
 KIND_LABELS = {"spawn": "spawn", "spawn_commit": "spawn draft", "apply_commit": "apply config"}
@@ -38,6 +38,10 @@ class ApprovalQueue(RecordTable[Approval]):
             self.queue = queue
             self.approval = approval
 
+        @property
+        def control(self) -> ApprovalQueue:
+            return self.queue
+
     class Opened(Message):
         """The operator pressed enter on ``approval``."""
 
@@ -45,6 +49,10 @@ class ApprovalQueue(RecordTable[Approval]):
             super().__init__()
             self.queue = queue
             self.approval = approval
+
+        @property
+        def control(self) -> ApprovalQueue:
+            return self.queue
 
     @property
     def approvals(self) -> list[Approval]:

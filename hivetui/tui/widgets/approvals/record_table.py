@@ -15,7 +15,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import DataTable
 
-from hivetui.tui.widgets.approvals.age import SYSTEM_CLOCK, Clock, format_age
+from hivetui.core.ages import SYSTEM_CLOCK, Clock, format_age
 
 
 class PendingRecord(Protocol):

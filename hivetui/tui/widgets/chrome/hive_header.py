@@ -9,25 +9,83 @@ from textual.containers import Horizontal
 from textual.widgets import Label
 
 from hivetui.core.views import AgentView
+from hivetui.core.words import counted
 from hivetui.tui.widgets.agent_state import badge
 
 
 class HiveHeader(Horizontal):
-    """``update_counts`` refreshes it; counts above zero get the ``-pending`` class.
+    """``update_counts`` refreshes it; counts above zero get the ``-pending`` class. A
+    read-only session (its changes refused) shows "read-only" beside the operator's name.
 
     While the app's ``starting`` attribute is true (an embedded core still starting its
     services: see ``HiveApp``) it shows "starting…".
     """
 
-    def __init__(self, operator: str, where: str = "", *, id: str | None = None) -> None:
+    DEFAULT_CSS = """
+    HiveHeader {
+        dock: top;
+        height: 1;
+        width: 100%;
+        background: $panel;
+        color: $foreground;
+    }
+
+    HiveHeader Label {
+        height: 1;
+        padding: 0 1;
+    }
+
+    HiveHeader #brand {
+        background: $primary;
+        color: $text;
+        text-style: bold;
+    }
+
+    HiveHeader #who {
+        color: $text-muted;
+    }
+
+    HiveHeader #fleet-summary {
+        width: 1fr;
+    }
+
+    HiveHeader #approvals-count, HiveHeader #questions-count {
+        width: 14;
+        color: $text-muted;
+    }
+
+    HiveHeader #read-only {
+        background: $secondary;
+        color: $background;
+        text-style: bold;
+    }
+
+    HiveHeader #starting {
+        background: $warning;
+        color: $background;
+        text-style: bold;
+    }
+
+    HiveHeader .-pending {
+        background: $warning;
+        color: $background;
+        text-style: bold;
+    }
+    """
+
+    def __init__(self, operator: str, where: str = "", *, read_only: bool = False,
+                 id: str | None = None) -> None:
         super().__init__(id=id)
         self._operator = operator
         self._where = where
+        self._read_only = read_only
 
     def compose(self) -> ComposeResult:
         yield Label("⬢ hivetui", id="brand")
         yield Label(f"{self._operator}{' · ' + self._where if self._where else ''}",
                     id="who", markup=False)
+        if self._read_only:  # the session's changes are refused: say so on every screen
+            yield Label("read-only", id="read-only", markup=False)
         yield Label("", id="fleet-summary", markup=False)
         yield Label("", id="approvals-count", markup=False)
         yield Label("", id="questions-count", markup=False)
@@ -51,7 +109,7 @@ class HiveHeader(Horizontal):
                  for word, glyph in (("waiting", "⚑"), ("crashed", "✖"), ("looping", "⟳"))
                  if words.get(word)]
         running = sum(1 for v in agents.values() if v.state == "running")
-        parts.append(f"{len(agents)} agents, {running} running")
+        parts.append(f"{counted(len(agents), 'agent')}, {running} running")
         _set(self.query_one("#fleet-summary", Label), " · ".join(parts))
         self._count("#approvals-count", "approval", approvals)
         self._count("#questions-count", "question", questions)

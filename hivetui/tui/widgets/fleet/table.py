@@ -87,6 +87,36 @@ class FleetTable(ScrollView, can_focus=True):
         "fleet--mark-attention", "fleet--mark-error", "fleet--model", "fleet--manager",
         "fleet--spark-min", "fleet--spark-max", "fleet--inbox-high",
     }
+    DEFAULT_CSS = """
+    FleetTable > .fleet--header { background: $panel; color: $text-muted; text-style: bold; }
+    FleetTable > .fleet--zebra { background: $surface-lighten-1; }
+    FleetTable > .fleet--cursor {
+        background: $block-cursor-background;
+        color: $block-cursor-foreground;
+        text-style: bold;
+    }
+    FleetTable:blur > .fleet--cursor {
+        background: $block-cursor-blurred-background;
+        color: $block-cursor-blurred-foreground;
+        text-style: bold;
+    }
+    FleetTable > .fleet--ok { color: $text-success; }
+    FleetTable > .fleet--busy { color: $text-primary; }
+    FleetTable > .fleet--attention { color: $text-warning; text-style: bold; }
+    FleetTable > .fleet--error { color: $text-error; text-style: bold; }
+    FleetTable > .fleet--muted { color: $text-muted; }
+    FleetTable > .fleet--mark-attention {
+        background: $warning;
+        color: $background;
+        text-style: bold;
+    }
+    FleetTable > .fleet--mark-error { background: $error; color: $background; text-style: bold; }
+    FleetTable > .fleet--model { color: $text-accent; }
+    FleetTable > .fleet--manager { text-style: bold; color: $text-primary; }
+    FleetTable > .fleet--spark-min { color: $primary-muted; }
+    FleetTable > .fleet--spark-max { color: $primary; }
+    FleetTable > .fleet--inbox-high { color: $text-warning; text-style: bold; }
+    """
 
     BINDINGS = [
         Binding("down,j", "cursor(1)", "Down", show=False),
@@ -103,12 +133,25 @@ class FleetTable(ScrollView, can_focus=True):
     class AgentChosen(Message):
         """The operator picked an agent (enter, or a click on the chosen row)."""
 
-        def __init__(self, name: str) -> None:
+        def __init__(self, table: FleetTable, name: str) -> None:
             super().__init__()
+            self.table = table
             self.name = name
+
+        @property
+        def control(self) -> FleetTable:
+            return self.table
 
     class Scrolled(Message):
         """Other rows came into view (their sparklines may be stale)."""
+
+        def __init__(self, table: FleetTable) -> None:
+            super().__init__()
+            self.table = table
+
+        @property
+        def control(self) -> FleetTable:
+            return self.table
 
     def __init__(self, *, clock: Callable[[], float], id: str | None = None) -> None:
         super().__init__(id=id)
@@ -394,7 +437,7 @@ class FleetTable(ScrollView, can_focus=True):
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
         if int(old_value) != int(new_value):
-            self.post_message(self.Scrolled())
+            self.post_message(self.Scrolled(self))
 
     def action_cursor(self, step: int) -> None:
         self.cursor_row += step
@@ -411,7 +454,7 @@ class FleetTable(ScrollView, can_focus=True):
     def action_choose(self) -> None:
         name = self.chosen_name
         if name is not None:
-            self.post_message(self.AgentChosen(name))
+            self.post_message(self.AgentChosen(self, name))
 
     def on_click(self, event: events.Click) -> None:
         if event.y == 0:
