@@ -61,6 +61,7 @@ class DemoScenario:
         self.approval_seen = asyncio.Event()
         self.question_seen = asyncio.Event()
         self.echo_seen = asyncio.Event()
+        self.crasher_answered = asyncio.Event()
 
     def _narrate(self, text: str) -> None:
         self.api.hive.hub.publish(Notification(level="info", title="demo", text=text))
@@ -72,6 +73,9 @@ class DemoScenario:
             if isinstance(ev, MessageSent) and ev.recipient == "operator" and \
                     ev.sender == ECHO:
                 self.echo_seen.set()
+            elif isinstance(ev, MessageSent) and ev.recipient == "operator" and \
+                    ev.sender == CRASHER:
+                self.crasher_answered.set()
             elif isinstance(ev, ApprovalRequested):
                 self.approval_seen.set()
                 if self.auto:  # else the operator's own alert says how to approve it
@@ -105,9 +109,11 @@ class DemoScenario:
         await asyncio.sleep(pace)
         self._narrate("w2 is a worker that crashes after two turns: crash_watch tells the "
                       "manager, which restarts it — watch the fleet")
+        # one task per turn: sent together, both could land in one turn and w2 never crash
         for i in range(2):
+            self.crasher_answered.clear()
             await self.api.send(CRASHER, f"task {i + 1} for w2")
-            await asyncio.sleep(pace / 2)
+            await asyncio.wait_for(self.crasher_answered.wait(), 30)
         await asyncio.wait_for(self.crashed.wait(), 30)
         await asyncio.wait_for(self.recovered.wait(), 30)
         self._narrate("w2 is back: the demo scenario is complete; explore freely")
