@@ -52,6 +52,9 @@ Environment:
                      (default ~/.local/state/hivetui)
   XDG_CONFIG_HOME    the config file is $XDG_CONFIG_HOME/hivetui/config.toml
                      (default ~/.config/hivetui/config.toml)
+  HIVETUI_<SECTION>__<KEY>
+                     a config key, over the file (HIVETUI_BUS__MAX_RECV_BATCH=50;
+                     top-level keys as HIVETUI_BACKEND)
   NO_COLOR           any value: the TUI draws without colour (passed through SSH
                      sessions when the client sends it)
   ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN
