@@ -1,9 +1,9 @@
 """The `hivetui` command line, on click: the root group, its commands, and :func:`main`
 (errors to exit codes). Logging goes to a file: stdout belongs to the TUI.
 
-Click, not argparse: a flag of the group is parsed before the subcommand into the group's
-own context, so a common flag cannot be silently overwritten by a subcommand's default
-(the argparse bug this replaced); click also brings shell completion and per-command help.
+Click: a group's flags are parsed before its subcommand, into the group's own context, so
+a subcommand's absent flag never overwrites one given before it (with argparse's
+subparsers it does); click also brings shell completion and per-command help.
 The common flags, their "any position" rule and the exit codes are :mod:`hivetui.cli_flags`.
 
 Imports stay lazy: ``attach`` and ``ctl`` (every SSH session runs one) never import the
@@ -52,6 +52,9 @@ Environment:
                      (default ~/.local/state/hivetui)
   XDG_CONFIG_HOME    the config file is $XDG_CONFIG_HOME/hivetui/config.toml
                      (default ~/.config/hivetui/config.toml)
+  HIVETUI_<SECTION>__<KEY>
+                     a config key, over the file (HIVETUI_BUS__MAX_RECV_BATCH=50;
+                     top-level keys as HIVETUI_BACKEND)
   NO_COLOR           any value: the TUI draws without colour (passed through SSH
                      sessions when the client sends it)
   ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN

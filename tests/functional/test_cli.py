@@ -186,7 +186,7 @@ def test_every_command_has_a_description_and_an_example(
     listed = capsys.readouterr().out
     assert "harness" not in listed and "  ctl " in listed
     for variable in ("XDG_STATE_HOME", "XDG_CONFIG_HOME", "NO_COLOR", "HIVETUI_FLAKE",
-                     "HIVETUI_SESSION_TOKEN", "ANTHROPIC_API_KEY"):
+                     "HIVETUI_<SECTION>__<KEY>", "HIVETUI_SESSION_TOKEN", "ANTHROPIC_API_KEY"):
         assert variable in listed
 
 
