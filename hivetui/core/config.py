@@ -128,6 +128,21 @@ class TelemetryConfig:
 
 
 @dataclass
+class TranscriptConfig:
+    # per agent: the oldest whole turns go once either limit is passed
+    keep_turns: int = 200
+    keep_bytes: int = 16 * 1024 * 1024
+
+    def validate(self) -> None:
+        if not 1 <= self.keep_turns <= 1_000_000:
+            raise ConfigError("transcript.keep_turns must be from 1 to 1000000 (turns kept "
+                              f"per agent), got {self.keep_turns}")
+        if not 64 * 1024 <= self.keep_bytes <= 1 << 40:
+            raise ConfigError("transcript.keep_bytes must be from 65536 to 2**40 (bytes kept "
+                              f"per agent), got {self.keep_bytes}")
+
+
+@dataclass
 class SSHConfig:
     listen: str = ""
     authorized_keys: str = ""
@@ -165,6 +180,7 @@ class HiveConfig:
     harness: HarnessConfig = field(default_factory=HarnessConfig)
     claude: ClaudeConfig = field(default_factory=ClaudeConfig)
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
+    transcript: TranscriptConfig = field(default_factory=TranscriptConfig)
     ssh: SSHConfig = field(default_factory=SSHConfig)
 
 
@@ -250,3 +266,4 @@ def validate_config(cfg: HiveConfig) -> None:
                           f"got {cfg.control.timeout_s:g}")
     cfg.logs.validate()
     cfg.ssh.validate()
+    cfg.transcript.validate()

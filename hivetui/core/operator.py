@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import getpass
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from hivetui.core import beneath
 from hivetui.core.errors import ContainerError, HiveError, NotAvailableError, PermissionDenied
@@ -51,7 +53,19 @@ def agent_view(hive: Hive, agent: Agent) -> AgentView:
         inbox_depth=hive.bus.depth(agent.name),
         flags=tuple(sorted(f.value for f in hive.registry.flags(agent.name))),
         dead_letters=hive.bus.dead_count(agent.name),
+        **_action(hive, agent.name),
     )
+
+
+def _action(hive: Hive, name: str) -> dict[str, Any]:
+    current = hive.transcripts.action(name)
+    return {"action": current[0], "action_since": current[1]} if current else {}
+
+
+def day_start(now: float) -> float:
+    """Midnight (the core's local time) of the day ``now`` falls in."""
+    return datetime.fromtimestamp(now).replace(hour=0, minute=0, second=0,
+                                               microsecond=0).timestamp()
 
 
 class OperatorSession:
@@ -213,6 +227,7 @@ class OperatorSession:
             raise HiveError(f"purge deletes {name}'s state for good: confirm by giving its "
                             "name again")
         await self.hive.approvals.purge(name, self.who.name)
+        await self.hive.transcripts.forget(name)
 
     async def audit(self, limit: int = 100) -> list[AuditEntry]:
         return await self.hive.audit.query(limit)
@@ -226,6 +241,32 @@ class OperatorSession:
         if not 0 < since_s <= 366 * 86400:
             raise HiveError(f"since must be from 0 to a year in seconds, got {since_s}")
         return await self.hive.telemetry.query(name, since_s, keys, max_points=max_points)
+
+    # --- transcripts -------------------------------------------------------------
+    async def transcript(self, name: str, turn: int | None = None) -> dict[str, Any]:
+        self.hive.registry.get(name)
+        return await self.hive.transcripts.turn(name, turn)
+
+    async def follow_transcript(self, name: str) -> AsyncIterator[dict[str, Any]]:
+        self.hive.registry.get(name)
+        async for batch in self.hive.transcripts.follow(name):
+            yield batch
+
+    async def grep(self, text: str, limit: int = 200, name: str | None = None
+                   ) -> list[dict[str, Any]]:
+        if name is not None:
+            self.hive.registry.get(name)
+        return await self.hive.transcripts.grep(text, limit, name)
+
+    async def cost(self, name: str) -> dict[str, Any]:
+        """Today's cost by the CLI's own figures, the cost per turn, and the broker's count
+        of today when a broker reports one (``Hive.broker_spend``) to set beside it."""
+        self.hive.registry.get(name)
+        since = day_start(time.time())
+        today = await self.hive.transcripts.cost(name, since)
+        broker = self.hive.broker_spend
+        today["broker_cost_usd"] = await broker(name, since) if broker is not None else None
+        return today
 
     async def events(self) -> AsyncIterator[Event]:
         sub = self.hive.hub.subscribe()

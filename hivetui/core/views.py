@@ -37,6 +37,8 @@ class AgentView(_Record):
     inbox_depth: int
     flags: tuple[str, ...] = ()
     dead_letters: int = 0  # messages set aside after harness.max_attempts failed turns
+    action: str = ""  # in a turn: what it does now ("Bash: pytest -q", "thinking…")
+    action_since: float | None = None
 
     @property
     def effective_model(self) -> str:

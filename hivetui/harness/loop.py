@@ -22,7 +22,14 @@ from typing import Any
 
 from hivetui.core.errors import HarnessError
 from hivetui.harness.client import BridgeUnreachable, HarnessApi, InboxMessage, TurnReport
-from hivetui.harness.runtime import AgentIdentity, Runtime, TurnContext, TurnResult
+from hivetui.harness.runtime import (
+    AgentIdentity,
+    Runtime,
+    TurnContext,
+    TurnResult,
+    format_messages,
+)
+from hivetui.harness.transcript import TranscriptStream
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +37,8 @@ OPERATOR = "operator"
 KINDS = ("peer", "operator", "manager", "system")
 OK_OUTCOMES = ("ok", "compact_retry")
 STATUS_DETAIL_MAX = 500  # the bridge's limit for set_status
+TRANSCRIPT_DRAIN_S = 5.0  # leaving: how long the last turn's transcript may take to go out
+TOKEN_KEYS = ("tokens_in", "tokens_out", "cache_read", "cache_write")
 
 
 @dataclass(frozen=True)
@@ -113,6 +122,7 @@ class TurnLoop:
         self._kind_of: dict[str, str] = {OPERATOR: "operator"}  # learned from senders
         self.ack_file = state_dir / ".hive" / "recv_ack"
         self.acked = self._read_ack()
+        self.transcript = TranscriptStream(client)
 
     # --- at-least-once receive: the last message id fully handled, kept in /state ----------
     def _read_ack(self) -> int:
@@ -133,6 +143,13 @@ class TurnLoop:
     # --- the loop ---------------------------------------------------------------------
     async def run(self) -> int:
         """Run until a turn asks the harness to exit (its status) or ``max_turns``."""
+        sender = asyncio.create_task(self.transcript.run(), name="transcript-sender")
+        try:
+            return await self._run()
+        finally:
+            sender.cancel()
+
+    async def _run(self) -> int:
         backoff = self.config.reconnect_min_s
         announced = False
         while self.config.max_turns is None or self.turns < self.config.max_turns:
@@ -160,6 +177,10 @@ class TurnLoop:
                             self.runtime.name, status)
                 return status
         if self.turns:
+            try:  # leaving after max_turns: the last turn's transcript goes out first
+                await self.transcript.drain(TRANSCRIPT_DRAIN_S)
+            except TimeoutError:
+                log.warning("leaving with %d transcript event(s) unsent", self.transcript.queued)
             try:  # leaving after max_turns: tell the bus what was handled
                 await self.client.ack(self.acked)
             except BridgeUnreachable as exc:
@@ -200,7 +221,10 @@ class TurnLoop:
             "in_turn", (f"turn {self.turns}: {len(messages)} message(s) from {senders} "
                         f"(model {model}){retry}")[:STATUS_DETAIL_MAX])
         started = time.monotonic()
-        ctx = TurnContext(messages=tuple(messages), model=model, turn_no=self.turns)
+        emit = self.transcript.emitter(self.turns)
+        emit({"kind": "prompt", "ts": time.time(), "text": format_messages(messages),
+              "model": model, "messages": [m.id for m in messages]})
+        ctx = TurnContext(messages=tuple(messages), model=model, turn_no=self.turns, emit=emit)
         try:
             async with asyncio.timeout(self.config.turn_timeout_s):
                 result = await self.runtime.run_turn(ctx)
@@ -213,6 +237,12 @@ class TurnLoop:
             log.error("turn %s of %s failed: %s", self.turns, self.agent.name, exc)
             result = TurnResult(outcome="failure", detail=str(exc), failure=str(exc))
         duration = time.monotonic() - started
+        if result.outcome not in OK_OUTCOMES:
+            emit({"kind": "error", "ts": time.time(),
+                  "text": result.failure or result.detail or "turn failed"})
+        emit({"kind": "end", "ts": time.time(), "outcome": result.outcome,
+              "duration_s": round(duration, 3), "cost_usd": max(0.0, result.cost_usd),
+              **{k: max(0, int(result.tokens.get(k, 0))) for k in TOKEN_KEYS}})
         if result.outcome in OK_OUTCOMES:
             self.acknowledge(max(m.id for m in messages))
             self.last_failure, self.failures = "", 0
