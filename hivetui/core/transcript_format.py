@@ -121,9 +121,10 @@ def clean_event(raw: Any, now: float) -> dict[str, Any]:
                                   else {}, INPUT_KEEP_CHARS)
     elif kind == "tool_result":
         out["id"] = _text(raw, "id", 100)
-        text = _text(raw, "text", RESULT_KEEP_CHARS)
+        full = _text(raw, "text", len(str(raw.get("text", ""))))
+        text = cut(full, RESULT_KEEP_CHARS)[0]
         out["text"] = text
-        out["size"] = max(int(_number(raw, "size")), len(text))
+        out["size"] = max(int(_number(raw, "size")), len(full))
         out["truncated"] = bool(raw.get("truncated")) or out["size"] > len(text)
         out["is_error"] = bool(raw.get("is_error"))
     elif kind == "dropped":

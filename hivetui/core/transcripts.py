@@ -57,7 +57,7 @@ class _Turn:
     seq: int = 0
 
 
-@dataclass
+@dataclass(eq=False)  # each follower is itself (kept in a set)
 class _Follower:
     agent: str
     wake: asyncio.Event = field(default_factory=asyncio.Event)
