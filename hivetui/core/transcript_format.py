@@ -229,3 +229,11 @@ def expanded(event: dict[str, Any]) -> str:
             text += f"\n… (cut in transit: {event.get('size')} characters in all)"
         return text
     return summary(event)
+
+
+def searchable(event: dict[str, Any]) -> str:
+    """The content of an event a search looks in (not its JSON keys)."""
+    parts = [str(event.get(k, "")) for k in ("text", "name")]
+    if isinstance(event.get("input"), dict):
+        parts.append(json.dumps(event["input"], ensure_ascii=False))
+    return "\n".join(parts)

@@ -38,6 +38,7 @@ from hivetui.core.transcript_format import (
     TranscriptRefused,
     action_of,
     clean_event,
+    searchable,
     summary,
 )
 
@@ -315,7 +316,7 @@ class Transcripts:
                 f"SELECT agent, turn, seq, data FROM transcript_events WHERE {where} "
                 "ORDER BY ts DESC LIMIT ?", (*params, limit * 4)):
             event = json.loads(data)
-            if needle.lower() not in _searchable(event).lower():
+            if needle.lower() not in searchable(event).lower():
                 continue
             hits.append({"agent": a, "turn": turn, "seq": seq, "kind": event["kind"],
                          "ts": event["ts"], "line": summary(event)})
@@ -347,7 +348,7 @@ class Transcripts:
             seen = (header["turn"], max((e["seq"] for e in snapshot["events"]), default=-1)) \
                 if header else (0, -1)
             yield {"agent": agent, "turn": seen[0], "events": snapshot["events"],
-                   "header": header, "snapshot": True}
+                   "header": header, "turns": snapshot["turns"], "snapshot": True}
             while True:
                 await follower.wake.wait()
                 follower.wake.clear()
@@ -365,9 +366,3 @@ class Transcripts:
         finally:
             self._followers.discard(follower)
 
-
-def _searchable(event: dict[str, Any]) -> str:
-    parts = [str(event.get(k, "")) for k in ("text", "name")]
-    if isinstance(event.get("input"), dict):
-        parts.append(json.dumps(event["input"], ensure_ascii=False))
-    return "\n".join(parts)
