@@ -191,10 +191,24 @@ def summary(event: dict[str, Any]) -> str:
     if kind == "end":
         return f"end: {event.get('outcome')} in {event.get('duration_s', 0):.1f}s, " \
                f"{cost_line(event)}"
-    label = {"prompt": "prompt", "text": "", "error": "error", "compact": "compacted"}[
-        str(kind)] if kind in ("prompt", "text", "error", "compact") else str(kind)
+    if kind == "prompt":
+        return f"prompt: {_prompt_line(str(event.get('text', '')))}"
+    label = {"text": "", "error": "error", "compact": "compacted"}.get(str(kind), str(kind))
     text = _first_line(str(event.get("text", "")), 100)
     return f"{label}: {text}" if label else text
+
+
+def _prompt_line(text: str) -> str:
+    """A turn prompt's first message as ``boss: Please take…`` (``format_messages``'s
+    ``[message N from NAME (kind) at T]`` line, then the body), else its first line."""
+    lines = text.splitlines()
+    for index, line in enumerate(lines[:-1]):
+        if line.startswith("[message ") and " from " in line:
+            sender = line.split(" from ", 1)[1].split(" ", 1)[0]
+            more = sum(1 for rest in lines[index + 1:] if rest.startswith("[message "))
+            tail = f" (+{more} more)" if more else ""
+            return f"{sender}: {_first_line(lines[index + 1], 90)}{tail}"
+    return _first_line(text, 100)
 
 
 def cost_line(end: dict[str, Any]) -> str:
@@ -222,13 +236,25 @@ def expanded(event: dict[str, Any]) -> str:
     """Every field of an event, for the expanded view (Enter) and ``--markdown``."""
     kind = event.get("kind")
     if kind == "tool_call":
-        return json.dumps(event.get("input", {}), indent=2, ensure_ascii=False)
+        return _call_body(str(event.get("name", "")), event.get("input") or {})
     if kind in ("tool_result", "text", "prompt", "error", "compact"):
         text = str(event.get("text", ""))
         if event.get("truncated"):
             text += f"\n… (cut in transit: {event.get('size')} characters in all)"
         return text
     return summary(event)
+
+
+def _call_body(name: str, tool_input: dict[str, Any]) -> str:
+    """A call in full: a command as it ran, an edit as removed and added lines, else JSON."""
+    if name == "Bash" and isinstance(tool_input.get("command"), str):
+        return "$ " + tool_input["command"]
+    if name == "Edit" and isinstance(tool_input.get("old_string"), str) and \
+            isinstance(tool_input.get("new_string"), str):
+        return "\n".join([str(tool_input.get("file_path", "")),
+                          *("- " + line for line in tool_input["old_string"].splitlines()),
+                          *("+ " + line for line in tool_input["new_string"].splitlines())])
+    return json.dumps(tool_input, indent=2, ensure_ascii=False)
 
 
 def searchable(event: dict[str, Any]) -> str:

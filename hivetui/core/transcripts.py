@@ -84,7 +84,7 @@ class Transcripts:
         self._hub = hub
         self.config = config
         self.flush_interval_s = flush_interval_s
-        self._clock = clock
+        self.clock = clock  # the core's time for every event (tests freeze it)
         self._turns: dict[tuple[str, str], _Turn] = {}  # (agent, key) -> open turn
         self._latest: dict[str, int] = {}  # agent -> its newest turn number
         self._rows: list[tuple[str, int, int, float, str, str]] = []
@@ -105,7 +105,7 @@ class Transcripts:
                             "characters")
         if not isinstance(raw_events, list) or len(raw_events) > MAX_BATCH:
             raise HiveError(f"transcript: events must be a list of at most {MAX_BATCH}")
-        now = self._clock()
+        now = self.clock()
         try:
             events = [clean_event(raw, now) for raw in raw_events]
         except TranscriptRefused as exc:
@@ -358,7 +358,7 @@ class Transcripts:
                     events = [e for e in batch["events"]
                               if (batch["turn"], e["seq"]) > seen]
                     if follower.dropped:
-                        events.insert(0, {"kind": "dropped", "ts": self._clock(),
+                        events.insert(0, {"kind": "dropped", "ts": self.clock(),
                                           "count": follower.dropped, "seq": -1})
                         follower.dropped = 0
                     if events:

@@ -97,7 +97,7 @@ class TranscriptPane(Vertical, can_focus=False):
             return
         self.following = on
         if on:
-            self._follower = self.run_worker(self._follow(), group="transcript-follow",
+            self._follower = self.run_worker(self._follow(), group="follow",
                                              exclusive=True, exit_on_error=False)
         elif self._follower is not None:
             self._follower.cancel()

@@ -191,9 +191,10 @@ class FleetTable(ScrollView, can_focus=True):
 
     @staticmethod
     def detail_text(view: AgentView, now: float) -> str:
-        """In a turn, what the agent does now and for how long; else its status detail."""
+        """In a turn, for how long and what the agent does now (the time first: a narrow
+        column still shows it); else its status detail."""
         if view.action:
-            return visible_line(f"{view.action} · {ago(view.action_since, now)}")
+            return visible_line(f"{ago(view.action_since, now)} · {view.action}")
         return visible_line(view.status_detail.replace("\n", " "))
 
     def get_cell(self, name: str, key: str) -> str:
