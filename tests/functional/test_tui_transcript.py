@@ -118,7 +118,8 @@ async def test_grep_finds_across_agents_and_opens_the_turn(tmp_path: Path) -> No
         screen = app.screen
         assert isinstance(screen, GrepScreen)
         assert {h["agent"] for h in screen.hits} == {"alice", "bob"}
-        first_alice = next(i for i, h in enumerate(screen.hits) if h["agent"] == "alice" and h["turn"] == 1)
+        first_alice = next(i for i, h in enumerate(screen.hits)
+                           if h["agent"] == "alice" and h["turn"] == 1)
         screen.query_one("#grep-hits").highlighted = first_alice  # type: ignore[attr-defined]
         await pilot.press("enter")
         pane = await transcript_pane(app)
