@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from hivetui import ctl_transcript
 from hivetui.control.client import ControlClient
 from hivetui.control.protocol import to_jsonable
 from hivetui.core.config import default_state_dir, load_config
@@ -89,6 +90,11 @@ def add_ctl_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) 
     p.add_argument("--yes", action="store_true", help="confirm without asking")
     p = cmd("audit", "the audit log")
     p.add_argument("--limit", type=int, default=50)
+    p = cmd("transcript", "an agent's turn: what it said, ran and got back")
+    p.add_argument("name")
+    p.add_argument("--turn", type=int, default=None, help="this turn (default: the newest)")
+    p.add_argument("--follow", action="store_true", help="the newest turn, then live")
+    p.add_argument("--markdown", action="store_true", help="the whole turn as Markdown")
 
 
 DETAIL_WIDTH = 120  # of the status detail in `ctl agents` (the whole text: --json)
@@ -247,6 +253,14 @@ async def _dispatch(api: ControlClient, args: argparse.Namespace, as_json: bool)
             return 1
         await api.purge(args.name, args.name)
         _out({"ok": True, "purged": args.name}, as_json, lambda: f"purged {args.name}")
+    elif c == "transcript":
+        if as_json and args.markdown:
+            print("hivetui ctl: transcript takes --json or --markdown, not both",
+                  file=sys.stderr)
+            return 2
+        fmt = "json" if as_json else "markdown" if args.markdown else "text"
+        return await ctl_transcript.show(api, args.name, turn=args.turn, follow=args.follow,
+                                         fmt=fmt, write=lambda line: print(line, flush=True))
     elif c == "audit":
         entries = await api.audit(args.limit)
         _out(entries, as_json, lambda: "\n".join(

@@ -248,7 +248,7 @@ def expanded(event: dict[str, Any]) -> str:
 def _call_body(name: str, tool_input: dict[str, Any]) -> str:
     """A call in full: a command as it ran, an edit as removed and added lines, else JSON."""
     if name == "Bash" and isinstance(tool_input.get("command"), str):
-        return "$ " + tool_input["command"]
+        return "$ " + str(tool_input["command"])
     if name == "Edit" and isinstance(tool_input.get("old_string"), str) and \
             isinstance(tool_input.get("new_string"), str):
         return "\n".join([str(tool_input.get("file_path", "")),
