@@ -7,7 +7,8 @@ bridge is slow, or gone), new events are dropped and counted; the next event of 
 that finds room is preceded by a ``dropped`` event with the count, so the loss shows in
 the transcript. A turn's ``prompt`` and ``end`` always get in (the queue may hold a few
 past its size for them), so every turn has its header and its cost. A batch the bridge
-refused or never got is counted as dropped the same way.
+refused or never got is counted as dropped the same way. The sender lingers ``LINGER_S``
+after an event for the ones that follow, so a busy turn costs the core a few calls a second.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 
 Emit = Callable[[dict[str, Any]], None]
 QUEUE_EVENTS = 2000
+#: after the first event, wait this long for more before sending: a busy turn's events go
+#: in a few calls a second instead of one each (each call costs the core a request)
+LINGER_S = 0.25
 ALWAYS_KEPT = ("prompt", "end")
 
 
@@ -40,9 +44,11 @@ class TranscriptSink(Protocol):
 class TranscriptStream:
     """One per harness process; ``emitter(turn_no)`` gives a turn its ``emit``."""
 
-    def __init__(self, sink: TranscriptSink, capacity: int = QUEUE_EVENTS) -> None:
+    def __init__(self, sink: TranscriptSink, capacity: int = QUEUE_EVENTS,
+                 linger_s: float = LINGER_S) -> None:
         self._sink = sink
         self.capacity = capacity
+        self.linger_s = linger_s
         self._boot = uuid.uuid4().hex[:12]  # turn keys of two harness runs never meet
         self._queue: deque[tuple[str, dict[str, Any]]] = deque()
         self._dropped: dict[str, int] = {}
@@ -86,6 +92,8 @@ class TranscriptStream:
         """Send until cancelled (then what is queued is given up: the harness is leaving)."""
         while True:
             await self._wake.wait()
+            if len(self._queue) < MAX_BATCH:
+                await asyncio.sleep(self.linger_s)
             self._wake.clear()
             while self._queue:
                 key, events = self._batch()

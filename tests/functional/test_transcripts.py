@@ -155,7 +155,7 @@ async def test_the_harness_queue_drops_with_a_marker_and_emit_never_waits() -> N
             self.got += events
 
     sink = StuckSink()
-    stream = TranscriptStream(sink, capacity=100)
+    stream = TranscriptStream(sink, capacity=100, linger_s=0.0)
     sender = asyncio.create_task(stream.run())
     emit = stream.emitter(1)
     emit({"kind": "prompt", "text": "p"})

@@ -152,6 +152,9 @@ class TranscriptPane(Vertical, can_focus=False):
 
     def _append(self, events: list[dict[str, Any]]) -> None:
         start = len(self.events)
+        view = self.view
+        # the newest line stays in view while following, unless the operator moved off it
+        tail = view.highlighted is None or view.highlighted >= view.option_count - 1
         self.events.extend(events)
         needle = self.search_text.lower()
         for index, event in enumerate(events, start):
@@ -160,9 +163,9 @@ class TranscriptPane(Vertical, can_focus=False):
                                                  if k not in ("kind", "ts", "seq")}}
             if needle and needle in searchable(event).lower():
                 self.matches.append(index)
-        self.view.add_options([self._line(e, False) for e in events])
-        if self.following and self.view.option_count:
-            self.view.highlighted = self.view.option_count - 1
+        view.add_options([self._line(e, False) for e in events])
+        if self.following and tail and view.option_count:
+            view.highlighted = view.option_count - 1
 
     def _line(self, event: dict[str, Any], open_: bool) -> Text:
         kind = str(event.get("kind", ""))
