@@ -46,6 +46,7 @@ OPS: dict[str, tuple[tuple[str, ...], int]] = {
     "transcript": (("name", "turn"), 1),
     "grep": (("text", "limit", "name"), 1),
     "cost": (("name",), 1),
+    "recent_events": (("limit",), 0),
 }
 STREAM_OPS: dict[str, tuple[tuple[str, ...], int]] = {
     "events": ((), 0),

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from hivetui.core import beneath
 from hivetui.core.errors import ContainerError, HiveError, NotAvailableError, PermissionDenied
+from hivetui.core.events import RECENT_EVENTS
 from hivetui.core.names import OPERATOR, validate_agent_name, validate_model, validate_runtime
 from hivetui.core.views import AgentView, Approval, AuditEntry, Draft, Question
 
@@ -267,6 +268,11 @@ class OperatorSession:
         broker = self.hive.broker_spend
         today["broker_cost_usd"] = await broker(name, since) if broker is not None else None
         return today
+    async def recent_events(self, limit: int = 50) -> list[Event]:
+        if not 1 <= limit <= RECENT_EVENTS:
+            raise HiveError(f"limit must be from 1 to {RECENT_EVENTS} (the events the hive "
+                            f"keeps), got {limit}")
+        return self.hive.hub.recent(limit)
 
     async def events(self) -> AsyncIterator[Event]:
         sub = self.hive.hub.subscribe()
