@@ -54,12 +54,14 @@ def agent_view(hive: Hive, agent: Agent) -> AgentView:
         inbox_depth=hive.bus.depth(agent.name),
         flags=tuple(sorted(f.value for f in hive.registry.flags(agent.name))),
         dead_letters=hive.bus.dead_count(agent.name),
-        **_action(hive, agent.name),
+        **_action(hive, agent),
     )
 
 
-def _action(hive: Hive, name: str) -> dict[str, Any]:
-    current = hive.transcripts.action(name)
+def _action(hive: Hive, agent: Agent) -> dict[str, Any]:
+    """The current action, while the agent says it is in a turn (a harness that died
+    mid-turn leaves an action no ``end`` ever clears)."""
+    current = hive.transcripts.action(agent.name) if agent.status == "in_turn" else None
     return {"action": current[0], "action_since": current[1]} if current else {}
 
 

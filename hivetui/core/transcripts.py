@@ -48,6 +48,7 @@ FOLLOW_QUEUE_EVENTS = 2000  # a follower further behind than this loses the olde
 TURN_COLUMNS = ("agent", "turn", "turn_key", "started_at", "ended_at", "outcome", "model",
                 *END_NUMBERS, "events", "bytes", "dropped")
 MAX_KEY_CHARS = 100
+UNFINISHED = "unfinished"
 
 
 @dataclass
@@ -89,7 +90,7 @@ class Transcripts:
         self._latest: dict[str, int] = {}  # agent -> its newest turn number
         self._rows: list[tuple[str, int, int, float, str, str]] = []
         self._dirty_turns: dict[tuple[str, int], dict[str, Any]] = {}
-        self._ended: set[str] = set()
+        self._retain_due: set[str] = set()
         self._actions: dict[str, tuple[str, float]] = {}
         self._action_dirty: set[str] = set()
         self._followers: set[_Follower] = set()
@@ -143,12 +144,24 @@ class Transcripts:
                           "dropped": 0})
             self._latest[agent] = number
             self._dirty_turns[(agent, number)] = turn.row
-        for (other_agent, other_key), other in list(self._turns.items()):
-            if other_agent == agent:  # a new turn closes any the agent left open
-                del self._turns[(other_agent, other_key)]
-                other.row["outcome"] = other.row["outcome"] or "unfinished"
+            await self._close_unfinished(agent, number)
         self._turns[(agent, key)] = turn
         return turn
+
+    async def _close_unfinished(self, agent: str, before: int) -> None:
+        """A new turn began: the agent's earlier turns that never ended (its harness died,
+        or their ``end`` was lost) are marked ``unfinished``; retention runs (an agent
+        opening turns without end must not grow past it)."""
+        for (other_agent, other_key), other in list(self._turns.items()):
+            if other_agent == agent:
+                del self._turns[(other_agent, other_key)]
+                if not other.row["outcome"]:
+                    other.row["outcome"] = UNFINISHED
+                    self._dirty_turns[(agent, other.row["turn"])] = other.row
+        await self._store.execute(
+            "UPDATE transcript_turns SET outcome = ? WHERE agent = ? AND turn < ? AND "
+            "outcome = ''", (UNFINISHED, agent, before))
+        self._retain_due.add(agent)
 
     def _append(self, agent: str, turn: _Turn, events: list[dict[str, Any]]
                 ) -> list[dict[str, Any]]:
@@ -160,7 +173,7 @@ class Transcripts:
                 row["ended_at"], row["outcome"] = event["ts"], event["outcome"]
                 for key in END_NUMBERS:
                     row[key] = event[key]
-                self._ended.add(agent)
+                self._retain_due.add(agent)
             elif row["bytes"] + len(data) > self.config.keep_bytes:
                 row["dropped"] += 1  # the turn alone outgrew the retention
                 continue
@@ -208,7 +221,7 @@ class Transcripts:
         async with self._lock:
             rows, self._rows = self._rows, []
             turns, self._dirty_turns = self._dirty_turns, {}
-            ended, self._ended = self._ended, set()
+            due, self._retain_due = self._retain_due, set()
             if rows or turns:
                 async with self._store.transaction() as db:
                     await db.executemany(
@@ -218,7 +231,7 @@ class Transcripts:
                     await db.executemany(
                         "INSERT OR REPLACE INTO transcript_events (agent, turn, seq, ts, kind, "
                         "data) VALUES (?,?,?,?,?,?)", rows)
-            for agent in sorted(ended):
+            for agent in sorted(due):
                 await self._retain(agent)
         dirty, self._action_dirty = self._action_dirty, set()
         for agent in sorted(dirty):

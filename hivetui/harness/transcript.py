@@ -53,6 +53,7 @@ class TranscriptStream:
         self._queue: deque[tuple[str, dict[str, Any]]] = deque()
         self._dropped: dict[str, int] = {}
         self._wake = asyncio.Event()
+        self._in_flight = 0  # events of the call under way
         self.sent = 0
         self.dropped_total = 0
 
@@ -79,7 +80,8 @@ class TranscriptStream:
 
     @property
     def queued(self) -> int:
-        return len(self._queue)
+        """Events not yet delivered: waiting, or in the call under way."""
+        return len(self._queue) + self._in_flight
 
     def _batch(self) -> tuple[str, list[dict[str, Any]]]:
         key = self._queue[0][0]
@@ -97,6 +99,7 @@ class TranscriptStream:
             self._wake.clear()
             while self._queue:
                 key, events = self._batch()
+                self._in_flight = len(events)
                 try:
                     await self._sink.transcript(key, events)
                     self.sent += len(events)
@@ -104,9 +107,11 @@ class TranscriptStream:
                     log.warning("transcript: %d event(s) lost: %s", len(events), exc)
                     self._dropped[key] = self._dropped.get(key, 0) + len(events)
                     self.dropped_total += len(events)
+                finally:
+                    self._in_flight = 0
 
     async def drain(self, timeout_s: float) -> None:
         """Wait (at most ``timeout_s``) for the queue to empty: a one-shot run's last turn."""
         async with asyncio.timeout(timeout_s):
-            while self._queue:
+            while self._queue or self._in_flight:
                 await asyncio.sleep(0.01)

@@ -165,8 +165,9 @@ async def test_the_harness_queue_drops_with_a_marker_and_emit_never_waits() -> N
         emit({"kind": "text", "text": str(i)})
     emit({"kind": "end", "outcome": "ok"})
     assert time.perf_counter() - started < 0.5  # appends only: nothing waited on the sink
-    # full: 100 texts, then the end that always gets in, told of the 900 lost before it
-    assert stream.queued == 102
+    # full: 100 texts, then the end that always gets in, told of the 900 lost before it;
+    # and the prompt, still in the call under way
+    assert stream.queued == 1 + 102
     emit({"kind": "text", "text": "after"})  # still full: dropped too
     sink.open.set()
     await stream.drain(5)
@@ -264,3 +265,28 @@ async def test_follow_starts_with_the_newest_turn_then_goes_on(hive: Hive) -> No
     nxt = await asyncio.wait_for(anext(follow), 5)
     assert [e["text"] for e in nxt["events"]] == ["two"] and nxt["turn"] == 1
     await follow.aclose()
+
+
+async def test_turns_that_never_ended_are_unfinished_and_still_retained(
+        tmp_path: Path) -> None:
+    cfg = HiveConfig()
+    cfg.transcript.keep_turns = 3
+    async with Hive(tmp_path / "s", cfg) as hive:
+        await hive.registry.create("alice", role="worker", runtime="scripted:echo", model="m")
+        await hive.transcripts.ingest("alice", "dead-harness:1", [_bash("make")])
+    async with Hive(tmp_path / "s", cfg) as hive:  # the core restarted meanwhile
+        for n in range(2, 7):  # an agent that opens turns and never ends one
+            await hive.transcripts.ingest("alice", f"boot:{n}", [{"kind": "text", "text": "x"}])
+        await hive.transcripts.flush()
+        turns = await hive.transcripts.turns("alice")
+        assert [(t["turn"], t["outcome"]) for t in turns] == [
+            (4, "unfinished"), (5, "unfinished"), (6, "")]
+
+
+async def test_the_action_shows_only_while_the_agent_is_in_a_turn(hive: Hive) -> None:
+    await hive.registry.create("alice", role="worker", runtime="scripted:echo", model="m")
+    await hive.registry.update("alice", status="in_turn")
+    await hive.transcripts.ingest("alice", "k:1", [_bash("make -j8")])
+    assert agent_view(hive, hive.registry.get("alice")).action == "Bash: make -j8"
+    await hive.registry.update("alice", status="offline")  # its harness died mid-turn
+    assert agent_view(hive, hive.registry.get("alice")).action == ""
