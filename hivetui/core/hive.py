@@ -29,7 +29,8 @@ from hivetui.core.transcripts import Transcripts
 log = logging.getLogger(__name__)
 
 ServiceFactory = Callable[[], Awaitable[None]]
-#: what a credential broker counted an agent spending since a time (None: it has no count)
+#: what a credential broker counted an agent spending since a time (UTC midnight of today:
+#: ``OperatorSession.cost``); None: it has no count. The broker sets ``Hive.broker_spend``.
 BrokerSpend = Callable[[str, float], Awaitable[float | None]]
 
 #: how often a harness retries a bridge it lost: a restarted core listens again within

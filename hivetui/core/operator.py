@@ -11,7 +11,6 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from hivetui.core import beneath
@@ -66,9 +65,9 @@ def _action(hive: Hive, agent: Agent) -> dict[str, Any]:
 
 
 def day_start(now: float) -> float:
-    """Midnight (the core's local time) of the day ``now`` falls in."""
-    return datetime.fromtimestamp(now).replace(hour=0, minute=0, second=0,
-                                               microsecond=0).timestamp()
+    """UTC midnight of the day ``now`` falls in: the credential broker counts spend by UTC
+    day too, so the CLI's figures and its compare like for like."""
+    return now - now % 86400
 
 
 class OperatorSession:
@@ -262,8 +261,8 @@ class OperatorSession:
         return await self.hive.transcripts.grep(text, limit, name)
 
     async def cost(self, name: str) -> dict[str, Any]:
-        """Today's cost by the CLI's own figures, the cost per turn, and the broker's count
-        of today when a broker reports one (``Hive.broker_spend``) to set beside it."""
+        """Today's (UTC) cost by the CLI's own figures, the cost per turn, and the broker's
+        count of today when a broker reports one (``Hive.broker_spend``) to set beside it."""
         self.hive.registry.get(name)
         since = day_start(time.time())
         today = await self.hive.transcripts.cost(name, since)

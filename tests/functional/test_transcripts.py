@@ -290,3 +290,30 @@ async def test_the_action_shows_only_while_the_agent_is_in_a_turn(hive: Hive) ->
     assert agent_view(hive, hive.registry.get("alice")).action == "Bash: make -j8"
     await hive.registry.update("alice", status="offline")  # its harness died mid-turn
     assert agent_view(hive, hive.registry.get("alice")).action == ""
+
+
+async def test_cost_today_per_turn_and_the_brokers_figure_beside_the_clis(hive: Hive) -> None:
+    from hivetui.core.operator import Operator, OperatorSession
+    from hivetui.tui.widgets.agent.info import cost_text
+
+    await hive.registry.create("alice", role="worker", runtime="scripted:echo", model="m")
+    api = OperatorSession(hive, Operator("local:test"))
+    for n, cost in enumerate((0.01, 0.02)):
+        await hive.transcripts.ingest("alice", f"k:{n}", [{"kind": "prompt", "text": "p"},
+                                                          _end(cost)])
+    cost = await api.cost("alice")
+    assert cost["turns"] == 2 and cost["cost_usd"] == pytest.approx(0.03)
+    assert cost["cost_per_turn_usd"] == pytest.approx(0.015)
+    assert cost["tokens_in"] == 2400 and cost["broker_cost_usd"] is None
+    assert str(cost_text(cost)) == "$0.0300 in 2 turn(s) (2,400 in / 600 out tokens)"
+    asked: list[tuple[str, float]] = []
+
+    async def broker(agent: str, since: float) -> float | None:  # what a broker counted
+        asked.append((agent, since))
+        return 0.05
+
+    hive.broker_spend = broker
+    cost = await api.cost("alice")
+    assert cost["broker_cost_usd"] == 0.05
+    assert asked[0][0] == "alice" and asked[0][1] % 86400 == 0  # today, from UTC midnight
+    assert str(cost_text(cost)).endswith("; broker counted $0.0500 (+0.0200 vs the CLI)")

@@ -16,8 +16,8 @@ from hivetui.tui.widgets.agent_state import ago, badge, marker
 
 
 def cost_text(cost: dict[str, Any]) -> Text:
-    """``$0.1234 in 3 turns (12,040 in / 2,113 out tokens)``; with a broker's own count, the
-    two figures side by side and how far apart they are."""
+    """``$0.1234 in 3 turns (12,040 in / 2,113 out tokens)``, the CLI's figures for today
+    (UTC); with a broker's own count, the two side by side and how far apart they are."""
     text = Text(f"${cost['cost_usd']:.4f} in {cost['turns']} turn(s) "
                 f"({cost['tokens_in']:,} in / {cost['tokens_out']:,} out tokens)")
     broker = cost.get("broker_cost_usd")
