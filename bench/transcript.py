@@ -222,13 +222,16 @@ async def turns(args: argparse.Namespace, out: Path) -> None:
 
 # --- this process: keys in, output drained ----------------------------------------------
 
+KEY_GAP_S = 0.15  # a key slower than this is not matched (keys_measured says how many were)
+
+
 def send_keys(proc: Any, count: int) -> list[float]:
     sent: list[float] = []
     for i in range(count):
         key = b"\x1b[B" if (i // 5) % 2 == 0 else b"\x1b[A"  # down / up, over lines 20-25
         sent.append(time.monotonic())
         proc.write(key)
-        time.sleep(0.1)
+        time.sleep(KEY_GAP_S)
     time.sleep(0.3)
     return sent
 
@@ -309,7 +312,7 @@ def main() -> None:
     parser.add_argument("--out")
     parser.add_argument("--state")
     args = parser.parse_args()
-    args.keys = args.keys or (60 if args.quick else 200)
+    args.keys = args.keys or (50 if args.quick else 200)
     args.turn_window = args.turn_window or (2.0 if args.quick else 10.0)
     if args.child == "core":
         asyncio.run(child_core(args, Path(args.out)))
