@@ -9,6 +9,9 @@ ps: with ps; [
   pexpect
   ptyprocess
   mcp
+  pydantic
+  pydantic-settings
+  xdg-base-dirs
   pyte
   textual-plotext
   uvicorn

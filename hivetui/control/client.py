@@ -27,13 +27,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _END = object()
+DEFAULT_TIMEOUT_S: float = ControlConfig.model_fields["timeout_s"].default
 
 
 class ControlClient:
     """``async with await ControlClient.connect(path) as api: ...``"""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 timeout_s: float = ControlConfig.timeout_s) -> None:
+                 timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         self._reader = reader
         self._timeout_s = timeout_s
         self._writer = writer
@@ -46,7 +47,7 @@ class ControlClient:
 
     @classmethod
     async def connect(cls, path: Path, session_token: str | None = None,
-                      timeout_s: float = ControlConfig.timeout_s) -> ControlClient:
+                      timeout_s: float = DEFAULT_TIMEOUT_S) -> ControlClient:
         """Connect and say hello; every request then waits at most ``timeout_s`` seconds."""
         try:
             async with asyncio.timeout(timeout_s):

@@ -1,15 +1,25 @@
-"""An agent's settings: what its config repo's ``settings.toml`` holds."""
+"""An agent's settings: what its config repo's ``settings.toml`` holds, checked by
+pydantic models (one per table) that refuse unknown keys and wrong types naming the key."""
 
 from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any
 
-from hivetui.core.errors import ConfigError, NameError_
-from hivetui.core.names import validate_model, validate_runtime
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
+
+from hivetui.core.errors import ConfigError
+from hivetui.core.fieldtypes import ModelName, RuntimeName
+from hivetui.core.names import validate_model
+from hivetui.core.refusal import explain
 
 DEFAULT_ALLOWED_TOOLS: tuple[str, ...] = (
     "Read",
@@ -22,41 +32,40 @@ DEFAULT_ALLOWED_TOOLS: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class McpServerSpec:
+class McpServerSpec(BaseModel):
     """An extra MCP server an agent brings (stdio: command, args, env)."""
 
-    name: str
-    command: str
-    args: tuple[str, ...] = ()
-    env: Mapping[str, str] = field(default_factory=dict)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "command": self.command, "args": list(self.args),
-                "env": dict(self.env)}
+    name: StrictStr = Field(min_length=1, description="its tools are mcp__<name>__<tool>")
+    command: StrictStr = Field(min_length=1, description="the program, run in the container")
+    args: tuple[StrictStr, ...] = ()
+    env: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _not_the_bridge(cls, name: str) -> str:
+        if name == "hive":
+            raise ValueError("the name 'hive' is reserved for the hive bridge")
+        return name
 
 
-@dataclass(frozen=True)
-class AgentSettings:
-    runtime: str = "claude"
-    model: str = "claude-sonnet-4-5"
-    allowed_tools: tuple[str, ...] = DEFAULT_ALLOWED_TOOLS
-    extra_mcp_servers: tuple[McpServerSpec, ...] = ()
-    private_users: bool = True
-    packages: tuple[str, ...] = ()
+class AgentSettings(BaseModel):
+    """settings.toml, as checked: unknown keys and wrongly typed values are refused naming
+    the key. ``model_dump()`` is its JSON form (agent.json), ``to_toml()`` its file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_by_name=True,
+                              validate_by_alias=True, serialize_by_alias=True)
+
+    runtime: RuntimeName = "claude"
+    model: ModelName = "claude-sonnet-4-5"
+    allowed_tools: tuple[StrictStr, ...] = DEFAULT_ALLOWED_TOOLS
+    extra_mcp_servers: tuple[McpServerSpec, ...] = Field((), alias="mcp_servers")
+    private_users: StrictBool = True
+    packages: tuple[StrictStr, ...] = ()
 
     def with_model(self, model: str) -> AgentSettings:
-        return replace(self, model=model)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "runtime": self.runtime,
-            "model": self.model,
-            "allowed_tools": list(self.allowed_tools),
-            "private_users": self.private_users,
-            "packages": list(self.packages),
-            "mcp_servers": [s.to_dict() for s in self.extra_mcp_servers],
-        }
+        return self.model_copy(update={"model": validate_model(model)})
 
     def to_toml(self) -> str:
         """Render as TOML (a small writer: values are strings, bools and string lists)."""
@@ -83,61 +92,13 @@ class AgentSettings:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"settings.toml is not valid TOML: {exc}") from exc
-        return cls.from_dict(data)
+        return cls.checked(data)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> AgentSettings:
-        known = {"runtime", "model", "allowed_tools", "private_users", "packages", "mcp_servers"}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(f"unknown settings keys {sorted(unknown)} (known: {sorted(known)})")
-        base = cls()
+    def checked(cls, data: object) -> AgentSettings:
+        """``data`` (settings.toml's tables, or agent.json's ``settings``) as settings."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(explain(exc, cls, noun="settings key")) from None
 
-        def strs(key: str, default: tuple[str, ...]) -> tuple[str, ...]:
-            value = data.get(key, list(default))
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ConfigError(f"settings key {key} must be a list of strings")
-            return tuple(value)
-
-        def text(key: str, default: str) -> str:
-            value = data.get(key, default)
-            if not isinstance(value, str) or not value:
-                raise ConfigError(f"settings key {key} must be a non-empty string")
-            return value
-
-        def named(key: str, default: str, check: Any) -> str:
-            try:
-                return str(check(text(key, default)))
-            except NameError_ as exc:
-                raise ConfigError(f"settings key {key}: {exc.message}") from exc
-
-        servers = []
-        raw_servers = data.get("mcp_servers", [])
-        if not isinstance(raw_servers, list):
-            raise ConfigError("settings key mcp_servers must be an array of tables")
-        for raw in raw_servers:
-            if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or not \
-                    isinstance(raw.get("command"), str):
-                raise ConfigError("each [[mcp_servers]] needs string 'name' and 'command'")
-            args = raw.get("args", [])
-            env = raw.get("env", {})
-            if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
-                raise ConfigError(f"mcp_servers.{raw['name']}.args must be a list of strings")
-            if not isinstance(env, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in env.items()
-            ):
-                raise ConfigError(f"mcp_servers.{raw['name']}.env must map strings to strings")
-            if raw["name"] == "hive":
-                raise ConfigError("mcp_servers: the name 'hive' is reserved for the hive bridge")
-            servers.append(McpServerSpec(raw["name"], raw["command"], tuple(args), dict(env)))
-        private = data.get("private_users", base.private_users)
-        if not isinstance(private, bool):
-            raise ConfigError("settings key private_users must be true or false")
-        return cls(
-            runtime=named("runtime", base.runtime, validate_runtime),
-            model=named("model", base.model, validate_model),
-            allowed_tools=strs("allowed_tools", base.allowed_tools),
-            extra_mcp_servers=tuple(servers),
-            private_users=private,
-            packages=strs("packages", base.packages),
-        )

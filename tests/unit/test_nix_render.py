@@ -38,9 +38,10 @@ SETTINGS = AgentSettings(
     model="claude-opus-4-1",
     allowed_tools=("Read", "Edit", "Bash(git *)", "Bash(nix build .*)", "mcp__hive", HOSTILE),
     extra_mcp_servers=(
-        McpServerSpec("bitburner", "bitburner-mcp", ("--port", "9000", HOSTILE),
-                      {"BB_TOKEN_FILE": "/state/bb", "WEIRD": HOSTILE}),
-        McpServerSpec("fs", "mcp-fs"),
+        McpServerSpec(name="bitburner", command="bitburner-mcp",
+                      args=("--port", "9000", HOSTILE),
+                      env={"BB_TOKEN_FILE": "/state/bb", "WEIRD": HOSTILE}),
+        McpServerSpec(name="fs", command="mcp-fs"),
     ),
     private_users=True,
     packages=("ripgrep", "python3Packages.requests"),
@@ -198,7 +199,7 @@ def test_evaluated_flake_gives_back_the_settings(tmp_path: Path) -> None:
     out = _eval_flake(tmp_path, SETTINGS, extra_binds=binds)
     # hostile strings survive the trip Python -> Nix text -> Nix value unchanged
     assert out["agentJson"] == {"name": "alice", "runtime": "claude",
-                                "settings": SETTINGS.to_dict()}
+                                "settings": SETTINGS.model_dump(mode="json")}
     assert out["hiveAgent"]["allowedTools"] == list(SETTINGS.allowed_tools)
     assert out["mcpJson"] == {"mcpServers": {
         "bitburner": {"command": "bitburner-mcp", "args": ["--port", "9000", HOSTILE],
@@ -223,7 +224,7 @@ def test_evaluated_flake_gives_back_the_settings(tmp_path: Path) -> None:
 def test_evaluated_flake_without_private_users_or_claude(tmp_path: Path) -> None:
     s = AgentSettings(runtime="scripted:echo", private_users=False, allowed_tools=())
     out = _eval_flake(tmp_path, s)
-    assert out["agentJson"]["settings"] == s.to_dict()
+    assert out["agentJson"]["settings"] == s.model_dump(mode="json")
     assert out["nspawn"]["PRIVATE_USERS"] == ""
     assert ":idmap" not in out["nspawn"]["EXTRA_NSPAWN_FLAGS"]
     assert "claude-code" not in out["path"]
@@ -238,13 +239,15 @@ _text = st.one_of(
 
 
 @settings(max_examples=15, deadline=None)
-@given(model=_text.filter(bool), tools=st.lists(_text, max_size=4),
+@given(model=st.from_regex(r"[A-Za-z0-9._:/@\[\]+-]{1,100}", fullmatch=True),  # MODEL_RULE
+       tools=st.lists(_text, max_size=4),
        env=st.dictionaries(_text, _text, max_size=3))
 def test_any_string_round_trips(tmp_path_factory: pytest.TempPathFactory, model: str,
                                 tools: list[str], env: dict[str, str]) -> None:
     tmp_path = tmp_path_factory.mktemp("rt")
     s = AgentSettings(model=model, allowed_tools=tuple(tools),
-                      extra_mcp_servers=(McpServerSpec("x", "cmd", tuple(tools), env),))
+                      extra_mcp_servers=(McpServerSpec(name="x", command="cmd",
+                                                       args=tuple(tools), env=env),))
     nix_instantiate()
     text = _render(tmp_path, s)
     (tmp_path / "flake.nix").write_text(text)
