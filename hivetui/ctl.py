@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from hivetui import ctl_transcript
 from hivetui.cli_flags import CLIENT_FLAGS, Common, FlagsGroup, common, common_options
 from hivetui.control.client import ControlClient
 from hivetui.control.protocol import to_jsonable
@@ -366,6 +367,36 @@ def _print_event(ev: Event, as_json: bool) -> None:
     rest = " ".join(f"{k}={v}" for k, v in ev.to_dict().items() if k not in ("event", "ts"))
     print(visible_line(f"{time.strftime('%H:%M:%S', time.localtime(ev.ts))} {ev.event} {rest}"),
           flush=True)
+
+
+def _transcript_flags(params: dict[str, Any]) -> None:
+    if params["follow"] and params["turn"] is not None:
+        raise click.UsageError("--follow starts from the newest turn: give --turn or "
+                               "--follow, not both")
+    if params["markdown"] and common(click.get_current_context()).json:
+        raise click.UsageError("transcript takes --json or --markdown, not both")
+
+
+@ctl_command("transcript", check=_transcript_flags)
+@click.argument("name")
+@click.option("--turn", type=click.IntRange(1), default=None, metavar="N",
+              help="this turn (default: the newest)")
+@click.option("--follow", is_flag=True, help="the newest turn, then live until interrupted")
+@click.option("--markdown", is_flag=True, help="the whole turn as Markdown")
+async def _transcript(api: ControlClient, out: Output, name: str, turn: int | None,
+                      follow: bool, markdown: bool) -> int:
+    """An agent's turn: what it said, ran and got back, with its cost.
+
+    One line per event (tool calls compact: "Bash: git status"); --json gives JSON lines
+    (a turn header object, then the events), --markdown everything in full.
+
+    \b
+    Example:
+      hivetui ctl transcript alice --follow
+    """
+    fmt = "json" if out.as_json else "markdown" if markdown else "text"
+    return await ctl_transcript.show(api, name, turn=turn, follow=follow, fmt=fmt,
+                                     write=lambda line: print(line, flush=True))
 
 
 @ctl_command("logs")

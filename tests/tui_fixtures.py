@@ -27,6 +27,7 @@ from hivetui.core.hive import Hive
 from hivetui.core.names import OPERATOR, SYSTEM
 from hivetui.core.operator import Operator, OperatorSession
 from hivetui.core.ports import ContainerExit, ContainerSpec
+from hivetui.core.transcript_format import call_event, result_event
 from hivetui.tui.app import HiveApp, create_app
 
 NOW = 2_064_052_800.0  # 2035-05-29 12:00:00 UTC, the frozen "now" of every fixture
@@ -198,6 +199,61 @@ index 1f0c2d3..8e4b5a6 100644
 """
 
 
+def _call(call_id: str, name: str, **args: Any) -> dict[str, Any]:
+    return call_event(call_id, name, args, 0.0)
+
+
+def _said(text: str) -> dict[str, Any]:
+    return {"kind": "text", "text": text}
+
+
+BUS_SOURCE = "\n".join(f"{i:>4}  # hivetui/core/bus.py line {i}" for i in range(1, 1400))
+#: alice's turns: one ended (with its cost), one still running a Bash command
+TRANSCRIPT_TURNS: tuple[tuple[float, list[dict[str, Any]]], ...] = (
+    (NOW - 400, [
+        {"kind": "prompt", "model": "claude-sonnet-4-5", "messages": [1],
+         "text": "You have 1 new message(s) on the hive bus.\n\n[message 1 from boss "
+                 "(manager)]\nPlease take issue #12: flaky test in test_bus.py.\n"},
+        _said("I'll reproduce the flake first, then look at recv()."),
+        _call("c1", "Bash", command="pytest -p no:randomly tests/test_bus.py -q"),
+        result_event("c1", "F....\n1 failed, 41 passed in 3.2s", False, 0.0),
+        _call("c2", "Read", file_path="/state/work/hivetui/core/bus.py"),
+        result_event("c2", BUS_SOURCE, False, 0.0),
+        _call("c3", "Edit", file_path="/state/work/hivetui/core/bus.py",
+              old_string="        waiter = self._waiters[name]",
+              new_string="        waiter = self._waiters.get(name)\n        if waiter is None:\n"
+                         "            return []"),
+        result_event("c3", "The file /state/work/hivetui/core/bus.py has been updated.",
+                     False, 0.0),
+        _call("c4", "mcp__hive__send", to="boss",
+              body="On it. Reproduced with -p no:randomly; a race in recv()."),
+        result_event("c4", '{"id": 2, "depth": 1}', False, 0.0),
+        {"kind": "end", "outcome": "ok", "duration_s": 48.2, "cost_usd": 0.1342,
+         "tokens_in": 18204, "tokens_out": 1532, "cache_read": 90112, "cache_write": 0},
+    ]),
+    (NOW - 12, [
+        {"kind": "prompt", "model": "claude-sonnet-4-5", "messages": [3],
+         "text": "You have 1 new message(s) on the hive bus.\n\n[message 3 from operator "
+                 "(operator)]\nKeep the fix small and add a regression test.\n"},
+        _said("Adding a regression test for the recv() race."),
+        _call("c5", "Write", file_path="/state/work/tests/test_bus_race.py",
+              content="\n".join(f"line {i}" for i in range(24))),
+        result_event("c5", "File created successfully at: /state/work/tests/test_bus_race.py",
+                     False, 0.0),
+        _call("c6", "Bash", command="pytest -q tests/unit"),
+    ]),
+)
+
+
+async def populate_transcripts(hive: Hive) -> None:
+    """alice's transcript at fixed times; the core's clock is set back to ``NOW`` after."""
+    for index, (when, events) in enumerate(TRANSCRIPT_TURNS):
+        hive.transcripts.clock = lambda when=when: when
+        await hive.transcripts.ingest("alice", f"fixture:{index}", events)
+    hive.transcripts.clock = frozen_clock
+    await hive.transcripts.flush()
+
+
 async def populate(hive: Hive, agents: tuple[FixtureAgent, ...] = AGENTS,
                    backend: FakeFixtureBackend | None = None) -> None:
     """Fill ``hive`` with ``agents``, their messages, telemetry and logs (all fixed)."""
@@ -230,6 +286,8 @@ async def populate(hive: Hive, agents: tuple[FixtureAgent, ...] = AGENTS,
          "boss", NOW - 240))
     _telemetry(hive, agents)
     await hive.telemetry.flush()
+    if any(spec.name == "alice" for spec in agents):
+        await populate_transcripts(hive)
 
 
 def _telemetry(hive: Hive, agents: tuple[FixtureAgent, ...]) -> None:

@@ -140,6 +140,15 @@ def register_tools(server: MCPServer, hive: Hive, only: Collection[str]) -> None
             dead = await hive.bus.turn_failed(me.name, messages or [], reason)
             return {"ok": True, "dead": [m.id for m in dead]}
 
+    @tool("Stream events of your current turn (transcript): turn_key names the turn, "
+          "events are objects with a kind (prompt, text, tool_call, tool_result, error, "
+          "compact, dropped, end).")
+    async def transcript(turn_key: str, events: list[dict[str, Any]]) -> dict[str, Any]:
+        async with refusals("transcript"):
+            me = caller(registry)
+            turn = await hive.transcripts.ingest(me.name, turn_key, events)
+            return {"ok": True, "turn": turn}
+
     @tool("Your settings, with the operator's model override if any.")
     async def get_settings() -> dict[str, Any]:
         async with refusals("get_settings"):

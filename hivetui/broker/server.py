@@ -344,11 +344,14 @@ class Broker:
                     self.hive.lifecycle.publish_broker_url(self.url)
                 log.info("credential broker at %s and %s -> %s", self.url, self.socket_path,
                          config.base_url)
+                if self.credential is not None:
+                    self.hive.broker_spend = self._spent_today
                 self._ready.set()
                 # shielded: the service cancelled must not cancel uvicorn mid-loop, which
                 # would leave its listeners registered with the event loop after they close
                 await asyncio.shield(serve)
             finally:
+                self.hive.broker_spend = None
                 self._server.should_exit = True
                 if not serve.done():
                     await asyncio.shield(serve)
@@ -356,6 +359,12 @@ class Broker:
                     await asyncio.wait(app.counting, timeout=GRACEFUL_S)
                 for sock in sockets:
                     sock.close()
+
+    async def _spent_today(self, agent: str, since: float) -> float | None:
+        """What this broker counted ``agent`` spending today (``since`` is today's UTC
+        midnight: the broker counts by UTC day); None before its first counted answer."""
+        day = await self.hive.spend.today(agent)
+        return day.cost_usd if day.requests else None
 
     async def aclose(self) -> None:
         """Stop serving; returns once uvicorn has let the answers in flight end (at most

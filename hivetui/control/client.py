@@ -264,6 +264,22 @@ class ControlClient:
                                          "max_points": max_points})
         return {k: [(float(t), float(v)) for t, v in points] for k, points in raw.items()}
 
+    async def transcript(self, name: str, turn: int | None = None) -> dict[str, Any]:
+        return dict(await self._call("transcript", {"name": name, "turn": turn}))
+
+    async def follow_transcript(self, name: str) -> AsyncIterator[dict[str, Any]]:
+        async for item in self._stream("follow_transcript", {"name": name}):
+            yield dict(item)
+
+    async def grep(self, text: str, limit: int = 200, name: str | None = None
+                   ) -> list[dict[str, Any]]:
+        args: dict[str, Any] = {"text": text, "limit": limit}
+        if name is not None:
+            args["name"] = name
+        return list(await self._call("grep", args))
+
+    async def cost(self, name: str) -> dict[str, Any]:
+        return dict(await self._call("cost", {"name": name}))
     async def recent_events(self, limit: int = 50) -> list[Event]:
         items = await self._call("recent_events", {"limit": limit})
         return [ev for ev in map(_decoded_event, items) if ev is not None]

@@ -43,11 +43,15 @@ OPS: dict[str, tuple[tuple[str, ...], int]] = {
     "purge": (("name", "confirm"), 2),
     "audit": (("limit",), 0),
     "stats": (("name", "since_s", "keys", "max_points"), 1),
+    "transcript": (("name", "turn"), 1),
+    "grep": (("text", "limit", "name"), 1),
+    "cost": (("name",), 1),
     "recent_events": (("limit",), 0),
 }
 STREAM_OPS: dict[str, tuple[tuple[str, ...], int]] = {
     "events": ((), 0),
     "follow_logs": (("name",), 1),
+    "follow_transcript": (("name",), 1),
 }
 
 #: What each argument must be, by name (a name means the same thing in every op):
@@ -59,6 +63,7 @@ ARG_KINDS: dict[str, str] = {
     "include_resolved": "bool", "approval_id": "int", "reason": "text",
     "question_id": "int", "include_answered": "bool", "confirm": "text",
     "since_s": "number", "keys": "texts?", "max_points": "int?", "dead": "bool",
+    "turn": "int?",
 }
 INT64 = (-(2**63), 2**63 - 1)
 _KIND_WORDS = {"text": "a string", "int": "an integer", "number": "a number",

@@ -199,6 +199,14 @@ class TelemetryConfig(Section):
                                description="downsampled samples kept this long, seconds")
 
 
+class TranscriptConfig(Section):
+    """Turn transcripts kept per agent: the oldest whole turns go past either limit."""
+
+    keep_turns: int = Field(200, ge=1, le=1_000_000, description="turns kept per agent")
+    keep_bytes: int = Field(16 * MIB, ge=64 * 1024, le=1 << 40,
+                            description="bytes of transcript kept per agent")
+
+
 class SSHConfig(Section):
     listen: str = Field("", description="HOST:PORT of the SSH server; empty: no SSH")
     authorized_keys: str = Field("", description="OpenSSH authorized_keys file of the "
@@ -262,6 +270,7 @@ class HiveConfig(Section):
     claude: ClaudeConfig = Field(default_factory=ClaudeConfig)
     anthropic: AnthropicConfig = Field(default_factory=AnthropicConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    transcript: TranscriptConfig = Field(default_factory=TranscriptConfig)
     ssh: SSHConfig = Field(default_factory=SSHConfig)
     terminal: TerminalConfig = Field(default_factory=TerminalConfig)
 

@@ -26,10 +26,14 @@ from hivetui.core.registry import Registry
 from hivetui.core.spend import Spend
 from hivetui.core.store import Store, refuse_fresh_over_agents
 from hivetui.core.telemetry import Telemetry
+from hivetui.core.transcripts import Transcripts
 
 log = logging.getLogger(__name__)
 
 ServiceFactory = Callable[[], Awaitable[None]]
+#: what a credential broker counted an agent spending since a time (UTC midnight of today:
+#: ``OperatorSession.cost``); None: it has no count. The broker sets ``Hive.broker_spend``.
+BrokerSpend = Callable[[str, float], Awaitable[float | None]]
 
 #: how often a harness retries a bridge it lost: a restarted core listens again within
 #: about two seconds, and an agent must be back within five (a failed local connect costs
@@ -59,6 +63,9 @@ class Hive:
                               self.config.harness.max_attempts)
         self.bus.on_dead = self._messages_dead
         self.telemetry = Telemetry(self.store, self.hub, self.config.telemetry)
+        self.transcripts = Transcripts(self.store, self.hub, self.config.transcript)
+        # set by the credential broker when it runs: its spend figures, beside the CLI's
+        self.broker_spend: BrokerSpend | None = None
         self._backend = backend
         self.lifecycle: Lifecycle | None = (
             Lifecycle(self.registry, backend, self.paths, self.hub, self.notify_manager)
@@ -110,6 +117,7 @@ class Hive:
             raise
         self.add_service("telemetry", self.telemetry.run)
         self.add_service("metrics", self.metrics.run)
+        self.add_service("transcripts", self.transcripts.run)
         for name, factory in self._pending:
             self.add_service(name, factory)
         self._pending.clear()
@@ -130,6 +138,7 @@ class Hive:
         self._services.clear()
         try:
             await self.telemetry.flush()
+            await self.transcripts.flush()
         finally:
             if self._backend is not None:
                 await self._backend.aclose()

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import getpass
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hivetui.core import beneath
 from hivetui.core.errors import ContainerError, HiveError, NotAvailableError, PermissionDenied
@@ -56,7 +57,21 @@ def agent_view(hive: Hive, agent: Agent) -> AgentView:
         api_requests_today=spent.requests, api_input_tokens_today=spent.input_tokens,
         api_output_tokens_today=spent.output_tokens, spent_today_usd=round(spent.cost_usd, 6),
         budget_usd_per_day=hive.known_budget(agent.name),
+        **_action(hive, agent),
     )
+
+
+def _action(hive: Hive, agent: Agent) -> dict[str, Any]:
+    """The current action, while the agent says it is in a turn (a harness that died
+    mid-turn leaves an action no ``end`` ever clears)."""
+    current = hive.transcripts.action(agent.name) if agent.status == "in_turn" else None
+    return {"action": current[0], "action_since": current[1]} if current else {}
+
+
+def day_start(now: float) -> float:
+    """UTC midnight of the day ``now`` falls in: the credential broker counts spend by UTC
+    day too, so the CLI's figures and its compare like for like."""
+    return now - now % 86400
 
 
 class OperatorSession:
@@ -218,6 +233,7 @@ class OperatorSession:
             raise HiveError(f"purge deletes {name}'s state for good: confirm by giving its "
                             "name again")
         await self.hive.approvals.purge(name, self.who.name)
+        await self.hive.transcripts.forget(name)
 
     async def audit(self, limit: int = 100) -> list[AuditEntry]:
         return await self.hive.audit.query(limit)
@@ -232,6 +248,31 @@ class OperatorSession:
             raise HiveError(f"since must be from 0 to a year in seconds, got {since_s}")
         return await self.hive.telemetry.query(name, since_s, keys, max_points=max_points)
 
+    # --- transcripts -------------------------------------------------------------
+    async def transcript(self, name: str, turn: int | None = None) -> dict[str, Any]:
+        self.hive.registry.get(name)
+        return await self.hive.transcripts.turn(name, turn)
+
+    async def follow_transcript(self, name: str) -> AsyncIterator[dict[str, Any]]:
+        self.hive.registry.get(name)
+        async for batch in self.hive.transcripts.follow(name):
+            yield batch
+
+    async def grep(self, text: str, limit: int = 200, name: str | None = None
+                   ) -> list[dict[str, Any]]:
+        if name is not None:
+            self.hive.registry.get(name)
+        return await self.hive.transcripts.grep(text, limit, name)
+
+    async def cost(self, name: str) -> dict[str, Any]:
+        """Today's (UTC) cost by the CLI's own figures, the cost per turn, and the broker's
+        count of today when a broker reports one (``Hive.broker_spend``) to set beside it."""
+        self.hive.registry.get(name)
+        since = day_start(time.time())
+        today = await self.hive.transcripts.cost(name, since)
+        broker = self.hive.broker_spend
+        today["broker_cost_usd"] = await broker(name, since) if broker is not None else None
+        return today
     async def recent_events(self, limit: int = 50) -> list[Event]:
         if not 1 <= limit <= RECENT_EVENTS:
             raise HiveError(f"limit must be from 1 to {RECENT_EVENTS} (the events the hive "

@@ -120,8 +120,38 @@ MIGRATIONS: list[str] = [
     ALTER TABLE messages ADD COLUMN dead_untold INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX messages_dead_untold ON messages(id) WHERE dead_untold = 1;
     """,
-    # 6: turn transcripts (the transcripts branch brings this one; empty until it lands)
-    "",
+    # 6: turn transcripts (core/transcripts.py): one row per turn, its events beside it
+    """
+    CREATE TABLE transcript_turns (
+        agent TEXT NOT NULL,
+        turn INTEGER NOT NULL,
+        turn_key TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        ended_at REAL,
+        outcome TEXT NOT NULL DEFAULT '',
+        model TEXT NOT NULL DEFAULT '',
+        duration_s REAL NOT NULL DEFAULT 0,
+        cost_usd REAL NOT NULL DEFAULT 0,
+        tokens_in INTEGER NOT NULL DEFAULT 0,
+        tokens_out INTEGER NOT NULL DEFAULT 0,
+        cache_read INTEGER NOT NULL DEFAULT 0,
+        cache_write INTEGER NOT NULL DEFAULT 0,
+        events INTEGER NOT NULL DEFAULT 0,
+        bytes INTEGER NOT NULL DEFAULT 0,
+        dropped INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (agent, turn)
+    );
+    CREATE INDEX transcript_turns_key ON transcript_turns(agent, turn_key);
+    CREATE TABLE transcript_events (
+        agent TEXT NOT NULL,
+        turn INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        ts REAL NOT NULL,
+        kind TEXT NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (agent, turn, seq)
+    ) WITHOUT ROWID;
+    """,
     # 7: what each agent's API use cost per UTC day (core/spend.py), counted by the
     # credential broker; told: the day's budget_exhausted event is out
     """

@@ -23,7 +23,7 @@ MANAGER_TOOLS = ("list_agents", "request_spawn", "request_spawn_draft", "request
                  "request_apply_commit", "start", "stop", "restart", "kill", "ask_operator",
                  "get_logs")
 #: the harness's alone: never served to a model
-HARNESS_TOOLS = ("recv", "ack", "set_status", "report_turn", "get_settings")
+HARNESS_TOOLS = ("recv", "ack", "set_status", "report_turn", "get_settings", "transcript")
 
 
 def model_tools(role: str) -> tuple[str, ...]:

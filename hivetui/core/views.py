@@ -44,6 +44,9 @@ class AgentView(_Record):
     spent_today_usd: float = 0.0
     budget_usd_per_day: float | None = None
 
+    action: str = ""  # in a turn: what it does now ("Bash: pytest -q", "thinking…")
+    action_since: float | None = None
+
     @property
     def api_today(self) -> str:
         """"0.42 of 5.00 USD, 12 requests, 3400 in / 800 out tokens" ("" before any use)."""

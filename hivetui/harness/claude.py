@@ -5,19 +5,19 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from hivetui.core.errors import HarnessError
 from hivetui.core.runtimes import CLAUDE_BIN_ENV
 from hivetui.core.tool_surface import model_tools
-from hivetui.harness.client import InboxMessage
 from hivetui.harness.process import ProcessResult, run_process
-from hivetui.harness.runtime import AgentIdentity, TurnContext, TurnResult
+from hivetui.harness.runtime import AgentIdentity, TurnContext, TurnResult, format_messages
 from hivetui.harness.stream import HIVE_SERVER, StreamParser, StreamStats
+from hivetui.harness.transcript import Emit, no_emit
 
 log = logging.getLogger(__name__)
 
@@ -47,17 +47,6 @@ COMPACT_SYSTEM_PROMPT = (
 
 def claude_bin_default() -> str:
     return os.environ.get(CLAUDE_BIN_ENV) or "claude"
-
-
-def format_messages(messages: tuple[InboxMessage, ...] | list[InboxMessage]) -> str:
-    """The turn prompt: the new messages, oldest first."""
-    lines = [f"You have {len(messages)} new message(s) on the hive bus."]
-    for m in messages:
-        when = datetime.fromtimestamp(m.ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if m.ts else "?"
-        lines += ["", f"[message {m.id} from {m.sender} ({m.kind}) at {when}]", m.body]
-    lines += ["", "Act on them. Reply with mcp__hive__send (to = the sender's name; "
-              "\"operator\" reaches the human operator)."]
-    return "\n".join(lines) + "\n"
 
 
 @dataclass(frozen=True)
@@ -200,9 +189,9 @@ class ClaudeRuntime:
         for name in stats.failed_servers():
             log.error("MCP server %s failed at init (agent %s)", name, self.agent.name)
 
-    async def _run(self, argv: list[str], prompt: str, cwd: Path, *, check_init: bool = True
-                   ) -> _Run:
-        parser = StreamParser(on_init=self._on_init if check_init else None)
+    async def _run(self, argv: list[str], prompt: str, cwd: Path, *, check_init: bool = True,
+                   emit: Emit = no_emit) -> _Run:
+        parser = StreamParser(on_init=self._on_init if check_init else None, emit=emit)
         log.info("claude run (%s, cwd %s)", "continue" if "--continue" in argv else "new", cwd)
         proc = await run_process(argv, prompt, cwd=cwd, env=self.run_env(), on_line=parser.feed)
         return _Run(parser.stats, proc)
@@ -211,22 +200,24 @@ class ClaudeRuntime:
         prompt = format_messages(ctx.messages)
         resume = self.session_file.exists()
         runs = [await self._run(self.build_argv(ctx.model, resume=resume), prompt,
-                                self.state_dir)]
+                                self.state_dir, emit=ctx.emit)]
         if resume and runs[0].stats.result is None and \
                 any(NO_CONVERSATION in line for line in runs[0].proc.stderr_tail):
             log.warning("claude found no conversation to continue: starting a new one")
             self.session_file.unlink(missing_ok=True)
             runs.append(await self._run(self.build_argv(ctx.model, resume=False), prompt,
-                                        self.state_dir))
+                                        self.state_dir, emit=ctx.emit))
         ok, reason = runs[-1].verdict()
         outcome = "ok" if ok else "failure"
         if runs[-1].stats.prompt_too_long:
             log.warning("prompt too long for %s: compacting once and retrying", self.agent.name)
             argv = self.build_argv(ctx.model, resume=True)
-            runs.append(await self._run(argv, "/compact", self.state_dir))
+            ctx.emit({"kind": "compact", "ts": time.time(),
+                      "text": "prompt too long: compacting once and retrying"})
+            runs.append(await self._run(argv, "/compact", self.state_dir, emit=ctx.emit))
             compact_ok, compact_reason = runs[-1].verdict()
             if compact_ok:
-                runs.append(await self._run(argv, prompt, self.state_dir))
+                runs.append(await self._run(argv, prompt, self.state_dir, emit=ctx.emit))
                 ok, reason = runs[-1].verdict()
                 outcome = "compact_retry" if ok else "failure"
                 if not ok:
@@ -246,6 +237,8 @@ class ClaudeRuntime:
             result.runtime_duration_s = (result.runtime_duration_s or 0.0) + \
                 run.stats.duration_ms / 1000
             result.denials += run.stats.denials
+            for key, count in run.stats.tokens.items():
+                result.tokens[key] = result.tokens.get(key, 0) + count
             if run.stats.questions:
                 result.waiting_operator = run.stats.questions[-1]
         failed = sorted({n for run in runs for n in run.stats.failed_servers()})

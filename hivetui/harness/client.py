@@ -95,6 +95,7 @@ class HarnessApi(Protocol):
     async def set_status(self, status: Status, detail: str = "") -> None: ...
     async def report_turn(self, report: TurnReport) -> None: ...
     async def get_settings(self) -> dict[str, Any]: ...
+    async def transcript(self, turn_key: str, events: list[dict[str, Any]]) -> None: ...
 
 
 def _structured(name: str, result: Mapping[str, Any]) -> dict[str, Any]:
@@ -310,6 +311,10 @@ class HiveClient:
 
     async def get_settings(self) -> dict[str, Any]:
         return await self.call("get_settings")
+
+    async def transcript(self, turn_key: str, events: list[dict[str, Any]]) -> None:
+        """A batch of the current turn's transcript events (``harness/transcript.py``)."""
+        await self.call("transcript", {"turn_key": turn_key, "events": events})
 
     # --- manager only -------------------------------------------------------------
     async def list_agents(self) -> list[dict[str, Any]]:

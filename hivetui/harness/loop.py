@@ -24,12 +24,21 @@ from hivetui.core.backoff import Backoff
 from hivetui.core.errors import HarnessError
 from hivetui.core.names import KINDS, OPERATOR
 from hivetui.harness.client import BridgeUnreachable, HarnessApi, InboxMessage, TurnReport
-from hivetui.harness.runtime import AgentIdentity, Runtime, TurnContext, TurnResult
+from hivetui.harness.runtime import (
+    AgentIdentity,
+    Runtime,
+    TurnContext,
+    TurnResult,
+    format_messages,
+)
+from hivetui.harness.transcript import TranscriptStream
 
 log = logging.getLogger(__name__)
 
 OK_OUTCOMES = ("ok", "compact_retry")
 STATUS_DETAIL_MAX = 500  # the bridge's limit for set_status
+TRANSCRIPT_DRAIN_S = 5.0  # leaving: how long the last turn's transcript may take to go out
+TOKEN_KEYS = ("tokens_in", "tokens_out", "cache_read", "cache_write")
 
 
 @dataclass(frozen=True)
@@ -114,6 +123,7 @@ class TurnLoop:
         self._kind_of: dict[str, str] = {OPERATOR: "operator"}  # learned from senders
         self.ack_file = state_dir / ".hive" / "recv_ack"
         self.acked = self._read_ack()
+        self.transcript = TranscriptStream(client)
 
     # --- at-least-once receive: the last message id fully handled, kept in /state ----------
     def _read_ack(self) -> int:
@@ -134,6 +144,13 @@ class TurnLoop:
     # --- the loop ---------------------------------------------------------------------
     async def run(self) -> int:
         """Run until a turn asks the harness to exit (its status) or ``max_turns``."""
+        sender = asyncio.create_task(self.transcript.run(), name="transcript-sender")
+        try:
+            return await self._run()
+        finally:
+            sender.cancel()
+
+    async def _run(self) -> int:
         backoff = Backoff(self.config.reconnect_min_s, self.config.reconnect_max_s)
         announced = False
         while self.config.max_turns is None or self.turns < self.config.max_turns:
@@ -161,6 +178,10 @@ class TurnLoop:
                             self.runtime.name, status)
                 return status
         if self.turns:
+            try:  # leaving after max_turns: the last turn's transcript goes out first
+                await self.transcript.drain(TRANSCRIPT_DRAIN_S)
+            except TimeoutError:
+                log.warning("leaving with %d transcript event(s) unsent", self.transcript.queued)
             try:  # leaving after max_turns: tell the bus what was handled
                 await self.client.ack(self.acked)
             except BridgeUnreachable as exc:
@@ -198,7 +219,10 @@ class TurnLoop:
             "in_turn", (f"turn {self.turns}: {len(messages)} message(s) from {senders} "
                         f"(model {model}){retry}")[:STATUS_DETAIL_MAX])
         started = time.monotonic()
-        ctx = TurnContext(messages=tuple(messages), model=model, turn_no=self.turns)
+        emit = self.transcript.emitter(self.turns)
+        emit({"kind": "prompt", "ts": time.time(), "text": format_messages(messages),
+              "model": model, "messages": [m.id for m in messages]})
+        ctx = TurnContext(messages=tuple(messages), model=model, turn_no=self.turns, emit=emit)
         try:
             async with asyncio.timeout(self.config.turn_timeout_s):
                 result = await self.runtime.run_turn(ctx)
@@ -211,6 +235,12 @@ class TurnLoop:
             log.error("turn %s of %s failed: %s", self.turns, self.agent.name, exc)
             result = TurnResult(outcome="failure", detail=str(exc), failure=str(exc))
         duration = time.monotonic() - started
+        if result.outcome not in OK_OUTCOMES:
+            emit({"kind": "error", "ts": time.time(),
+                  "text": result.failure or result.detail or "turn failed"})
+        emit({"kind": "end", "ts": time.time(), "outcome": result.outcome,
+              "duration_s": round(duration, 3), "cost_usd": max(0.0, result.cost_usd),
+              **{k: max(0, int(result.tokens.get(k, 0))) for k in TOKEN_KEYS}})
         if result.outcome in OK_OUTCOMES:
             self.acknowledge(max(m.id for m in messages))
             self.last_failure, self.failures = "", 0

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from hivetui.core.errors import ConfigError, HarnessError
 from hivetui.core.settings import AgentSettings
 from hivetui.harness.client import InboxMessage, Outcome
+from hivetui.harness.transcript import Emit, no_emit
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class TurnContext:
     messages: tuple[InboxMessage, ...]
     model: str
     turn_no: int  # 1-based, counted by this harness process
+    #: the turn's transcript: the runtime emits what it says, calls and gets back
+    emit: Emit = no_emit
 
 
 @dataclass
@@ -66,6 +70,19 @@ class TurnResult:
     denials: list[str] = field(default_factory=list)
     waiting_operator: str | None = None  # a question the agent asked the operator this turn
     exit_status: int | None = None  # the harness should exit with this status after the turn
+    #: tokens as the runtime counted them: tokens_in, tokens_out, cache_read, cache_write
+    tokens: dict[str, int] = field(default_factory=dict)
+
+
+def format_messages(messages: tuple[InboxMessage, ...] | list[InboxMessage]) -> str:
+    """The turn prompt: the new messages, oldest first."""
+    lines = [f"You have {len(messages)} new message(s) on the hive bus."]
+    for m in messages:
+        when = datetime.fromtimestamp(m.ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if m.ts else "?"
+        lines += ["", f"[message {m.id} from {m.sender} ({m.kind}) at {when}]", m.body]
+    lines += ["", "Act on them. Reply with mcp__hive__send (to = the sender's name; "
+              "\"operator\" reaches the human operator)."]
+    return "\n".join(lines) + "\n"
 
 
 class Runtime(Protocol):

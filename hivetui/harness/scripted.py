@@ -16,13 +16,16 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from pathlib import Path
 from typing import Any
 
 from hivetui.core.errors import HarnessError
 from hivetui.core.names import OPERATOR
+from hivetui.core.transcript_format import call_event, result_event
 from hivetui.harness.client import HiveClient, InboxMessage
 from hivetui.harness.runtime import AgentIdentity, TurnContext, TurnResult
+from hivetui.harness.transcript import Emit, no_emit
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +65,12 @@ class ScriptedRuntime:
         self.agent = agent
         self.notes_file = state_dir / "notes.md"
         self._result = TurnResult(outcome="ok")
+        self._emit: Emit = no_emit
+        self._calls = 0
 
     async def run_turn(self, ctx: TurnContext) -> TurnResult:
         self._result = TurnResult(outcome="ok")
+        self._emit = ctx.emit
         errors: list[str] = []
         for message in ctx.messages:
             try:
@@ -94,14 +100,28 @@ class ScriptedRuntime:
                 fh.write(f"# notes of {self.agent.name} ({self.name})\n")
             fh.write(line + "\n")
 
-    async def tool(self, name: str, *args: Any) -> dict[str, Any]:
-        self._result.tool_calls[f"mcp__hive__{name}"] += 1
-        method = getattr(self.client, name)
-        result: Any = await method(*args)
-        return result if isinstance(result, dict) else {"result": result}
+    async def tool(self, tool: str, **args: Any) -> dict[str, Any]:
+        """Call a bridge tool as the model would, into the transcript with its result."""
+        full = f"mcp__hive__{tool}"
+        self._result.tool_calls[full] += 1
+        self._calls += 1
+        call_id = f"scripted-{self._calls}"
+        self._emit(call_event(call_id, full, args, time.time()))
+        try:
+            result: Any = await getattr(self.client, tool)(**args)
+        except HarnessError as exc:
+            self._emit(result_event(call_id, str(exc), True, time.time()))
+            raise
+        data = result if isinstance(result, dict) else {"result": result}
+        self._emit(result_event(call_id, json.dumps(data, default=str), False, time.time()))
+        return data
+
+    def say(self, text: str) -> None:
+        """Assistant text, as a model's would show in the transcript."""
+        self._emit({"kind": "text", "ts": time.time(), "text": text})
 
     async def send(self, to: str, body: str) -> None:
-        await self.tool("send", to, body)
+        await self.tool("send", to=to, body=body)
         self._result.sent_to[to] += 1
 
     async def compact_notes(self, notes: str, limit_bytes: int, model: str) -> str:
@@ -114,7 +134,9 @@ class ScriptedRuntime:
 class EchoRuntime(ScriptedRuntime):
     async def handle(self, message: InboxMessage) -> None:
         if message.kind == "system" or message.body.startswith(ECHO_PREFIX):
+            self.say(f"nothing to answer in message {message.id}")
             return
+        self.say(f"echoing message {message.id} back to {message.sender}")
         await self.send(message.sender, ECHO_PREFIX + message.body)
 
 
@@ -147,10 +169,10 @@ class ManagerRuntime(ScriptedRuntime):
 
     async def on_operator(self, text: str) -> None:
         if m := SPAWN_RE.match(text):
-            await self.tool("request_spawn", m.group(1), m.group(2))
+            await self.tool("request_spawn", name=m.group(1), runtime=m.group(2))
         elif m := ASK_RE.match(text):
             question = m.group(1).strip()
-            await self.tool("ask_operator", question)
+            await self.tool("ask_operator", question=question)
             self._result.waiting_operator = question
         else:
             await self.forward(text)
@@ -180,7 +202,8 @@ class ManagerRuntime(ScriptedRuntime):
         kind = event.get("event")
         if kind == "container_crash" and isinstance(event.get("agent"), str):
             log.info("restarting crashed agent %s", event["agent"])
-            await self.tool("restart", event["agent"])
+            self.say(f"{event['agent']} crashed: restarting it")
+            await self.tool("restart", agent=event["agent"])
         else:
             log.info("manager event %s: %s", kind, event)
 

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from hivetui.core.transcript_format import call_event, result_event
+from hivetui.harness.transcript import Emit, no_emit
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,18 @@ class StreamStats:
         return float(value) if isinstance(value, int | float) else 0.0
 
     @property
+    def tokens(self) -> dict[str, int]:
+        """The result's ``usage`` as tokens_in, tokens_out, cache_read, cache_write."""
+        usage = (self.result or {}).get("usage")
+        if not isinstance(usage, dict):
+            return {}
+        names = {"tokens_in": "input_tokens", "tokens_out": "output_tokens",
+                 "cache_read": "cache_read_input_tokens",
+                 "cache_write": "cache_creation_input_tokens"}
+        return {ours: int(usage[theirs]) for ours, theirs in names.items()
+                if isinstance(usage.get(theirs), int) and usage[theirs] >= 0}
+
+    @property
     def terminal_reason(self) -> str:
         return str((self.result or {}).get("terminal_reason") or "")
 
@@ -87,11 +103,14 @@ class StreamStats:
 
 
 class StreamParser:
-    """Feed it lines; ``on_init`` sees the init event as soon as it arrives."""
+    """Feed it lines; ``on_init`` sees the init event as soon as it arrives, ``emit`` each
+    transcript event (``core.transcript_format``) as its line arrives."""
 
-    def __init__(self, on_init: Callable[[StreamStats], None] | None = None) -> None:
+    def __init__(self, on_init: Callable[[StreamStats], None] | None = None,
+                 emit: Emit = no_emit) -> None:
         self.stats = StreamStats()
         self._on_init = on_init
+        self._emit = emit
         self._pending: dict[str, tuple[str, dict[str, Any]]] = {}
 
     def feed(self, line: str) -> None:
@@ -119,6 +138,9 @@ class StreamParser:
             self.stats.result = event
             if event.get("session_id"):
                 self.stats.session_id = str(event["session_id"])
+            if self.stats.is_error:
+                self._emit({"kind": "error", "ts": time.time(),
+                            "text": self.stats.result_text or self.stats.subtype or "error"})
 
     def _system(self, event: dict[str, Any]) -> None:
         subtype = event.get("subtype")
@@ -132,6 +154,11 @@ class StreamParser:
                 self._on_init(self.stats)
         elif subtype == "compact_boundary":
             self.stats.compactions += 1
+            meta = event.get("compact_metadata")
+            tokens = meta.get("pre_tokens") if isinstance(meta, dict) else None
+            self._emit({"kind": "compact", "ts": time.time(),
+                        "text": f"context compacted (from {tokens} tokens)" if tokens
+                        else "context compacted"})
         elif subtype == "status" and event.get("status") == "compacting":
             log.info("claude is compacting its context")
 
@@ -141,11 +168,16 @@ class StreamParser:
         if not isinstance(content, list):
             return
         for block in content:
-            if not isinstance(block, dict) or block.get("type") != "tool_use":
+            if not isinstance(block, dict):
+                continue
+            if block.get("type") == "text" and isinstance(block.get("text"), str):
+                self._emit({"kind": "text", "ts": time.time(), "text": block["text"]})
+            if block.get("type") != "tool_use":
                 continue
             name = str(block.get("name") or "?")
             self.stats.tool_calls[name] += 1
             inp = block.get("input")
+            self._emit(call_event(str(block.get("id") or ""), name, inp, time.time()))
             if name in (HIVE_SEND, HIVE_ASK) and isinstance(inp, dict):
                 self._pending[str(block.get("id"))] = (name, inp)
 
@@ -158,6 +190,9 @@ class StreamParser:
         for block in content:
             if not isinstance(block, dict) or block.get("type") != "tool_result":
                 continue
+            self._emit(result_event(str(block.get("tool_use_id") or ""),
+                                    result_text(block.get("content")),
+                                    bool(block.get("is_error")), time.time()))
             pending = self._pending.pop(str(block.get("tool_use_id")), None)
             if pending is None or block.get("is_error"):
                 continue
@@ -166,3 +201,14 @@ class StreamParser:
                 self.stats.sent_to[inp["to"]] += 1
             elif name == HIVE_ASK and isinstance(inp.get("question"), str):
                 self.stats.questions.append(inp["question"])
+
+
+def result_text(content: Any) -> str:
+    """A tool_result's content as text: a string, or its text blocks joined."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [b.get("text") if isinstance(b, dict) and b.get("type") == "text"
+                 else f"[{b.get('type')}]" if isinstance(b, dict) else str(b) for b in content]
+        return "\n".join(p for p in parts if isinstance(p, str))
+    return "" if content is None else str(content)

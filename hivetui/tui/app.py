@@ -360,6 +360,7 @@ class HiveApp(ReportsWorkerErrors, App[None]):
         from hivetui.tui.screens.questions import QuestionsScreen
         from hivetui.tui.widgets.agent.log_pane import LogPane
         from hivetui.tui.widgets.agent.terminal_pane import TerminalPane
+        from hivetui.tui.widgets.agent.transcript_pane import TranscriptPane
 
         app_keys = [*self.BINDINGS, Binding("ctrl+p", "command_palette", "Command palette"),
                     Binding("ctrl+q", "quit", "Quit")]
@@ -374,6 +375,8 @@ class HiveApp(ReportsWorkerErrors, App[None]):
             ("fleet", [*keys(FleetScreen), *FleetTable.BINDINGS]),
             ("agent", keys(AgentDetailScreen)),
             ("agent · logs tab", LogPane.BINDINGS),
+            ("agent · transcript tab", [*TranscriptPane.BINDINGS,
+                                        Binding("enter", "expand", "Expand / fold a line")]),
             ("agent · terminal tab", [*TerminalPane.BINDINGS,
                                       Binding("ctrl+right_square_bracket", "release",
                                               "Leave the terminal (ctrl+])")]),

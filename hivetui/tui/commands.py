@@ -30,7 +30,8 @@ class Navigate:
 @dataclass(frozen=True)
 class OpenAgent:
     name: str
-    tab: str = "overview"  # overview | messages | logs | terminal
+    tab: str = "overview"  # overview | messages | logs | transcript | terminal
+    turn: int | None = None  # the transcript tab at this turn
 
 
 @dataclass(frozen=True)
@@ -62,11 +63,18 @@ class Send:
 
 
 @dataclass(frozen=True)
+class Grep:
+    """Search every agent's transcripts."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class Quit:
     pass
 
 
-Command = Navigate | OpenAgent | AgentAction | SetModel | Spawn | Send | Quit
+Command = Navigate | OpenAgent | AgentAction | SetModel | Spawn | Send | Grep | Quit
 
 
 @dataclass(frozen=True)
@@ -83,8 +91,11 @@ COMMANDS: dict[str, CommandSpec] = {
     "kept": CommandSpec(":kept", "kept agents: revive or purge"),
     "help": CommandSpec(":help", "every key and command (also ?)"),
     "open": CommandSpec(":open NAME [TAB]", "an agent's detail (TAB: overview, messages, "
-                                            "logs, terminal)"),
+                                            "logs, transcript, terminal)"),
     "logs": CommandSpec(":logs NAME", "an agent's logs"),
+    "transcript": CommandSpec(":transcript NAME [TURN]", "an agent's turns: what it said, "
+                                                         "ran and got back (also :tr)"),
+    "grep": CommandSpec(":grep TEXT", "search every agent's transcripts"),
     "model": CommandSpec(":model NAME MODEL [--persist]", "set an agent's model"),
     "spawn": CommandSpec(":spawn NAME [RUNTIME] [--manager]", "spawn an agent (operator, "
                                                               "no approval)"),
@@ -99,10 +110,11 @@ COMMANDS: dict[str, CommandSpec] = {
 }
 
 _ALIASES = {"fleet": "agents", "a": "agents", "ap": "approvals", "qs": "questions",
-            "q": "quit", "q!": "quit", "exit": "quit", "h": "help"}
+            "q": "quit", "q!": "quit", "exit": "quit", "h": "help", "tr": "transcript"}
 _NAVIGATE = ("agents", "approvals", "questions", "kept", "help")
 _ACTIONS = ("start", "stop", "restart", "rebuild", "destroy")
-TABS = ("overview", "messages", "logs", "terminal")
+TABS = ("overview", "messages", "logs", "transcript", "terminal")
+GREP_MAX_CHARS = 200
 
 
 def _split(text: str) -> list[str]:
@@ -144,6 +156,14 @@ def parse_command(text: str) -> Command:
         if not name_raw or not message.strip():
             raise CommandError(f"usage {spec.usage}")
         return Send(_name(name_raw, spec.usage), message.strip())
+    if verb == "grep":
+        # the text is free too: everything after the verb, as typed
+        needle = rest.strip()
+        if not needle:
+            raise CommandError(f"usage {spec.usage}")
+        if len(needle) > GREP_MAX_CHARS:
+            raise CommandError(f":grep searches for at most {GREP_MAX_CHARS} characters")
+        return Grep(needle)
     args = _split(rest)
     flags = {a for a in args if a.startswith("--")}
     words = [a for a in args if not a.startswith("--")]
@@ -160,6 +180,11 @@ def parse_command(text: str) -> Command:
             raise CommandError(f"usage {spec.usage}")
         name = _name(words[0], spec.usage)
         return OpenAgent(name, "logs") if verb == "logs" else AgentAction(verb, name)
+    if verb == "transcript":
+        if len(words) not in (1, 2) or (len(words) == 2 and not words[1].isdigit()):
+            raise CommandError(f"usage {spec.usage} (TURN: a turn number)")
+        return OpenAgent(_name(words[0], spec.usage), "transcript",
+                         int(words[1]) if len(words) == 2 else None)
     if verb == "open":
         if len(words) not in (1, 2):
             raise CommandError(f"usage {spec.usage}")
@@ -222,6 +247,6 @@ def parse_compose(text: str, agent: str) -> Compose:
 def suggestions(agent_names: list[str]) -> list[str]:
     """Completions for the command line: every verb, and verb + agent for agent verbs."""
     out = [f":{verb}" for verb in COMMANDS]
-    for verb in ("open", "logs", "model", "send", *_ACTIONS):
+    for verb in ("open", "logs", "transcript", "model", "send", *_ACTIONS):
         out += [f":{verb} {name}" for name in agent_names]
     return out

@@ -17,6 +17,7 @@ from hivetui.core.errors import NotFoundError
 from hivetui.tui.commands import (
     AgentAction,
     Command,
+    Grep,
     Navigate,
     OpenAgent,
     Quit,
@@ -49,7 +50,12 @@ class CommandRunner:
         if isinstance(command, Navigate):
             await self.navigate(command.target)
         elif isinstance(command, OpenAgent):
-            await self.open_agent(command.name, command.tab)
+            await self.open_agent(command.name, command.tab, command.turn)
+        elif isinstance(command, Grep):
+            from hivetui.tui.screens.grep import GrepScreen  # the first search loads it
+
+            await self.to_fleet()
+            await self.app.push_screen(GrepScreen(self.ctx, command.text))
         elif isinstance(command, AgentAction):
             await self.agent_action(command.action, command.name, by_key=command.by_key)
         elif isinstance(command, SetModel):
@@ -106,7 +112,8 @@ class CommandRunner:
         elif kept and not screen.shell_running:
             self.app.uninstall_screen(screen)
 
-    async def open_agent(self, name: str, tab: str = "overview") -> None:
+    async def open_agent(self, name: str, tab: str = "overview", turn: int | None = None
+                         ) -> None:
         # imported on the first open: its terminal emulator and charts cost start-up time
         from hivetui.tui.screens.agent_detail import AgentDetailScreen
 
@@ -115,7 +122,10 @@ class CommandRunner:
             return
         current = self.app.screen
         if isinstance(current, AgentDetailScreen) and current.agent == name:
-            current.action_tab(tab)
+            if turn is not None:
+                current.show_turn(turn)
+            else:
+                current.action_tab(tab)
             return
         await self.to_fleet()
         kept = _kept_name(name)
@@ -123,9 +133,12 @@ class CommandRunner:
             screen = self.app.get_screen(kept)
             await self.app.push_screen(screen)
             if isinstance(screen, AgentDetailScreen):
-                screen.action_tab(tab)
+                if turn is not None:
+                    screen.show_turn(turn)
+                else:
+                    screen.action_tab(tab)
             return
-        await self.app.push_screen(AgentDetailScreen(self.ctx, name, tab))
+        await self.app.push_screen(AgentDetailScreen(self.ctx, name, tab, turn))
 
     async def agent_action(self, action: str, name: str, *, by_key: bool = False) -> None:
         api = self.ctx.api

@@ -18,6 +18,7 @@ _SCREENS = (("Fleet", "agents", "every agent"),
             ("Kept agents", "kept", "revive or purge destroyed agents' state"),
             ("Help", "help", "every key and command"))
 _AGENT_ACTIONS = (("Open", None), ("Logs of", "logs"), ("Messages of", "messages"),
+                  ("Transcript of", "transcript"),
                   ("Start", "start"), ("Stop", "stop"), ("Restart", "restart"),
                   ("Rebuild", "rebuild"), ("Destroy", "destroy"))
 
@@ -38,7 +39,7 @@ class HiveCommands(Provider):
                 command: Command
                 if what is None:
                     command = OpenAgent(name)
-                elif what in ("logs", "messages"):
+                elif what in ("logs", "messages", "transcript"):
                     command = OpenAgent(name, what)
                 else:
                     command = AgentAction(what, name)

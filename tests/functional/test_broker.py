@@ -23,7 +23,7 @@ from hivetui.core.config import AnthropicConfig, HiveConfig
 from hivetui.core.errors import ConfigError
 from hivetui.core.events import BudgetExhausted, Notification
 from hivetui.core.hive import Hive
-from hivetui.core.operator import agent_view
+from hivetui.core.operator import Operator, OperatorSession, agent_view
 from hivetui.core.settings import AgentSettings
 from hivetui.core.spend import cost_usd
 from hivetui.node import HiveNode
@@ -164,6 +164,9 @@ async def test_usage_is_counted_into_telemetry_and_the_days_spend(tmp_path: Path
         view = agent_view(hive, hive.registry.get("alice"))  # what ctl and the TUI show
         assert (view.api_requests_today, view.api_input_tokens_today) == (2, 240)
         assert view.api_today == f"{2 * one:.2f} USD, 2 requests, 240 in / 60 out tokens"
+        # the agent overview's cost sets the broker's count beside the CLI's own figures
+        cost = await OperatorSession(hive, Operator("op")).cost("alice")
+        assert cost["broker_cost_usd"] == pytest.approx(2 * one)
         # a count_tokens call is forwarded and costs nothing
         counted = await c.post(broker.url + "/v1/messages/count_tokens", json=ASK,
                                headers=_bearer(token))

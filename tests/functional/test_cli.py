@@ -53,6 +53,7 @@ CTL_ARGS: dict[str, tuple[str, ...]] = {
     "deny": ("1", "--reason", "no"), "questions": (), "answer": ("1", "yes"),
     "model": ("bob", "m"), "stats": ("bob",), "events": (), "logs": ("bob",), "kept": (),
     "drafts": (), "revive": ("bob",), "purge": ("bob", "--yes"), "audit": (),
+    "transcript": ("bob",),
 }
 TAKES.update({("ctl", name, *args): CLIENT for name, args in CTL_ARGS.items()})
 

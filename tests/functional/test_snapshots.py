@@ -116,3 +116,10 @@ def test_help(snap_compare: SnapCompare, tmp_path: Path) -> None:
 def test_command_line_error(snap_compare: SnapCompare, tmp_path: Path) -> None:
     assert snap_compare(fixture_app(tmp_path / "state"), terminal_size=(100, 24),
                         run_before=_before("colon", *"frob", "enter"))
+
+
+def test_agent_transcript(snap_compare: SnapCompare, tmp_path: Path) -> None:
+    """alice's live turn, then the turn before it with its Edit expanded (Enter)."""
+    assert snap_compare(fixture_app(tmp_path / "state"), terminal_size=(120, 32),
+                        run_before=_before("left_square_bracket", *["down"] * 7, "enter",
+                                           agent="alice", tab="transcript"))

@@ -42,6 +42,7 @@ class RecordingHive:
         self.acks: list[int | None] = []
         self.fail_recv = 0
         self.reconnects = 0
+        self.transcripts: list[tuple[str, dict[str, Any]]] = []
 
     async def recv(self, wait_s: float = 0.0, max: int = 20, ack: int | None = None
                    ) -> list[InboxMessage]:
@@ -74,6 +75,9 @@ class RecordingHive:
         current = self.settings.pop(0) if len(self.settings) > 1 else \
             (self.settings[0] if self.settings else {})
         return {"model": "m-settings", "model_override": None, **current}
+
+    async def transcript(self, turn_key: str, events: list[dict[str, Any]]) -> None:
+        self.transcripts.extend((turn_key, e) for e in events)
 
     async def reconnect(self) -> None:
         self.reconnects += 1

@@ -1,4 +1,4 @@
-"""One agent: overview with live charts, messages, logs, and a terminal.
+"""One agent: overview with live charts, messages, logs, its turns' transcript, a terminal.
 
 Keys act on this agent: start, stop, restart, destroy (asks), rebuild, set model.
 While the terminal has the keyboard the footer shows only its own keys (every other key
@@ -36,6 +36,7 @@ from hivetui.tui.widgets.agent.info import AgentInfoPanel
 from hivetui.tui.widgets.agent.log_pane import LogPane
 from hivetui.tui.widgets.agent.messages_pane import MessagesPane
 from hivetui.tui.widgets.agent.terminal_pane import TerminalPane
+from hivetui.tui.widgets.agent.transcript_pane import TranscriptPane
 from hivetui.tui.widgets.chrome.footer import HiveFooter
 from hivetui.tui.widgets.chrome.hive_header import HiveHeader
 from hivetui.tui.widgets.terminal import Terminal
@@ -63,13 +64,16 @@ class AgentDetailScreen(ReportsWorkerErrors, GuardedScreen, TakesRefreshes):
         Binding("2", "tab('messages')", "Messages", show=False),
         Binding("3", "tab('logs')", "Logs", show=False),
         Binding("4", "tab('terminal')", "Shell"),
+        Binding("5", "tab('transcript')", "Transcript", show=False),
     ]
 
-    def __init__(self, ctx: HiveContext, name: str, tab: str = "overview") -> None:
+    def __init__(self, ctx: HiveContext, name: str, tab: str = "overview",
+                 turn: int | None = None) -> None:
         super().__init__(classes="hive-screen")
         self.ctx = ctx
         self.agent = name
         self.initial_tab = tab if tab in TABS else "overview"
+        self.initial_turn = turn
         self._charts_due = True
         self._charts_at = -CHART_INTERVAL_S
         self._charts_timer: Timer | None = None
@@ -97,6 +101,8 @@ class AgentDetailScreen(ReportsWorkerErrors, GuardedScreen, TakesRefreshes):
                 yield MessagesPane(api, self.agent, id="messages-pane")
             with TabPane("Logs", id="logs"):
                 yield LogPane(api, self.agent, id="log-pane")
+            with TabPane("Transcript", id="transcript"):
+                yield TranscriptPane(api, self.agent, id="transcript-pane")
             with TabPane("Terminal", id="terminal"):
                 yield TerminalPane(api, self.agent, palette=self.ctx.terminal_palette,
                                    id="terminal-pane")
@@ -201,6 +207,9 @@ class AgentDetailScreen(ReportsWorkerErrors, GuardedScreen, TakesRefreshes):
                                                              CHART_KEYS))
         if series is not None:
             self.query_one(TelemetryCharts).show(series, self.ctx.clock(), CHART_WINDOW_S)
+        cost = await attempt(self.app, self.ctx.api.cost(self.agent))
+        if cost is not None:
+            self.query_one(AgentInfoPanel).show_cost(cost)
 
     # --- tabs ---------------------------------------------------------------------
     @on(TabbedContent.TabActivated, "#agent-tabs")
@@ -232,8 +241,22 @@ class AgentDetailScreen(ReportsWorkerErrors, GuardedScreen, TakesRefreshes):
             if not logs.following and not logs.lines:
                 await logs.load(follow=True)
             logs.view.focus()
+        elif tab == "transcript":
+            transcript = self.query_one(TranscriptPane)
+            if self.initial_turn is not None:
+                turn, self.initial_turn = self.initial_turn, None
+                await transcript.load_turn(turn)
+            transcript.start()
+            transcript.view.focus()
         elif tab == "terminal":
             await self.query_one(TerminalPane).open()
+
+    def show_turn(self, turn: int) -> None:
+        """The transcript tab at ``turn`` (from `:grep`)."""
+        self.initial_turn = turn
+        if self._shown_tab == "transcript":
+            self.call_later(self._activate_tab, "transcript")
+        self.action_tab("transcript")
 
     def action_tab(self, tab: str) -> None:
         tabs = self.query_one(TabbedContent)

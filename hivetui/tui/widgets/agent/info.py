@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from rich.table import Table
 from rich.text import Text
@@ -12,6 +13,19 @@ from textual.widgets import Static
 from hivetui.core.views import AgentView
 from hivetui.core.visible import visible_line
 from hivetui.tui.widgets.agent_state import ago, badge, marker
+
+
+def cost_text(cost: dict[str, Any]) -> Text:
+    """``$0.1234 in 3 turns (12,040 in / 2,113 out tokens)``, the CLI's figures for today
+    (UTC); with a broker's own count, the two side by side and how far apart they are."""
+    text = Text(f"${cost['cost_usd']:.4f} in {cost['turns']} turn(s) "
+                f"({cost['tokens_in']:,} in / {cost['tokens_out']:,} out tokens)")
+    broker = cost.get("broker_cost_usd")
+    if broker is not None:
+        gap = float(broker) - float(cost["cost_usd"])
+        text.append(f"; broker counted ${float(broker):.4f}"
+                    + (f" ({gap:+.4f} vs the CLI)" if abs(gap) >= 0.00005 else " (agrees)"))
+    return text
 
 
 class AgentInfoPanel(Static):
@@ -35,10 +49,17 @@ class AgentInfoPanel(Static):
         super().__init__(id=id)
         self.clock = clock
         self.view: AgentView | None = None
+        self.cost: dict[str, Any] | None = None
 
     def show(self, view: AgentView) -> None:
         self.view = view
         self.update(self._table(view))
+
+    def show_cost(self, cost: dict[str, Any]) -> None:
+        """Today's spend (``api.cost``): the CLI's figures, and the broker's beside them."""
+        self.cost = cost
+        if self.view is not None:
+            self.update(self._table(self.view))
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -70,6 +91,12 @@ class AgentInfoPanel(Static):
                       "created", f"{ago(view.created_at, now)} ago")
         if view.api_today:
             table.add_row("API today", Text(view.api_today), "", "")
+        if view.action:
+            table.add_row("doing", Text(visible_line(f"{view.action} · for "
+                                                     f"{ago(view.action_since, now)}")), "", "")
+        if self.cost is not None:
+            table.add_row("cost today", cost_text(self.cost), "per turn",
+                          f"${self.cost['cost_per_turn_usd']:.4f}")
         if view.flags:
             table.add_row("operation", Text(", ".join(view.flags)), "", "")
         if view.dead_letters:

@@ -85,7 +85,7 @@ class FleetTable(ScrollView, can_focus=True):
         "fleet--header", "fleet--cursor", "fleet--zebra",
         "fleet--ok", "fleet--busy", "fleet--attention", "fleet--error", "fleet--muted",
         "fleet--mark-attention", "fleet--mark-error", "fleet--model", "fleet--manager",
-        "fleet--spark-min", "fleet--spark-max", "fleet--inbox-high",
+        "fleet--spark-min", "fleet--spark-max", "fleet--inbox-high", "fleet--action",
     }
     DEFAULT_CSS = """
     FleetTable > .fleet--header { background: $panel; color: $text-muted; text-style: bold; }
@@ -105,6 +105,7 @@ class FleetTable(ScrollView, can_focus=True):
     FleetTable > .fleet--attention { color: $text-warning; text-style: bold; }
     FleetTable > .fleet--error { color: $text-error; text-style: bold; }
     FleetTable > .fleet--muted { color: $text-muted; }
+    FleetTable > .fleet--action { color: $text-secondary; }
     FleetTable > .fleet--mark-attention {
         background: $warning;
         color: $background;
@@ -218,7 +219,7 @@ class FleetTable(ScrollView, can_focus=True):
         b = badge(view)
         mark = marker(view)
         override = "*" if view.model_override else ""
-        detail = visible_line(view.status_detail.replace("\n", " "))
+        detail = self.detail_text(view, self.clock())
         return (
             (f"{mark.glyph} {mark.word}", f"fleet--mark-{mark.tone}") if mark else ("", ""),
             (view.name, "fleet--manager" if view.role == "manager" else ""),
@@ -230,8 +231,16 @@ class FleetTable(ScrollView, can_focus=True):
             (str(view.inbox_depth), "fleet--inbox-high" if view.inbox_depth >= 10 else ""),
             tuple(self.sparks.get(view.name, ())),
             (ago(view.last_turn_at, self.clock()), ""),
-            (detail, "fleet--muted"),
+            (detail, "fleet--action" if view.action else "fleet--muted"),
         )
+
+    @staticmethod
+    def detail_text(view: AgentView, now: float) -> str:
+        """In a turn, for how long and what the agent does now (the time first: a narrow
+        column still shows it); else its status detail."""
+        if view.action:
+            return visible_line(f"{ago(view.action_since, now)} · {view.action}")
+        return visible_line(view.status_detail.replace("\n", " "))
 
     def get_cell(self, name: str, key: str) -> str:
         """The text shown in ``name``'s row, column ``key`` (tests, screenshots)."""
@@ -375,17 +384,23 @@ class FleetTable(ScrollView, can_focus=True):
             self.cursor_row = min(self.cursor_row, max(0, len(self.order) - 1))
 
     def refresh_times(self) -> None:
-        """Re-write the LAST column where the elapsed time changed its wording."""
+        """Re-write the LAST column, and DETAIL's time in an action, where the elapsed time
+        changed its wording."""
         now = self.clock()
-        index = _INDEX["last"]
+        last, detail = _INDEX["last"], _INDEX["detail"]
         changed: list[str] = []
         for name, row in self._rows.items():
             view = self.views.get(name)
             if view is None or not row:
                 continue
             text = ago(view.last_turn_at, now)
-            if row[index][0] != text:
-                self._rows[name] = (*row[:index], (text, ""), *row[index + 1:])
+            shown = (str(row[detail][0]), str(row[detail][1]))
+            action = self.detail_text(view, now) if view.action else shown[0]
+            if row[last][0] != text or shown[0] != action:
+                new = list(row)
+                new[last] = (text, "")
+                new[detail] = (action, shown[1])
+                self._rows[name] = tuple(new)
                 self._drop(name)
                 changed.append(name)
         self._refresh_rows(changed)
