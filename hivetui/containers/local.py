@@ -262,8 +262,10 @@ class LocalBackend:
         # not root: we are the uid that container root maps to, and the user namespace
         # forbids setgroups, so keep our credentials (they read as uid 0 inside)
         keep = [] if self.as_root else ["--preserve-credentials"]
+        net = ["--net"] if plan is not None and plan.private_network else []
         return [self.paths["nsenter"], f"--target={info['pid']}", "--user", "--pid",
-                "--mount", "--ipc", "--uts", "--root", "--wd", *keep, "--", *env, shell, "-l"]
+                "--mount", "--ipc", "--uts", *net, "--root", "--wd", *keep, "--", *env, shell,
+                "-l"]
 
     async def last_exit_status(self, name: str) -> int | None:
         """The exit status the supervisor recorded for the container's last run (None when

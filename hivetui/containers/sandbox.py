@@ -1,6 +1,9 @@
 """The sandbox command line of a local container (bubblewrap or util-linux unshare).
 
-Both tools give the same container: its own user, pid, mount, ipc and uts namespaces;
+Both tools give the same container: its own user, pid, mount, ipc and uts namespaces, and
+its own network namespace with loopback only (unless the agent's settings say
+``network = "host"``), where the core's services appear at fixed ports
+(:mod:`hivetui.core.forwards`);
 uid 0 inside mapped to one unprivileged uid outside; the host's system directories and the
 hive's install read-only and nothing else of the host (:mod:`hivetui.containers.rootfs`);
 fresh ``/proc``; minimal ``/dev``; private ``/tmp`` and ``/dev/shm``; ``/run`` a read-only
@@ -22,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hivetui.containers.rootfs import system_entries
+from hivetui.core.forwards import inside_forwards
 
 #: Where a root supervisor stages bind sources: a tmpfs mounted, in its private mount
 #: namespace only, over this existing directory (it needs no POSIX shared memory, and every
@@ -57,6 +61,8 @@ class SandboxPlan:
     binds: list[PlanBind] = field(default_factory=list)
     log_max_bytes: int = 0  # the agent's log rotates before passing this (0: never)
     log_keep: int = 0  # rotated logs kept (log_file.1 …)
+    #: a network namespace of its own (loopback, the forwarded services) or the host's
+    private_network: bool = False
 
     @property
     def stage(self) -> bool:
@@ -87,7 +93,9 @@ def _init_argv(plan: SandboxPlan, config_fd: int) -> list[str]:
 def init_config(plan: SandboxPlan, status_fd: int, sources: list[str]) -> dict[str, Any]:
     """What :mod:`hivetui.containers.init` reads from its config fd."""
     config: dict[str, Any] = {"status_fd": status_fd, "argv": plan.argv, "env": plan.env,
-                              "cwd": plan.cwd, "drop_caps": plan.tool != "none"}
+                              "cwd": plan.cwd, "drop_caps": plan.tool != "none",
+                              "net": "private" if plan.private_network else "host",
+                              "forwards": inside_forwards()}
     if plan.tool == "unshare":
         config |= {"build_root": "/tmp", "hostname": plan.hostname,
                    "binds": [{"source": src, "target": b.target, "writable": b.writable}
@@ -113,12 +121,14 @@ def command(plan: SandboxPlan, config_fd: int, sources: list[str]) -> list[str]:
         return [
             *_drop_prefix(plan), plan.tool_path, "--user", "--map-root-user", "--pid",
             "--fork", "--kill-child", "--mount", "--propagation", "private", "--ipc", "--uts",
-            "--", *_init_argv(plan, config_fd)]
+            *(["--net"] if plan.private_network else []), "--", *_init_argv(plan, config_fd)]
     if plan.tool != "bwrap":
         raise ValueError(f"unknown sandbox tool {plan.tool!r}")
     args = [plan.tool_path, "--unshare-user", "--uid", "0", "--gid", "0", "--unshare-pid",
             "--unshare-ipc", "--unshare-uts", "--hostname", plan.hostname,
             "--die-with-parent", "--new-session", "--as-pid-1"]
+    if plan.private_network:
+        args.append("--unshare-net")
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
              "--tmpfs", "/tmp", "--tmpfs", "/run", *_system_bwrap()]
     for src, b in zip(sources, plan.binds, strict=True):
@@ -134,7 +144,7 @@ def probe_command(tool: str, tool_path: str, setpriv_path: str, uid: int | None,
                                      "--clear-groups", "--"]
     if tool == "bwrap":
         return [*prefix, tool_path, "--unshare-user", "--uid", "0", "--gid", "0",
-                "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+                "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net",
                 "--ro-bind", "/", "/", "--proc", "/proc", "--", "true"]
     return [*prefix, tool_path, "--user", "--map-root-user", "--pid", "--fork", "--mount",
-            "--ipc", "--uts", "--mount-proc", "--", "true"]
+            "--ipc", "--uts", "--net", "--mount-proc", "--", "true"]

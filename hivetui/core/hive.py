@@ -13,8 +13,10 @@ from hivetui.core.approvals import Approvals
 from hivetui.core.audit import AuditLog
 from hivetui.core.bus import BusMessage, MessageBus
 from hivetui.core.config import HiveConfig
+from hivetui.core.egress import EgressProxy
 from hivetui.core.errors import HiveError
 from hivetui.core.events import EventHub, ManagerEvent, MessageDead, Notification
+from hivetui.core.forwards import agent_socket
 from hivetui.core.lifecycle import Lifecycle
 from hivetui.core.metrics import Metrics
 from hivetui.core.names import SYSTEM
@@ -55,8 +57,12 @@ class Hive:
         self.bus.on_dead = self._messages_dead
         self.telemetry = Telemetry(self.store, self.hub, self.config.telemetry)
         self._backend = backend
+        #: the containers' only way out (their network.allow); serves once the hive is open
+        self.egress = EgressProxy(lambda name: agent_socket(self.paths, name, "proxy"),
+                                  self.telemetry.record)
         self.lifecycle: Lifecycle | None = (
-            Lifecycle(self.registry, backend, self.paths, self.hub, self.notify_manager)
+            Lifecycle(self.registry, backend, self.paths, self.hub, self.notify_manager,
+                      self.egress)
             if backend is not None else None
         )
         self.audit = AuditLog(self.store)
@@ -102,6 +108,7 @@ class Hive:
             raise
         self.add_service("telemetry", self.telemetry.run)
         self.add_service("metrics", self.metrics.run)
+        self.add_service("egress", self.egress.run)
         for name, factory in self._pending:
             self.add_service(name, factory)
         self._pending.clear()

@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from hivetui.core import beneath
+from hivetui.core import beneath, forwards
+from hivetui.core.egress import EgressProxy
 from hivetui.core.errors import ContainerError
 from hivetui.core.events import AgentStarted, AgentStopped, EventHub, ManagerEvent, Progress
 from hivetui.core.paths import StatePaths, ensure_private_dir, write_private_file
@@ -21,6 +22,7 @@ from hivetui.core.registry import Agent, Flag, Registry
 from hivetui.core.repos import ConfigRepos
 from hivetui.core.runtimes import CLAUDE_BIN_ENV, CLAUDE_RUNTIME, resolve_claude_bin
 from hivetui.core.settings import AgentSettings
+from hivetui.core.tool_surface import MODEL_PATH
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +55,9 @@ class Lifecycle:
     """Drives a backend; every operation holds its flag for its whole duration."""
 
     def __init__(self, registry: Registry, backend: ContainerBackend, paths: StatePaths,
-                 hub: EventHub, notify: ManagerNotifier) -> None:
+                 hub: EventHub, notify: ManagerNotifier, egress: EgressProxy) -> None:
         self.registry = registry
+        self.egress = egress
         self.backend = backend
         self.paths = paths
         self.hub = hub
@@ -96,6 +99,7 @@ class Lifecycle:
         state_dir = self.paths.agent_state(agent.name)
         state_dir.mkdir(parents=True, exist_ok=True)
         write_private_file(run_dir / "bridge.json", self._bridge_json())
+        await self._serve_network(agent.name, settings)
         write_private_file(run_dir / "agent.json", json.dumps({
             "name": agent.name, "role": agent.role, "runtime": agent.runtime,
             "settings": settings.to_dict(), "harness": self.harness_settings,
@@ -129,7 +133,31 @@ class Lifecycle:
             self._bridge_known = asyncio.Event()
 
     def _bridge_json(self) -> str:
-        return json.dumps({"url": self.bridge_url})
+        """The model's endpoint as a private-network container reaches it (``url``: a
+        fixed forwarded port, the same for every core) and as a host-network one does
+        (``host_url``: this core's TCP address)."""
+        return json.dumps({"url": forwards.inside_url("bridge") + MODEL_PATH,
+                           "host_url": self.bridge_url})
+
+    async def _serve_network(self, name: str, settings: AgentSettings) -> None:
+        """The agent's ``net/``: the core's shared sockets linked in, its egress proxy
+        listening with its allow list."""
+        forwards.net_dir(self.paths, name)
+        forwards.link_all(self.paths, [name])
+        self.egress.allow(name, settings.network_allow)
+        await self.egress.listen(name)
+
+    async def serve_networks(self) -> None:
+        """Every registered agent's ``net/`` served (a core starting with containers that
+        outlived the previous one)."""
+        for agent in self.registry.all():
+            if self.paths.agent_run(agent.name).is_dir():
+                await self._serve_network(agent.name, await self.settings_for(agent))
+
+    def publish_socket(self, service: str) -> None:
+        """The core listens anew for the shared ``service`` (:mod:`hivetui.core.forwards`):
+        every agent's ``net/`` gets the new socket; running containers reach it at once."""
+        forwards.link_all(self.paths, [a.name for a in self.registry.all()], service)
 
     def publish_bridge_url(self, url: str) -> None:
         """The bridge listens at ``url``: rewrite every agent's ``bridge.json`` that says
@@ -264,6 +292,7 @@ class Lifecycle:
             await self.backend.destroy(name)
             await self.registry.revoke_token(name)
             await self.registry.remove(name)
+            self.egress.forget(name)
         await self._notify(AgentStopped(agent=name, reason="destroyed"))
 
     async def rebuild(self, name: str) -> None:

@@ -1,8 +1,15 @@
-"""An agent's settings: what its config repo's ``settings.toml`` holds."""
+"""An agent's settings: what its config repo's ``settings.toml`` holds.
+
+Network: by default a container has a network namespace of its own (loopback only) and
+reaches the outside through the core's egress proxy, which lets through only
+``network.allow = ["host:port", …]``. ``network = "host"`` (the host's own network, no
+proxy, nothing denied) is an explicit exception the approval diff and the fleet flag.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -20,6 +27,45 @@ DEFAULT_ALLOWED_TOOLS: tuple[str, ...] = (
     "Bash(git *)",
     "mcp__hive",
 )
+
+
+#: the only string value of ``network``: the host's own network (flagged wherever shown)
+HOST_NETWORK = "host"
+#: ``network.allow`` entries: a DNS name, an IPv4 address or a [bracketed] IPv6 address,
+#: then a port; nothing else (no wildcard, no scheme, no path)
+_ALLOW_ENTRY = re.compile(
+    r"^(?P<host>[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]"
+    r"{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]{2,45}\]):(?P<port>[0-9]{1,5})$")
+MAX_ALLOW_ENTRIES = 256
+
+
+def normalize_allow(entry: object) -> str:
+    """``host:port`` in the form the egress proxy compares (host lower-case); refuses
+    anything else with the rule."""
+    shown = repr(entry)[:80]
+    if not isinstance(entry, str) or len(entry) > 300:
+        raise ConfigError(f"settings key network.allow: {shown} is not a \"host:port\" string")
+    match = _ALLOW_ENTRY.match(entry)
+    if match is None or not 1 <= int(match["port"]) <= 65535:
+        raise ConfigError(f"settings key network.allow: {shown} must be \"host:port\" (a DNS "
+                          "name, IPv4 or [IPv6] address, and a port from 1 to 65535)")
+    return f"{match['host'].lower()}:{int(match['port'])}"
+
+
+def _network(value: object) -> tuple[bool, tuple[str, ...]]:
+    """(host network?, allow list) from the ``network`` key of settings.toml."""
+    if value is None:
+        return False, ()
+    if value == HOST_NETWORK:
+        return True, ()
+    if not isinstance(value, dict) or set(value) - {"allow"}:
+        raise ConfigError('settings key network must be "host" or a table holding only '
+                          'allow = ["host:port", …]')
+    allow = value.get("allow", [])
+    if not isinstance(allow, list) or len(allow) > MAX_ALLOW_ENTRIES:
+        raise ConfigError(f"settings key network.allow must be a list of at most "
+                          f"{MAX_ALLOW_ENTRIES} \"host:port\" strings")
+    return False, tuple(dict.fromkeys(normalize_allow(e) for e in allow))
 
 
 @dataclass(frozen=True)
@@ -44,6 +90,10 @@ class AgentSettings:
     extra_mcp_servers: tuple[McpServerSpec, ...] = ()
     private_users: bool = True
     packages: tuple[str, ...] = ()
+    #: the host's network instead of a namespace of its own (``network = "host"``)
+    host_network: bool = False
+    #: what the egress proxy lets through (``network.allow``), as ``host:port``
+    network_allow: tuple[str, ...] = ()
 
     def with_model(self, model: str) -> AgentSettings:
         return replace(self, model=model)
@@ -56,7 +106,11 @@ class AgentSettings:
             "private_users": self.private_users,
             "packages": list(self.packages),
             "mcp_servers": [s.to_dict() for s in self.extra_mcp_servers],
+            "network": self._network_value(),
         }
+
+    def _network_value(self) -> str | dict[str, list[str]]:
+        return HOST_NETWORK if self.host_network else {"allow": list(self.network_allow)}
 
     def to_toml(self) -> str:
         """Render as TOML (a small writer: values are strings, bools and string lists)."""
@@ -68,6 +122,10 @@ class AgentSettings:
             "allowed_tools = [" + ", ".join(q(t) for t in self.allowed_tools) + "]",
             "packages = [" + ", ".join(q(p) for p in self.packages) + "]",
         ]
+        if self.host_network:
+            lines.append(f"network = {q(HOST_NETWORK)}")
+        elif self.network_allow:
+            lines.append("network.allow = [" + ", ".join(q(a) for a in self.network_allow) + "]")
         for spec in self.extra_mcp_servers:
             lines += ["", "[[mcp_servers]]", f"name = {q(spec.name)}",
                       f"command = {q(spec.command)}",
@@ -87,7 +145,8 @@ class AgentSettings:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AgentSettings:
-        known = {"runtime", "model", "allowed_tools", "private_users", "packages", "mcp_servers"}
+        known = {"runtime", "model", "allowed_tools", "private_users", "packages", "mcp_servers",
+                 "network"}
         unknown = set(data) - known
         if unknown:
             raise ConfigError(f"unknown settings keys {sorted(unknown)} (known: {sorted(known)})")
@@ -130,6 +189,7 @@ class AgentSettings:
             if raw["name"] == "hive":
                 raise ConfigError("mcp_servers: the name 'hive' is reserved for the hive bridge")
             servers.append(McpServerSpec(raw["name"], raw["command"], tuple(args), dict(env)))
+        host_network, allow = _network(data.get("network"))
         private = data.get("private_users", base.private_users)
         if not isinstance(private, bool):
             raise ConfigError("settings key private_users must be true or false")
@@ -140,4 +200,6 @@ class AgentSettings:
             extra_mcp_servers=tuple(servers),
             private_users=private,
             packages=strs("packages", base.packages),
+            host_network=host_network,
+            network_allow=allow,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hivetui.core.errors import HarnessError
+from hivetui.core.forwards import NET_ENV
 from hivetui.core.runtimes import CLAUDE_BIN_ENV
 from hivetui.core.tool_surface import harness_url, model_url
 from hivetui.harness.claude import ClaudeRuntime
@@ -27,7 +29,9 @@ DEFAULT_STATE_DIR = Path("/state")
 
 
 def read_bridge(run_dir: Path) -> tuple[str, str]:
-    """(url, token) from ``bridge.json`` and ``token`` in the run dir."""
+    """(url, token) from ``bridge.json`` and ``token`` in the run dir. A container on the
+    host's network (``HIVETUI_NET=host``) takes ``host_url``, the core's own address; any
+    other reaches the bridge at its fixed forwarded port (``url``)."""
     try:
         token = (run_dir / "token").read_text(encoding="utf-8").strip()
         data = json.loads((run_dir / "bridge.json").read_text(encoding="utf-8"))
@@ -36,9 +40,10 @@ def read_bridge(run_dir: Path) -> tuple[str, str]:
                            "bridge.json into the run dir before starting the harness") from exc
     except json.JSONDecodeError as exc:
         raise HarnessError(f"{run_dir / 'bridge.json'} is not valid JSON: {exc}") from exc
-    url = data.get("url") if isinstance(data, dict) else None
+    key = "host_url" if os.environ.get(NET_ENV) == "host" else "url"
+    url = data.get(key) if isinstance(data, dict) else None
     if not isinstance(url, str) or not url:
-        raise HarnessError(f"{run_dir / 'bridge.json'} needs a string 'url'")
+        raise HarnessError(f"{run_dir / 'bridge.json'} needs a string {key!r}")
     if not token:
         raise HarnessError(f"{run_dir / 'token'} is empty")
     return url, token

@@ -4,6 +4,7 @@ a message within 5 s of the new core serving."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -81,7 +82,8 @@ async def test_agents_answer_within_5s_of_a_restart(tmp_path: Path, how: int) ->
 
 async def test_bridge_keeps_its_port_and_tells_agents_when_it_cannot(tmp_path: Path) -> None:
     """The port of the last run is reused; taken, another one is picked and every
-    agent's bridge.json says so."""
+    agent's bridge.json says so to host-network containers (``host_url``), while what a
+    private-network container is told (``url``, a forwarded port) stays the same."""
     state = tmp_path / "state"
     async with Hive(state) as hive:
         await hive.registry.create("w1", runtime="scripted:echo", model="m")
@@ -101,7 +103,8 @@ async def test_bridge_keeps_its_port_and_tells_agents_when_it_cannot(tmp_path: P
     finally:
         squatter.close()
     assert moved != first
-    assert (run_dir / "bridge.json").read_text() == f'{{"url": "{moved}"}}'
+    assert json.loads((run_dir / "bridge.json").read_text()) == {
+        "url": "http://127.0.0.1:7801/mcp", "host_url": moved}
     assert (run_dir / "bridge.json").stat().st_uid == run_dir.stat().st_uid
 
 
