@@ -30,6 +30,7 @@ from hivetui.containers.logfile import follow_lines, rotate_if_over, tail_lines
 from hivetui.containers.runtime_dir import ContainerDir, chown_tree, world_readable
 from hivetui.core.config import LogsConfig
 from hivetui.core.errors import ContainerError
+from hivetui.core.forwards import container_env
 from hivetui.core.names import validate_agent_name
 from hivetui.core.ports import ContainerExit, ContainerSpec
 
@@ -257,6 +258,8 @@ class LocalBackend:
                "TERM=xterm-256color", "HOME=/state",  # what the embedded emulator speaks
                "LANG=C.UTF-8", f"HIVETUI_AGENT={name}"]
         plan = cdir.read_plan()
+        if plan is not None:  # the agent's view of the network (and its proxy)
+            env += [f"{k}={v}" for k, v in container_env(plan.private_network).items()]
         if plan is not None and plan.tool == "none":
             return ["/bin/sh", "-c", f'cd "$1" && exec {shell} -l', "sh", plan.cwd]
         # not root: we are the uid that container root maps to, and the user namespace
