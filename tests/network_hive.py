@@ -194,7 +194,8 @@ async def scenario(state_dir: Path) -> dict[str, Any]:
                 node.hive.egress.flush()
                 await node.hive.telemetry.flush()
                 series = await node.hive.telemetry.query("w1", keys=["egress_denied"])
-                report |= {"targets": targets, "state_dir": str(state_dir.resolve()),
+                report |= {"targets": targets,
+                           "agent_state": str(node.paths.agent_state("w1").resolve()),
                            "denied": node.hive.egress.denied["w1"],
                            "telemetry_denied": sum(v for _, v in series.get("egress_denied", [])),
                            "log": lines.lines}

@@ -44,8 +44,9 @@ PR_CAP_AMBIENT_CLEAR_ALL = 4
 _CAP_VERSION_3 = 0x20080522
 
 
-def drop_capabilities() -> None:
-    """Leave uid 0 without capabilities (no remounts, no raw access) across exec."""
+def drop_capabilities(now: bool = False) -> None:
+    """Leave uid 0 without capabilities (no remounts, no raw access) across exec; with
+    ``now``, this process too (the forwarder, which runs on without an exec)."""
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
@@ -61,6 +62,9 @@ def drop_capabilities() -> None:
     if libc.capget(header, data) != 0:
         raise OSError(ctypes.get_errno(), "capget")
     data[2] = data[5] = 0  # inheritable, both words
+    if now:
+        for i in range(6):
+            data[i] = 0
     if libc.capset(header, data) != 0:
         raise OSError(ctypes.get_errno(), "capset")
 
@@ -111,7 +115,7 @@ class Forwarder:
                 signal.signal(sig, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
             if self.drop_caps:
-                drop_capabilities()
+                drop_capabilities(now=True)
             from hivetui.containers.forward import run
 
             run(self.listeners)
@@ -135,7 +139,17 @@ def run(config: dict[str, Any]) -> int:
 
             binds = [BindPlan(str(b["source"]), str(b["target"]), bool(b["writable"]))
                      for b in config["binds"]]
-            build_root(str(config["build_root"]), binds, str(config["hostname"]))
+            build_root(str(config["build_root"]), binds, str(config["hostname"]),
+                       tuple(config.get("dirs", ())))
+        if config.get("state_overlay"):
+            from hivetui.containers.mounts import mount_overlay_state, umount_detach
+
+            layers = {k: str(v) for k, v in config["state_overlay"].items()}
+            note = mount_overlay_state(layers["target"], layers["upper"], layers["work"],
+                                       layers["lower"])
+            umount_detach(layers["staged"])  # the hive's state dir: init's alone, and gone
+            if note:
+                print(f"hive-init: {note}", file=sys.stderr, flush=True)
         os.chdir(str(config.get("cwd", "/")))
         forwarder = Forwarder(config["forwards"], bool(config.get("drop_caps")), status_fd) \
             if config.get("net") == "private" else None

@@ -43,6 +43,17 @@ RUNTIME_SUBDIR = "supervisor"
 DEFAULT_CONTAINER_ID = 1_888_000_000
 
 
+def _remove_runtime(path: Path) -> None:
+    """rmtree, after opening up what an overlay leaves in its work dir (``work/work`` is
+    mode 0: a core that is not root could not list it)."""
+    work = path / "state-overlay" / "work"
+    if work.is_dir() and not work.is_symlink():
+        for sub in work.iterdir():
+            if sub.is_dir() and not sub.is_symlink():
+                os.chmod(sub, 0o700)
+    shutil.rmtree(path)
+
+
 class LocalBackend:
     """Containers as namespaced process trees; see the module docstring.
 
@@ -132,7 +143,10 @@ class LocalBackend:
         spec.state_dir.mkdir(parents=True, exist_ok=True)
         if self.uid is not None:
             await asyncio.to_thread(chown_tree, spec.state_dir, self.uid, self.gid)
-        cdir.write_plan(self._planner.plan(spec, tool))
+        plan = self._planner.plan(spec, tool)
+        if plan.state_overlay:
+            plan = replace(plan, overlay_dir=str(cdir.path / "state-overlay"))
+        cdir.write_plan(plan)
 
     async def start(self, name: str) -> None:
         """Start the container; returns once its pid 1 runs. No-op if it already runs."""
@@ -227,7 +241,7 @@ class LocalBackend:
         await self.stop(name)
         cdir = self._dir(name)
         if cdir.path.exists():
-            await asyncio.to_thread(shutil.rmtree, cdir.path)
+            await asyncio.to_thread(_remove_runtime, cdir.path)
 
     async def rebuild(self, spec: ContainerSpec) -> None:
         """Stop, re-create with ``spec``, start again if it ran before."""

@@ -154,4 +154,5 @@ class SandboxPlanner:
             uid=self.uid if isolated else None, gid=self.gid if isolated else None,
             python=self.init_python() if isolated else sys.executable,
             pythonpath=hivetui_pythonpath(), argv=argv, env=env, cwd=where["/state"],
-            log_file=str(spec.log_file), binds=binds, private_network=private_network)
+            log_file=str(spec.log_file), binds=binds, private_network=private_network,
+            state_overlay=isolated)

@@ -21,6 +21,7 @@ host has, so nothing is created outside the state dir.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -31,6 +32,8 @@ from hivetui.core.forwards import inside_forwards
 #: namespace only, over this existing directory (it needs no POSIX shared memory, and every
 #: sandbox gets a /dev/shm of its own); the host's /dev/shm is left as it was.
 STAGE = "/dev/shm"
+#: where a container's init finds the hive's state dir while it mounts the agent's state
+OVERLAY_STAGE = "/run/hive-state"
 TOOLS = ("bwrap", "unshare", "none")
 
 
@@ -63,10 +66,23 @@ class SandboxPlan:
     log_keep: int = 0  # rotated logs kept (log_file.1 …)
     #: a network namespace of its own (loopback, the forwarded services) or the host's
     private_network: bool = False
+    #: ``binds[0]`` (the agent's state) is an overlay whose one written layer is the state
+    #: dir (work and empty lower dirs in ``overlay_dir``): a bind would show its source's
+    #: host path in the container's mountinfo, an overlay shows the layer names it was
+    #: given (descriptors, or the container's own staging paths); see :func:`overlay_layout`
+    state_overlay: bool = False
+    overlay_dir: str = ""
 
     @property
     def stage(self) -> bool:
         return self.uid is not None and self.tool != "none"
+
+    def overlay_dirs(self) -> tuple[str, str]:
+        """(work, lower) of the overlaid state, created (host side) if missing."""
+        work, lower = f"{self.overlay_dir}/work", f"{self.overlay_dir}/lower"
+        for path in (self.overlay_dir, work, lower):
+            os.makedirs(path, mode=0o755, exist_ok=True)
+        return work, lower
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -76,6 +92,35 @@ class SandboxPlan:
         data: dict[str, Any] = json.loads(text)
         data["binds"] = [PlanBind(**b) for b in data.get("binds", [])]
         return cls(**data)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The mounts a sandbox is made with, as its supervisor prepared them: binds whose sources
+    the container's uid reaches, the overlay its init mounts (``target``, ``upper``,
+    ``work``, ``lower``, and ``staged``, detached once mounted) and empty mount points."""
+
+    binds: list[PlanBind]
+    overlay: dict[str, str] | None = None
+    dirs: list[str] = field(default_factory=list)
+
+
+def overlay_layout(plan: SandboxPlan) -> Layout:
+    """The agent's state as an overlay init mounts (a core not running as root: container
+    root is the core's uid, which reaches the hive's state dir). The state dir and the
+    overlay's work dir must be on one mount, so their common directory is bound at
+    :data:`OVERLAY_STAGE` for init alone: it is detached before the agent's first process."""
+    state = plan.binds[0]
+    work, lower = plan.overlay_dirs()
+    root = os.path.commonpath([state.source, plan.overlay_dir])
+
+    def inside(path: str) -> str:
+        return f"{OVERLAY_STAGE}/{os.path.relpath(path, root)}"
+
+    overlay = {"target": state.target, "upper": inside(state.source), "work": inside(work),
+               "lower": inside(lower), "staged": OVERLAY_STAGE}
+    return Layout([PlanBind(root, OVERLAY_STAGE, True), *plan.binds[1:]], overlay,
+                  [state.target])
 
 
 def _drop_prefix(plan: SandboxPlan) -> list[str]:
@@ -90,16 +135,17 @@ def _init_argv(plan: SandboxPlan, config_fd: int) -> list[str]:
     return [plan.python, "-s", "-m", "hivetui.containers.init", f"--config-fd={config_fd}"]
 
 
-def init_config(plan: SandboxPlan, status_fd: int, sources: list[str]) -> dict[str, Any]:
+def init_config(plan: SandboxPlan, status_fd: int, layout: Layout) -> dict[str, Any]:
     """What :mod:`hivetui.containers.init` reads from its config fd."""
     config: dict[str, Any] = {"status_fd": status_fd, "argv": plan.argv, "env": plan.env,
                               "cwd": plan.cwd, "drop_caps": plan.tool != "none",
                               "net": "private" if plan.private_network else "host",
-                              "forwards": inside_forwards()}
+                              "forwards": inside_forwards(), "state_overlay": layout.overlay}
     if plan.tool == "unshare":
         config |= {"build_root": "/tmp", "hostname": plan.hostname,
-                   "binds": [{"source": src, "target": b.target, "writable": b.writable}
-                             for src, b in zip(sources, plan.binds, strict=True)]}
+                   "binds": [{"source": b.source, "target": b.target, "writable": b.writable}
+                             for b in layout.binds],
+                   "dirs": layout.dirs}
     return config
 
 
@@ -113,8 +159,8 @@ def _system_bwrap() -> list[str]:
     return args
 
 
-def command(plan: SandboxPlan, config_fd: int, sources: list[str]) -> list[str]:
-    """The full argv the supervisor runs; ``sources[i]`` replaces ``plan.binds[i].source``."""
+def command(plan: SandboxPlan, config_fd: int, layout: Layout) -> list[str]:
+    """The full argv the supervisor runs, making the mounts of ``layout``."""
     if plan.tool == "none":
         return _init_argv(plan, config_fd)
     if plan.tool == "unshare":
@@ -131,8 +177,14 @@ def command(plan: SandboxPlan, config_fd: int, sources: list[str]) -> list[str]:
         args.append("--unshare-net")
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
              "--tmpfs", "/tmp", "--tmpfs", "/run", *_system_bwrap()]
-    for src, b in zip(sources, plan.binds, strict=True):
-        args += ["--bind" if b.writable else "--ro-bind", src, b.target]
+    for b in layout.binds:
+        args += ["--bind" if b.writable else "--ro-bind", b.source, b.target]
+    for path in layout.dirs:
+        args += ["--dir", path]
+    if layout.overlay:
+        # init mounts it: the overlay works with its mounter's capabilities (within the
+        # container's user namespace only); init leaves none to the container's processes
+        args += ["--cap-add", "ALL"]
     args += ["--remount-ro", "/run", "--remount-ro", "/", "--chdir", plan.cwd, "--"]
     return _drop_prefix(plan) + args + _init_argv(plan, config_fd)
 

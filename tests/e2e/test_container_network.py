@@ -46,9 +46,11 @@ def _check(report: dict[str, Any]) -> None:
     assert [line for line in report["log"] if "denied w1 to" in line] == [
         f"egress proxy: denied w1 to 127.0.0.1:{targets['listener']} (not in its "
         "network.allow)"] * 2, report
-    state = report["state_dir"]
+    state = report["agent_state"]
     assert state not in report["mountinfo"], [
         line for line in report["mountinfo"].splitlines() if state in line]
+    assert [line.split(" - ")[1].split()[0] for line in report["mountinfo"].splitlines()
+            if line.split()[4] == "/state"] == ["overlay"], report["mountinfo"]
 
 
 async def test_a_root_cores_worker_has_only_its_own_network() -> None:
