@@ -87,6 +87,7 @@ async def test_agents_answer_within_5s_of_a_restart(tmp_path: Path, how: int) ->
 _SQUAT = """
 import socket, sys, time
 s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[1])))
 s.listen(8)
 print("SQUATTING", flush=True)
