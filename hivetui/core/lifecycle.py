@@ -78,6 +78,8 @@ class Lifecycle:
         self.claude_bin = "claude"
         #: the binds each container was last built with (create/rebuild) by this core
         self._built_binds: dict[str, tuple[Bind, ...]] = {}
+        #: agents whose applied settings say ``network = "host"`` (as last read)
+        self._host_network: set[str] = set()
 
     # --- helpers ---------------------------------------------------------------
     async def settings_for(self, agent: Agent) -> AgentSettings:
@@ -146,6 +148,14 @@ class Lifecycle:
         forwards.link_all(self.paths, [name])
         self.egress.allow(name, settings.network_allow)
         await self.egress.listen(name)
+        if settings.host_network:
+            self._host_network.add(name)
+        else:
+            self._host_network.discard(name)
+
+    def network_of(self, name: str) -> str:
+        """``host`` for an agent on the host's network (flagged), else ``private``."""
+        return "host" if name in self._host_network else "private"
 
     async def serve_networks(self) -> None:
         """Every registered agent's ``net/`` served (a core starting with containers that
@@ -293,6 +303,7 @@ class Lifecycle:
             await self.registry.revoke_token(name)
             await self.registry.remove(name)
             self.egress.forget(name)
+            self._host_network.discard(name)
         await self._notify(AgentStopped(agent=name, reason="destroyed"))
 
     async def rebuild(self, name: str) -> None:

@@ -51,6 +51,8 @@ def agent_view(hive: Hive, agent: Agent) -> AgentView:
         inbox_depth=hive.bus.depth(agent.name),
         flags=tuple(sorted(f.value for f in hive.registry.flags(agent.name))),
         dead_letters=hive.bus.dead_count(agent.name),
+        network=hive.lifecycle.network_of(agent.name) if hive.lifecycle else "private",
+        egress_denied=hive.egress.denied[agent.name],
     )
 
 

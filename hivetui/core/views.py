@@ -37,6 +37,10 @@ class AgentView(_Record):
     inbox_depth: int
     flags: tuple[str, ...] = ()
     dead_letters: int = 0  # messages set aside after harness.max_attempts failed turns
+    #: "private" (its own namespace, egress through the proxy) or "host" (settings.toml's
+    #: ``network = "host"``: the fleet flags it)
+    network: str = "private"
+    egress_denied: int = 0  # egress proxy refusals since this core started
 
     @property
     def effective_model(self) -> str:
