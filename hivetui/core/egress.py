@@ -62,6 +62,14 @@ def _reply(status: str, text: str) -> bytes:
 
 def _target(method: str, target: str) -> tuple[str, str, int, bytes | None]:
     """(``host:port`` as compared, host to connect, port, path for a plain request)."""
+    try:
+        return _parse_target(method, target)
+    except ValueError as exc:  # urlsplit: a bracket left open, a port out of range
+        raise Refused("400 Bad Request", f"hive egress proxy: {clipped(target)!r} is not a "
+                      "target a proxy can reach") from exc
+
+
+def _parse_target(method: str, target: str) -> tuple[str, str, int, bytes | None]:
     if method == "CONNECT":
         url = urlsplit(f"//{target}")
         path = None
@@ -71,10 +79,7 @@ def _target(method: str, target: str) -> tuple[str, str, int, bytes | None]:
             raise Refused("400 Bad Request", "hive egress proxy: a plain request needs an "
                           "absolute http:// URL (use CONNECT for https)")
         path = (url.path or "/") + (f"?{url.query}" if url.query else "")
-    try:
-        port = url.port if url.port is not None else (80 if path is not None else None)
-    except ValueError:
-        port = None
+    port = url.port if url.port is not None else (80 if path is not None else None)
     if port is None or not url.hostname:
         raise Refused("400 Bad Request", f"hive egress proxy: {clipped(target)!r} names no "
                       "host:port")
