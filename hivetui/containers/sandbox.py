@@ -7,8 +7,11 @@ its own network namespace with loopback only (unless the agent's settings say
 uid 0 inside mapped to one unprivileged uid outside; the host's system directories and the
 hive's install read-only and nothing else of the host (:mod:`hivetui.containers.rootfs`);
 fresh ``/proc``; minimal ``/dev``; private ``/tmp`` and ``/dev/shm``; ``/run`` a read-only
-tmpfs holding ``/run/hive``; ``/state`` writable; ``/`` read-only. Its pid 1 is
-:mod:`hivetui.containers.init` (which, with ``unshare``, also builds that root).
+tmpfs holding ``/run/hive``; ``/state`` writable (an overlay whose one written layer is
+the agent's state dir, so the container's mountinfo names no host path of it: see
+:func:`overlay_layout` and :func:`hivetui.containers.supervise.stage_binds`); ``/``
+read-only. Its pid 1 is :mod:`hivetui.containers.init` (which, with ``unshare``, also builds
+that root).
 
 When the core runs as root, the namespaces are made by the unprivileged uid (``setpriv``
 drops to it first) so that container root is nobody special outside. That uid cannot
