@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -178,6 +180,62 @@ async def test_the_host_beyond_the_system_and_the_install_is_out_of_sight(env: E
                        for e in etc), etc
     assert "shadow" not in etc and "passwd" in etc
     assert not any(str(base) == p or str(base).startswith(p + "/") for p in installs)
+
+
+_NET_PROBE = r"""
+import json, socket, sys
+out = {}
+c = socket.create_connection(("127.0.0.1", 7801), timeout=5)
+c.sendall(b"ping")
+c.shutdown(socket.SHUT_WR)
+out["forwarded"] = c.recv(100).decode()
+s = socket.socket()
+s.settimeout(3)
+out["host_loopback"] = str(s.connect_ex(("127.0.0.1", int(sys.argv[1]))))
+out["interfaces"] = [name for _, name in socket.if_nameindex()]
+with open("/proc/self/mountinfo") as fh:
+    out["mountinfo"] = fh.read()
+print("NET " + json.dumps(out))
+"""
+
+
+async def test_own_network_forwarded_services_and_an_overlaid_state(env: Env) -> None:
+    """Loopback only; 127.0.0.1:7801 inside reaches the unix socket the core puts in the
+    run dir's net/; a listener on the host's loopback is not there; /state is an overlay
+    that names no host path (with either tool, so with unshare's own loopback set-up)."""
+    backend, base = env
+    spec = make_spec(base, "net", SLEEP)
+    (spec.run_dir / "net").mkdir()
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"core got " + await reader.read())
+        await writer.drain()
+        writer.close()
+
+    core = await asyncio.start_unix_server(answer, path=str(spec.run_dir / "net" / "bridge.sock"))
+    os.chmod(spec.run_dir / "net" / "bridge.sock", 0o666)
+    listener = socket.create_server(("127.0.0.1", 0))
+    try:
+        await backend.create(spec)
+        await backend.start("net")
+        proc = await asyncio.create_subprocess_exec(
+            *backend.shell_argv("net"), "-c", 'exec python3 -c "$1" "$2"', "sh", _NET_PROBE,
+            str(listener.getsockname()[1]), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        out = (await asyncio.wait_for(proc.communicate(), 30))[0].decode()
+    finally:
+        listener.close()
+        core.close()
+    line = next((x for x in out.splitlines() if x.startswith("NET ")), None)
+    assert line is not None, out
+    got = json.loads(line[4:])
+    assert got["forwarded"] == "core got ping"
+    assert got["host_loopback"] == str(errno.ECONNREFUSED)
+    assert got["interfaces"] == ["lo"]
+    state = str(spec.state_dir.resolve())
+    assert state not in got["mountinfo"]
+    mounts = {x.split()[4]: x.split(" - ")[1].split()[0] for x in got["mountinfo"].splitlines()}
+    assert mounts["/state"] == "overlay"
+    assert "/run/hive-state" not in mounts  # init's staging is gone before the agent runs
 
 
 async def test_log_has_timestamped_lines(env: Env) -> None:
