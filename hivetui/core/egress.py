@@ -29,7 +29,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from hivetui.core.bounded import clipped
-from hivetui.core.errors import ConfigError
+from hivetui.core.errors import ConfigError, ContainerError
 from hivetui.core.settings import normalize_allow
 from hivetui.core.splice import splice
 
@@ -126,8 +126,13 @@ class EgressProxy:
         if held is not None:
             held[0].close()
         path.unlink(missing_ok=True)
-        server = await asyncio.start_unix_server(partial(self._serve, agent), path=str(path),
-                                                 limit=MAX_HEAD)
+        try:
+            server = await asyncio.start_unix_server(partial(self._serve, agent),
+                                                     path=str(path), limit=MAX_HEAD)
+        except OSError as exc:
+            raise ContainerError(f"cannot serve {agent}'s egress proxy at {path}: "
+                                 f"{exc.strerror or exc} (a unix socket path is at most "
+                                 "107 bytes: a shorter state dir helps)") from exc
         os.chmod(path, 0o666)  # the container's uid connects; the directories guard it
         st = os.lstat(path)
         self._servers[agent] = (server, (st.st_dev, st.st_ino))

@@ -22,6 +22,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from hivetui.core.errors import ContainerError
 from hivetui.core.paths import StatePaths
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,10 @@ def link_shared(paths: StatePaths, agent: str, service: str) -> bool:
         os.link(source, tmp, follow_symlinks=False)
     except FileNotFoundError:
         return False
+    except OSError as exc:
+        raise ContainerError(f"cannot link the {service} socket {source} into {target}: "
+                             f"{exc.strerror} (run/ and secrets/ of the state dir must be on "
+                             "one filesystem)") from exc
     os.replace(tmp, target)
     return True
 

@@ -167,7 +167,11 @@ class Lifecycle:
     def publish_socket(self, service: str) -> None:
         """The core listens anew for the shared ``service`` (:mod:`hivetui.core.forwards`):
         every agent's ``net/`` gets the new socket; running containers reach it at once."""
-        forwards.link_all(self.paths, [a.name for a in self.registry.all()], service)
+        for agent in self.registry.all():
+            try:
+                forwards.link_all(self.paths, [agent.name], service)
+            except ContainerError as exc:
+                log.error("%s cannot reach the new %s socket: %s", agent.name, service, exc)
 
     def publish_bridge_url(self, url: str) -> None:
         """The bridge listens at ``url``: rewrite every agent's ``bridge.json`` that says

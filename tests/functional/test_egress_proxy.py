@@ -12,6 +12,7 @@ import pytest
 
 from hivetui.core import egress
 from hivetui.core.egress import EgressProxy
+from hivetui.core.errors import ContainerError
 
 
 class Recorded:
@@ -148,3 +149,11 @@ async def test_a_socket_replaced_under_it_is_served_again(
     (tmp / "w1.sock").unlink()
     await p.listen("w1")
     assert b"403" in await _ask(tmp / "w1.sock", b"CONNECT a.b:1 HTTP/1.1\r\n\r\n")
+
+
+async def test_a_socket_path_too_long_is_refused_with_the_rule(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 120)
+    deep.mkdir()
+    p = EgressProxy(lambda name: deep / f"{name}.sock", Recorded())
+    with pytest.raises(ContainerError, match="at most 107 bytes"):
+        await p.listen("w1")
