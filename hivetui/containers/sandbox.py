@@ -9,7 +9,9 @@ hive's install read-only and nothing else of the host (:mod:`hivetui.containers.
 fresh ``/proc``; minimal ``/dev``; private ``/tmp`` and ``/dev/shm``; ``/run`` a read-only
 tmpfs holding ``/run/hive``; ``/state`` writable (an overlay whose one written layer is
 the agent's state dir, so the container's mountinfo names no host path of it: see
-:func:`overlay_layout` and :func:`hivetui.containers.supervise.stage_binds`); ``/``
+:func:`overlay_layout` and :func:`hivetui.containers.supervise.stage_binds`; what the
+container writes is on the host at once, what the host puts there while it runs may show
+only from its next start, which is when the harness reads it); ``/``
 read-only. Its pid 1 is :mod:`hivetui.containers.init` (which, with ``unshare``, also builds
 that root).
 

@@ -58,10 +58,16 @@ def container_pid(backend: LocalBackend, name: str) -> int:
 
 
 def main_process(backend: LocalBackend, name: str) -> int:
-    """Host pid of the container's first process (pid 2 inside: child of our init)."""
-    kids = procinfo.children(container_pid(backend, name))
-    assert len(kids) == 1, kids
-    return kids[0]
+    """Host pid of the container's first process: the child of our init that leads a
+    session of its own (its other child, the forwarder of a private network, does not)."""
+    init = container_pid(backend, name)
+    deadline = time.monotonic() + 5.0
+    while True:
+        kids = [k for k in procinfo.children(init) if os.getsid(k) == k]
+        if len(kids) == 1 or time.monotonic() > deadline:
+            assert len(kids) == 1, kids
+            return kids[0]
+        time.sleep(0.02)
 
 
 @pytest.fixture(params=TOOLS)
@@ -252,15 +258,23 @@ async def test_log_has_timestamped_lines(env: Env) -> None:
 
 async def test_follow_logs_yields_new_lines(env: Env) -> None:
     backend, base = env
-    spec = await started(backend, base, "fol",
-                         "while [ ! -e /state/go ]; do sleep 0.05; done; echo after-go; " + SLEEP)
+    # the go-ahead comes through the run dir: /state is an overlay, which sees what the
+    # host adds under it only from its next start
+    spec = await started(backend, base, "fol", "while [ ! -e /run/hive/go ]; do sleep 0.05; "
+                         "done; echo after-go; " + SLEEP)
     follower = backend.follow_logs("fol")
     nxt = asyncio.ensure_future(anext(follower))
     await asyncio.sleep(0.2)
-    (spec.state_dir / "go").write_text("")
+    (spec.run_dir / "go").write_text("")
     line = await asyncio.wait_for(nxt, 3)
     assert line.endswith(" after-go")
     await follower.aclose()  # type: ignore[attr-defined]
+
+
+#: a crash is reported within this: the pidfd wakes the core at once; the kernel's tearing
+#: down of the container's own network namespace takes a few tenths of a second (measured
+#: 0.2 s more than with the host's network on an idle machine)
+CRASH_SEEN_S = 1.0
 
 
 async def next_exit(exits: AsyncIterator[ContainerExit], timeout: float) -> ContainerExit:
@@ -274,10 +288,10 @@ async def test_killed_process_yields_one_exit_at_once(env: Env) -> None:
     victim = main_process(backend, "kill")
     t0 = time.monotonic()
     os.kill(victim, signal.SIGKILL)
-    ex = await next_exit(exits, 0.5)
+    ex = await next_exit(exits, CRASH_SEEN_S)
     latency = time.monotonic() - t0
     assert ex == ContainerExit("kill", -signal.SIGKILL, requested=False)
-    assert latency < 0.5
+    assert latency < CRASH_SEEN_S
     assert "kill" not in await backend.running()
     with pytest.raises(TimeoutError):
         await next_exit(exits, 0.3)  # exactly one
@@ -319,7 +333,7 @@ async def test_new_instance_readopts_running_container(env: Env) -> None:
         exits = second.exits()
         victim = main_process(second, "adopt")
         os.kill(victim, signal.SIGKILL)
-        ex = await next_exit(exits, 0.5)
+        ex = await next_exit(exits, CRASH_SEEN_S)
         assert ex.name == "adopt" and not ex.requested
         await second.start("adopt")
         await second.stop("adopt")
