@@ -50,8 +50,9 @@ def child_argv(kind: str, socket: Path) -> list[str]:
 async def serve(state: Path, keys: Path, kind: str, sessions: int) -> None:
     from hivetui.control.server import ControlServer
     from hivetui.control.sessions import SessionTokens
+    from hivetui.core.config import SSHConfig
     from hivetui.core.hive import Hive
-    from hivetui.ssh.server import SSHServer, SSHServerConfig
+    from hivetui.ssh.server import SSHServer, SSHSite
 
     async with Hive(state) as hive:
         tokens = SessionTokens()
@@ -59,9 +60,10 @@ async def serve(state: Path, keys: Path, kind: str, sessions: int) -> None:
         hive.add_service("control", control.run)
         socket = await control.ready()
         await hive.registry.create("worker", runtime="scripted:echo", model="m")
-        cfg = SSHServerConfig(authorized_keys=keys, state_dir=state, socket=socket,
-                              max_sessions=sessions + 5, child_argv=child_argv(kind, socket))
-        async with SSHServer(cfg, tokens, audit=hive.audit) as server:
+        site = SSHSite(authorized_keys=keys, state_dir=state, socket=socket,
+                       child_argv=child_argv(kind, socket))
+        async with SSHServer(site, tokens, hive.audit,
+                             SSHConfig(max_sessions=sessions + 5)) as server:
             print(json.dumps({"port": server.port}), flush=True)
             await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 

@@ -2,12 +2,16 @@
 # package set. One list, used by the package and by the dev shell; it mirrors
 # `[project.dependencies]` in ../pyproject.toml.
 ps: with ps; [
+  click
   textual
   asyncssh
   aiosqlite
   pexpect
   ptyprocess
   mcp
+  pydantic
+  pydantic-settings
+  xdg-base-dirs
   pyte
   textual-plotext
   uvicorn

@@ -20,7 +20,6 @@ telemetry series and the log lines about it.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import http.server
 import json
 import logging
@@ -36,6 +35,7 @@ from typing import Any
 
 from hivetui.core.config import HiveConfig
 from hivetui.core.repos import default_files
+from hivetui.core.settings import NetworkSettings
 from hivetui.core.tool_surface import harness_url
 from hivetui.node import HiveNode
 from tests.mcp_util import agent_client
@@ -142,8 +142,8 @@ async def allow(node: HiveNode, name: str, entries: tuple[str, ...]) -> None:
     apply_commit leaves it)."""
     lifecycle = node.hive.lifecycle
     assert lifecycle is not None
-    settings = dataclasses.replace(await lifecycle.settings_for(node.hive.registry.get(name)),
-                                   network_allow=entries)
+    settings = (await lifecycle.settings_for(node.hive.registry.get(name))).model_copy(
+        update={"network": NetworkSettings(allow=entries)})
     sha = await lifecycle.repos.build_commit(name, default_files(name, settings),
                                              "allow the test server")
     await lifecycle.repos.move_applied(name, sha, await lifecycle.repos.applied(name))

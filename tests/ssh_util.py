@@ -17,7 +17,8 @@ import asyncssh
 import pyte
 
 from hivetui.control.sessions import SessionTokens
-from hivetui.ssh.server import SSHServer, SSHServerConfig
+from hivetui.core.config import SSHConfig
+from hivetui.ssh.server import SSHServer, SSHSite
 
 FAKE_CHILD = Path(__file__).parent / "fakes" / "fake_attach_child.py"
 
@@ -40,27 +41,31 @@ def key_line(key: asyncssh.SSHKey, comment: str, options: str = "") -> str:
     return " ".join(p for p in (options, public[0], public[1], comment) if p) + "\n"
 
 
-def server_config(tmp: Path, keys_text: str, **kw: Any) -> SSHServerConfig:
+def new_server(tmp: Path, keys_text: str, tokens: SessionTokens | None = None,
+               audit: Any = None, **kw: Any) -> SSHServer:
+    """An SSHServer on loopback; ``kw`` are [ssh] config keys or :class:`SSHSite` fields."""
     keys = tmp / "authorized_keys"
     keys.write_text(keys_text)
+    rules = {k: kw.pop(k) for k in list(kw) if k in SSHConfig.model_fields}
     kw.setdefault("child_argv", fake_child_argv())
     kw.setdefault("kill_grace_s", 0.5)
     kw.setdefault("socket", tmp / "state" / "run" / "control.sock")
-    return SSHServerConfig(authorized_keys=keys, state_dir=tmp / "state", **kw)
+    site = SSHSite(authorized_keys=keys, state_dir=tmp / "state", **kw)
+    return SSHServer(site, SessionTokens() if tokens is None else tokens, audit,
+                     SSHConfig(**rules))
 
 
 @asynccontextmanager
 async def running_server(tmp: Path, keys_text: str, tokens: SessionTokens | None = None,
                          audit: Any = None, **kw: Any) -> AsyncIterator[SSHServer]:
-    tokens = SessionTokens() if tokens is None else tokens
-    async with SSHServer(server_config(tmp, keys_text, **kw), tokens, audit) as s:
+    async with new_server(tmp, keys_text, tokens, audit, **kw) as s:
         yield s
 
 
 def fields(text: str) -> dict[str, str]:
     """KEY=VALUE lines of the stand-in child's report (the first of each key)."""
     found: dict[str, str] = {}
-    for m in re.finditer(r"^([A-Z]+)=(.*?)\r?$", text, re.M):
+    for m in re.finditer(r"^([A-Z_]+)=(.*?)\r?$", text, re.M):
         found.setdefault(m.group(1), m.group(2))
     return found
 

@@ -79,7 +79,7 @@ def _auth(hive: Hive, url: str) -> dict[str, Any]:
         "instructions": "The hive's message bus and operator tools. Your identity is your "
                         "token.",
         "token_verifier": AgentTokenVerifier(hive.registry),
-        "auth": AuthSettings(issuer_url=url, resource_server_url=url,  # type: ignore[arg-type]
+        "auth": AuthSettings(issuer_url=url, resource_server_url=url,
                              validate_token_resource=False),  # our verifier is the authority
     }
 
@@ -207,7 +207,8 @@ class Bridge:
         self.port = port
         self.url = ""  # the model's endpoint
         self.harness_url = ""  # the harness's endpoint
-        self._ready = asyncio.Event()
+        self._ready = asyncio.Event()  # set once listening, or once it could not listen
+        self._start_error: BridgeError | None = None
         self._server: _QuietServer | None = None
         # per-agent session limits of each endpoint, once serving
         self.sessions: SessionLimits | None = None
@@ -215,10 +216,13 @@ class Bridge:
         self._task: asyncio.Task[object] | None = None
 
     async def ready(self, timeout: float = 10.0) -> str:
+        """The URL once :meth:`run` serves; raise what stopped it from listening."""
         try:
             await asyncio.wait_for(self._ready.wait(), timeout)
         except TimeoutError as exc:
             raise BridgeError(f"the MCP bridge did not start within {timeout}s") from exc
+        if self._start_error is not None:
+            raise self._start_error
         return self.url
 
     def _listen(self) -> socket.socket:
@@ -238,12 +242,19 @@ class Bridge:
 
     async def run(self) -> None:
         self._task = asyncio.current_task()
-        sock = self._listen()
+        self._ready.clear()  # a restart after a failure: ready() waits for this attempt
         try:
-            unix = _bind_unix(host_socket(self.hive.paths, "bridge"))
-        except BaseException:
-            sock.close()
+            sock = self._listen()
+            try:
+                unix = _bind_unix(host_socket(self.hive.paths, "bridge"))
+            except BaseException:
+                sock.close()
+                raise
+        except BridgeError as exc:
+            self._start_error = exc
+            self._ready.set()
             raise
+        self._start_error = None
         for listening in (sock, unix):
             listening.listen(1024)
             listening.setblocking(False)

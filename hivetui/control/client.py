@@ -27,13 +27,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _END = object()
+DEFAULT_TIMEOUT_S: float = ControlConfig.model_fields["timeout_s"].default
 
 
 class ControlClient:
     """``async with await ControlClient.connect(path) as api: ...``"""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 timeout_s: float = ControlConfig.timeout_s) -> None:
+                 timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         self._reader = reader
         self._timeout_s = timeout_s
         self._writer = writer
@@ -46,7 +47,7 @@ class ControlClient:
 
     @classmethod
     async def connect(cls, path: Path, session_token: str | None = None,
-                      timeout_s: float = ControlConfig.timeout_s) -> ControlClient:
+                      timeout_s: float = DEFAULT_TIMEOUT_S) -> ControlClient:
         """Connect and say hello; every request then waits at most ``timeout_s`` seconds."""
         try:
             async with asyncio.timeout(timeout_s):
@@ -263,9 +264,21 @@ class ControlClient:
                                          "max_points": max_points})
         return {k: [(float(t), float(v)) for t, v in points] for k, points in raw.items()}
 
+    async def recent_events(self, limit: int = 50) -> list[Event]:
+        items = await self._call("recent_events", {"limit": limit})
+        return [ev for ev in map(_decoded_event, items) if ev is not None]
+
     async def events(self) -> AsyncIterator[Event]:
         async for item in self._stream("events", {}):
-            try:
-                yield event_from_dict(item)
-            except (ValueError, TypeError):
-                log.warning("control: unknown event %r", item.get("event"))
+            ev = _decoded_event(item)
+            if ev is not None:
+                yield ev
+
+
+def _decoded_event(item: dict[str, Any]) -> Event | None:
+    """The event a core sent; None (logged) for one this client does not know."""
+    try:
+        return event_from_dict(item)
+    except (ValueError, TypeError):
+        log.warning("control: unknown event %r", item.get("event"))
+        return None

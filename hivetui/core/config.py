@@ -1,252 +1,320 @@
-"""Configuration from TOML with a default for everything.
+"""Configuration: a TOML file, then ``HIVETUI_<SECTION>__<KEY>`` environment overrides.
 
-Unknown sections or keys and wrongly typed values are refused with a clear error
-naming the key, so a typo never silently falls back to a default.
+One pydantic model per section. Every key states its type, its allowed range and what it
+is in one line; adding a key is one such line in its section's class::
+
+    max_recv_batch: int = Field(100, ge=1, le=10_000, description="messages per recv")
+
+The rules hold wherever a value comes from: the file (strict: ``"5"`` is not an integer
+there), the environment (parsed as JSON scalars: ``5``, ``true``, ``["a"]``), or code that
+assigns a key (the command line's flags). A value of the wrong type, outside its range,
+nan or infinite, an unknown key or section is refused with one :class:`ConfigError` line
+naming the key, its rule and (bounded) the value given. An unreadable or non-UTF-8 file is
+refused naming the path. Defaults cover everything: no file is a valid configuration.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import ipaddress
 import os
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from hivetui.core.errors import ConfigError, NameError_
-from hivetui.core.names import validate_model, validate_runtime
+import xdg_base_dirs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from hivetui.core.bounded import quoted
+from hivetui.core.errors import ConfigError
+from hivetui.core.fieldtypes import ModelName, RuntimeName
+from hivetui.core.refusal import explain
+
+ENV_PREFIX = "HIVETUI_"
+ENV_NESTING = "__"  # HIVETUI_BUS__MAX_RECV_BATCH is bus.max_recv_batch
+
+DAY_S = 86400.0
+MIN_LOG_BYTES = 64 * 1024
+MIB = 1024 * 1024
 
 
 def default_state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "hivetui"
+    """``$XDG_STATE_HOME/hivetui`` (a relative ``XDG_STATE_HOME`` is ignored, per XDG)."""
+    return xdg_base_dirs.xdg_state_home() / "hivetui"
 
 
 def default_config_file() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "hivetui" / "config.toml"
+    """``$XDG_CONFIG_HOME/hivetui/config.toml`` (a relative value is ignored, per XDG)."""
+    return xdg_base_dirs.xdg_config_home() / "hivetui" / "config.toml"
 
 
-@dataclass
-class BusConfig:
-    max_body_bytes: int = 64 * 1024
-    max_inbox_depth: int = 1000
-    max_recv_batch: int = 100
-    max_wait_s: float = 300.0
-    # A busy inbox (a receive took messages from it less than 100 ms ago): a long-poll
-    # woken by a message waits up to this long more (or until `max` are there), so a stream
-    # is taken in batches -- fewer calls, one turn for a burst. An idle inbox's long-poll
+#: the container backends a hive can run on
+BackendName = Literal["local", "nixos"]
+BACKEND_NAMES: tuple[BackendName, ...] = ("local", "nixos")
+
+class Section(BaseModel):
+    """A table of the config file: typed keys, nothing unknown, checked on assignment."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False,
+                              validate_assignment=True, validate_default=True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        try:
+            super().__setattr__(name, value)
+        except ValidationError as exc:
+            raise ConfigError(_explain(exc, type(self))) from None
+
+
+class BusConfig(Section):
+    max_body_bytes: int = Field(64 * 1024, ge=1, le=4 * MIB,
+                                description="largest message body, bytes")
+    max_inbox_depth: int = Field(1000, ge=1, le=10_000_000,
+                                 description="messages waiting in one inbox before sends are "
+                                             "refused")
+    max_recv_batch: int = Field(100, ge=1, le=10_000,
+                                description="most messages one recv returns")
+    max_wait_s: float = Field(300.0, gt=0, le=3600,
+                              description="longest long-poll of one recv, seconds")
+    # A busy inbox (a receive took messages from it less than 100 ms ago): a long-poll woken
+    # by a message waits up to this long more (or until `max` are there), so a stream is
+    # taken in batches -- fewer calls, one turn for a burst. An idle inbox's long-poll
     # returns the moment a message lands; messages already there go at once.
-    recv_linger_ms: float = 10.0
+    recv_linger_ms: float = Field(10.0, ge=0, le=100,
+                                  description="extra wait of a busy inbox's recv, "
+                                              "milliseconds")
     # a send repeated with the same idempotency key within this many seconds returns the
     # first one's message instead of storing it again (a retry after a lost reply)
-    idempotency_window_s: float = 600.0
+    idempotency_window_s: float = Field(600.0, gt=0, le=7 * DAY_S,
+                                        description="how long a send's idempotency key is "
+                                                    "remembered, seconds")
 
 
-@dataclass
-class BridgeConfig:
-    host: str = "127.0.0.1"
-    # 0: the previous core's port (from <state>/run/bridge.json) if free, else any free one
-    port: int = 0
+class BridgeConfig(Section):
+    host: str = Field("127.0.0.1", description="IPv4 address the MCP bridge listens on")
+    port: int = Field(0, ge=0, le=65535,
+                      description="TCP port; 0: the previous core's if free, else any")
     # per agent (hivetui/bridge/limits.py): one agent's flood of MCP sessions stays its own
-    max_sessions_per_agent: int = 8  # open at once; the least recently used idle one yields
-    new_sessions_per_minute: int = 60
-    unused_session_s: float = 10.0  # no request since the one that opened it: ended
-    session_idle_s: float = 1800.0  # in use, then idle this long: ended (the SDK's timeout)
+    max_sessions_per_agent: int = Field(8, ge=1, le=10_000,
+                                        description="MCP sessions one agent holds open; the "
+                                                    "least recently used idle one yields")
+    new_sessions_per_minute: int = Field(60, ge=1, le=1_000_000,
+                                         description="MCP sessions one agent may open per "
+                                                     "minute")
+    unused_session_s: float = Field(10.0, gt=0, le=DAY_S,
+                                    description="a session with no request since the one "
+                                                "that opened it ends after this, seconds")
+    session_idle_s: float = Field(1800.0, gt=0, le=DAY_S,
+                                  description="a used session idle this long ends, seconds")
 
-    def validate(self) -> None:
-        if not 0 <= self.port <= 65535:
-            raise ConfigError("bridge.port must be between 0 and 65535")
-        for key in ("max_sessions_per_agent", "new_sessions_per_minute"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"bridge.{key} must be at least 1, got {getattr(self, key)}")
-        for key in ("unused_session_s", "session_idle_s"):
-            value = getattr(self, key)
-            if not 0 < value <= 86400:
-                raise ConfigError(f"bridge.{key} must be more than 0 and at most 86400 "
-                                  f"(seconds), got {value}")
-
-
-@dataclass
-class ControlConfig:
-    # how long `hivetui ctl` and `attach` wait for the core to answer one request before
-    # they give up and name it (a spawn that builds a container can take minutes)
-    timeout_s: float = 300.0
+    @field_validator("host", mode="before")
+    @classmethod
+    def _ipv4(cls, host: object) -> object:
+        try:
+            ipaddress.IPv4Address(host if isinstance(host, str) else "")
+        except ValueError:
+            raise ValueError("must be an IPv4 address such as 127.0.0.1 (the bridge "
+                             f"listens on TCP/IPv4), got {quoted(host)}") from None
+        return host
 
 
-@dataclass
-class LogsConfig:
-    # each log rotates by size (NAME -> NAME.1 -> … NAME.<keep>, the oldest dropped)
-    core_max_bytes: int = 10 * 1024 * 1024  # <state>/logs/hivetui.log
-    agent_max_bytes: int = 10 * 1024 * 1024  # <state>/logs/agents/<name>.log (local backend)
-    supervisor_max_bytes: int = 1024 * 1024  # each local container's supervisor.log
-    keep: int = 3
-
-    def validate(self) -> None:
-        for key in ("core_max_bytes", "agent_max_bytes", "supervisor_max_bytes"):
-            value = getattr(self, key)
-            if value < MIN_LOG_BYTES:
-                raise ConfigError(f"logs.{key} must be at least {MIN_LOG_BYTES} (bytes), "
-                                  f"got {value}")
-        if not 0 <= self.keep <= 100:
-            raise ConfigError(f"logs.keep must be from 0 to 100 (rotated files), got {self.keep}")
+class ControlConfig(Section):
+    # a spawn that builds a container can take minutes
+    timeout_s: float = Field(300.0, gt=0, le=DAY_S,
+                             description="how long ctl and attach wait for the core to "
+                                         "answer one request, seconds")
 
 
-MIN_LOG_BYTES = 64 * 1024
+class LogsConfig(Section):
+    """Each log rotates by size (NAME -> NAME.1 -> … NAME.<keep>, the oldest dropped)."""
+
+    core_max_bytes: int = Field(10 * MIB, ge=MIN_LOG_BYTES, le=1 << 40,
+                                description="<state>/logs/hivetui.log, bytes")
+    agent_max_bytes: int = Field(10 * MIB, ge=MIN_LOG_BYTES, le=1 << 40,
+                                 description="<state>/logs/agents/<name>.log (local "
+                                             "backend), bytes")
+    supervisor_max_bytes: int = Field(MIB, ge=MIN_LOG_BYTES, le=1 << 40,
+                                      description="each local container's supervisor.log, "
+                                                  "bytes")
+    keep: int = Field(3, ge=0, le=100, description="rotated files kept per log")
 
 
-@dataclass
-class CrashWatchConfig:
-    interval_s: float = 10.0
-    loop_count: int = 3
-    loop_window_s: float = 300.0
-    log_lines: int = 20
-    # a container re-adopted at start that has not called the bridge this long is reported
-    reconnect_grace_s: float = 15.0
+class CrashWatchConfig(Section):
+    interval_s: float = Field(10.0, gt=0, le=3600,
+                              description="how often containers are checked, seconds")
+    loop_count: int = Field(3, ge=1, le=1_000_000,
+                            description="crashes within loop_window_s that make a crash loop")
+    loop_window_s: float = Field(300.0, gt=0, le=7 * DAY_S,
+                                 description="window a crash loop is counted in, seconds")
+    log_lines: int = Field(20, ge=0, le=5000,
+                           description="container log lines a crash report carries")
+    reconnect_grace_s: float = Field(15.0, ge=0, le=3600,
+                                     description="a container re-adopted at start that has "
+                                                 "not called the bridge this long is "
+                                                 "reported, seconds")
 
 
-@dataclass
-class HarnessConfig:
-    turn_timeout_s: float = 1800.0
-    notes_compact_bytes: int = 64 * 1024
-    default_model: str = "claude-sonnet-4-5"
-    default_runtime: str = "claude"
-    max_attempts: int = 3  # failed turns per message before it is set aside as dead
-    retry_backoff_s: float = 10.0  # wait after a failed turn, doubling while turns fail
+class HarnessConfig(Section):
+    turn_timeout_s: float = Field(1800.0, gt=0, le=7 * DAY_S,
+                                  description="longest turn before it is killed, seconds")
+    notes_compact_bytes: int = Field(64 * 1024, ge=1024, le=64 * MIB,
+                                     description="notes size that triggers compaction, bytes")
+    default_model: ModelName = Field("claude-sonnet-4-5", description="model of a new agent")
+    default_runtime: RuntimeName = Field("claude", description="runtime of a new agent")
+    max_attempts: int = Field(3, ge=1, le=100,
+                              description="failed turns per message before it is set aside "
+                                          "as dead")
+    retry_backoff_s: float = Field(10.0, ge=0, le=3600,
+                                   description="wait after a failed turn, doubling while "
+                                               "turns fail, seconds")
 
 
-@dataclass
-class ClaudeConfig:
-    bin: str = "claude"  # a path, or a name on the core's PATH; passed into every container
+class ClaudeConfig(Section):
+    bin: str = Field("claude", min_length=1,
+                     description="a path, or a name on the core's PATH; made visible in "
+                                 "every container")
 
 
-@dataclass
-class TelemetryConfig:
-    raw_retention_s: float = 48 * 3600.0
-    downsample_bucket_s: float = 3600.0
-    retention_s: float = 90 * 86400.0
+class TelemetryConfig(Section):
+    raw_retention_s: float = Field(48 * 3600.0, gt=0, le=3650 * DAY_S,
+                                   description="raw samples kept this long, seconds")
+    downsample_bucket_s: float = Field(3600.0, ge=1, le=DAY_S,
+                                       description="older samples are summed per bucket of "
+                                                   "this many seconds")
+    retention_s: float = Field(90 * DAY_S, gt=0, le=3650 * DAY_S,
+                               description="downsampled samples kept this long, seconds")
 
 
-@dataclass
-class SSHConfig:
-    listen: str = ""
-    authorized_keys: str = ""
-    max_sessions: int = 20
-    idle_timeout_s: float = 3600.0
-    read_only: list[str] = field(default_factory=list)
-    max_unauthenticated: int = 10  # connections not yet logged in, all addresses together
-    max_unauthenticated_per_source: int = 4  # of those, from one address (IPv6: one /64)
-    login_timeout_s: float = 20.0  # time allowed from connect to a completed key login
-    preload_sessions: bool = True  # fork each session's `hivetui attach` from a zygote
+class SSHConfig(Section):
+    listen: str = Field("", description="HOST:PORT of the SSH server; empty: no SSH")
+    authorized_keys: str = Field("", description="OpenSSH authorized_keys file of the "
+                                                 "operators")
+    max_sessions: int = Field(20, ge=1, le=10_000, description="open sessions at once")
+    idle_timeout_s: float = Field(3600.0, ge=0, le=7 * DAY_S,
+                                  description="a session idle this long ends (0: never), "
+                                              "seconds")
+    read_only: list[str] = Field(default_factory=list,
+                                 description="operators (key comments) who may only look")
+    max_unauthenticated: int = Field(10, ge=1, le=10_000,
+                                     description="connections not yet logged in, all "
+                                                 "addresses together")
+    max_unauthenticated_per_source: int = Field(4, ge=0, le=10_000,
+                                                description="of those, from one address "
+                                                            "(IPv6: one /64); 0: no "
+                                                            "per-address limit")
+    login_timeout_s: float = Field(20.0, gt=0, le=600,
+                                   description="time from connect to a completed key login, "
+                                               "seconds")
+    preload_sessions: bool = Field(True, description="fork each session's `hivetui attach` "
+                                                     "from a pre-imported zygote")
 
-    def validate(self) -> None:
-        if self.max_unauthenticated < 1:
-            raise ConfigError("ssh.max_unauthenticated must be at least 1, "
-                              f"got {self.max_unauthenticated}")
-        if not 0 <= self.max_unauthenticated_per_source <= self.max_unauthenticated:
-            raise ConfigError("ssh.max_unauthenticated_per_source must be 0 (no per-address "
-                              "limit) or from 1 to ssh.max_unauthenticated "
-                              f"({self.max_unauthenticated}), "
-                              f"got {self.max_unauthenticated_per_source}")
-        if not 0 < self.login_timeout_s <= 600:
-            raise ConfigError("ssh.login_timeout_s must be more than 0 and at most 600 "
-                              f"(seconds), got {self.login_timeout_s:g}")
-
-
-@dataclass
-class HiveConfig:
-    backend: str = "local"
-    allow_unisolated: bool = False
-    bus: BusConfig = field(default_factory=BusConfig)
-    bridge: BridgeConfig = field(default_factory=BridgeConfig)
-    control: ControlConfig = field(default_factory=ControlConfig)
-    logs: LogsConfig = field(default_factory=LogsConfig)
-    crash_watch: CrashWatchConfig = field(default_factory=CrashWatchConfig)
-    harness: HarnessConfig = field(default_factory=HarnessConfig)
-    claude: ClaudeConfig = field(default_factory=ClaudeConfig)
-    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
-    ssh: SSHConfig = field(default_factory=SSHConfig)
+    @model_validator(mode="after")
+    def _per_source_within_total(self) -> SSHConfig:
+        if self.max_unauthenticated_per_source > self.max_unauthenticated:
+            raise ValueError(
+                "ssh.max_unauthenticated_per_source must be 0 (no per-address limit) or from "
+                f"1 to ssh.max_unauthenticated ({self.max_unauthenticated}), "
+                f"got {self.max_unauthenticated_per_source}")
+        return self
 
 
-def _coerce(path: str, expected: Any, value: Any) -> Any:
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if expected is list or (getattr(expected, "__origin__", None) is list):
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"config key {path} must be a list of strings")
-        return list(value)
-    if isinstance(expected, type) and not isinstance(value, expected):
-        raise ConfigError(
-            f"config key {path} must be {expected.__name__}, got {type(value).__name__}"
-        )
-    if expected is int and isinstance(value, bool):
-        raise ConfigError(f"config key {path} must be int, got bool")
-    return value
+class HiveConfig(Section):
+    backend: BackendName = Field("local", description="container backend")
+    allow_unisolated: bool = Field(False, description="run agents without namespaces when "
+                                                      "isolation is unavailable")
+    bus: BusConfig = Field(default_factory=BusConfig)
+    bridge: BridgeConfig = Field(default_factory=BridgeConfig)
+    control: ControlConfig = Field(default_factory=ControlConfig)
+    logs: LogsConfig = Field(default_factory=LogsConfig)
+    crash_watch: CrashWatchConfig = Field(default_factory=CrashWatchConfig)
+    harness: HarnessConfig = Field(default_factory=HarnessConfig)
+    claude: ClaudeConfig = Field(default_factory=ClaudeConfig)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    ssh: SSHConfig = Field(default_factory=SSHConfig)
 
 
-def _apply(obj: Any, data: dict[str, Any], prefix: str) -> None:
-    hints = {f.name: f for f in dataclasses.fields(obj)}
-    for key, value in data.items():
-        path = f"{prefix}{key}"
-        if key not in hints:
-            known = ", ".join(sorted(hints))
-            raise ConfigError(f"unknown config key {path!r} (known here: {known})")
-        current = getattr(obj, key)
-        if dataclasses.is_dataclass(current):
-            if not isinstance(value, dict):
-                raise ConfigError(f"config key {path} must be a table")
-            _apply(current, value, path + ".")
-            continue
-        expected: Any = type(current)
-        setattr(obj, key, _coerce(path, expected, value))
+def _is_section(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, Section)
+
+
+class _FileAndEnvironment(BaseSettings, HiveConfig):
+    """HiveConfig from the file's tables with the environment's overrides on top."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_NESTING,
+                                      case_sensitive=False, strict=True, extra="forbid")
+
+    @classmethod
+    def settings_customise_sources(
+            cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return env_settings, init_settings  # the first wins: the environment over the file
 
 
 def load_config(path: Path | None, *, required: bool = False) -> HiveConfig:
-    """Load the config from ``path`` (default: the XDG config file, if it exists)."""
-    cfg = HiveConfig()
+    """The config from ``path`` (default: the XDG config file, if it exists) and the
+    ``HIVETUI_<SECTION>__<KEY>`` environment."""
     file = path if path is not None else default_config_file()
-    if not file.exists():
-        if required or path is not None:
-            raise ConfigError(f"config file {file} does not exist")
-        return cfg
+    data = _read_toml(file, required=required or path is not None)
+    _refuse_unknown_sections_in_env()
     try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {file} is not valid TOML: {exc}") from exc
+        merged = _FileAndEnvironment(**data)
+    except ValidationError as exc:
+        where = f"config file {file}: " if data else ""
+        raise ConfigError(where + _explain(exc, HiveConfig)) from None
+    return HiveConfig(**{name: getattr(merged, name) for name in HiveConfig.model_fields})
+
+
+def _read_toml(file: Path, *, required: bool) -> dict[str, Any]:
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError:
+        if required:
+            raise ConfigError(f"config file {file} does not exist") from None
+        return {}
     except OSError as exc:
-        raise ConfigError(f"cannot read config file {file}: {exc}") from exc
-    _apply(cfg, data, "")
-    validate_config(cfg)
-    return cfg
+        raise ConfigError(f"cannot read config file {file}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {file} is not UTF-8 text (byte {raw[exc.start]:#04x} "
+                          f"at offset {exc.start})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {file} is not valid TOML: {exc}") from None
 
 
-def validate_config(cfg: HiveConfig) -> None:
-    if cfg.backend not in ("local", "nixos"):
-        raise ConfigError(f"backend must be 'local' or 'nixos', got {cfg.backend!r}")
-    if cfg.bus.max_body_bytes <= 0 or cfg.bus.max_inbox_depth <= 0:
-        raise ConfigError("bus.max_body_bytes and bus.max_inbox_depth must be positive")
-    if not 0 <= cfg.bus.recv_linger_ms <= 100:
-        raise ConfigError("bus.recv_linger_ms must be from 0 to 100 (milliseconds), "
-                          f"got {cfg.bus.recv_linger_ms}")
-    if not 0 < cfg.bus.idempotency_window_s <= 7 * 86400:
-        raise ConfigError("bus.idempotency_window_s must be more than 0 and at most 604800 "
-                          f"(seconds), got {cfg.bus.idempotency_window_s:g}")
-    if not 1 <= cfg.harness.max_attempts <= 100:
-        raise ConfigError("harness.max_attempts must be from 1 to 100 (failed turns per "
-                          f"message before it is set aside), got {cfg.harness.max_attempts}")
-    if not 0 <= cfg.harness.retry_backoff_s <= 3600:
-        raise ConfigError("harness.retry_backoff_s must be from 0 to 3600 (seconds after a "
-                          f"failed turn), got {cfg.harness.retry_backoff_s:g}")
-    if cfg.crash_watch.interval_s <= 0:
-        raise ConfigError("crash_watch.interval_s must be positive")
-    cfg.bridge.validate()
-    for key, check in (("default_runtime", validate_runtime), ("default_model", validate_model)):
-        try:
-            check(getattr(cfg.harness, key))
-        except NameError_ as exc:
-            raise ConfigError(f"harness.{key}: {exc.message}") from exc
-    if not 0 < cfg.control.timeout_s <= 86400:
-        raise ConfigError("control.timeout_s must be more than 0 and at most 86400 (seconds), "
-                          f"got {cfg.control.timeout_s:g}")
-    cfg.logs.validate()
-    cfg.ssh.validate()
+def _refuse_unknown_sections_in_env() -> None:
+    """A ``HIVETUI_X__Y`` whose section is unknown would be ignored: refuse it instead."""
+    sections = {n for n, f in HiveConfig.model_fields.items() if _is_section(f.annotation)}
+    for name in os.environ:
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or ENV_NESTING not in upper:
+            continue
+        section = upper[len(ENV_PREFIX):].split(ENV_NESTING, 1)[0].lower()
+        if section not in sections:
+            raise ConfigError(f"environment variable {quoted(name)}: unknown config section "
+                              f"{quoted(section)} (known: {', '.join(sorted(sections))})")
+
+
+def _explain(exc: ValidationError, model: type[BaseModel]) -> str:
+    return explain(exc, model, noun="config key", prefix=_section_name(model), origin=_env_name)
+
+
+def _section_name(model: type[BaseModel]) -> str:
+    """The name of ``model``'s section (an assignment's errors are relative to it)."""
+    for name, field in HiveConfig.model_fields.items():
+        if field.annotation is model:
+            return name
+    return ""
+
+
+def _env_name(keys: list[str]) -> str:
+    """The environment variable that set ``keys``, if one did."""
+    name = ENV_PREFIX + ENV_NESTING.join(keys).upper()
+    for present in os.environ:
+        if present.upper() == name:
+            return present
+    return ""

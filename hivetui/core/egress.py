@@ -29,7 +29,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from hivetui.core.bounded import clipped
-from hivetui.core.errors import ConfigError, ContainerError
+from hivetui.core.errors import ContainerError
 from hivetui.core.settings import normalize_allow
 from hivetui.core.splice import splice
 
@@ -87,7 +87,7 @@ def _parse_target(method: str, target: str) -> tuple[str, str, int, bytes | None
     shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
         key = normalize_allow(shown)
-    except ConfigError as exc:
+    except ValueError as exc:
         raise Refused("400 Bad Request", f"hive egress proxy: {shown} is not a host:port "
                       "a proxy can reach") from exc
     return key, host, port, path.encode() if path is not None else None

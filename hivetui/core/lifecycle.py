@@ -104,7 +104,7 @@ class Lifecycle:
         await self._serve_network(agent.name, settings)
         write_private_file(run_dir / "agent.json", json.dumps({
             "name": agent.name, "role": agent.role, "runtime": agent.runtime,
-            "settings": settings.to_dict(), "harness": self.harness_settings,
+            "settings": settings.model_dump(mode="json"), "harness": self.harness_settings,
             "prompt": prompt,
         }))
         binds: tuple[Bind, ...] = ()

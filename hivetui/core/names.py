@@ -42,10 +42,12 @@ def is_agent_name(name: str) -> bool:
 
 RUNTIME_RULE = ("claude, scripted:echo, scripted:manager or scripted:crash-after:N "
                 "(N from 1 to 999999)")
-_RUNTIME_RE = re.compile(r"claude|scripted:(?:echo|manager|crash-after:[1-9][0-9]{0,5})")
+RUNTIME_PATTERN = r"claude|scripted:(?:echo|manager|crash-after:[1-9][0-9]{0,5})"
+_RUNTIME_RE = re.compile(RUNTIME_PATTERN)
 MODEL_RULE = ("1 to 100 characters of A-Z a-z 0-9 and . _ : / @ [ ] + - "
               "(no spaces or control characters)")
-_MODEL_RE = re.compile(r"[A-Za-z0-9._:/@\[\]+-]{1,100}")
+MODEL_PATTERN = r"[A-Za-z0-9._:/@\[\]+-]{1,100}"
+_MODEL_RE = re.compile(MODEL_PATTERN)
 
 
 def _shown(value: str) -> str:

@@ -35,7 +35,7 @@ class AgentIdentity:
         if not isinstance(data, dict) or not isinstance(data.get("name"), str):
             raise HarnessError(f"{path} must be a JSON object with a string 'name'")
         try:
-            settings = AgentSettings.from_dict(data.get("settings") or {})
+            settings = AgentSettings.checked(data.get("settings") or {})
         except ConfigError as exc:
             raise HarnessError(f"{path}: bad settings: {exc}") from exc
         harness = data.get("harness") or {}

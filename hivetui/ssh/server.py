@@ -76,39 +76,26 @@ def default_child_argv(socket: Path, state_dir: Path | None = None) -> list[str]
 
 
 @dataclass
-class SSHServerConfig:
+class SSHSite:
+    """Where the SSH server runs and what each session starts: what the ``[ssh]`` section
+    (:class:`SSHConfig`, the rules) does not say."""
+
     authorized_keys: Path
     state_dir: Path
     socket: Path
     host: str = "127.0.0.1"
     port: int = 0
-    max_sessions: int = 20
-    keys_check_s: float = 2.0  # how often open sessions are checked against the key file
-    idle_timeout_s: float = 3600.0
-    read_only: Sequence[str] = ()
     child_argv: Sequence[str] | None = None  # default: `python -m hivetui attach --socket S`
-    zygote: bool = True  # fork the default program from a pre-imported zygote
     child_env: Mapping[str, str] = field(default_factory=dict)  # extra variables
-    login_timeout_s: float = 20.0  # connect to completed login, else closed
-    # Connections not logged in yet (all addresses / one address, 0: no per-address limit);
-    # more are closed before key exchange (see hivetui.ssh.admission).
-    max_unauthenticated: int = 10
-    max_unauthenticated_per_source: int = 4
+    keys_check_s: float = 2.0  # how often open sessions are checked against the key file
     kill_grace_s: float = 1.0
     # A client that vanished without closing (laptop lid, dropped Wi-Fi) is detected by
     # keepalives within interval * 3 and its session ended like any disconnect.
     keepalive_interval_s: float = 30.0
 
-    def validate(self) -> None:
-        if self.max_sessions < 1:
-            raise SSHError("ssh.max_sessions must be at least 1")
-        if self.idle_timeout_s < 0:
-            raise SSHError("ssh.idle_timeout_s must be 0 (no timeout) or positive")
+    def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise SSHError(f"ssh port {self.port} is outside 0-65535")
-        SSHConfig(max_unauthenticated=self.max_unauthenticated,  # the config file's rules
-                  max_unauthenticated_per_source=self.max_unauthenticated_per_source,
-                  login_timeout_s=self.login_timeout_s).validate()
 
 
 class _Connection(asyncssh.SSHServer):
@@ -196,24 +183,25 @@ class _Connection(asyncssh.SSHServer):
 
 
 class SSHServer:
-    """The SSH service: ``async with SSHServer(config, tokens):`` listens until closed."""
+    """The SSH service: ``async with SSHServer(site, tokens, settings=config.ssh):``
+    listens until closed."""
 
-    def __init__(self, config: SSHServerConfig, tokens: SessionTokens,
-                 audit: AuditSink | None = None) -> None:
-        config.validate()
-        self.config = config
+    def __init__(self, site: SSHSite, tokens: SessionTokens, audit: AuditSink | None = None,
+                 settings: SSHConfig | None = None) -> None:
+        self.site = site
+        self.settings = settings if settings is not None else SSHConfig()
         self.tokens = tokens
         self.audit = audit
-        self.keys = AuthorizedKeysFile(config.authorized_keys, config.read_only)
-        self.idle_timeout_s = config.idle_timeout_s
-        self.kill_grace_s = config.kill_grace_s
+        self.keys = AuthorizedKeysFile(site.authorized_keys, self.settings.read_only)
+        self.idle_timeout_s = self.settings.idle_timeout_s
+        self.kill_grace_s = site.kill_grace_s
         self.logins: dict[str, str] = {}  # key fingerprint → operator, as seen at login
         self._host_key: asyncssh.SSHKey | None = None
         self._acceptor: asyncssh.SSHAcceptor | None = None
         self._sessions: dict[int, PtySession] = {}
         self._connections: set[asyncssh.SSHServerConnection] = set()
-        self.gate = AdmissionGate(config.max_unauthenticated,
-                                  config.max_unauthenticated_per_source)
+        self.gate = AdmissionGate(self.settings.max_unauthenticated,
+                                  self.settings.max_unauthenticated_per_source)
         self._closing = False
         self._ready = asyncio.Event()
         self._start_error: Exception | None = None
@@ -235,49 +223,44 @@ class SSHServer:
             raise SSHError("no authorized keys file: pass --authorized-keys FILE or set "
                            "ssh.authorized_keys")
         host, port = parse_listen(address)
-        return cls(SSHServerConfig(
-            authorized_keys=keys, state_dir=state_dir, socket=socket, host=host, port=port,
-            max_sessions=cfg.max_sessions, idle_timeout_s=cfg.idle_timeout_s,
-            read_only=tuple(cfg.read_only), child_argv=child_argv,
-            login_timeout_s=cfg.login_timeout_s, max_unauthenticated=cfg.max_unauthenticated,
-            max_unauthenticated_per_source=cfg.max_unauthenticated_per_source,
-            zygote=cfg.preload_sessions,
-        ), tokens, audit)
+        site = SSHSite(authorized_keys=keys, state_dir=state_dir, socket=socket, host=host,
+                       port=port, child_argv=child_argv)
+        return cls(site, tokens, audit, cfg)
 
     # --- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
         if self._acceptor is not None:
             raise SSHError("the ssh server is already started")
-        self._host_key = load_or_create_host_key(self.config.state_dir / "ssh")
+        self._host_key = load_or_create_host_key(self.site.state_dir / "ssh")
         self.keys.refresh()
-        if not self.config.authorized_keys.exists():
+        if not self.site.authorized_keys.exists():
             log.warning("ssh: authorized keys file %s does not exist yet: nobody can log in "
-                        "until it does", self.config.authorized_keys)
+                        "until it does", self.site.authorized_keys)
         try:
             self._acceptor = await asyncssh.listen(
-                self.config.host, self.config.port,
+                self.site.host, self.site.port,
                 server_factory=lambda: _Connection(self),
                 server_host_keys=[self._host_key], config=None,
                 public_key_auth=True, password_auth=False, kbdint_auth=False,
                 host_based_auth=False, gss_auth=False, gss_kex=False,
                 allow_pty=True, line_editor=False, encoding=None,
                 agent_forwarding=False, x11_forwarding=False, allow_scp=False,
-                rdns_lookup=False, login_timeout=self.config.login_timeout_s,
-                keepalive_interval=self.config.keepalive_interval_s, keepalive_count_max=3,
+                rdns_lookup=False, login_timeout=self.settings.login_timeout_s,
+                keepalive_interval=self.site.keepalive_interval_s, keepalive_count_max=3,
                 authorized_client_keys=None,
             )
         except OSError as exc:
-            raise SSHError(f"cannot listen for ssh on {self.config.host}:{self.config.port}: "
+            raise SSHError(f"cannot listen for ssh on {self.site.host}:{self.site.port}: "
                            f"{exc.strerror or exc}") from exc
-        log.info("ssh: listening on %s:%d, host key %s", self.config.host, self.port,
+        log.info("ssh: listening on %s:%d, host key %s", self.site.host, self.port,
                  self.fingerprint)
-        if self.config.zygote and self.config.child_argv is None:
+        if self.settings.preload_sessions and self.site.child_argv is None:
             # in the background: sessions that come first start as fresh processes
             self._zygote_start = asyncio.create_task(self._start_zygote())
 
     async def _start_zygote(self) -> None:
         env = session_env(term="dumb", socket="", token="", client_env={},
-                          extra=self.config.child_env)
+                          extra=self.site.child_env)
         for per_session in ("TERM", SOCKET_ENV, SESSION_TOKEN_ENV):
             env.pop(per_session, None)
         zygote = Zygote(env)
@@ -303,7 +286,7 @@ class SSHServer:
             self._start_error = None
             self._ready.set()
             while True:  # until cancelled
-                await asyncio.sleep(self.config.keys_check_s)
+                await asyncio.sleep(self.site.keys_check_s)
                 self.end_revoked_sessions()
         finally:
             await self.aclose()
@@ -318,7 +301,7 @@ class SSHServer:
             if (info.fingerprint, info.read_only) not in allowed:
                 log.warning("ssh: ending the session of %s (%s): its key was removed or its "
                             "role changed in %s", info.operator, info.fingerprint,
-                            self.config.authorized_keys)
+                            self.site.authorized_keys)
                 session.stop("your key was removed from the authorized keys or its role "
                              "changed; this session is closed")
                 ended += 1
@@ -401,9 +384,9 @@ class SSHServer:
     def reserve(self, session: PtySession) -> str | None:
         if self._closing:
             return "the hive's ssh server is shutting down"
-        if len(self._sessions) >= self.config.max_sessions:
+        if len(self._sessions) >= self.settings.max_sessions:
             return (f"too many operator sessions ({len(self._sessions)} of "
-                    f"{self.config.max_sessions} in use, ssh.max_sessions); try again later")
+                    f"{self.settings.max_sessions} in use, ssh.max_sessions); try again later")
         self._sessions[id(session)] = session
         return None
 
@@ -418,24 +401,24 @@ class SSHServer:
 
     async def spawn_child(self, env: Mapping[str, str], cols: int, rows: int, px_width: int,
                           px_height: int, modes: Mapping[int, int]) -> PtyChild:
-        if self.config.child_argv is not None:
-            return PtyChild.spawn(self.config.child_argv, env, cols, rows, px_width,
+        if self.site.child_argv is not None:
+            return PtyChild.spawn(self.site.child_argv, env, cols, rows, px_width,
                                   px_height, modes)
         zygote = self._zygote
         if zygote is not None and zygote.alive:
             try:
                 return await zygote.spawn(
-                    default_child_args(self.config.socket, self.config.state_dir), env,
+                    default_child_args(self.site.socket, self.site.state_dir), env,
                     cols, rows, px_width, px_height, modes)
             except SSHError as exc:
                 log.error("ssh: %s; this session starts as a fresh process", exc)
-        return PtyChild.spawn(default_child_argv(self.config.socket, self.config.state_dir),
+        return PtyChild.spawn(default_child_argv(self.site.socket, self.site.state_dir),
                               env, cols, rows, px_width, px_height, modes)
 
     def child_env(self, identity: Identity, term: str, token: str,
                   client_env: Mapping[str, str]) -> dict[str, str]:
-        return session_env(term=term, socket=str(self.config.socket), token=token,
-                           client_env=client_env, extra=self.config.child_env)
+        return session_env(term=term, socket=str(self.site.socket), token=token,
+                           client_env=client_env, extra=self.site.child_env)
 
     async def _logged_in(self, identity: Identity) -> None:
         self.logins[identity.fingerprint] = identity.operator

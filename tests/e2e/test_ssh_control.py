@@ -16,15 +16,14 @@ from hivetui.control.server import ControlServer
 from hivetui.control.sessions import SessionTokens
 from hivetui.core.errors import SSHError
 from hivetui.core.hive import Hive
-from hivetui.ssh.server import SSHServer
 from tests.ssh_util import (
     alive,
     fake_child_argv,
     key_line,
     new_key,
+    new_server,
     open_term,
     running_server,
-    server_config,
 )
 
 
@@ -81,7 +80,7 @@ async def test_ssh_as_a_hive_service_ends_sessions_when_the_hive_closes(tmp_path
     hive = Hive(tmp_path / "hive")
     await hive.__aenter__()
     try:
-        server = SSHServer(server_config(tmp_path, key_line(key, "alice")), tokens, hive.audit)
+        server = new_server(tmp_path, key_line(key, "alice"), tokens, hive.audit)
         hive.add_service("ssh", server.run)
         await server.ready()
         t = await open_term(server.port, key)
@@ -102,8 +101,7 @@ async def test_ready_raises_why_the_service_could_not_start(tmp_path: Path) -> N
         await hive.__aenter__()
         try:
             (tmp_path / "b").mkdir()
-            server = SSHServer(server_config(tmp_path / "b", key_line(key, "alice"),
-                                             port=first.port), SessionTokens())
+            server = new_server(tmp_path / "b", key_line(key, "alice"), port=first.port)
             hive.add_service("ssh", server.run)
             with pytest.raises(SSHError, match=f"cannot listen for ssh on 127.0.0.1:{first.port}"):
                 await server.ready()

@@ -15,7 +15,7 @@ import pytest
 from hivetui.bridge.server import Bridge
 from hivetui.control.server import ControlServer
 from hivetui.core.bus import UNREPORTED
-from hivetui.core.config import ConfigError, HiveConfig, validate_config
+from hivetui.core.config import ConfigError, HiveConfig
 from hivetui.core.events import MessageDead, Notification, TurnFailed
 from hivetui.core.hive import Hive
 from hivetui.core.tool_surface import HARNESS_TOOLS, MANAGER_TOOLS
@@ -124,9 +124,9 @@ async def test_a_failed_turn_names_only_its_own_messages(hive: Hive) -> None:
 
 def test_max_attempts_is_checked() -> None:
     cfg = HiveConfig()
-    cfg.harness.max_attempts = 0
-    with pytest.raises(ConfigError, match="harness.max_attempts must be from 1 to 100"):
-        validate_config(cfg)
+    with pytest.raises(ConfigError, match="harness.max_attempts must be an integer from 1 to "
+                                          "100"):
+        cfg.harness.max_attempts = 0
 
 
 async def test_the_model_endpoint_serves_only_the_models_tools(

@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import signal
+import site
 import socket
 import subprocess
 import sys
@@ -489,7 +490,9 @@ async def test_core_as_ordinary_user_maps_root_to_itself(tool: str) -> None:
         proc = await asyncio.create_subprocess_exec(
             "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", python,
             "-c", UNPRIVILEGED_CORE, str(base), tool,
-            env={"PATH": os.environ["PATH"], "PYTHONPATH": LocalBackend._pythonpath()},
+            # hivetui and its dependencies, as an ordinary user's install has them
+            env={"PATH": os.environ["PATH"], "PYTHONPATH": os.pathsep.join(
+                [LocalBackend._pythonpath(), *site.getsitepackages()])},
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/")
         out, err = await asyncio.wait_for(proc.communicate(), 60)
         assert proc.returncode == 0, err.decode()

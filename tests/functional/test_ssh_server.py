@@ -121,7 +121,7 @@ async def test_authorized_keys_reloaded_when_changed(tmp_path: Path) -> None:
         opts = {"known_hosts": None, "agent_path": None, "config": None}
         with pytest.raises(asyncssh.PermissionDenied):
             await asyncssh.connect("127.0.0.1", server.port, client_keys=[bob], **opts)
-        keys = server.config.authorized_keys
+        keys = server.site.authorized_keys
         keys.write_text(keys.read_text() + key_line(bob, "bob"))
         async with asyncssh.connect("127.0.0.1", server.port, client_keys=[bob], **opts):
             pass
@@ -284,7 +284,7 @@ async def test_sessions_end_when_their_key_is_removed_or_turned_read_only(tmp_pa
         pid_a = int((await a.ready())["PROC"].split()[0])
         await b.ready()
         assert server.end_revoked_sessions() == 0
-        keys = server.config.authorized_keys
+        keys = server.site.authorized_keys
         keys.write_text(key_line(bob, "bob"))  # alice's key removed
         assert server.end_revoked_sessions() == 1
         await a.finish()

@@ -12,8 +12,8 @@ from hivetui.core.settings import AgentSettings, McpServerSpec
 
 def test_default_files_are_the_three_config_files_and_settings_round_trip() -> None:
     settings = AgentSettings(runtime="scripted:echo", model="m/odel:v1[1m]",
-                             extra_mcp_servers=(McpServerSpec("x", "/bin/x", ("-v",),
-                                                              {"K": "v"}),))
+                             extra_mcp_servers=(McpServerSpec(name="x", command="/bin/x",
+                                                              args=("-v",), env={"K": "v"}),))
     files = default_files("ann", settings, "worker")
     assert sorted(files) == sorted(FILES)
     assert AgentSettings.from_toml(files["settings.toml"]) == settings

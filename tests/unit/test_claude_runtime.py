@@ -23,8 +23,8 @@ TOKEN = "tok-alice"
 SETTINGS = AgentSettings(
     model="claude-sonnet-4-5",
     allowed_tools=("Read", "Edit", "Bash(git *)", "Bash(npm run test:*)", "mcp__hive"),
-    extra_mcp_servers=(McpServerSpec("files", "/usr/bin/files-mcp", ("--root", "/state"),
-                                     {"FILES_RO": "1"}),),
+    extra_mcp_servers=(McpServerSpec(name="files", command="/usr/bin/files-mcp",
+                                     args=("--root", "/state"), env={"FILES_RO": "1"}),),
 )
 AGENT = AgentIdentity(name="alice", role="worker", runtime="claude", settings=SETTINGS)
 

@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hivetui.core.config import HiveConfig, load_config
 from hivetui.core.errors import ConfigError, NameError_
 from hivetui.core.names import NAME_RULE, validate_agent_name
 from hivetui.core.settings import AgentSettings, McpServerSpec
@@ -34,41 +31,33 @@ def test_names_never_crash(name: str) -> None:
         assert str(exc)
 
 
-def test_config_defaults_when_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
-    assert load_config(None) == HiveConfig()
-
-
-def test_config_reads_and_refuses_typos(tmp_path: Path) -> None:
-    f = tmp_path / "c.toml"
-    f.write_text("[bus]\nmax_inbox_depth = 5\n[crash_watch]\ninterval_s = 2\n")
-    cfg = load_config(f)
-    assert cfg.bus.max_inbox_depth == 5 and cfg.crash_watch.interval_s == 2.0
-    f.write_text("[bus]\nmax_inbox_dept = 5\n")
-    with pytest.raises(ConfigError, match="unknown config key 'bus.max_inbox_dept'"):
-        load_config(f)
-    f.write_text("[bus]\nmax_inbox_depth = 'x'\n")
-    with pytest.raises(ConfigError, match="must be int"):
-        load_config(f)
-    with pytest.raises(ConfigError, match="does not exist"):
-        load_config(tmp_path / "nope.toml")
-
-
 def test_settings_round_trip_with_hostile_strings() -> None:
     # model names have a rule of their own (test_requested_names.py); the rest is free text
     s = AgentSettings(model="m[1m]", allowed_tools=("Bash(git *)", 'Read("q")'),
-                      extra_mcp_servers=(McpServerSpec("x", "/bin/x", ("-a", "é"),
-                                                       {"K": "v\"1"}),))
+                      extra_mcp_servers=(McpServerSpec(name="x", command="/bin/x",
+                                                       args=("-a", "é"), env={"K": "v\"1"}),))
     assert AgentSettings.from_toml(s.to_toml()) == s
     with pytest.raises(ConfigError, match="reserved"):
-        AgentSettings.from_dict({"mcp_servers": [{"name": "hive", "command": "x"}]})
+        AgentSettings.checked({"mcp_servers": [{"name": "hive", "command": "x"}]})
 
 
-def test_recv_linger_is_bounded(tmp_path: Path) -> None:
-    f = tmp_path / "c.toml"
-    f.write_text("[bus]\nrecv_linger_ms = 0\n")
-    assert load_config(f).bus.recv_linger_ms == 0
-    for bad in ("-1", "250"):
-        f.write_text(f"[bus]\nrecv_linger_ms = {bad}\n")
-        with pytest.raises(ConfigError, match=r"bus.recv_linger_ms must be from 0 to 100"):
-            load_config(f)
+@pytest.mark.parametrize(("text", "message"), [
+    ('private_users = "yes"', "settings key private_users must be true or false, got 'yes'"),
+    ('allowed_tools = "Read"', "settings key allowed_tools must be a list of strings, got "
+                               "'Read'"),
+    ("packages = [1]", "settings key packages must be a list of strings, got 1"),
+    ("foo = 1", "unknown settings key 'foo' (known here: allowed_tools, mcp_servers, model, "
+                "packages, private_users, runtime)"),
+    ('[[mcp_servers]]\nname = "x"', "settings key mcp_servers[0].command is required: "
+                                    "non-empty text"),
+    ('[[mcp_servers]]\nname = "hive"\ncommand = "x"',
+     "settings key mcp_servers[0].name: the name 'hive' is reserved for the hive bridge"),
+    ('[[mcp_servers]]\nname = "x"\ncommand = "x"\nenv = { K = 1 }',
+     "settings key mcp_servers[0].env must be a table of strings, got 1"),
+    ("mcp_servers = 3", "settings key mcp_servers must be an array of tables, got 3"),
+    ("runtime = 3", "settings key runtime: unknown runtime int: the runtime must be"),
+])
+def test_settings_refusals_name_the_key(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        AgentSettings.from_toml(text + "\n")
+    assert message in str(err.value)

@@ -50,7 +50,8 @@ def test_rendered_flake_dir_parses(tmp_path: Path, private_users: bool) -> None:
     settings = AgentSettings(
         model="claude-opus-4-1",
         allowed_tools=("Read", "Bash(git *)", 'Bash(echo "${HOME}" \\ $$)'),
-        extra_mcp_servers=(McpServerSpec("fs", "mcp-fs", ("--root", "/state"), {"K": "v"}),),
+        extra_mcp_servers=(McpServerSpec(name="fs", command="mcp-fs", args=("--root", "/state"),
+                                         env={"K": "v"}),),
         private_users=private_users, packages=("ripgrep",))
     write_agent_flake(tmp_path / "flake", "alice", settings,
                       state_dir=tmp_path / "state", run_dir=tmp_path / "run",

@@ -20,7 +20,7 @@ from hivetui.containers.nix_render import (
 )
 from hivetui.core.errors import ContainerError, NameError_
 from hivetui.core.ports import Bind
-from hivetui.core.settings import AgentSettings, McpServerSpec
+from hivetui.core.settings import AgentSettings, McpServerSpec, NetworkSettings
 from tests.unit.test_nix_support import (
     nix_eval_json,
     nix_instantiate,
@@ -38,9 +38,10 @@ SETTINGS = AgentSettings(
     model="claude-opus-4-1",
     allowed_tools=("Read", "Edit", "Bash(git *)", "Bash(nix build .*)", "mcp__hive", HOSTILE),
     extra_mcp_servers=(
-        McpServerSpec("bitburner", "bitburner-mcp", ("--port", "9000", HOSTILE),
-                      {"BB_TOKEN_FILE": "/state/bb", "WEIRD": HOSTILE}),
-        McpServerSpec("fs", "mcp-fs"),
+        McpServerSpec(name="bitburner", command="bitburner-mcp",
+                      args=("--port", "9000", HOSTILE),
+                      env={"BB_TOKEN_FILE": "/state/bb", "WEIRD": HOSTILE}),
+        McpServerSpec(name="fs", command="mcp-fs"),
     ),
     private_users=True,
     packages=("ripgrep", "python3Packages.requests"),
@@ -201,7 +202,7 @@ def test_evaluated_flake_gives_back_the_settings(tmp_path: Path) -> None:
     out = _eval_flake(tmp_path, SETTINGS, extra_binds=binds)
     # hostile strings survive the trip Python -> Nix text -> Nix value unchanged
     assert out["agentJson"] == {"name": "alice", "runtime": "claude",
-                                "settings": SETTINGS.to_dict()}
+                                "settings": SETTINGS.model_dump(mode="json")}
     assert out["hiveAgent"]["allowedTools"] == list(SETTINGS.allowed_tools)
     assert out["mcpJson"] == {"mcpServers": {
         "bitburner": {"command": "bitburner-mcp", "args": ["--port", "9000", HOSTILE],
@@ -226,7 +227,7 @@ def test_evaluated_flake_gives_back_the_settings(tmp_path: Path) -> None:
 def test_a_private_network_is_rendered_with_its_forwarder_and_proxy(tmp_path: Path) -> None:
     """The default: PRIVATE_NETWORK=1 (loopback only), a forwarder service for every
     forwarded port, the proxy variables for the harness, the allow list in agent.json."""
-    s = AgentSettings(runtime="scripted:echo", network_allow=("github.com:443",))
+    s = AgentSettings(runtime="scripted:echo", network=NetworkSettings(allow=("github.com:443",)))
     assert "privateNetwork = true;" in _render(tmp_path, s)
     out = _eval_flake(tmp_path, s)
     assert out["nspawn"]["PRIVATE_NETWORK"] == "1"
@@ -242,7 +243,7 @@ def test_a_private_network_is_rendered_with_its_forwarder_and_proxy(tmp_path: Pa
 
 
 def test_host_network_is_rendered_without_forwarder_or_proxy(tmp_path: Path) -> None:
-    s = AgentSettings(runtime="scripted:echo", host_network=True)
+    s = AgentSettings(runtime="scripted:echo", network="host")
     assert "privateNetwork = false;" in _render(tmp_path, s)
     out = _eval_flake(tmp_path, s)
     assert out["nspawn"]["PRIVATE_NETWORK"] == "0"
@@ -255,7 +256,7 @@ def test_host_network_is_rendered_without_forwarder_or_proxy(tmp_path: Path) -> 
 def test_evaluated_flake_without_private_users_or_claude(tmp_path: Path) -> None:
     s = AgentSettings(runtime="scripted:echo", private_users=False, allowed_tools=())
     out = _eval_flake(tmp_path, s)
-    assert out["agentJson"]["settings"] == s.to_dict()
+    assert out["agentJson"]["settings"] == s.model_dump(mode="json")
     assert out["nspawn"]["PRIVATE_USERS"] == ""
     assert ":idmap" not in out["nspawn"]["EXTRA_NSPAWN_FLAGS"]
     assert "claude-code" not in out["path"]
@@ -270,13 +271,15 @@ _text = st.one_of(
 
 
 @settings(max_examples=15, deadline=None)
-@given(model=_text.filter(bool), tools=st.lists(_text, max_size=4),
+@given(model=st.from_regex(r"[A-Za-z0-9._:/@\[\]+-]{1,100}", fullmatch=True),  # MODEL_RULE
+       tools=st.lists(_text, max_size=4),
        env=st.dictionaries(_text, _text, max_size=3))
 def test_any_string_round_trips(tmp_path_factory: pytest.TempPathFactory, model: str,
                                 tools: list[str], env: dict[str, str]) -> None:
     tmp_path = tmp_path_factory.mktemp("rt")
     s = AgentSettings(model=model, allowed_tools=tuple(tools),
-                      extra_mcp_servers=(McpServerSpec("x", "cmd", tuple(tools), env),))
+                      extra_mcp_servers=(McpServerSpec(name="x", command="cmd",
+                                                       args=tuple(tools), env=env),))
     nix_instantiate()
     text = _render(tmp_path, s)
     (tmp_path / "flake.nix").write_text(text)

@@ -137,8 +137,9 @@ let
   };
   utils.escapeSystemdExecArgs = args: b.concatStringsSep " "
     (map (a: b.replaceStrings [ "%" "$" ] [ "%%" "$$" ] (b.toJSON "${a}")) args);
-  pyNames = [ "textual" "asyncssh" "aiosqlite" "pexpect" "ptyprocess" "mcp" "pyte"
-              "textual-plotext" "uvicorn" "httptools" "hatchling" "pytest" "pytest-asyncio"
+  pyNames = [ "click" "textual" "asyncssh" "aiosqlite" "pexpect" "ptyprocess" "mcp" "pyte"
+              "textual-plotext" "uvicorn" "httptools" "pydantic-settings" "xdg-base-dirs"
+              "hatchling" "pytest" "pytest-asyncio"
               "pytest-timeout" "hypothesis" "mypy" "requests"
               # dependencies of python-overrides.nix
               "h11" "truststore" "anyio" "idna" "typing-extensions" "pydantic" "jsonschema"
