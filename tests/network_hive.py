@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from hivetui.core.config import HiveConfig
+from hivetui.core.operator import agent_view
 from hivetui.core.repos import default_files
 from hivetui.core.settings import NetworkSettings
 from hivetui.core.tool_surface import harness_url
@@ -197,6 +198,8 @@ async def scenario(state_dir: Path) -> dict[str, Any]:
                 report |= {"targets": targets,
                            "agent_state": str(node.paths.agent_state("w1").resolve()),
                            "denied": node.hive.egress.denied["w1"],
+                           "view_denied": agent_view(node.hive,
+                                                     node.hive.registry.get("w1")).egress_denied,
                            "telemetry_denied": sum(v for _, v in series.get("egress_denied", [])),
                            "log": lines.lines}
                 return report
