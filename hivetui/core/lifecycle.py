@@ -14,7 +14,7 @@ from pathlib import Path
 
 from hivetui.core import beneath, forwards
 from hivetui.core.egress import EgressProxy
-from hivetui.core.errors import ContainerError
+from hivetui.core.errors import ContainerError, HiveError
 from hivetui.core.events import AgentStarted, AgentStopped, EventHub, ManagerEvent, Progress
 from hivetui.core.paths import StatePaths, ensure_private_dir, write_private_file
 from hivetui.core.ports import Bind, ContainerBackend, ContainerSpec
@@ -161,8 +161,13 @@ class Lifecycle:
         """Every registered agent's ``net/`` served (a core starting with containers that
         outlived the previous one)."""
         for agent in self.registry.all():
-            if self.paths.agent_run(agent.name).is_dir():
+            if not self.paths.agent_run(agent.name).is_dir():
+                continue
+            try:  # one agent's unreadable settings must not keep the others' network down
                 await self._serve_network(agent.name, await self.settings_for(agent))
+            except HiveError as exc:
+                log.error("%s: its network is not served (its egress refused) until its "
+                          "next start: %s", agent.name, exc)
 
     def publish_socket(self, service: str) -> None:
         """The core listens anew for the shared ``service`` (:mod:`hivetui.core.forwards`):
