@@ -51,7 +51,9 @@ class PollOnly:
 def main_pid(backend: LocalBackend, name: str) -> int:
     info = backend._dir(name).container()
     assert info is not None, f"{name} has no running container"
-    kids = procinfo.children(int(info["pid"]))
+    # the first process leads a session of its own; init's other child (the network
+    # forwarder) does not, and killing it is no crash (init starts it again)
+    kids = [k for k in procinfo.children(int(info["pid"])) if os.getsid(k) == k]
     assert kids, f"{name}: container has no main process yet"
     return kids[0]
 

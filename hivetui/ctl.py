@@ -124,7 +124,8 @@ async def _agents(api: ControlClient, out: Output) -> None:
     agents = await api.agents()
     out.show(agents, lambda: _table(
         [[visible_line(cell) for cell in (
-            a.name, a.role, a.state + (" (crash-loop)" if a.crash_looping else ""),
+            a.name, a.role, a.state + (" (crash-loop)" if a.crash_looping else "")
+            + (" (host network)" if a.network == "host" else ""),
             a.status, a.effective_model, str(a.inbox_depth), _age(a.last_turn_at),
             a.api_today.split(",")[0], ",".join(a.flags),
             " ".join(a.status_detail.split())[:DETAIL_WIDTH])]

@@ -105,6 +105,8 @@ class HiveNode:
                                      self.config.bridge.port)
         self.hive.add_service("bridge", self._bridge.run)
         await self._bridge.ready()
+        if self.hive.lifecycle is not None:  # containers that outlived the previous core
+            await self.hive.lifecycle.serve_networks()
         # before crash_watch reconciles: a resumed approval may still build or start the
         # very containers it would otherwise report
         await self.hive.approvals.resume()

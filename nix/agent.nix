@@ -6,8 +6,12 @@
 #
 # Host side (imperative containers take these from /etc/nixos-containers/h-<name>.conf,
 # not from this configuration): `hive.agent.nspawn` is what that file must
-# say — PRIVATE_USERS=pick and idmapped binds of /state and /run/hive — and
-# nix_render.nspawn_conf() computes the same values in Python.
+# say — PRIVATE_USERS=pick, PRIVATE_NETWORK=1 (loopback only) and idmapped binds of
+# /state and /run/hive — and nix_render.nspawn_conf() computes the same values in Python.
+#
+# Network: a private network has loopback only; `hivetui-forward` serves the core's
+# services at fixed loopback ports (bridge, broker, egress proxy; hivetui/core/forwards.py)
+# through the unix sockets in /run/hive/net, and the harness gets the proxy variables.
 {
   config,
   lib,
@@ -49,6 +53,7 @@ let
       private_users = cfg.privateUsers;
       mcp_servers = map serverSettings cfg.mcpServers;
       budget_usd_per_day = cfg.budgetUsdPerDay;
+      network = if cfg.privateNetwork then { allow = cfg.networkAllow; } else "host";
     };
   };
 
@@ -204,11 +209,37 @@ in
       default = [ ];
       description = "Extra arguments for `hivetui harness`.";
     };
+    privateNetwork = mkOption {
+      type = types.bool;
+      default = true;
+      description = ''
+        A network namespace of its own with loopback only (`PRIVATE_NETWORK=1`, no
+        addresses): the way out is the core's egress proxy. false is settings.toml's
+        `network = "host"`.
+      '';
+    };
+    networkAllow = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      example = [ "github.com:443" ];
+      description = "host:port pairs the core's egress proxy lets this agent reach.";
+    };
+    forwards = mkOption {
+      type = types.listOf (types.strMatching "[0-9]+=/[^ ]+");
+      default = [ ];
+      description = "PORT=SOCKET pairs the forwarder serves on 127.0.0.1 (private network).";
+    };
+    networkEnv = mkOption {
+      type = types.attrsOf types.str;
+      default = { };
+      description = "HIVETUI_NET and the egress proxy variables, for the harness.";
+    };
     nspawn = mkOption {
       type = types.attrsOf types.str;
       readOnly = true;
       default = {
         PRIVATE_USERS = if cfg.privateUsers then "pick" else "";
+        PRIVATE_NETWORK = if cfg.privateNetwork then "1" else "0";
         EXTRA_NSPAWN_FLAGS = lib.concatMapStringsSep " " bindFlag binds;
       };
       description = ''
@@ -227,8 +258,8 @@ in
     ];
 
     boot.isContainer = true;
-    # The container shares the host's network namespace (the bridge is on the
-    # host's loopback); its own firewall would replace the host's rules.
+    # Loopback only (or the host's network, flagged): nothing for a firewall to guard, and
+    # on the host's network its own rules would replace the host's.
     networking.firewall.enable = false;
     networking.useHostResolvConf = lib.mkDefault true;
     documentation.enable = false;
@@ -240,6 +271,27 @@ in
     environment.systemPackages = [ cfg.package ] ++ optional usesClaude pkgs.claude-code ++ extraPackages;
     environment.etc."hivetui/agent.json".text = agentJson;
     environment.etc."hivetui/mcp-servers.json".text = mcpServersJson;
+
+    systemd.services.hivetui-forward = lib.mkIf cfg.privateNetwork {
+      description = "hivetui forwarder of the core's services for agent ${cfg.name}";
+      wantedBy = [ "multi-user.target" ];
+      before = [ "hivetui-harness.service" ];
+      unitConfig.RequiresMountsFor = [ "/run/hive" ];
+      serviceConfig = {
+        ExecStart = utils.escapeSystemdExecArgs (
+          [
+            (lib.getExe cfg.package.passthru.python)
+            "-m"
+            "hivetui.containers.forward"
+          ]
+          ++ cfg.forwards
+        );
+        # stdlib and hivetui only: the package's own site-packages is enough
+        Environment = [ "PYTHONPATH=${cfg.package}/${cfg.package.passthru.python.sitePackages}" ];
+        Restart = "always";
+        RestartSec = 1;
+      };
+    };
 
     systemd.services.hivetui-harness = {
       description = "hivetui harness for agent ${cfg.name}";
@@ -255,7 +307,7 @@ in
       ++ extraPackages;
       # Values that may hold arbitrary text travel in files, not in
       # Environment= (systemd would expand % specifiers in them).
-      environment = {
+      environment = cfg.networkEnv // {
         HIVETUI_AGENT = cfg.name;
         HIVETUI_AGENT_JSON = "/etc/hivetui/agent.json";
         HIVETUI_MCP_SERVERS = "/etc/hivetui/mcp-servers.json";

@@ -1,8 +1,11 @@
 """The bridge service: MCPServer over streamable HTTP, uvicorn as a task in the core's loop.
 
-Two endpoints share one listener and one bearer identity (``core.tool_surface``): the
+Two endpoints share one server and one bearer identity (``core.tool_surface``): the
 model's (``/mcp``, only the tools meant for a model, by role) and the harness's
-(``/harness``, every tool).
+(``/harness``, every tool). It listens on TCP (``bridge.host``/``bridge.port``: host-side
+clients and host-network containers) and on the unix socket ``<state>/run/bridge.sock``,
+which every private-network container reaches at a fixed loopback port
+(:mod:`hivetui.core.forwards`).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import socket
 from collections.abc import Callable, Generator
 from contextlib import contextmanager
@@ -31,6 +35,7 @@ from hivetui.bridge.auth import AgentTokenVerifier, caller_role
 from hivetui.bridge.limits import SessionLimits
 from hivetui.bridge.tools import register_tools
 from hivetui.core.errors import BridgeError
+from hivetui.core.forwards import host_socket
 from hivetui.core.hive import Hive
 from hivetui.core.listen import listen_again
 from hivetui.core.paths import write_private_file
@@ -158,6 +163,20 @@ def last_port(bridge_file: Path, host: str) -> int:
         return 0
 
 
+def _bind_unix(path: Path) -> socket.socket:
+    """A fresh listening socket at ``path`` (whatever was there is replaced), 0666: the
+    containers' uid connects through their ``net/`` link; ``run/`` (0700) guards it."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        path.unlink(missing_ok=True)
+        sock.bind(str(path))
+        os.chmod(path, 0o666)
+    except OSError as exc:
+        sock.close()
+        raise BridgeError(f"cannot listen on {path}: {exc}") from exc
+    return sock
+
+
 class Bridge:
     """Serve the hive's MCP tools on ``host:port``.
 
@@ -205,13 +224,19 @@ class Bridge:
         self._ready.clear()  # a restart after a failure: ready() waits for this attempt
         try:
             sock = self._listen()
+            try:
+                unix = _bind_unix(host_socket(self.hive.paths, "bridge"))
+            except BaseException:
+                sock.close()
+                raise
         except BridgeError as exc:
             self._start_error = exc
             self._ready.set()
             raise
         self._start_error = None
-        sock.listen(1024)
-        sock.setblocking(False)
+        for listening in (sock, unix):
+            listening.listen(1024)
+            listening.setblocking(False)
         port = sock.getsockname()[1]
         self.url = f"http://{self.host}:{port}/mcp"
         self.harness_url = harness_url(self.url)
@@ -221,6 +246,7 @@ class Bridge:
             mcp, harness, app = await asyncio.to_thread(self._build, port)
         except BaseException:
             sock.close()
+            unix.close()
             raise
         limits = self.hive.config.bridge
         # per endpoint, per agent: the claude CLI opens sessions on the model's, a hostile
@@ -237,7 +263,7 @@ class Bridge:
                                 server_header=False)
         self._server = _QuietServer(config, self.hive.bus.drain_long_polls)
         async with mcp.session_manager.run(), harness.session_manager.run():
-            serve = asyncio.create_task(self._server.serve(sockets=[sock]))
+            serve = asyncio.create_task(self._server.serve(sockets=[sock, unix]))
             reapers = [asyncio.create_task(limited.reap_forever(), name="bridge-reaper")
                        for limited in (model_limits, sessions)]
             try:
@@ -248,6 +274,7 @@ class Bridge:
                 write_private_file(self.hive.paths.bridge_file, json.dumps({"url": self.url}))
                 if self.hive.lifecycle is not None:
                     self.hive.lifecycle.publish_bridge_url(self.url)
+                    self.hive.lifecycle.publish_socket("bridge")
                 log.info("MCP bridge listening at %s", self.url)
                 self._ready.set()
                 await serve
@@ -258,6 +285,7 @@ class Bridge:
                 if not serve.done():
                     await asyncio.shield(serve)
                 sock.close()
+                unix.close()
                 self.hive.bus.drain_long_polls(False)
 
     def _build(self, port: int) -> tuple[MCPServer, MCPServer, Starlette]:

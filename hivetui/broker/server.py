@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import socket
 from collections.abc import Awaitable, Callable, Generator, MutableMapping
 from contextlib import contextmanager
@@ -44,6 +45,7 @@ import uvicorn
 from hivetui.broker.credential import Credential
 from hivetui.broker.usage import UsageReader
 from hivetui.core.errors import BridgeError
+from hivetui.core.forwards import host_socket
 from hivetui.core.hive import Hive
 from hivetui.core.listen import listen_again
 from hivetui.core.paths import write_private_file
@@ -257,11 +259,13 @@ def last_port(broker_file: Path, host: str) -> int:
 
 
 def _unix(path: Path) -> socket.socket:
-    """A fresh socket at ``path`` (in the 0700 run dir; who connects is told by token)."""
+    """A fresh socket at ``path``, 0666: the containers' uid connects through their
+    ``net/`` link (core/forwards.py); the 0700 run dir guards it, the token tells who."""
     path.unlink(missing_ok=True)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.bind(str(path))
+        os.chmod(path, 0o666)
     except OSError:
         sock.close()
         raise
@@ -280,7 +284,7 @@ class Broker:
         #: the operator's (credential.load_credential); None: API requests are refused
         self.credential = credential
         self.url = ""
-        self.socket_path = hive.paths.run / "broker.sock"
+        self.socket_path = host_socket(hive.paths, "broker")
         self._ready = asyncio.Event()
         self._server: _QuietServer | None = None
         self._serve: asyncio.Task[None] | None = None
@@ -341,6 +345,7 @@ class Broker:
                 write_private_file(self.broker_file,
                                    json.dumps({"host": self.host, "port": port}))
                 if self.hive.lifecycle is not None:
+                    self.hive.lifecycle.publish_socket("broker")
                     self.hive.lifecycle.publish_broker_url(self.url)
                 log.info("credential broker at %s and %s -> %s", self.url, self.socket_path,
                          config.base_url)

@@ -30,6 +30,7 @@ from hivetui.containers.logfile import follow_lines, rotate_if_over, tail_lines
 from hivetui.containers.runtime_dir import ContainerDir, chown_tree, world_readable
 from hivetui.core.config import LogsConfig
 from hivetui.core.errors import ContainerError
+from hivetui.core.forwards import container_env
 from hivetui.core.names import validate_agent_name
 from hivetui.core.ports import ContainerExit, ContainerSpec
 
@@ -40,6 +41,17 @@ log = logging.getLogger(__name__)
 RUNTIME_SUBDIR = "supervisor"
 #: Container root maps to this uid/gid outside when the core runs as root.
 DEFAULT_CONTAINER_ID = 1_888_000_000
+
+
+def _remove_runtime(path: Path) -> None:
+    """rmtree, after opening up what an overlay leaves in its work dir (``work/work`` is
+    mode 0: a core that is not root could not list it)."""
+    work = path / "state-overlay" / "work"
+    if work.is_dir() and not work.is_symlink():
+        for sub in work.iterdir():
+            if sub.is_dir() and not sub.is_symlink():
+                os.chmod(sub, 0o700)
+    shutil.rmtree(path)
 
 
 class LocalBackend:
@@ -131,7 +143,10 @@ class LocalBackend:
         spec.state_dir.mkdir(parents=True, exist_ok=True)
         if self.uid is not None:
             await asyncio.to_thread(chown_tree, spec.state_dir, self.uid, self.gid)
-        cdir.write_plan(self._planner.plan(spec, tool))
+        plan = self._planner.plan(spec, tool)
+        if plan.state_overlay:
+            plan = replace(plan, overlay_dir=str(cdir.path / "state-overlay"))
+        cdir.write_plan(plan)
 
     async def start(self, name: str) -> None:
         """Start the container; returns once its pid 1 runs. No-op if it already runs."""
@@ -226,7 +241,7 @@ class LocalBackend:
         await self.stop(name)
         cdir = self._dir(name)
         if cdir.path.exists():
-            await asyncio.to_thread(shutil.rmtree, cdir.path)
+            await asyncio.to_thread(_remove_runtime, cdir.path)
 
     async def rebuild(self, spec: ContainerSpec) -> None:
         """Stop, re-create with ``spec``, start again if it ran before."""
@@ -257,13 +272,17 @@ class LocalBackend:
                "TERM=xterm-256color", "HOME=/state",  # what the embedded emulator speaks
                "LANG=C.UTF-8", f"HIVETUI_AGENT={name}"]
         plan = cdir.read_plan()
+        if plan is not None:  # the agent's view of the network (and its proxy)
+            env += [f"{k}={v}" for k, v in container_env(plan.private_network).items()]
         if plan is not None and plan.tool == "none":
             return ["/bin/sh", "-c", f'cd "$1" && exec {shell} -l', "sh", plan.cwd]
         # not root: we are the uid that container root maps to, and the user namespace
         # forbids setgroups, so keep our credentials (they read as uid 0 inside)
         keep = [] if self.as_root else ["--preserve-credentials"]
+        net = ["--net"] if plan is not None and plan.private_network else []
         return [self.paths["nsenter"], f"--target={info['pid']}", "--user", "--pid",
-                "--mount", "--ipc", "--uts", "--root", "--wd", *keep, "--", *env, shell, "-l"]
+                "--mount", "--ipc", "--uts", *net, "--root", "--wd", *keep, "--", *env, shell,
+                "-l"]
 
     async def last_exit_status(self, name: str) -> int | None:
         """The exit status the supervisor recorded for the container's last run (None when

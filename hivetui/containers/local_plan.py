@@ -22,6 +22,7 @@ from hivetui.containers.rootfs import install_paths
 from hivetui.containers.runtime_dir import world_executable
 from hivetui.containers.sandbox import PlanBind, SandboxPlan, probe_command
 from hivetui.core.errors import ContainerError
+from hivetui.core.forwards import container_env
 from hivetui.core.names import container_name
 from hivetui.core.ports import ContainerSpec
 
@@ -139,6 +140,9 @@ class SandboxPlanner:
                "HIVETUI_STATE_DIR": where["/state"], "HIVETUI_RUN_DIR": where["/run/hive"],
                "PYTHONPATH": os.pathsep.join(pythonpath),
                "IS_SANDBOX": "1" if isolated else "0"}
+        # unisolated runs (no namespaces at all) share the host's network like host ones
+        private_network = isolated and not spec.settings.host_network
+        env.update(container_env(private_network))
         env.update(spec.env)
         if isolated:
             # the hive's install and claude, read-only, at the same paths: nothing else
@@ -150,4 +154,5 @@ class SandboxPlanner:
             uid=self.uid if isolated else None, gid=self.gid if isolated else None,
             python=self.init_python() if isolated else sys.executable,
             pythonpath=hivetui_pythonpath(), argv=argv, env=env, cwd=where["/state"],
-            log_file=str(spec.log_file), binds=binds)
+            log_file=str(spec.log_file), binds=binds, private_network=private_network,
+            state_overlay=isolated)

@@ -136,13 +136,15 @@ def _ensure_mountpoint(root: str, target: str, is_dir: bool) -> str:
     return path
 
 
-def build_root(root: str, binds: list[BindPlan], hostname: str) -> None:
+def build_root(root: str, binds: list[BindPlan], hostname: str,
+               dirs: tuple[str, ...] = ()) -> None:
     """Build the container's root on a tmpfs at ``root`` and pivot into it.
 
     Layout: the host's system and the hive's install read-only (symlinks recreated; see
     :mod:`hivetui.containers.rootfs`), fresh ``/proc``,
     a minimal ``/dev``, private ``/tmp`` and ``/dev/shm``, ``/run`` a read-only tmpfs
-    holding the binds below it, then the binds (``/state`` writable). ``/`` ends read-only.
+    holding the binds below it, then the binds (``/state`` writable) and empty ``dirs`` (mount
+    points for init's own mounts). ``/`` ends read-only.
     """
     mount("none", "/", None, MS_REC | MS_PRIVATE)
     # hold the bind sources before the tmpfs at ``root`` (/tmp) may hide them
@@ -164,6 +166,8 @@ def build_root(root: str, binds: list[BindPlan], hostname: str) -> None:
         point = _ensure_mountpoint(root, item.target, is_dir)
         bind(source, point, writable=item.writable, recursive=is_dir)
         os.close(fd)
+    for path in dirs:
+        _ensure_mountpoint(root, path, True)
     _remount_own_readonly(f"{root}/run")
     os.chdir(root)
     pivot_root(".", ".")
@@ -191,6 +195,21 @@ def _build_system(root: str, *, in_run: bool) -> None:
         else:
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
             bind(entry.path, path, writable=False, recursive=False)
+
+
+def mount_overlay_state(target: str, upper: str, work: str, lower: str) -> str:
+    """An overlay at ``target`` whose only written layer is ``upper`` (the agent's state; an
+    empty ``lower``): the mount shows the layer names given here, never the host path of a
+    bind. A host whose state filesystem cannot be an overlay's upper layer gets a plain bind
+    of ``upper`` instead (its mountinfo shows the host path): the returned text says so,
+    else ""."""
+    try:
+        mount("overlay", target, "overlay", MS_NOSUID | MS_NODEV,
+              f"lowerdir={lower},upperdir={upper},workdir={work},userxattr")
+        return ""
+    except MountError as exc:
+        bind(upper, target, writable=True)
+        return f"the state is a plain bind (no overlay here: {exc})"
 
 
 def _remount_own_readonly(point: str) -> None:

@@ -9,6 +9,11 @@ Imperative containers take their host-side settings from
 ``/etc/nixos-containers/h-<name>.conf``, not from the flake:
 :func:`nspawn_conf` gives the ``PRIVATE_USERS`` and ``EXTRA_NSPAWN_FLAGS``
 values for it (the same values ``agent.nix`` computes as ``hive.agent.nspawn``).
+
+Network: unless the agent's settings say ``network = "host"``, the container has a private
+network (``PRIVATE_NETWORK=1``, no addresses: loopback only) where a forwarder service
+serves the core's services at their fixed ports (:mod:`hivetui.core.forwards`) and the
+harness gets the egress proxy variables.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pathlib import Path
 
 import hivetui
 from hivetui.core.errors import ContainerError
+from hivetui.core.forwards import container_env, inside_forwards
 from hivetui.core.names import container_name, validate_agent_name
 from hivetui.core.ports import Bind
 from hivetui.core.settings import AgentSettings
@@ -101,6 +107,7 @@ def nspawn_conf(settings: AgentSettings, *, state_dir: Path, run_dir: Path,
         dest = _check_path("bind target", bind.container)
         flags.append(f"{'--bind=' if bind.writable else '--bind-ro='}{host}:{dest}{idmap}")
     return {"PRIVATE_USERS": "pick" if settings.private_users else "",
+            "PRIVATE_NETWORK": "0" if settings.host_network else "1",
             "EXTRA_NSPAWN_FLAGS": " ".join(flags)}
 
 
@@ -150,6 +157,13 @@ def _render_agent_attrs(name: str, settings: AgentSettings, state_dir: str, run_
         f"{i1}packages = {_nix_list(settings.packages, i1)};",
         f"{i1}privateUsers = {'true' if settings.private_users else 'false'};",
         f"{i1}budgetUsdPerDay = {_nix_number(settings.budget_usd_per_day)};",
+        f"{i1}privateNetwork = {'false' if settings.host_network else 'true'};",
+        f"{i1}networkAllow = {_nix_list(settings.network_allow, i1)};",
+        f"{i1}forwards = {_nix_list([f'{p}={s}' for p, s in inside_forwards()], i1)};",
+        f"{i1}networkEnv = {{",
+        *[f"{i1}  {k} = {nix_str(v)};"
+          for k, v in sorted(container_env(not settings.host_network).items())],
+        f"{i1}}};",
         f"{i1}stateDir = {nix_str(state_dir)};",
         f"{i1}runDir = {nix_str(run_dir)};",
     ]

@@ -29,8 +29,16 @@ from typing import Any
 
 from hivetui.containers import procinfo
 from hivetui.containers.logfile import RotatingLog
-from hivetui.containers.mounts import MS_BIND, MS_PRIVATE, MS_REC, mount
-from hivetui.containers.sandbox import STAGE, SandboxPlan, command, init_config
+from hivetui.containers.mounts import MS_BIND, MS_PRIVATE, MS_REC, mount, mount_overlay_state
+from hivetui.containers.sandbox import (
+    STAGE,
+    Layout,
+    PlanBind,
+    SandboxPlan,
+    command,
+    init_config,
+    overlay_layout,
+)
 
 CLONE_NEWNS = 0x00020000
 PR_SET_PDEATHSIG = 1
@@ -52,8 +60,10 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def stage_binds(plan: SandboxPlan) -> list[str]:
-    """Private mount namespace; each bind source re-bound under a tmpfs the uid can reach."""
+def stage_binds(plan: SandboxPlan) -> Layout:
+    """Private mount namespace; each bind source re-bound under a tmpfs the uid can reach,
+    an overlaid state mounted there as an overlay (this process is real root: its layers
+    go by descriptor, opened in this namespace, so the overlay names no host path)."""
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(CLONE_NEWNS) != 0:
         raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS) for staging")
@@ -62,16 +72,32 @@ def stage_binds(plan: SandboxPlan) -> list[str]:
         raise OSError(f"{STAGE} is missing on this host: a root core stages container binds "
                       "on a tmpfs mounted over it")
     mount("tmpfs", STAGE, "tmpfs", 0, "mode=0755")
-    sources = []
+    binds = []
     for i, bind in enumerate(plan.binds):
         point = f"{STAGE}/{i}"
         if os.path.isdir(bind.source):
             os.mkdir(point, 0o755)
         else:
             os.close(os.open(point, os.O_CREAT | os.O_WRONLY, 0o644))
-        mount(bind.source, point, None, MS_BIND | MS_REC)
-        sources.append(point)
-    return sources
+        if i == 0 and plan.state_overlay:
+            _overlay_by_descriptors(bind.source, plan, point)
+        else:
+            mount(bind.source, point, None, MS_BIND | MS_REC)
+        binds.append(PlanBind(point, bind.target, bind.writable))
+    return Layout(binds)
+
+
+def _overlay_by_descriptors(state: str, plan: SandboxPlan, point: str) -> None:
+    work, lower = plan.overlay_dirs()
+    flags = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW
+    fds = [os.open(path, flags) for path in (state, work, lower)]
+    try:
+        note = mount_overlay_state(point, *(f"/proc/self/fd/{fd}" for fd in fds))
+    finally:
+        for fd in fds:
+            os.close(fd)
+    if note:
+        print(f"hive-supervise: {note}", file=sys.stderr, flush=True)
 
 
 class Supervisor:
@@ -143,13 +169,17 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self.on_term)
         signal.signal(signal.SIGINT, self.on_term)
         try:
-            sources = stage_binds(self.plan) if self.plan.stage \
-                else [b.source for b in self.plan.binds]
+            if self.plan.stage:
+                layout = stage_binds(self.plan)
+            elif self.plan.state_overlay:
+                layout = overlay_layout(self.plan)
+            else:
+                layout = Layout(list(self.plan.binds))
             status_r, status_w = os.pipe()
             config_fd = os.memfd_create("hive-init-config", 0)
-            os.write(config_fd, json.dumps(init_config(self.plan, status_w, sources)).encode())
+            os.write(config_fd, json.dumps(init_config(self.plan, status_w, layout)).encode())
             os.lseek(config_fd, 0, os.SEEK_SET)
-            argv = command(self.plan, config_fd, sources)
+            argv = command(self.plan, config_fd, layout)
             env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
                    "PYTHONPATH": self.plan.pythonpath, "LANG": "C.UTF-8"}
             cwd = self.plan.cwd if self.plan.tool == "none" else "/"

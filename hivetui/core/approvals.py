@@ -60,6 +60,18 @@ def _approval(row: tuple[Any, ...]) -> Approval:
     return Approval(*row)
 
 
+def network_change(before: AgentSettings | None, after: AgentSettings) -> str:
+    """What an approval's detail says of the network a commit gives: ``network = "host"``
+    flagged loudly (the agent leaves the hive's isolation), egress allowed anew listed."""
+    if after.host_network:
+        if before is not None and before.host_network:
+            return "; network stays \"host\" (not isolated)"
+        return ("; ⚠ NETWORK = \"host\": the agent leaves its network namespace (the "
+                "host's loopback services and the internet, no egress proxy)")
+    added = sorted(set(after.network_allow) - set(before.network_allow if before else ()))
+    return f"; egress newly allowed: {', '.join(added)}" if added else ""
+
+
 class Approvals:
     def __init__(self, store: Store, registry: Registry, paths: StatePaths, hub: EventHub,
                  audit: AuditLog, lifecycle: Lifecycle | None,
@@ -196,7 +208,8 @@ class Approvals:
             diff = await self.repos.diff(name, None, sha)
             return await self._queue("spawn_commit", name, requested_by, sha, diff,
                                      f"spawn draft {name} at {sha[:12]} (runtime "
-                                     f"{settings.runtime}, model {settings.model})")
+                                     f"{settings.runtime}, model {settings.model})"
+                                     + network_change(None, settings))
 
     async def request_apply_commit(self, requested_by: str, agent: str, commit: str
                                    ) -> Approval:
@@ -217,11 +230,12 @@ class Approvals:
                 if p.commit == sha:
                     raise ApprovalError(f"applying {sha[:12]} to {agent} is already requested "
                                         f"(approval #{p.id})")
-            await self.repos.settings_at(agent, sha)
+            settings = await self.repos.settings_at(agent, sha)
+            before = await self.repos.settings_at(agent, applied)
             diff = await self.repos.diff(agent, applied, sha)
             return await self._queue("apply_commit", agent, requested_by, sha, diff,
                                      f"apply {sha[:12]} to {agent} (applied now "
-                                     f"{applied[:12]})")
+                                     f"{applied[:12]})" + network_change(before, settings))
 
     # --- resolution ------------------------------------------------------------------
     async def _claim(self, approval_id: int, state: str, operator: str, reason: str,

@@ -14,8 +14,10 @@ from hivetui.core.audit import AuditLog
 from hivetui.core.backoff import Backoff
 from hivetui.core.bus import BusMessage, MessageBus
 from hivetui.core.config import HiveConfig
+from hivetui.core.egress import EgressProxy
 from hivetui.core.errors import HiveError
 from hivetui.core.events import EventHub, ManagerEvent, MessageDead, Notification
+from hivetui.core.forwards import agent_socket
 from hivetui.core.lifecycle import Lifecycle
 from hivetui.core.metrics import Metrics
 from hivetui.core.names import SYSTEM
@@ -67,8 +69,12 @@ class Hive:
         # set by the credential broker when it runs: its spend figures, beside the CLI's
         self.broker_spend: BrokerSpend | None = None
         self._backend = backend
+        #: the containers' only way out (their network.allow); serves once the hive is open
+        self.egress = EgressProxy(lambda name: agent_socket(self.paths, name, "proxy"),
+                                  self.telemetry.record)
         self.lifecycle: Lifecycle | None = (
-            Lifecycle(self.registry, backend, self.paths, self.hub, self.notify_manager)
+            Lifecycle(self.registry, backend, self.paths, self.hub, self.notify_manager,
+                      self.egress)
             if backend is not None else None
         )
         self.audit = AuditLog(self.store)
@@ -118,6 +124,7 @@ class Hive:
         self.add_service("telemetry", self.telemetry.run)
         self.add_service("metrics", self.metrics.run)
         self.add_service("transcripts", self.transcripts.run)
+        self.add_service("egress", self.egress.run)
         for name, factory in self._pending:
             self.add_service(name, factory)
         self._pending.clear()

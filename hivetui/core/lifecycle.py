@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from hivetui.core import beneath
-from hivetui.core.errors import ContainerError
+from hivetui.core import beneath, forwards
+from hivetui.core.egress import EgressProxy
+from hivetui.core.errors import ContainerError, HiveError
 from hivetui.core.events import AgentStarted, AgentStopped, EventHub, ManagerEvent, Progress
 from hivetui.core.paths import StatePaths, ensure_private_dir, write_private_file
 from hivetui.core.ports import Bind, ContainerBackend, ContainerSpec
@@ -21,6 +22,7 @@ from hivetui.core.registry import Agent, Flag, Registry
 from hivetui.core.repos import ConfigRepos
 from hivetui.core.runtimes import CLAUDE_BIN_ENV, CLAUDE_RUNTIME, resolve_claude_bin
 from hivetui.core.settings import AgentSettings
+from hivetui.core.tool_surface import MODEL_PATH
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +55,9 @@ class Lifecycle:
     """Drives a backend; every operation holds its flag for its whole duration."""
 
     def __init__(self, registry: Registry, backend: ContainerBackend, paths: StatePaths,
-                 hub: EventHub, notify: ManagerNotifier) -> None:
+                 hub: EventHub, notify: ManagerNotifier, egress: EgressProxy) -> None:
         self.registry = registry
+        self.egress = egress
         self.backend = backend
         self.paths = paths
         self.hub = hub
@@ -80,6 +83,8 @@ class Lifecycle:
         #: the credential broker as containers reach it ("" until it listens): the one
         #: place the container-side address is decided, handed over in bridge.json
         self.broker_url = ""
+        #: agents whose applied settings say ``network = "host"`` (as last read)
+        self._host_network: set[str] = set()
 
     # --- helpers ---------------------------------------------------------------
     async def settings_for(self, agent: Agent) -> AgentSettings:
@@ -112,6 +117,7 @@ class Lifecycle:
         state_dir = self.paths.agent_state(agent.name)
         state_dir.mkdir(parents=True, exist_ok=True)
         write_private_file(run_dir / "bridge.json", self._bridge_json())
+        await self._serve_network(agent.name, settings)
         write_private_file(run_dir / "agent.json", json.dumps({
             "name": agent.name, "role": agent.role, "runtime": agent.runtime,
             "settings": settings.model_dump(mode="json"), "harness": self.harness_settings,
@@ -145,8 +151,51 @@ class Lifecycle:
             self._bridge_known = asyncio.Event()
 
     def _bridge_json(self) -> str:
-        broker = {"broker": self.broker_url} if self.broker_url else {}
-        return json.dumps({"url": self.bridge_url, **broker})
+        """The model's endpoint as a private-network container reaches it (``url``: a
+        fixed forwarded port, the same for every core) and as a host-network one does
+        (``host_url``: this core's TCP address); the credential broker's likewise
+        (``broker``, ``broker_host_url``) once it listens."""
+        broker = {"broker": forwards.inside_url("broker"),
+                  "broker_host_url": self.broker_url} if self.broker_url else {}
+        return json.dumps({"url": forwards.inside_url("bridge") + MODEL_PATH,
+                           "host_url": self.bridge_url, **broker})
+
+    async def _serve_network(self, name: str, settings: AgentSettings) -> None:
+        """The agent's ``net/``: the core's shared sockets linked in, its egress proxy
+        listening with its allow list."""
+        forwards.net_dir(self.paths, name)
+        forwards.link_all(self.paths, [name])
+        self.egress.allow(name, settings.network_allow)
+        await self.egress.listen(name)
+        if settings.host_network:
+            self._host_network.add(name)
+        else:
+            self._host_network.discard(name)
+
+    def network_of(self, name: str) -> str:
+        """``host`` for an agent on the host's network (flagged), else ``private``."""
+        return "host" if name in self._host_network else "private"
+
+    async def serve_networks(self) -> None:
+        """Every registered agent's ``net/`` served (a core starting with containers that
+        outlived the previous one)."""
+        for agent in self.registry.all():
+            if not self.paths.agent_run(agent.name).is_dir():
+                continue
+            try:  # one agent's unreadable settings must not keep the others' network down
+                await self._serve_network(agent.name, await self.settings_for(agent))
+            except HiveError as exc:
+                log.error("%s: its network is not served (its egress refused) until its "
+                          "next start: %s", agent.name, exc)
+
+    def publish_socket(self, service: str) -> None:
+        """The core listens anew for the shared ``service`` (:mod:`hivetui.core.forwards`):
+        every agent's ``net/`` gets the new socket; running containers reach it at once."""
+        for agent in self.registry.all():
+            try:
+                forwards.link_all(self.paths, [agent.name], service)
+            except ContainerError as exc:
+                log.error("%s cannot reach the new %s socket: %s", agent.name, service, exc)
 
     def publish_bridge_url(self, url: str) -> None:
         """The bridge listens at ``url``: rewrite every agent's ``bridge.json`` that says
@@ -292,6 +341,8 @@ class Lifecycle:
             await self.registry.revoke_token(name)
             await self.registry.remove(name)
             self._settings.pop(name, None)
+            self.egress.forget(name)
+            self._host_network.discard(name)
         await self._notify(AgentStopped(agent=name, reason="destroyed"))
 
     async def rebuild(self, name: str) -> None:

@@ -58,6 +58,8 @@ def agent_view(hive: Hive, agent: Agent) -> AgentView:
         api_output_tokens_today=spent.output_tokens, spent_today_usd=round(spent.cost_usd, 6),
         budget_usd_per_day=hive.known_budget(agent.name),
         **_action(hive, agent),
+        network=hive.lifecycle.network_of(agent.name) if hive.lifecycle else "private",
+        egress_denied=hive.egress.denied[agent.name],
     )
 
 

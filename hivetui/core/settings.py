@@ -1,10 +1,18 @@
 """An agent's settings: what its config repo's ``settings.toml`` holds, checked by
-pydantic models (one per table) that refuse unknown keys and wrong types naming the key."""
+pydantic models (one per table) that refuse unknown keys and wrong types naming the key.
+
+Network: by default a container has a network namespace of its own (loopback only) and
+reaches the outside through the core's egress proxy, which lets through only
+``network.allow = ["host:port", …]``. ``network = "host"`` (the host's own network, no
+proxy, nothing denied) is an explicit exception the approval diff and the fleet flag.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import tomllib
+from typing import Any
 
 from pydantic import (
     BaseModel,
@@ -13,6 +21,7 @@ from pydantic import (
     StrictBool,
     StrictStr,
     ValidationError,
+    field_serializer,
     field_validator,
 )
 
@@ -30,6 +39,45 @@ DEFAULT_ALLOWED_TOOLS: tuple[str, ...] = (
     "Bash(git *)",
     "mcp__hive",
 )
+
+
+#: the only string value of ``network``: the host's own network (flagged wherever shown)
+HOST_NETWORK = "host"
+#: ``network.allow`` entries: a DNS name, an IPv4 address or a [bracketed] IPv6 address,
+#: then a port; nothing else (no wildcard, no scheme, no path)
+_ALLOW_ENTRY = re.compile(
+    r"^(?P<host>[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]"
+    r"{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]{2,45}\]):(?P<port>[0-9]{1,5})$")
+MAX_ALLOW_ENTRIES = 256
+
+
+def normalize_allow(entry: object) -> str:
+    """``host:port`` in the form the egress proxy compares (host lower-case); anything else
+    is a ``ValueError`` stating the rule."""
+    shown = repr(entry)[:80]
+    if not isinstance(entry, str) or len(entry) > 300:
+        raise ValueError(f"{shown} is not a \"host:port\" string")
+    match = _ALLOW_ENTRY.match(entry)
+    if match is None or not 1 <= int(match["port"]) <= 65535:
+        raise ValueError(f"{shown} must be \"host:port\" (a DNS name, IPv4 or [IPv6] address, "
+                         "and a port from 1 to 65535)")
+    return f"{match['host'].lower()}:{int(match['port'])}"
+
+
+class NetworkSettings(BaseModel):
+    """The ``network`` table (or ``network = "host"``, read as ``host = true``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: StrictBool = Field(False, description='the host\'s own network: network = "host"')
+    allow: tuple[StrictStr, ...] = Field(
+        (), max_length=MAX_ALLOW_ENTRIES,
+        description='"host:port" targets the egress proxy lets through')
+
+    @field_validator("allow")
+    @classmethod
+    def _host_ports(cls, allow: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(normalize_allow(entry) for entry in allow))
 
 
 class McpServerSpec(BaseModel):
@@ -67,6 +115,33 @@ class AgentSettings(BaseModel):
         None, ge=0, le=1_000_000, strict=True, allow_inf_nan=False,
         description="what the agent's API use may cost per UTC day, in US dollars, "
                     "reckoned by the core's credential broker; absent: no limit")
+    network: NetworkSettings = Field(
+        default_factory=NetworkSettings,
+        description='"host" or a table with allow = ["host:port", …]')
+
+    @field_validator("network", mode="before")
+    @classmethod
+    def _network_form(cls, value: object) -> object:
+        if value == HOST_NETWORK:
+            return {"host": True}
+        if isinstance(value, dict | NetworkSettings):
+            return value
+        raise ValueError('settings key network must be "host" or a table holding '
+                         'allow = ["host:port", …]')
+
+    @field_serializer("network")
+    def _network_as_written(self, network: NetworkSettings) -> Any:
+        return HOST_NETWORK if network.host else {"allow": list(network.allow)}
+
+    @property
+    def host_network(self) -> bool:
+        """The host's own network instead of a namespace of its own (flagged)."""
+        return self.network.host
+
+    @property
+    def network_allow(self) -> tuple[str, ...]:
+        """What the egress proxy lets through, as ``host:port``."""
+        return self.network.allow
 
     def with_model(self, model: str) -> AgentSettings:
         return self.model_copy(update={"model": validate_model(model)})
@@ -83,6 +158,10 @@ class AgentSettings(BaseModel):
         ]
         if self.budget_usd_per_day is not None:
             lines.append(f"budget_usd_per_day = {self.budget_usd_per_day!r}")
+        if self.host_network:
+            lines.append(f"network = {q(HOST_NETWORK)}")
+        elif self.network_allow:
+            lines.append("network.allow = [" + ", ".join(q(a) for a in self.network_allow) + "]")
         for spec in self.extra_mcp_servers:
             lines += ["", "[[mcp_servers]]", f"name = {q(spec.name)}",
                       f"command = {q(spec.command)}",

@@ -44,6 +44,10 @@ class AgentView(_Record):
     spent_today_usd: float = 0.0
     budget_usd_per_day: float | None = None
 
+    #: "private" (its own namespace, egress through the proxy) or "host" (settings.toml's
+    #: ``network = "host"``: the fleet flags it)
+    network: str = "private"
+    egress_denied: int = 0  # egress proxy refusals since this core started
     action: str = ""  # in a turn: what it does now ("Bash: pytest -q", "thinking…")
     action_since: float | None = None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -14,6 +15,7 @@ from typing import Any
 
 from hivetui.core.backoff import Backoff
 from hivetui.core.errors import HarnessError
+from hivetui.core.forwards import NET_ENV
 from hivetui.core.runtimes import CLAUDE_BIN_ENV
 from hivetui.core.tool_surface import harness_url, model_url
 from hivetui.harness.claude import ClaudeRuntime
@@ -29,7 +31,9 @@ DEFAULT_STATE_DIR = Path("/state")
 
 
 def read_bridge(run_dir: Path) -> tuple[str, str]:
-    """(url, token) from ``bridge.json`` and ``token`` in the run dir."""
+    """(url, token) from ``bridge.json`` and ``token`` in the run dir. A container on the
+    host's network (``HIVETUI_NET=host``) takes ``host_url``, the core's own address; any
+    other reaches the bridge at its fixed forwarded port (``url``)."""
     try:
         token = (run_dir / "token").read_text(encoding="utf-8").strip()
         data = json.loads((run_dir / "bridge.json").read_text(encoding="utf-8"))
@@ -38,21 +42,25 @@ def read_bridge(run_dir: Path) -> tuple[str, str]:
                            "bridge.json into the run dir before starting the harness") from exc
     except json.JSONDecodeError as exc:
         raise HarnessError(f"{run_dir / 'bridge.json'} is not valid JSON: {exc}") from exc
-    url = data.get("url") if isinstance(data, dict) else None
+    key = "host_url" if os.environ.get(NET_ENV) == "host" else "url"
+    url = data.get(key) if isinstance(data, dict) else None
     if not isinstance(url, str) or not url:
-        raise HarnessError(f"{run_dir / 'bridge.json'} needs a string 'url'")
+        raise HarnessError(f"{run_dir / 'bridge.json'} needs a string {key!r}")
     if not token:
         raise HarnessError(f"{run_dir / 'token'} is empty")
     return url, token
 
 
 def read_broker(run_dir: Path) -> str:
-    """The credential broker's address from ``bridge.json`` ("" when the core names none)."""
+    """The credential broker's address from ``bridge.json`` ("" when the core names none):
+    ``broker_host_url`` on the host's network (``HIVETUI_NET=host``), else ``broker``, its
+    fixed forwarded port."""
     try:
         data = json.loads((run_dir / "bridge.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return ""
-    url = data.get("broker") if isinstance(data, dict) else None
+    key = "broker_host_url" if os.environ.get(NET_ENV) == "host" else "broker"
+    url = data.get(key) if isinstance(data, dict) else None
     return url if isinstance(url, str) else ""
 
 

@@ -4,15 +4,19 @@ a message within 5 s of the new core serving."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
+from hivetui.containers.local import LocalBackend
 from hivetui.control.client import ControlClient
 from hivetui.core.hive import Hive
 from hivetui.core.tool_surface import harness_url
@@ -80,9 +84,67 @@ async def test_agents_answer_within_5s_of_a_restart(tmp_path: Path, how: int) ->
         await _stop_containers(state)
 
 
+_SQUAT = """
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(8)
+print("SQUATTING", flush=True)
+time.sleep(120)
+"""
+
+
+async def _squat_from_inside(state: Path, name: str, port: int) -> asyncio.subprocess.Process:
+    """A listener on 127.0.0.1:``port`` from inside ``name``'s container (the core is
+    down: a backend of its own re-adopts the container); returns once it listens."""
+    backend = LocalBackend(state / "containers")
+    await backend.open()
+    proc = await asyncio.create_subprocess_exec(
+        *backend.shell_argv(name), "-c", 'exec "$1" -c "$2" "$3"', "sh",
+        shutil.which("python3", path="/usr/bin:/bin") or "python3", _SQUAT, str(port),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True)
+    await backend.aclose()
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 30)
+    assert line == b"SQUATTING\n", line
+    return proc
+
+
+async def test_an_agent_cannot_squat_the_bridge_while_the_core_is_down(tmp_path: Path) -> None:
+    """The core is killed; w1 listens on the bridge's TCP port from inside its container.
+    That is w1's own loopback, not the host's: the restarted core listens on its port
+    again, no agent's bridge.json changes, and every agent answers through the real bridge
+    (with a shared network the squatter would hold the port and the core would move)."""
+    state = tmp_path / "state"
+    token = await _probe_token(state)
+    proc = serve(state)
+    squatter = None
+    try:
+        url = await wait_serving(proc, state)
+        await _spawn_workers(state)
+        assert set(await _answers(url, token, "before", 30.0)) == set(WORKERS)
+        told = {n: (state / "secrets" / n / "bridge.json").read_bytes() for n in WORKERS}
+        stop(proc, signal.SIGKILL)
+        squatter = await _squat_from_inside(state, "w1", int(urlsplit(url).port or 0))
+        proc = serve(state)
+        assert await wait_serving(proc, state) == url
+        assert {n: (state / "secrets" / n / "bridge.json").read_bytes()
+                for n in WORKERS} == told
+        assert set(await _answers(url, token, "after", 15.0)) == set(WORKERS)
+    finally:
+        if squatter is not None and squatter.returncode is None:
+            os.killpg(squatter.pid, signal.SIGKILL)
+            await squatter.wait()
+        stop(proc, signal.SIGTERM)
+        await _stop_containers(state)
+
+
 async def test_bridge_keeps_its_port_and_tells_agents_when_it_cannot(tmp_path: Path) -> None:
     """The port of the last run is reused; taken, another one is picked and every
-    agent's bridge.json says so."""
+    agent's bridge.json says so to host-network containers (``host_url``), while what a
+    private-network container is told (``url``, a forwarded port) stays the same."""
     state = tmp_path / "state"
     async with Hive(state) as hive:
         await hive.registry.create("w1", runtime="scripted:echo", model="m")
@@ -102,7 +164,8 @@ async def test_bridge_keeps_its_port_and_tells_agents_when_it_cannot(tmp_path: P
     finally:
         squatter.close()
     assert moved != first
-    assert json.loads((run_dir / "bridge.json").read_text())["url"] == moved
+    written = json.loads((run_dir / "bridge.json").read_text())
+    assert (written["url"], written["host_url"]) == ("http://127.0.0.1:7801/mcp", moved)
     assert (run_dir / "bridge.json").stat().st_uid == run_dir.stat().st_uid
 
 

@@ -485,3 +485,26 @@ async def test_configs_created_while_the_manager_runs_are_the_managers(env: Env)
     assert await hive.approvals.repos.proposed_head("walt")
     # the real state of an agent stays the core's (never the manager's to write)
     assert hive.paths.agent_state("walt").stat().st_uid != uid
+
+
+async def test_a_commit_to_the_hosts_network_is_flagged_in_its_approval(env: Env) -> None:
+    """``network = "host"`` is a settings change like any other in the diff, and the
+    approval's detail flags it; once applied, the agent's view says so (the fleet flags
+    it). A newly allowed egress target is named too."""
+    hive, backend = env
+    await spawn_worker(hive)
+    config = hive.paths.agent_config("alice")
+    settings = (config / "settings.toml").read_text()
+    allow = commit_change(config, {"settings.toml": settings
+                                   + 'network.allow = ["github.com:443"]\n'})
+    a = await hive.approvals.request_apply_commit("boss", "alice", allow)
+    assert a.detail.endswith("; egress newly allowed: github.com:443"), a.detail
+    host = commit_change(config, {"settings.toml": settings + 'network = "host"\n'})
+    b = await hive.approvals.request_apply_commit("boss", "alice", host)
+    assert '+network = "host"' in b.diff
+    assert '⚠ NETWORK = "host": the agent leaves its network namespace' in b.detail, b.detail
+    api = OperatorSession(hive, Operator("local:op"))
+    assert (await api.agent("alice")).network == "private"
+    await hive.approvals.approve(b.id, "local:op")
+    assert backend.specs["alice"].settings.host_network is True
+    assert (await api.agent("alice")).network == "host"

@@ -25,5 +25,6 @@ async def test_a_spawn_before_the_bridge_listens_waits_for_its_address(tmp_path:
         lifecycle.publish_bridge_url("http://127.0.0.1:4321/mcp")
         await asyncio.wait_for(spawning, 10)
         written = json.loads((hive.paths.agent_run("w1") / "bridge.json").read_text())
-        assert written == {"url": "http://127.0.0.1:4321/mcp"}
+        assert written == {"url": "http://127.0.0.1:7801/mcp",
+                           "host_url": "http://127.0.0.1:4321/mcp"}
         assert "w1" in backend.live

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import re
 import shutil
 import signal
 import site
+import socket
 import subprocess
 import sys
 import tempfile
@@ -57,10 +59,16 @@ def container_pid(backend: LocalBackend, name: str) -> int:
 
 
 def main_process(backend: LocalBackend, name: str) -> int:
-    """Host pid of the container's first process (pid 2 inside: child of our init)."""
-    kids = procinfo.children(container_pid(backend, name))
-    assert len(kids) == 1, kids
-    return kids[0]
+    """Host pid of the container's first process: the child of our init that leads a
+    session of its own (its other child, the forwarder of a private network, does not)."""
+    init = container_pid(backend, name)
+    deadline = time.monotonic() + 5.0
+    while True:
+        kids = [k for k in procinfo.children(init) if os.getsid(k) == k]
+        if len(kids) == 1 or time.monotonic() > deadline:
+            assert len(kids) == 1, kids
+            return kids[0]
+        time.sleep(0.02)
 
 
 @pytest.fixture(params=TOOLS)
@@ -181,6 +189,62 @@ async def test_the_host_beyond_the_system_and_the_install_is_out_of_sight(env: E
     assert not any(str(base) == p or str(base).startswith(p + "/") for p in installs)
 
 
+_NET_PROBE = r"""
+import json, socket, sys
+out = {}
+c = socket.create_connection(("127.0.0.1", 7801), timeout=5)
+c.sendall(b"ping")
+c.shutdown(socket.SHUT_WR)
+out["forwarded"] = c.recv(100).decode()
+s = socket.socket()
+s.settimeout(3)
+out["host_loopback"] = str(s.connect_ex(("127.0.0.1", int(sys.argv[1]))))
+out["interfaces"] = [name for _, name in socket.if_nameindex()]
+with open("/proc/self/mountinfo") as fh:
+    out["mountinfo"] = fh.read()
+print("NET " + json.dumps(out))
+"""
+
+
+async def test_own_network_forwarded_services_and_an_overlaid_state(env: Env) -> None:
+    """Loopback only; 127.0.0.1:7801 inside reaches the unix socket the core puts in the
+    run dir's net/; a listener on the host's loopback is not there; /state is an overlay
+    that names no host path (with either tool, so with unshare's own loopback set-up)."""
+    backend, base = env
+    spec = make_spec(base, "net", SLEEP)
+    (spec.run_dir / "net").mkdir()
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"core got " + await reader.read())
+        await writer.drain()
+        writer.close()
+
+    core = await asyncio.start_unix_server(answer, path=str(spec.run_dir / "net" / "bridge.sock"))
+    os.chmod(spec.run_dir / "net" / "bridge.sock", 0o666)
+    listener = socket.create_server(("127.0.0.1", 0))
+    try:
+        await backend.create(spec)
+        await backend.start("net")
+        proc = await asyncio.create_subprocess_exec(
+            *backend.shell_argv("net"), "-c", 'exec python3 -c "$1" "$2"', "sh", _NET_PROBE,
+            str(listener.getsockname()[1]), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        out = (await asyncio.wait_for(proc.communicate(), 30))[0].decode()
+    finally:
+        listener.close()
+        core.close()
+    line = next((x for x in out.splitlines() if x.startswith("NET ")), None)
+    assert line is not None, out
+    got = json.loads(line[4:])
+    assert got["forwarded"] == "core got ping"
+    assert got["host_loopback"] == str(errno.ECONNREFUSED)
+    assert got["interfaces"] == ["lo"]
+    state = str(spec.state_dir.resolve())
+    assert state not in got["mountinfo"]
+    mounts = {x.split()[4]: x.split(" - ")[1].split()[0] for x in got["mountinfo"].splitlines()}
+    assert mounts["/state"] == "overlay"
+    assert "/run/hive-state" not in mounts  # init's staging is gone before the agent runs
+
+
 async def test_log_has_timestamped_lines(env: Env) -> None:
     backend, base = env
     spec = await started(backend, base, "log", "echo hello; echo oops >&2; " + SLEEP)
@@ -195,15 +259,23 @@ async def test_log_has_timestamped_lines(env: Env) -> None:
 
 async def test_follow_logs_yields_new_lines(env: Env) -> None:
     backend, base = env
-    spec = await started(backend, base, "fol",
-                         "while [ ! -e /state/go ]; do sleep 0.05; done; echo after-go; " + SLEEP)
+    # the go-ahead comes through the run dir: /state is an overlay, which sees what the
+    # host adds under it only from its next start
+    spec = await started(backend, base, "fol", "while [ ! -e /run/hive/go ]; do sleep 0.05; "
+                         "done; echo after-go; " + SLEEP)
     follower = backend.follow_logs("fol")
     nxt = asyncio.ensure_future(anext(follower))
     await asyncio.sleep(0.2)
-    (spec.state_dir / "go").write_text("")
+    (spec.run_dir / "go").write_text("")
     line = await asyncio.wait_for(nxt, 3)
     assert line.endswith(" after-go")
     await follower.aclose()  # type: ignore[attr-defined]
+
+
+#: a crash is reported within this: the pidfd wakes the core at once; the kernel's tearing
+#: down of the container's own network namespace takes a few tenths of a second (measured
+#: 0.2 s more than with the host's network on an idle machine)
+CRASH_SEEN_S = 1.0
 
 
 async def next_exit(exits: AsyncIterator[ContainerExit], timeout: float) -> ContainerExit:
@@ -217,10 +289,10 @@ async def test_killed_process_yields_one_exit_at_once(env: Env) -> None:
     victim = main_process(backend, "kill")
     t0 = time.monotonic()
     os.kill(victim, signal.SIGKILL)
-    ex = await next_exit(exits, 0.5)
+    ex = await next_exit(exits, CRASH_SEEN_S)
     latency = time.monotonic() - t0
     assert ex == ContainerExit("kill", -signal.SIGKILL, requested=False)
-    assert latency < 0.5
+    assert latency < CRASH_SEEN_S
     assert "kill" not in await backend.running()
     with pytest.raises(TimeoutError):
         await next_exit(exits, 0.3)  # exactly one
@@ -262,7 +334,7 @@ async def test_new_instance_readopts_running_container(env: Env) -> None:
         exits = second.exits()
         victim = main_process(second, "adopt")
         os.kill(victim, signal.SIGKILL)
-        ex = await next_exit(exits, 0.5)
+        ex = await next_exit(exits, CRASH_SEEN_S)
         assert ex.name == "adopt" and not ex.requested
         await second.start("adopt")
         await second.stop("adopt")

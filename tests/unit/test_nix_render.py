@@ -20,7 +20,7 @@ from hivetui.containers.nix_render import (
 )
 from hivetui.core.errors import ContainerError, NameError_
 from hivetui.core.ports import Bind
-from hivetui.core.settings import AgentSettings, McpServerSpec
+from hivetui.core.settings import AgentSettings, McpServerSpec, NetworkSettings
 from tests.unit.test_nix_support import (
     nix_eval_json,
     nix_instantiate,
@@ -173,7 +173,9 @@ def _eval_flake(tmp_path: Path, s: AgentSettings, **kw: Any) -> Any:
               {{ hive.agent = {{ harnessArgs = [ ]; }}
                               // (builtins.elemAt modules 1).hive.agent; }};
         }}; }};
-        hivetui = {{ packages.x86_64-linux.hivetui = stub.pkg "hivetui"; }};
+        python = stub.pkg "python3" // {{ sitePackages = "lib/python3/site-packages"; }};
+        hivetui = {{ packages.x86_64-linux.hivetui =
+                       stub.pkg "hivetui" // {{ passthru.python = python; }}; }};
         out = (import {flake}).outputs {{ self = out; inherit nixpkgs hivetui; }};
         sys = out.nixosConfigurations."h-alice";
         svc = sys.config.systemd.services.hivetui-harness;
@@ -191,6 +193,7 @@ def _eval_flake(tmp_path: Path, s: AgentSettings, **kw: Any) -> Any:
         unit = svc.unitConfig;
         env = svc.environment;
         firewall = sys.config.networking.firewall.enable;
+        forward = sys.config.systemd.services.hivetui-forward or null;
         isContainer = sys.config.boot.isContainer;
       }}""")
 
@@ -220,6 +223,35 @@ def test_evaluated_flake_gives_back_the_settings(tmp_path: Path) -> None:
     assert out["env"]["HIVETUI_AGENT"] == "alice"
     assert out["env"]["HIVETUI_AGENT_JSON"] == "/etc/hivetui/agent.json"
     assert out["firewall"] is False and out["isContainer"] is True
+
+
+def test_a_private_network_is_rendered_with_its_forwarder_and_proxy(tmp_path: Path) -> None:
+    """The default: PRIVATE_NETWORK=1 (loopback only), a forwarder service for every
+    forwarded port, the proxy variables for the harness, the allow list in agent.json."""
+    s = AgentSettings(runtime="scripted:echo", network=NetworkSettings(allow=("github.com:443",)))
+    assert "privateNetwork = true;" in _render(tmp_path, s)
+    out = _eval_flake(tmp_path, s)
+    assert out["nspawn"]["PRIVATE_NETWORK"] == "1"
+    assert out["agentJson"]["settings"]["network"] == {"allow": ["github.com:443"]}
+    assert out["env"]["HIVETUI_NET"] == "private"
+    assert out["env"]["HTTPS_PROXY"] == out["env"]["http_proxy"] == "http://127.0.0.1:7803"
+    assert out["env"]["NO_PROXY"] == "127.0.0.1,localhost"
+    argv = parse_systemd_exec(out["forward"]["serviceConfig"]["ExecStart"])
+    assert argv == ["/nix/store/stub-python3/bin/python3", "-m", "hivetui.containers.forward",
+                        "7801=/run/hive/net/bridge.sock", "7802=/run/hive/net/broker.sock",
+                        "7803=/run/hive/net/proxy.sock"]
+    assert out["forward"]["before"] == ["hivetui-harness.service"]
+
+
+def test_host_network_is_rendered_without_forwarder_or_proxy(tmp_path: Path) -> None:
+    s = AgentSettings(runtime="scripted:echo", network="host")
+    assert "privateNetwork = false;" in _render(tmp_path, s)
+    out = _eval_flake(tmp_path, s)
+    assert out["nspawn"]["PRIVATE_NETWORK"] == "0"
+    assert out["agentJson"]["settings"]["network"] == "host"
+    assert out["env"]["HIVETUI_NET"] == "host"
+    assert "HTTPS_PROXY" not in out["env"]
+    assert not out["forward"]
 
 
 def test_evaluated_flake_without_private_users_or_claude(tmp_path: Path) -> None:
@@ -274,7 +306,9 @@ def test_the_agents_own_agent_nix_is_a_module_of_its_container(tmp_path: Path) -
         stub = import {stub};
         nixpkgs = stub.nixpkgs // {{ lib = stub.lib // {{
           nixosSystem = {{ system, modules }}: modules; }}; }};
-        hivetui = {{ packages.x86_64-linux.hivetui = stub.pkg "hivetui"; }};
+        python = stub.pkg "python3" // {{ sitePackages = "lib/python3/site-packages"; }};
+        hivetui = {{ packages.x86_64-linux.hivetui =
+                       stub.pkg "hivetui" // {{ passthru.python = python; }}; }};
         out = (import {flake}).outputs {{ self = out; inherit nixpkgs hivetui; }};
         modules = out.nixosConfigurations."h-alice";
         own = stub.evalModule (builtins.elemAt modules 2) {{ }};

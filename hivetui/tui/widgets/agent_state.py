@@ -71,6 +71,12 @@ def marker(view: AgentView) -> Marker | None:
     return None
 
 
+def network_marker(view: AgentView) -> Marker | None:
+    """The flag of an agent on the host's network (settings.toml ``network = "host"``):
+    nothing of the hive's network isolation applies to it."""
+    return Marker("⚠", "HOST", "error") if view.network == "host" else None
+
+
 def attention_rank(view: AgentView) -> int:
     return _RANK.get(badge(view).word, 8)
 

@@ -66,6 +66,18 @@ class AgentInfoPanel(Static):
         if self.view is not None:
             self.update(self._table(self.view))
 
+    def _network(self, view: AgentView) -> Text | None:
+        """What stands out about the agent's network (nothing for the default, a private
+        network nothing was refused on)."""
+        if view.network == "host":
+            return Text("host's own network (settings.toml network = \"host\"): not "
+                        "isolated", self.get_component_rich_style("info--error", partial=True))
+        if not view.egress_denied:
+            return None
+        return Text(f"{view.egress_denied} egress attempt(s) denied since the core started "
+                    "(not in its network.allow; ctl stats NAME --key egress_denied)",
+                    self.get_component_rich_style("info--attention", partial=True))
+
     def _table(self, view: AgentView) -> Table:
         now = self.clock()
         key = self.get_component_rich_style("info--key", partial=True)
@@ -99,6 +111,9 @@ class AgentInfoPanel(Static):
                           f"${self.cost['cost_per_turn_usd']:.4f}")
         if view.flags:
             table.add_row("operation", Text(", ".join(view.flags)), "", "")
+        network = self._network(view)
+        if network is not None:
+            table.add_row("network", network, "", "")
         if view.dead_letters:
             dead = self.get_component_rich_style("info--error", partial=True)
             table.add_row("dead", Text(f"{view.dead_letters} message(s) set aside after "

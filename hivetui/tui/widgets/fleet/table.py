@@ -27,7 +27,14 @@ from textual.strip import Strip
 
 from hivetui.core.views import AgentView
 from hivetui.core.visible import visible_line
-from hivetui.tui.widgets.agent_state import ago, attention_rank, badge, marker, model_chip
+from hivetui.tui.widgets.agent_state import (
+    ago,
+    attention_rank,
+    badge,
+    marker,
+    model_chip,
+    network_marker,
+)
 
 SPARK_WIDTH = 9
 MODEL_WIDTH = 11
@@ -217,9 +224,11 @@ class FleetTable(ScrollView, can_focus=True):
     # --- cells ---------------------------------------------------------------------
     def cells(self, view: AgentView) -> Row:
         b = badge(view)
-        mark = marker(view)
+        mark = marker(view) or network_marker(view)
         override = "*" if view.model_override else ""
         detail = self.detail_text(view, self.clock())
+        if view.network == "host":  # shown even when another marker takes the column
+            detail = "host network · " + detail
         return (
             (f"{mark.glyph} {mark.word}", f"fleet--mark-{mark.tone}") if mark else ("", ""),
             (view.name, "fleet--manager" if view.role == "manager" else ""),
