@@ -27,7 +27,8 @@ def _as_value_error(check: Callable[[object], str]) -> Callable[[object], str]:
     return validate
 
 
-RuntimeName = Annotated[str, BeforeValidator(_as_value_error(validate_runtime)),
-                        Field(pattern=f"^(?:{RUNTIME_PATTERN})$")]
-ModelName = Annotated[str, BeforeValidator(_as_value_error(validate_model)),
-                      Field(pattern=f"^{MODEL_PATTERN}$")]
+# the pattern first: pydantic's schema keeps a constraint written before a validator
+RuntimeName = Annotated[str, Field(pattern=f"^(?:{RUNTIME_PATTERN})$"),
+                        BeforeValidator(_as_value_error(validate_runtime))]
+ModelName = Annotated[str, Field(pattern=f"^{MODEL_PATTERN}$"),
+                      BeforeValidator(_as_value_error(validate_model))]
