@@ -1,62 +1,239 @@
-"""The `hivetui` command line. Logging goes to a file: stdout belongs to the TUI."""
+"""The `hivetui` command line, on click: the root group, its commands, and :func:`main`
+(errors to exit codes). Logging goes to a file: stdout belongs to the TUI.
+
+Click, not argparse: a flag of the group is parsed before the subcommand into the group's
+own context, so a common flag cannot be silently overwritten by a subcommand's default
+(the argparse bug this replaced); click also brings shell completion and per-command help.
+The common flags, their "any position" rule and the exit codes are :mod:`hivetui.cli_flags`.
+
+Imports stay lazy: ``attach`` and ``ctl`` (every SSH session runs one) never import the
+MCP bridge or its web stack (tests/unit/test_startup_imports.py).
+"""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
-from hivetui.core.config import HiveConfig, LogsConfig, default_state_dir, load_config
-from hivetui.core.errors import HiveError, StoreError
+import click
+
+from hivetui.cli_flags import (
+    COMMON_OPTIONS,
+    CORE_FLAGS,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    Common,
+    FlagsGroup,
+    common,
+    common_options,
+    refuse_foreign,
+)
+from hivetui.core.bounded import clipped
+from hivetui.core.config import HiveConfig, LogsConfig, load_config
+from hivetui.core.errors import ConfigError, HiveError
 from hivetui.core.paths import StatePaths
+from hivetui.core.visible import visible
+from hivetui.ctl import ctl
 
-log = logging.getLogger("hivetui")
+#: how much of a usage error is shown (it may repeat an argument of any length)
+USAGE_ERROR_CHARS = 300
+
+ENVIRONMENT = """\b
+Environment:
+  XDG_STATE_HOME     the state directory is $XDG_STATE_HOME/hivetui
+                     (default ~/.local/state/hivetui)
+  XDG_CONFIG_HOME    the config file is $XDG_CONFIG_HOME/hivetui/config.toml
+                     (default ~/.config/hivetui/config.toml; a relative XDG
+                     directory is ignored, as the XDG spec says)
+  HIVETUI_<SECTION>__<KEY>
+                     any config key, over the file, under the same rules:
+                     HIVETUI_BUS__MAX_RECV_BATCH=50, HIVETUI_SSH__READ_ONLY='["bob"]';
+                     top-level keys as HIVETUI_BACKEND
+  NO_COLOR           any value: the TUI draws without colour (passed through SSH
+                     sessions when the client sends it)
+  ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN
+                     the core's credential for real agents when anthropic.key_file
+                     is unset; it never enters a container
+  HIVETUI_FLAKE      the flake the nixos backend builds containers from
+                     (default: the source tree's nix/)
+  HIVETUI_SOCKET, HIVETUI_SESSION_TOKEN
+                     set by `serve --ssh` for each session's program: the control
+                     socket and the session's operator (attach and ctl present the
+                     token); the server's own values never reach a session
+
+\b
+Exit codes: 0 ok, 1 refused by the hive, 2 usage or config error, 130 interrupted."""
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--state-dir", type=Path, default=None,
-                   help="state directory (default $XDG_STATE_HOME/hivetui)")
-    p.add_argument("--config", type=Path, default=None,
-                   help="config file (default $XDG_CONFIG_HOME/hivetui/config.toml)")
-    p.add_argument("--backend", choices=["local", "nixos"], default=None,
-                   help="container backend (default: from config, else local)")
-    p.add_argument("--socket", type=Path, default=None,
-                   help="control socket (default <state-dir>/run/control.sock)")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+@click.group(cls=FlagsGroup, invoke_without_command=True, epilog=ENVIRONMENT,
+             context_settings={"help_option_names": ["-h", "--help"]})
+@common_options(*COMMON_OPTIONS)
+@click.version_option(package_name="hivetui", prog_name="hivetui",
+                      message="%(prog)s %(version)s")
+@click.pass_context
+def cli(ctx: click.Context) -> int | None:
+    """Run a hive of coding agents from a terminal UI.
+
+    Without a subcommand: the TUI with an embedded core on the state directory.
+    Common flags work before or after the subcommand; each command takes only the
+    ones it acts on (see COMMAND --help).
+
+    \b
+    Example:
+      hivetui --state-dir ~/hive
+    """
+    if ctx.invoked_subcommand is not None:
+        return None
+    refuse_foreign(ctx, "hivetui", CORE_FLAGS)
+    flags = common(ctx)
+    config = flags.load_config()
+    setup_logging(StatePaths(flags.resolved_state_dir), flags.verbose, logs=config.logs)
+    from hivetui.tui.run import run_embedded
+
+    return asyncio.run(run_embedded(flags.resolved_state_dir, config, socket=flags.socket))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hivetui", description="Run a hive of coding agents.")
-    _common(parser)
-    sub = parser.add_subparsers(dest="command")
+@cli.command()
+@common_options("state_dir", "config", "backend", "verbose")
+@click.option("--headless", is_flag=True,
+              help="run the scenario without the UI and print its events")
+@click.pass_context
+def demo(ctx: click.Context, headless: bool) -> int:
+    """A throwaway hive of scripted agents (no API key, no NixOS).
 
-    demo = sub.add_parser("demo", help="a throwaway hive with scripted agents")
-    _common(demo)
-    demo.add_argument("--headless", action="store_true",
-                      help="run the scenario without the UI and print its events")
+    The state directory is a temporary one unless --state-dir names one (then it is kept).
 
-    serve = sub.add_parser("serve", help="the core without a UI")
-    _common(serve)
-    serve.add_argument("--ssh", metavar="HOST:PORT", default=None, help="serve the TUI over SSH")
-    serve.add_argument("--authorized-keys", type=Path, default=None,
-                       help="OpenSSH authorized_keys file for --ssh")
+    \b
+    Example:
+      hivetui demo --headless
+    """
+    from hivetui.demo import run_demo
 
-    attach = sub.add_parser("attach", help="the TUI against a running core")
-    _common(attach)
+    flags = common(ctx)
+    return run_demo(flags.state_dir, load_config(flags.config), backend=flags.backend,
+                    verbose=flags.verbose, headless=headless)
 
-    harness = sub.add_parser("harness", help="the loop inside a container (not for people)")
-    harness.add_argument("--run-dir", type=Path, default=Path("/run/hive"))
-    harness.add_argument("--state-dir", type=Path, default=Path("/state"))
 
-    from hivetui.ctl import add_ctl_parser
+@cli.command()
+@common_options(*CORE_FLAGS)
+@click.option("--ssh", metavar="HOST:PORT", default=None, help="serve the TUI over SSH")
+@click.option("--authorized-keys", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, metavar="FILE", help="OpenSSH authorized_keys file for --ssh")
+@click.pass_context
+def serve(ctx: click.Context, ssh: str | None, authorized_keys: Path | None) -> int:
+    """The core without a UI: control socket, MCP bridge, SSH.
 
-    add_ctl_parser(sub, _common)
-    return parser
+    SIGTERM stops it cleanly (exit 0); SIGINT too, with exit 130.
+
+    \b
+    Example:
+      hivetui serve --ssh 0.0.0.0:2222 --authorized-keys ~/.ssh/authorized_keys
+    """
+    flags = common(ctx)
+    config = flags.load_config()
+    if ssh:
+        config.ssh.listen = ssh
+    if authorized_keys:
+        config.ssh.authorized_keys = str(authorized_keys)
+    setup_logging(StatePaths(flags.resolved_state_dir), flags.verbose, to_stderr=True,
+                  logs=config.logs)
+    return asyncio.run(_serve(flags, config))
+
+
+async def _serve(flags: Common, config: HiveConfig) -> int:
+    from hivetui.node import HiveNode
+
+    stopped_by: list[signal.Signals] = []
+    stop = asyncio.Event()
+
+    def stop_on(sig: signal.Signals) -> None:
+        stopped_by.append(sig)
+        stop.set()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop_on, sig)
+    async with HiveNode(flags.resolved_state_dir, config, socket=flags.socket) as node:
+        print(f"hivetui: serving {flags.resolved_state_dir}", flush=True)
+        print(f"  control socket: {node.control.path}", flush=True)
+        print(f"  MCP bridge:     {node.bridge.url}", flush=True)
+        if config.ssh.listen:
+            from hivetui.node_ssh import start_ssh
+
+            ssh = await start_ssh(node)
+            print(f"  SSH:            {config.ssh.listen} (host key {ssh.fingerprint})",
+                  flush=True)
+        await stop.wait()
+        print("hivetui: shutting down", flush=True)
+    return EXIT_INTERRUPTED if stopped_by[:1] == [signal.SIGINT] else EXIT_OK
+
+
+@cli.command()
+@common_options("state_dir", "config", "socket", "verbose", "timeout")
+@click.pass_context
+def attach(ctx: click.Context) -> int:
+    """The TUI attached to a running core through its control socket.
+
+    --config is read for control.timeout_s only (the core has its own config).
+
+    \b
+    Example:
+      hivetui attach --socket /var/lib/hivetui/run/control.sock
+    """
+    flags = common(ctx)
+    timeout_s = flags.control_timeout()
+    setup_logging(StatePaths(flags.resolved_state_dir), flags.verbose)
+    from hivetui.tui.run import run_attached
+
+    return asyncio.run(run_attached(flags.control_socket, timeout_s))
+
+
+@cli.command(hidden=True)
+@click.option("--run-dir", type=click.Path(path_type=Path), default=Path("/run/hive"),
+              help="the agent's run directory (bridge URL and token)")
+@click.option("--state-dir", "agent_state_dir", type=click.Path(path_type=Path),
+              default=Path("/state"), help="the agent's own state directory")
+def harness(run_dir: Path, agent_state_dir: Path) -> int:
+    """The loop inside a container (not for people).
+
+    \b
+    Example:
+      hivetui harness --run-dir /run/hive --state-dir /state
+    """
+    from hivetui.harness.main import main as harness_main
+
+    return harness_main(run_dir, agent_state_dir)
+
+
+SHELLS = ("bash", "zsh", "fish")
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(SHELLS))
+def completion(shell: str) -> None:
+    """Print the shell completion script for SHELL.
+
+    \b
+    Example:
+      hivetui completion fish > ~/.config/fish/completions/hivetui.fish
+      eval "$(hivetui completion bash)"      # in ~/.bashrc
+    """
+    from click.shell_completion import get_completion_class
+
+    completer = get_completion_class(shell)
+    assert completer is not None  # SHELLS are click's own
+    click.echo(completer(cli, {}, "hivetui", "_HIVETUI_COMPLETE").source())
+
+
+cli.add_command(ctl)
 
 
 def setup_logging(paths: StatePaths | None, verbose: bool, to_stderr: bool = False,
@@ -79,85 +256,51 @@ def setup_logging(paths: StatePaths | None, verbose: bool, to_stderr: bool = Fal
     root.addHandler(handler)
     if to_stderr and paths is not None:
         err = logging.StreamHandler(sys.stderr)
-        err.setLevel(logging.WARNING)
+        err.setLevel(logging.DEBUG if verbose else logging.WARNING)
         err.setFormatter(fmt)
         root.addHandler(err)
     for noisy in ("httpx", "httpx2", "httpcore", "mcp", "uvicorn", "asyncssh", "aiosqlite"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def resolve(args: argparse.Namespace) -> tuple[HiveConfig, Path]:
-    config = load_config(args.config)
-    if getattr(args, "backend", None):
-        config.backend = args.backend
-    state_dir = args.state_dir or default_state_dir()
-    return config, state_dir
+def _usage_error(flags: Common, exc: click.UsageError) -> int:
+    """Report a usage error: the usage line and the reason (bounded and shown, never
+    interpreted, as it may repeat what was typed), or one JSON object with --json."""
+    reason = visible(clipped(exc.format_message(), USAGE_ERROR_CHARS))
+    if flags.json:
+        return flags.report("Usage error", reason, EXIT_USAGE)
+    if exc.ctx is not None:
+        print(f"{exc.ctx.get_usage()}\nTry '{exc.ctx.command_path} --help' for help.\n",
+              file=sys.stderr)
+    print(f"Error: {reason}", file=sys.stderr)
+    return EXIT_USAGE
 
 
-async def _serve(args: argparse.Namespace) -> int:
-    from hivetui.node import HiveNode
-
-    config, state_dir = resolve(args)
-    if args.ssh:
-        config.ssh.listen = args.ssh
-    if args.authorized_keys:
-        config.ssh.authorized_keys = str(args.authorized_keys)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with HiveNode(state_dir, config, socket=args.socket) as node:
-        print(f"hivetui: serving {state_dir}", flush=True)
-        print(f"  control socket: {node.control.path}", flush=True)
-        print(f"  MCP bridge:     {node.bridge.url}", flush=True)
-        if config.ssh.listen:
-            from hivetui.node_ssh import start_ssh
-
-            ssh = await start_ssh(node)
-            print(f"  SSH:            {config.ssh.listen} (host key {ssh.fingerprint})",
-                  flush=True)
-        await stop.wait()
-        print("hivetui: shutting down", flush=True)
-    return 0
+def _json_requested(argv: Sequence[str]) -> bool:
+    """--json among the options (before a ``--``), for errors found while parsing."""
+    options = argv[:list(argv).index("--")] if "--" in argv else argv
+    return "--json" in options
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    command = args.command
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    flags = Common()
     try:
-        if command == "harness":
-            from hivetui.harness.main import main as harness_main
-
-            return harness_main(args.run_dir, args.state_dir)
-        if command == "ctl":
-            setup_logging(None, args.verbose)
-            from hivetui.ctl import run_ctl
-
-            return asyncio.run(run_ctl(args))
-        if command == "demo":
-            from hivetui.demo import run_demo
-
-            return run_demo(args)
-        config, state_dir = resolve(args)
-        setup_logging(StatePaths(state_dir), args.verbose, to_stderr=command == "serve",
-                      logs=config.logs)
-        if command == "serve":
-            return asyncio.run(_serve(args))
-        from hivetui.tui.run import run_attached, run_embedded
-
-        if command == "attach":
-            socket = args.socket or StatePaths(state_dir).control_socket
-            return asyncio.run(run_attached(socket, config.control.timeout_s))
-        return asyncio.run(run_embedded(state_dir, config, socket=args.socket))
-    except StoreError as exc:  # the hive refuses to start on its store
-        print(f"hivetui: {exc.title}: {exc.message}", file=sys.stderr)
-        return 1
-    except HiveError as exc:
-        print(f"hivetui: {exc.title}: {exc.message}", file=sys.stderr)
-        return 2
+        result = cli.main(args, prog_name="hivetui", standalone_mode=False, obj=flags)
+    except click.UsageError as exc:
+        flags.json = flags.json or _json_requested(args)
+        return _usage_error(flags, exc)
+    except click.ClickException as exc:
+        return flags.report("Error", exc.format_message(), exc.exit_code)
+    except click.Abort:  # click's name for KeyboardInterrupt (and EOF on a prompt)
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+    except ConfigError as exc:
+        return flags.report(exc.title, exc.message, EXIT_USAGE)
+    except HiveError as exc:  # refused: by the store at start, or by a running core
+        return flags.report(exc.title, exc.message, EXIT_REFUSED)
+    return result if isinstance(result, int) else EXIT_OK
 
 
 if __name__ == "__main__":

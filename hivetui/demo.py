@@ -9,7 +9,6 @@ recovery have been seen.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import logging
@@ -20,7 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from hivetui.core.config import HiveConfig, load_config
+from hivetui.core.config import Backend, HiveConfig
 from hivetui.core.events import (
     AgentStarted,
     ApprovalRequested,
@@ -62,6 +61,7 @@ class DemoScenario:
         self.approval_seen = asyncio.Event()
         self.question_seen = asyncio.Event()
         self.echo_seen = asyncio.Event()
+        self.crasher_answered = asyncio.Event()
 
     def _narrate(self, text: str) -> None:
         self.api.hive.hub.publish(Notification(level="info", title="demo", text=text))
@@ -73,6 +73,9 @@ class DemoScenario:
             if isinstance(ev, MessageSent) and ev.recipient == "operator" and \
                     ev.sender == ECHO:
                 self.echo_seen.set()
+            elif isinstance(ev, MessageSent) and ev.recipient == "operator" and \
+                    ev.sender == CRASHER:
+                self.crasher_answered.set()
             elif isinstance(ev, ApprovalRequested):
                 self.approval_seen.set()
                 if self.auto:  # else the operator's own alert says how to approve it
@@ -106,9 +109,11 @@ class DemoScenario:
         await asyncio.sleep(pace)
         self._narrate("w2 is a worker that crashes after two turns: crash_watch tells the "
                       "manager, which restarts it — watch the fleet")
+        # one task per turn: sent together, both could land in one turn and w2 never crash
         for i in range(2):
+            self.crasher_answered.clear()
             await self.api.send(CRASHER, f"task {i + 1} for w2")
-            await asyncio.sleep(pace / 2)
+            await asyncio.wait_for(self.crasher_answered.wait(), 30)
         await asyncio.wait_for(self.crashed.wait(), 30)
         await asyncio.wait_for(self.recovered.wait(), 30)
         self._narrate("w2 is back: the demo scenario is complete; explore freely")
@@ -154,17 +159,18 @@ async def _print_events(api: OperatorSession, out: Callable[[str], None]) -> Non
         out(_line(ev))
 
 
-def run_demo(args: argparse.Namespace) -> int:
+def run_demo(state_dir: Path | None, config: HiveConfig, *, backend: Backend | None,
+             verbose: bool, headless: bool) -> int:
+    """`hivetui demo`: on ``state_dir`` (kept), else on a temporary one (removed)."""
     from hivetui.cli import setup_logging
 
-    config = load_config(args.config)
-    config.backend = args.backend or "local"
+    config.backend = backend or "local"
     config.crash_watch.interval_s = 2.0
-    keep = args.state_dir is not None
-    state_dir = args.state_dir or Path(tempfile.mkdtemp(prefix="hivetui-demo-"))
-    setup_logging(StatePaths(state_dir), args.verbose, logs=config.logs)
+    keep = state_dir is not None
+    state_dir = state_dir or Path(tempfile.mkdtemp(prefix="hivetui-demo-"))
+    setup_logging(StatePaths(state_dir), verbose, logs=config.logs)
     try:
-        if args.headless:
+        if headless:
             def out(line: str) -> None:
                 print(line, flush=True)
 

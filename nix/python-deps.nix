@@ -2,6 +2,7 @@
 # package set. One list, used by the package and by the dev shell; it mirrors
 # `[project.dependencies]` in ../pyproject.toml.
 ps: with ps; [
+  click
   textual
   asyncssh
   aiosqlite

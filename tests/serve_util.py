@@ -15,14 +15,16 @@ from pathlib import Path
 READY_PREFIX = "  MCP bridge:"
 
 
-def serve(state: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    """``hivetui serve`` on ``state``, with no user config and stdout piped (readiness)."""
+def serve(state: Path, extra_env: dict[str, str] | None = None,
+          flags: tuple[str, ...] = ()) -> subprocess.Popen[str]:
+    """``hivetui [FLAGS] serve`` on ``state``, with no user config and stdout piped
+    (readiness)."""
     env = {**os.environ, "XDG_CONFIG_HOME": str(state.parent / "noconfig"),
            **(extra_env or {})}
     # stderr (the core's log) to a file: a pipe nobody reads would block the core
     with open(stderr_file(state), "a", encoding="utf-8") as err:
         return subprocess.Popen(
-            [sys.executable, "-m", "hivetui", "serve", "--state-dir", str(state)],
+            [sys.executable, "-m", "hivetui", *flags, "serve", "--state-dir", str(state)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
 
 

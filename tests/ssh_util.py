@@ -65,7 +65,7 @@ async def running_server(tmp: Path, keys_text: str, tokens: SessionTokens | None
 def fields(text: str) -> dict[str, str]:
     """KEY=VALUE lines of the stand-in child's report (the first of each key)."""
     found: dict[str, str] = {}
-    for m in re.finditer(r"^([A-Z]+)=(.*?)\r?$", text, re.M):
+    for m in re.finditer(r"^([A-Z_]+)=(.*?)\r?$", text, re.M):
         found.setdefault(m.group(1), m.group(2))
     return found
 

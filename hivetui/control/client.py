@@ -264,9 +264,21 @@ class ControlClient:
                                          "max_points": max_points})
         return {k: [(float(t), float(v)) for t, v in points] for k, points in raw.items()}
 
+    async def recent_events(self, limit: int = 50) -> list[Event]:
+        items = await self._call("recent_events", {"limit": limit})
+        return [ev for ev in map(_decoded_event, items) if ev is not None]
+
     async def events(self) -> AsyncIterator[Event]:
         async for item in self._stream("events", {}):
-            try:
-                yield event_from_dict(item)
-            except (ValueError, TypeError):
-                log.warning("control: unknown event %r", item.get("event"))
+            ev = _decoded_event(item)
+            if ev is not None:
+                yield ev
+
+
+def _decoded_event(item: dict[str, Any]) -> Event | None:
+    """The event a core sent; None (logged) for one this client does not know."""
+    try:
+        return event_from_dict(item)
+    except (ValueError, TypeError):
+        log.warning("control: unknown event %r", item.get("event"))
+        return None

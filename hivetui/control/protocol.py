@@ -43,6 +43,7 @@ OPS: dict[str, tuple[tuple[str, ...], int]] = {
     "purge": (("name", "confirm"), 2),
     "audit": (("limit",), 0),
     "stats": (("name", "since_s", "keys", "max_points"), 1),
+    "recent_events": (("limit",), 0),
 }
 STREAM_OPS: dict[str, tuple[tuple[str, ...], int]] = {
     "events": ((), 0),

@@ -33,6 +33,7 @@ from hivetui.core.refusal import explain
 ENV_PREFIX = "HIVETUI_"
 ENV_NESTING = "__"  # HIVETUI_BUS__MAX_RECV_BATCH is bus.max_recv_batch
 
+Backend = Literal["local", "nixos"]
 DAY_S = 86400.0
 MIN_LOG_BYTES = 64 * 1024
 MIB = 1024 * 1024
@@ -233,7 +234,7 @@ class SSHConfig(Section):
 class HiveConfig(Section):
     """hivetui's config.toml."""
 
-    backend: Literal["local", "nixos"] = Field("local", description="container backend")
+    backend: Backend = Field("local", description="container backend")
     allow_unisolated: bool = Field(False, description="run agents without namespaces when "
                                                       "isolation is unavailable")
     bus: BusConfig = Field(default_factory=BusConfig)

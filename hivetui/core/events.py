@@ -7,6 +7,7 @@ messages whose JSON body carries ``event`` (interfaces.md "Events").
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import logging
 import time
@@ -106,7 +107,7 @@ class TurnFailed(Event):
     messages: tuple[int, ...] = ()
 
 
-# --- operator-facing events (live stream only) ---------------------------------
+# --- operator-facing events (the live stream; the recent ones for `ctl events`) ----------
 
 
 @dataclass(frozen=True)
@@ -257,16 +258,30 @@ class Subscription:
             self.close()
 
 
+#: how many recent events the hub keeps for `ctl events` (memory: a few hundred KiB)
+RECENT_EVENTS = 500
+#: samples, not happenings: kept out of the recent events so they cannot crowd them out
+UNRECORDED_EVENTS = frozenset({TelemetryUpdated.event, Lagged.event})
+
+
 class EventHub:
-    """Fan-out of events to live subscribers (TUIs, `ctl events --follow`, services)."""
+    """Fan-out of events to live subscribers (TUIs, `ctl events --follow`, services),
+    and the last RECENT_EVENTS of them (telemetry samples aside) for `ctl events`."""
 
     def __init__(self) -> None:
         self._subs: set[Subscription] = set()
+        self._recent: collections.deque[Event] = collections.deque(maxlen=RECENT_EVENTS)
 
     def publish(self, ev: Event) -> None:
         log.debug("event %s", ev.event)
+        if ev.event not in UNRECORDED_EVENTS:
+            self._recent.append(ev)
         for sub in list(self._subs):
             sub._offer(ev)
+
+    def recent(self, limit: int) -> list[Event]:
+        """The last ``limit`` events published (oldest first), telemetry samples aside."""
+        return list(self._recent)[-limit:] if limit > 0 else []
 
     def subscribe(self, maxsize: int = 10_000) -> Subscription:
         sub = Subscription(self, maxsize)

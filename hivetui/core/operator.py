@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from hivetui.core import beneath
 from hivetui.core.errors import ContainerError, HiveError, NotAvailableError, PermissionDenied
+from hivetui.core.events import RECENT_EVENTS
 from hivetui.core.names import OPERATOR, validate_agent_name, validate_model, validate_runtime
 from hivetui.core.views import AgentView, Approval, AuditEntry, Draft, Question
 
@@ -226,6 +227,12 @@ class OperatorSession:
         if not 0 < since_s <= 366 * 86400:
             raise HiveError(f"since must be from 0 to a year in seconds, got {since_s}")
         return await self.hive.telemetry.query(name, since_s, keys, max_points=max_points)
+
+    async def recent_events(self, limit: int = 50) -> list[Event]:
+        if not 1 <= limit <= RECENT_EVENTS:
+            raise HiveError(f"limit must be from 1 to {RECENT_EVENTS} (the events the hive "
+                            f"keeps), got {limit}")
+        return self.hive.hub.recent(limit)
 
     async def events(self) -> AsyncIterator[Event]:
         sub = self.hive.hub.subscribe()

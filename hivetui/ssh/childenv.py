@@ -5,6 +5,9 @@ Textual (through Rich) picks its colour depth from ``COLORTERM``: ``truecolor`` 
 colours for ``xterm-256color``). ssh clients rarely forward ``COLORTERM`` (OpenSSH only
 with ``SendEnv COLORTERM``), so a session gets ``COLORTERM=truecolor`` unless the client
 sent a value of its own — which is how an operator on a lesser terminal opts down.
+The client's ``NO_COLOR`` (https://no-color.org, OpenSSH ``SendEnv NO_COLOR``) reaches the
+session too: Textual then draws without colour. The server's own never does: colour is the
+client's terminal's business.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ _PASS_ENV = frozenset({"PATH", "HOME", "USER", "LOGNAME", "SHELL", "TZ", "LANG",
                        "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV"})
 _PASS_PREFIXES = ("LC_", "XDG_", "HIVETUI_")
 # What the client may set (OpenSSH SendEnv): locale and colour support only.
-_CLIENT_ENV = frozenset({"LANG", "LANGUAGE", "COLORTERM"})
+_CLIENT_ENV = frozenset({"LANG", "LANGUAGE", "COLORTERM", "NO_COLOR"})
 _NEVER_PASS = frozenset({SESSION_TOKEN_ENV, SOCKET_ENV})
 _MAX_CLIENT_VALUE = 256
 
@@ -33,7 +36,7 @@ def session_env(*, term: str, socket: str, token: str, client_env: Mapping[str, 
     """The session program's environment.
 
     Built in order: the server's harmless variables, the client's allowed ones (locale,
-    ``COLORTERM``), ``COLORTERM=truecolor`` if still unset, ``extra`` (the server
+    ``COLORTERM``, ``NO_COLOR``), ``COLORTERM=truecolor`` if still unset, ``extra`` (the server
     config's), then ``TERM`` (as the client's pty request said), the socket and token.
     """
     source = os.environ if server_env is None else server_env

@@ -3,9 +3,9 @@
 It reports what a real TUI depends on, one line each (``\\r\\n``, the terminal is raw):
 ``TERM=…``, ``SIZE=<cols>x<rows>`` (again on every SIGWINCH), ``TOKEN=…``, ``SOCKET=…``,
 ``PROC=<pid> <pgid> <sid>``, ``CTTY=<yes|no>`` (the PTY is its controlling terminal and
-it is in the foreground), ``LANG=…``, ``COLORTERM=…``, then ``READY``. Input is echoed as
-``IN=<repr>``; ``q`` exits 0, ``x`` exits 7, ``w`` prints the window size again without a
-signal, ``f`` writes 4 MiB then ``FLOODED``.
+it is in the foreground), ``LANG=…``, ``COLORTERM=…``, ``NO_COLOR=…`` (``<unset>``
+if unset), then ``READY``. Input is echoed as ``IN=<repr>``; ``q`` exits 0, ``x`` exits 7,
+``w`` prints the window size again without a signal, ``f`` writes 4 MiB then ``FLOODED``.
 
 ``--shell`` instead reads lines and runs ``ctl ARGS…`` as the real ``hivetui ctl --socket
 $HIVETUI_SOCKET ARGS…`` (which finds its session token in the environment, as ``attach``
@@ -81,6 +81,7 @@ def main() -> int:
         say(f"SECRET={os.environ.get('FAKE_SERVER_SECRET', '')}")
         say(f"LANG={os.environ.get('LANG', '')}")
         say(f"COLORTERM={os.environ.get('COLORTERM', '')}")
+        say(f"NO_COLOR={os.environ.get('NO_COLOR', '<unset>')}")
         say(f"EVIL={os.environ.get('EVIL', '')}")
         if "--grandchild" in args:
             proc = subprocess.Popen(["sleep", "1000"], start_new_session=True)

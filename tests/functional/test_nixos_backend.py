@@ -147,13 +147,17 @@ async def test_restart_on_failure_brings_a_crashed_container_back(
     await backend.create(spec_for(tmp_path))
     await backend.start("alpha")
     assert await backend.restarts() == {"alpha": 0}
-    fake.crash("h-alpha", status=3, restart_after=0.6)
+    # systemd's restart comes 3 s later: long enough for the checks below on a loaded machine
+    fake.crash("h-alpha", status=3, restart_after=3.0)
     assert await backend.running() == set()  # machinectl: not a running machine now
     fake.break_machinectl()
     assert await backend.running() == set()  # systemctl: activating/auto-restart
     lines = await backend.logs("alpha", 5)
     assert any("status=3/FAILURE" in line for line in lines)
-    await asyncio.sleep(0.7)
+    for _ in range(100):
+        if await backend.running() == {"alpha"}:
+            break
+        await asyncio.sleep(0.1)
     assert await backend.running() == {"alpha"}  # back by itself
     fake.break_machinectl(False)
     assert await backend.running() == {"alpha"}

@@ -67,7 +67,9 @@ async def _expect(child: pexpect.spawn, pattern: str) -> str:
     return str(child.before) + str(child.after)
 
 
-async def test_openssh_client_gets_pty_term_resize_and_identity(tmp_path: Path) -> None:
+async def test_openssh_client_gets_pty_term_resize_and_identity(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")  # the server's (and the unasked client's) stay out
     key = new_key()
     tokens = SessionTokens()
     async with running_server(tmp_path, key_line(key, "bob", "hivetui-read-only"),
@@ -79,6 +81,7 @@ async def test_openssh_client_gets_pty_term_resize_and_identity(tmp_path: Path) 
             assert info["SIZE"] == "100x30"
             assert info["CTTY"] == "yes"
             assert info["COLORTERM"] == "truecolor"  # OpenSSH does not send it by default
+            assert info["NO_COLOR"] == "<unset>"  # nor NO_COLOR; the server's never passes
             assert tokens.resolve(info["TOKEN"]) == Operator("bob", True)
             pid = int(info["PROC"].split()[0])
             child.setwinsize(43, 132)  # ssh gets SIGWINCH and sends window-change
@@ -95,16 +98,18 @@ async def test_openssh_client_gets_pty_term_resize_and_identity(tmp_path: Path) 
         assert server.logins == {key.get_fingerprint("sha256"): "bob"}
 
 
-async def test_openssh_sendenv_colorterm_is_kept(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_openssh_sendenv_colorterm_and_no_color_are_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLORTERM", "256-only")  # the operator opts down on purpose
+    monkeypatch.setenv("NO_COLOR", "1")  # ... or asks for no colour at all
     key = new_key()
     async with running_server(tmp_path, key_line(key, "alice")) as server:
         child = _spawn(_ssh_args(server.port, _key_file(tmp_path, key),
-                                 "-o", "SendEnv=COLORTERM"))
+                                 "-o", "SendEnv=COLORTERM", "-o", "SendEnv=NO_COLOR"))
         try:
             info = fields(await _expect(child, "READY"))
             assert info["COLORTERM"] == "256-only" and info["TERM"] == "xterm-256color"
+            assert info["NO_COLOR"] == "1"
             child.send("q")
             await asyncio.to_thread(child.expect, pexpect.EOF)
         finally:

@@ -142,7 +142,7 @@ let
   };
   utils.escapeSystemdExecArgs = args: b.concatStringsSep " "
     (map (a: b.replaceStrings [ "%" "$" ] [ "%%" "$$" ] (b.toJSON "${a}")) args);
-  pyNames = [ "textual" "asyncssh" "aiosqlite" "pexpect" "ptyprocess" "mcp" "pyte"
+  pyNames = [ "click" "textual" "asyncssh" "aiosqlite" "pexpect" "ptyprocess" "mcp" "pyte"
               "textual-plotext" "uvicorn" "httptools" "pydantic-settings" "xdg-base-dirs"
               "hatchling" "pytest" "pytest-asyncio"
               "pytest-timeout" "hypothesis" "mypy" "requests"
