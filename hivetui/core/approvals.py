@@ -38,6 +38,7 @@ from hivetui.core.audit import AuditLog
 from hivetui.core.errors import ApprovalError, HiveError, NotFoundError
 from hivetui.core.events import AgentChanged, ApprovalRequested, EventHub, ManagerEvent
 from hivetui.core.kept import KeptAgents
+from hivetui.core.kinds import APPROVAL_KINDS, SPAWN_KINDS
 from hivetui.core.lifecycle import Lifecycle
 from hivetui.core.names import validate_agent_name, validate_runtime
 from hivetui.core.paths import StatePaths, share_owner
@@ -49,8 +50,6 @@ from hivetui.core.views import AgentView, Approval, Draft
 
 log = logging.getLogger(__name__)
 
-KINDS = ("spawn", "spawn_commit", "apply_commit")
-SPAWN_KINDS = ("spawn", "spawn_commit")
 
 _COLS = ("id, kind, agent, commit_sha, diff, detail, state, requested_by, created_at, "
          "resolved_at, resolved_by, reason")
@@ -97,7 +96,8 @@ class Approvals:
         rows = await self._store.fetchall(f"SELECT {_COLS} FROM approvals{where} ORDER BY id")
         return [_approval(r) for r in rows]
 
-    async def _pending_for(self, name: str, kinds: tuple[str, ...] = KINDS) -> list[Approval]:
+    async def _pending_for(self, name: str, kinds: tuple[str, ...] = APPROVAL_KINDS
+                           ) -> list[Approval]:
         marks = ",".join("?" * len(kinds))
         rows = await self._store.fetchall(
             f"SELECT {_COLS} FROM approvals WHERE agent = ? AND state = 'pending' "

@@ -32,7 +32,6 @@ from hivetui.core.store import Store
 
 log = logging.getLogger(__name__)
 
-KINDS = ("peer", "operator", "manager", "system")
 BUSY_WINDOW_S = 0.1  # an inbox read from this recently is busy: its long-polls linger
 
 

@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from hivetui.core.errors import HarnessError
+from hivetui.core.kinds import MESSAGE_KINDS
+from hivetui.core.names import OPERATOR
 from hivetui.harness.client import BridgeUnreachable, HarnessApi, InboxMessage, TurnReport
 from hivetui.harness.runtime import AgentIdentity, Runtime, TurnContext, TurnResult
 
 log = logging.getLogger(__name__)
 
-OPERATOR = "operator"
-KINDS = ("peer", "operator", "manager", "system")
 OK_OUTCOMES = ("ok", "compact_retry")
 STATUS_DETAIL_MAX = 500  # the bridge's limit for set_status
 
@@ -92,7 +92,7 @@ def idle_detail(result: TurnResult, duration_s: float, requested: str) -> str:
 
 def count_kinds(values: Iterable[str]) -> dict[str, int]:
     counts = Counter(values)
-    return {k: counts[k] for k in KINDS if counts[k]}
+    return {k: counts[k] for k in MESSAGE_KINDS if counts[k]}
 
 
 class TurnLoop:
