@@ -183,21 +183,16 @@ def register_tools(server: MCPServer, hive: Hive, only: Collection[str]) -> None
         await getattr(lifecycle(), op)(agent)
         return {"ok": True, "agent": agent, "operation": op}
 
-    @tool("Manager: start an agent's container.", manager_only=True)
-    async def start(me: Agent, agent: AgentName) -> dict[str, Any]:
-        return await _lifecycle_op(me, "start", agent)
+    def lifecycle_tool(op: str, description: str) -> None:
+        async def body(me: Agent, agent: AgentName) -> dict[str, Any]:
+            return await _lifecycle_op(me, op, agent)
+        body.__name__ = body.__qualname__ = op
+        tool(description, manager_only=True)(body)
 
-    @tool("Manager: stop an agent's container.", manager_only=True)
-    async def stop(me: Agent, agent: AgentName) -> dict[str, Any]:
-        return await _lifecycle_op(me, "stop", agent)
-
-    @tool("Manager: restart an agent's container.", manager_only=True)
-    async def restart(me: Agent, agent: AgentName) -> dict[str, Any]:
-        return await _lifecycle_op(me, "restart", agent)
-
-    @tool("Manager: kill an agent's container at once.", manager_only=True)
-    async def kill(me: Agent, agent: AgentName) -> dict[str, Any]:
-        return await _lifecycle_op(me, "kill", agent)
+    lifecycle_tool("start", "Manager: start an agent's container.")
+    lifecycle_tool("stop", "Manager: stop an agent's container.")
+    lifecycle_tool("restart", "Manager: restart an agent's container.")
+    lifecycle_tool("kill", "Manager: kill an agent's container at once.")
 
     @tool("Manager: ask the operator a question; the answer arrives later.", manager_only=True)
     async def ask_operator(me: Agent, question: str, options: list[str] | None = None
