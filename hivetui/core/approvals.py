@@ -44,6 +44,7 @@ from hivetui.core.names import validate_agent_name, validate_runtime
 from hivetui.core.paths import StatePaths, share_owner
 from hivetui.core.registry import Registry
 from hivetui.core.repos import ConfigRepos, default_files
+from hivetui.core.rows import Columns
 from hivetui.core.settings import AgentSettings
 from hivetui.core.store import Store
 from hivetui.core.views import AgentView, Approval, Draft
@@ -51,12 +52,14 @@ from hivetui.core.views import AgentView, Approval, Draft
 log = logging.getLogger(__name__)
 
 
-_COLS = ("id, kind, agent, commit_sha, diff, detail, state, requested_by, created_at, "
-         "resolved_at, resolved_by, reason")
+_COLS = Columns(id="id", kind="kind", agent="agent", commit="commit_sha", diff="diff",
+                detail="detail", state="state", requested_by="requested_by",
+                created_at="created_at", resolved_at="resolved_at", resolved_by="resolved_by",
+                reason="reason")
 
 
 def _approval(row: tuple[Any, ...]) -> Approval:
-    return Approval(*row)
+    return Approval(**_COLS.read(row))
 
 
 class Approvals:
