@@ -23,7 +23,13 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
-from hivetui.core.config import Backend, HiveConfig, default_state_dir, load_config
+from hivetui.core.config import (
+    BACKEND_NAMES,
+    BackendName,
+    HiveConfig,
+    default_state_dir,
+    load_config,
+)
 from hivetui.core.paths import StatePaths
 from hivetui.core.visible import visible
 
@@ -38,7 +44,7 @@ class Common:
 
     state_dir: Path | None = None
     config: Path | None = None
-    backend: Backend | None = None
+    backend: BackendName | None = None
     socket: Path | None = None
     verbose: bool = False
     json: bool = False
@@ -106,7 +112,7 @@ COMMON_OPTIONS: dict[str, Callable[[F], F]] = {
         "--config", type=click.Path(path_type=Path, dir_okay=False), default=None,
         metavar="FILE", help="config file (default $XDG_CONFIG_HOME/hivetui/config.toml)"),
     "backend": _option(
-        "--backend", type=click.Choice(["local", "nixos"]), default=None,
+        "--backend", type=click.Choice(BACKEND_NAMES), default=None,
         help="container backend (default: from config, else local)"),
     "socket": _option(
         "--socket", type=click.Path(path_type=Path, dir_okay=False), default=None,

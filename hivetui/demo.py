@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from hivetui.core.config import Backend, HiveConfig
+from hivetui.core.config import BackendName, HiveConfig
 from hivetui.core.events import (
     AgentStarted,
     ApprovalRequested,
@@ -159,7 +159,7 @@ async def _print_events(api: OperatorSession, out: Callable[[str], None]) -> Non
         out(_line(ev))
 
 
-def run_demo(state_dir: Path | None, config: HiveConfig, *, backend: Backend | None,
+def run_demo(state_dir: Path | None, config: HiveConfig, *, backend: BackendName | None,
              verbose: bool, headless: bool) -> int:
     """`hivetui demo`: on ``state_dir`` (kept), else on a temporary one (removed)."""
     from hivetui.cli import setup_logging

@@ -33,7 +33,6 @@ from hivetui.core.refusal import explain
 ENV_PREFIX = "HIVETUI_"
 ENV_NESTING = "__"  # HIVETUI_BUS__MAX_RECV_BATCH is bus.max_recv_batch
 
-Backend = Literal["local", "nixos"]
 DAY_S = 86400.0
 MIN_LOG_BYTES = 64 * 1024
 MIB = 1024 * 1024
@@ -47,6 +46,11 @@ def default_state_dir() -> Path:
 def default_config_file() -> Path:
     """``$XDG_CONFIG_HOME/hivetui/config.toml`` (a relative value is ignored, per XDG)."""
     return xdg_base_dirs.xdg_config_home() / "hivetui" / "config.toml"
+
+
+#: the container backends a hive can run on
+BackendName = Literal["local", "nixos"]
+BACKEND_NAMES: tuple[BackendName, ...] = ("local", "nixos")
 
 
 class Section(BaseModel):
@@ -234,7 +238,7 @@ class SSHConfig(Section):
 class HiveConfig(Section):
     """hivetui's config.toml."""
 
-    backend: Backend = Field("local", description="container backend")
+    backend: BackendName = Field("local", description="container backend")
     allow_unisolated: bool = Field(False, description="run agents without namespaces when "
                                                       "isolation is unavailable")
     bus: BusConfig = Field(default_factory=BusConfig)
