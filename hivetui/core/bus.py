@@ -26,6 +26,7 @@ from hivetui.core.config import BusConfig
 from hivetui.core.errors import BackpressureError, BusError, NotFoundError, StoreError
 from hivetui.core.events import EventHub, MessageSent, MessagesReceived
 from hivetui.core.group_insert import GroupInsert
+from hivetui.core.kinds import MessageKind
 from hivetui.core.names import OPERATOR, SYSTEM
 from hivetui.core.registry import Registry
 from hivetui.core.rows import Columns
@@ -41,7 +42,7 @@ class BusMessage:
     id: int
     sender: str
     recipient: str
-    kind: str
+    kind: MessageKind
     body: str
     ts: float
     delivered_at: float | None = None
@@ -121,7 +122,7 @@ class _Keyed:
     """What a keyed send keeps for its window: enough to answer a retry, not the body."""
 
     id: int
-    kind: str
+    kind: MessageKind
     recipient: str
     digest: bytes
     ts: float
@@ -209,7 +210,7 @@ class MessageBus:
     def depths(self) -> dict[str, int]:
         return {k: v for k, v in self._depth.items() if v}
 
-    def _kind(self, sender: str) -> str:
+    def _kind(self, sender: str) -> MessageKind:
         if sender == OPERATOR:
             return "operator"
         if sender == SYSTEM:

@@ -26,8 +26,8 @@ ApprovalKind = Literal["spawn", "spawn_commit", "apply_commit"]
 APPROVAL_KINDS: tuple[ApprovalKind, ...] = get_args(ApprovalKind)
 SPAWN_KINDS: tuple[ApprovalKind, ...] = ("spawn", "spawn_commit")
 ApprovalState = Literal["pending", "approved", "denied", "failed"]
-#: How an approval ended, as the manager is told.
-ApprovalResult = Literal["approved", "denied"]
+#: How an approval ended, as the manager is told (failed: approved, then a step failed).
+ApprovalResult = Literal["approved", "denied", "failed"]
 
 QuestionState = Literal["pending", "answered"]
 

@@ -18,11 +18,12 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, get_args
 
 from hivetui.core.bounded import quoted
 from hivetui.core.errors import NotFoundError, RegistryError
 from hivetui.core.events import AgentChanged, EventHub
+from hivetui.core.kinds import AgentRole, AgentState, AgentStatus
 from hivetui.core.names import validate_agent_name
 from hivetui.core.paths import StatePaths, ensure_private_dir, write_private_file
 from hivetui.core.rows import Columns
@@ -30,7 +31,7 @@ from hivetui.core.store import Store
 
 log = logging.getLogger(__name__)
 
-ROLES = ("manager", "worker")
+ROLES: tuple[AgentRole, ...] = get_args(AgentRole)
 STATES = ("created", "running", "stopped", "crashed", "destroyed")
 STATUSES = ("idle", "in_turn", "waiting_operator", "offline")
 
@@ -48,12 +49,12 @@ class Flag(enum.Enum):
 @dataclass(frozen=True)
 class Agent:
     name: str
-    role: str
+    role: AgentRole
     runtime: str
     model: str
     model_override: str | None
-    state: str
-    status: str
+    state: AgentState
+    status: AgentStatus
     status_detail: str
     crash_looping: bool
     created_at: float
