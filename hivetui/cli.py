@@ -51,10 +51,12 @@ Environment:
   XDG_STATE_HOME     the state directory is $XDG_STATE_HOME/hivetui
                      (default ~/.local/state/hivetui)
   XDG_CONFIG_HOME    the config file is $XDG_CONFIG_HOME/hivetui/config.toml
-                     (default ~/.config/hivetui/config.toml)
+                     (default ~/.config/hivetui/config.toml; a relative XDG
+                     directory is ignored, as the XDG spec says)
   HIVETUI_<SECTION>__<KEY>
-                     a config key, over the file (HIVETUI_BUS__MAX_RECV_BATCH=50;
-                     top-level keys as HIVETUI_BACKEND)
+                     any config key, over the file, under the same rules:
+                     HIVETUI_BUS__MAX_RECV_BATCH=50, HIVETUI_SSH__READ_ONLY='["bob"]';
+                     top-level keys as HIVETUI_BACKEND
   NO_COLOR           any value: the TUI draws without colour (passed through SSH
                      sessions when the client sends it)
   ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN

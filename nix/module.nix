@@ -26,6 +26,50 @@ let
   settingsFormat = pkgs.formats.toml { };
   configFile = settingsFormat.generate "hivetui.toml" cfg.settings;
 
+  # The keys of hivetui's config.toml with their types, ranges, defaults and descriptions,
+  # generated from its pydantic models (hivetui/core/config.py; scripts/config-schema
+  # writes it, a test checks it is current). `settings` is built from it, so a typo or a
+  # value out of range fails the evaluation, naming the option.
+  configSchema = lib.importJSON ./config-schema.json;
+  schemaOf = prop: if prop ? "$ref" then configSchema."$defs".${lib.last (lib.splitString "/" prop."$ref")} else prop;
+  numberType =
+    prop:
+    let
+      low = prop.minimum or prop.exclusiveMinimum;
+      above = x: if prop ? minimum then x >= low else x > low;
+      lowText = if prop ? minimum then "from ${toString low}" else "more than ${toString low}";
+    in
+    types.addCheck types.number (x: above x && x <= prop.maximum)
+    // {
+      description = "number ${lowText}, at most ${toString prop.maximum}";
+    };
+  typeOf =
+    prop:
+    if prop ? properties then
+      types.submodule { options = lib.mapAttrs (_: settingOption) prop.properties; }
+    else if prop ? enum then
+      types.enum prop.enum
+    else if prop.type == "boolean" then
+      types.bool
+    else if prop.type == "integer" then
+      types.ints.between prop.minimum prop.maximum
+    else if prop.type == "number" then
+      numberType prop
+    else if prop.type == "array" then
+      types.listOf types.str
+    else
+      types.str;
+  settingOption =
+    prop0:
+    let
+      prop = schemaOf prop0;
+    in
+    mkOption {
+      type = typeOf prop;
+      default = prop.default or (if prop ? properties then { } else [ ]);
+      description = prop.description or "The [${prop.title}] table of hivetui's config.toml.";
+    };
+
   nixosBackend = cfg.backend == "nixos";
 
   # The option an authorized_keys line starts with to mark a read-only operator.
@@ -162,7 +206,7 @@ in
     };
 
     settings = mkOption {
-      type = settingsFormat.type;
+      type = typeOf configSchema;
       default = { };
       example = literalExpression ''
         {
@@ -173,8 +217,9 @@ in
       '';
       description = ''
         hivetui's configuration, written as TOML and passed with `--config`.
-        Keys are those of hivetui's config file; an unknown key makes
-        `hivetui serve` refuse to start, naming the key. `backend` is set from
+        The options are hivetui's config keys (from its JSON schema,
+        `config-schema.json`), with their ranges and defaults: an unknown key or
+        a value out of range fails the evaluation. `backend` is set from
         {option}`services.hivetui.backend`.
       '';
     };

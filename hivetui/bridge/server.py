@@ -25,8 +25,12 @@ import uvicorn
 from mcp.server import MCPServer
 from mcp.server._otel import OpenTelemetryMiddleware
 from mcp.server.auth.settings import AuthSettings
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.types import CallToolResult, InputRequiredResult
 from mcp.types import Tool as MCPTool
+from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -39,6 +43,7 @@ from hivetui.core.forwards import host_socket
 from hivetui.core.hive import Hive
 from hivetui.core.listen import listen_again
 from hivetui.core.paths import write_private_file
+from hivetui.core.refusal import explain
 from hivetui.core.registry import Registry
 from hivetui.core.tool_surface import (
     HARNESS_PATH,
@@ -95,7 +100,24 @@ def _with_tools(server: MCPServer, hive: Hive, tools: tuple[str, ...]) -> MCPSer
     return server
 
 
-class ModelServer(MCPServer):
+class ToolServer(MCPServer):
+    """An MCP server whose refusals of a call's arguments (the typed signatures of
+    :mod:`hivetui.bridge.tools`) are one line naming each argument and its rule."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any],
+                        context: Context[Any, Any] | None = None
+                        ) -> CallToolResult | InputRequiredResult:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            tool = self._tool_manager.get_tool(name)
+            if not isinstance(exc.__cause__, ValidationError) or tool is None:
+                raise
+            reasons = explain(exc.__cause__, tool.fn_metadata.arg_model, noun="argument")
+            raise ToolError(f"Error executing tool {name}: {reasons}") from exc.__cause__
+
+
+class ModelServer(ToolServer):
     """The model's endpoint: a tool list filtered by the caller's role (a worker's model is
     not shown the manager tools; calling one still gets the clear manager-only refusal)."""
 
@@ -124,7 +146,7 @@ def build_mcp(hive: Hive, url: str) -> MCPServer:
 
 def build_harness_mcp(hive: Hive, url: str) -> MCPServer:
     """The harness's endpoint: every tool, the harness's own among them."""
-    return _with_tools(MCPServer("hive-harness", **_auth(hive, url)), hive,
+    return _with_tools(ToolServer("hive-harness", **_auth(hive, url)), hive,
                        (*model_tools("manager"), *HARNESS_TOOLS))
 
 

@@ -2,68 +2,81 @@
 
 ``register_tools`` registers the tools named in ``only`` (``core.tool_surface`` says which
 endpoint serves which): the model's endpoint never has the harness's tools.
+
+Signatures are typed (``Literal`` vocabularies, ``Annotated`` ranges, the hive's name
+patterns), so the MCP schema tells clients the rules and the SDK refuses what breaks them
+before a tool runs (one line, see ``hivetui.bridge.server.ToolServer``). ``@tool`` does what
+every tool needs: it finds the verified caller (and, for a manager tool, refuses anyone
+else) and passes it as the first argument, and turns the hive's refusals into tool errors.
+
+Annotations are evaluated where they are written (no ``from __future__ import
+annotations`` here): the ranges that come from the configuration are closed over.
 """
 
-from __future__ import annotations
-
+import functools
+import inspect
 import logging
-from collections.abc import AsyncIterator, Callable, Collection
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import Awaitable, Callable, Collection
+from typing import Annotated, Any
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import Field
 
 from hivetui.bridge.auth import caller
 from hivetui.bridge.disconnect import client_gone
-from hivetui.core.bounded import quoted
 from hivetui.core.errors import ContainerError, HiveError, PermissionDenied
 from hivetui.core.events import StatusChanged, TurnFailed
+from hivetui.core.fieldtypes import AgentName, RuntimeName
 from hivetui.core.hive import Hive
+from hivetui.core.kinds import MessageKind, ReportedStatus, TurnOutcome
 from hivetui.core.lifecycle import Lifecycle
-from hivetui.core.registry import STATUSES, Agent
+from hivetui.core.registry import Agent
 from hivetui.core.views import Approval
 
 log = logging.getLogger(__name__)
 
-OUTCOMES = ("ok", "compact_retry", "failure")
-
-
-@asynccontextmanager
-async def refusals(tool: str) -> AsyncIterator[None]:
-    """Turn our errors into MCP tool errors carrying the title and the one-line reason."""
-    try:
-        yield
-    except HiveError as exc:
-        log.info("bridge: %s refused: %s", tool, exc)
-        raise ToolError(f"{exc.title}: {exc.message}") from exc
+Count = Annotated[int, Field(ge=0)]
+Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+MAX_STATUS_DETAIL = 500
+MAX_LOG_LINES = 5000
 
 
 def _approval(a: Approval) -> dict[str, Any]:
     return {"id": a.id, "kind": a.kind, "agent": a.agent, "commit": a.commit, "state": a.state}
 
 
-ToolFunction = Callable[..., Any]
+Body = Callable[..., Awaitable[dict[str, Any]]]
 
 
 def register_tools(server: MCPServer, hive: Hive, only: Collection[str]) -> None:
     registry = hive.registry
+    bus = hive.config.bus
 
-    def tool(description: str) -> Callable[[ToolFunction], ToolFunction]:
-        def register(fn: ToolFunction) -> ToolFunction:
-            if fn.__name__ in only:
-                server.tool(description=description)(fn)
-            return fn
+    def tool(description: str, *, manager_only: bool = False) -> Callable[[Body], Body]:
+        """Register ``body(me, ...)`` as a tool: ``me`` is the verified caller (a manager
+        for a manager tool); the hive's refusals become tool errors naming the rule."""
+        def register(body: Body) -> Body:
+            @functools.wraps(body)
+            async def run(*args: Any, **kwargs: Any) -> dict[str, Any]:
+                try:
+                    me = caller(registry)
+                    if manager_only and me.role != "manager":
+                        raise PermissionDenied(
+                            f"{me.name} is a worker: this tool is for the manager only")
+                    return await body(me, *args, **kwargs)
+                except HiveError as exc:
+                    log.info("bridge: %s refused: %s", body.__name__, exc)
+                    raise ToolError(f"{exc.title}: {exc.message}") from exc
+            signature = inspect.signature(body)
+            run.__signature__ = signature.replace(  # type: ignore[attr-defined]
+                parameters=list(signature.parameters.values())[1:])
+            run.__annotations__ = {k: v for k, v in body.__annotations__.items() if k != "me"}
+            if body.__name__ in only:
+                server.tool(description=description)(run)
+            return run
         return register
-
-    def manager() -> Agent:
-        agent = caller(registry)
-        if agent.role != "manager":
-            raise PermissionDenied(
-                f"{agent.name} is a worker: this tool is for the manager only"
-            )
-        return agent
 
     def lifecycle() -> Lifecycle:
         if hive.lifecycle is None:
@@ -73,128 +86,104 @@ def register_tools(server: MCPServer, hive: Hive, only: Collection[str]) -> None
     # --- every agent -----------------------------------------------------------
     @tool("Send a message to an agent or to 'operator'. A retry with the same "
           "idempotency_key (any text unique to this message) sends it once.")
-    async def send(to: str, body: str, idempotency_key: str | None = None) -> dict[str, Any]:
-        async with refusals("send"):
-            me = caller(registry)
-            msg = await hive.bus.send(me.name, to, body, idempotency_key)
-            return {"id": msg.id, "depth": hive.bus.depth(to)}
+    async def send(me: Agent, to: str, body: str, idempotency_key: str | None = None
+                   ) -> dict[str, Any]:
+        msg = await hive.bus.send(me.name, to, body, idempotency_key)
+        return {"id": msg.id, "depth": hive.bus.depth(to)}
 
     @tool("Receive messages from your inbox, waiting up to wait_s seconds. "
           "With ack (the id of the last message you fully handled) messages stay "
           "in the inbox until acknowledged, so none is lost if you die mid-turn.")
-    async def recv(ctx: Context, wait_s: float = 0.0, max: int = 20, ack: int | None = None
-                   ) -> dict[str, Any]:
-        async with refusals("recv"):
-            me = caller(registry)
-            if isinstance(wait_s, int | float) and wait_s > 0 and not hive.bus.depth(me.name):
-                # a long-poll: it must end, taking nothing, if its client goes away
-                async with client_gone(ctx.request_context.request) as gone:
-                    msgs = await hive.bus.recv(me.name, wait_s, max, ack, gone=gone)
-            else:
-                msgs = await hive.bus.recv(me.name, wait_s, max, ack)
-            return {"messages": [
-                {"id": m.id, "sender": m.sender, "recipient": m.recipient, "kind": m.kind,
-                 "body": m.body, "ts": m.ts, "attempts": m.attempts} for m in msgs
-            ]}
+    async def recv(me: Agent, ctx: Context, wait_s: Seconds = 0.0,
+                   max: Annotated[int, Field(ge=1, le=bus.max_recv_batch)] = 20,
+                   ack: Count | None = None) -> dict[str, Any]:
+        if wait_s > 0 and not hive.bus.depth(me.name):
+            # a long-poll: it must end, taking nothing, if its client goes away
+            async with client_gone(ctx.request_context.request) as gone:
+                msgs = await hive.bus.recv(me.name, wait_s, max, ack, gone=gone)
+        else:
+            msgs = await hive.bus.recv(me.name, wait_s, max, ack)
+        return {"messages": [
+            {"id": m.id, "sender": m.sender, "recipient": m.recipient, "kind": m.kind,
+             "body": m.body, "ts": m.ts, "attempts": m.attempts} for m in msgs
+        ]}
 
     @tool("Acknowledge your messages up to this id: a turn that ended ok handled them.")
-    async def ack(upto: int) -> dict[str, Any]:
-        async with refusals("ack"):
-            me = caller(registry)
-            await hive.bus.ack(me.name, upto)
-            return {"ok": True, "depth": hive.bus.depth(me.name)}
+    async def ack(me: Agent, upto: Count) -> dict[str, Any]:
+        await hive.bus.ack(me.name, upto)
+        return {"ok": True, "depth": hive.bus.depth(me.name)}
 
     @tool("Report your own status: idle, in_turn or waiting_operator.")
-    async def set_status(status: str, detail: str = "") -> dict[str, Any]:
-        async with refusals("set_status"):
-            me = caller(registry)
-            allowed = [s for s in STATUSES if s != "offline"]
-            if status not in allowed:
-                raise HiveError(f"status must be one of {', '.join(allowed)}, got {quoted(status)}")
-            if len(detail) > 500:
-                raise HiveError("status detail is limited to 500 characters")
-            await registry.update(me.name, status=status, status_detail=detail)
-            hive.hub.publish(StatusChanged(agent=me.name, status=status, detail=detail))
-            return {"ok": True}
+    async def set_status(me: Agent, status: ReportedStatus,
+                         detail: Annotated[str, Field(max_length=MAX_STATUS_DETAIL)] = ""
+                         ) -> dict[str, Any]:
+        await registry.update(me.name, status=status, status_detail=detail)
+        hive.hub.publish(StatusChanged(agent=me.name, status=status, detail=detail))
+        return {"ok": True}
 
     @tool("Report the end of a turn (telemetry). A failed turn names its messages and "
           "why it failed: they stay in the inbox, and go to the dead after "
           "harness.max_attempts failed turns.")
-    async def report_turn(outcome: str, duration_s: float, tool_calls: dict[str, int] | None = None,
-                          cost_usd: float = 0.0, sent: dict[str, int] | None = None,
-                          received: dict[str, int] | None = None, notes_bytes: int = 0,
-                          detail: str = "", messages: list[int] | None = None,
+    async def report_turn(me: Agent, outcome: TurnOutcome, duration_s: Seconds,
+                          tool_calls: dict[str, Count] | None = None, cost_usd: Seconds = 0.0,
+                          sent: dict[MessageKind, Count] | None = None,
+                          received: dict[MessageKind, Count] | None = None,
+                          notes_bytes: Count = 0, detail: str = "",
+                          messages: list[Annotated[int, Field(ge=1)]] | None = None,
                           failure: str = "") -> dict[str, Any]:
-        async with refusals("report_turn"):
-            me = caller(registry)
-            if outcome not in OUTCOMES:
-                raise HiveError(f"outcome must be one of {', '.join(OUTCOMES)}, "
-                                f"got {quoted(outcome)}")
-            await hive.metrics.record_turn(me.name, outcome, duration_s, tool_calls or {}, cost_usd,
-                              sent or {}, received or {}, notes_bytes, detail)
-            if outcome != "failure":
-                return {"ok": True, "dead": []}
-            reason = failure.strip() or detail or "turn failed"
-            hive.hub.publish(TurnFailed(agent=me.name, reason=reason[:2000],
-                                        messages=tuple(messages or ())))
-            dead = await hive.bus.turn_failed(me.name, messages or [], reason)
-            return {"ok": True, "dead": [m.id for m in dead]}
+        await hive.metrics.record_turn(me.name, outcome, duration_s, tool_calls or {}, cost_usd,
+                                       sent or {}, received or {}, notes_bytes, detail)
+        if outcome != "failure":
+            return {"ok": True, "dead": []}
+        reason = failure.strip() or detail or "turn failed"
+        hive.hub.publish(TurnFailed(agent=me.name, reason=reason[:2000],
+                                    messages=tuple(messages or ())))
+        dead = await hive.bus.turn_failed(me.name, messages or [], reason)
+        return {"ok": True, "dead": [m.id for m in dead]}
 
     @tool("Stream events of your current turn (transcript): turn_key names the turn, "
           "events are objects with a kind (prompt, text, tool_call, tool_result, error, "
           "compact, dropped, end).")
-    async def transcript(turn_key: str, events: list[dict[str, Any]]) -> dict[str, Any]:
-        async with refusals("transcript"):
-            me = caller(registry)
-            turn = await hive.transcripts.ingest(me.name, turn_key, events)
-            return {"ok": True, "turn": turn}
+    async def transcript(me: Agent, turn_key: str, events: list[dict[str, Any]]
+                         ) -> dict[str, Any]:
+        turn = await hive.transcripts.ingest(me.name, turn_key, events)
+        return {"ok": True, "turn": turn}
 
     @tool("Your settings, with the operator's model override if any.")
-    async def get_settings() -> dict[str, Any]:
-        async with refusals("get_settings"):
-            me = caller(registry)
-            return {"name": me.name, "role": me.role, "runtime": me.runtime, "model": me.model,
-                    "model_override": me.model_override}
+    async def get_settings(me: Agent) -> dict[str, Any]:
+        return {"name": me.name, "role": me.role, "runtime": me.runtime, "model": me.model,
+                "model_override": me.model_override}
 
     # --- manager only ------------------------------------------------------------
-    @tool("Manager: list the hive's agents.")
-    async def list_agents() -> dict[str, Any]:
-        async with refusals("list_agents"):
-            manager()
-            return {"agents": [
-                {"name": a.name, "role": a.role, "state": a.state, "status": a.status,
-                 "model": a.effective_model, "inbox_depth": hive.bus.depth(a.name),
-                 "crash_looping": a.crash_looping} for a in registry.all()
-            ]}
+    @tool("Manager: list the hive's agents.", manager_only=True)
+    async def list_agents(me: Agent) -> dict[str, Any]:
+        return {"agents": [
+            {"name": a.name, "role": a.role, "state": a.state, "status": a.status,
+             "model": a.effective_model, "inbox_depth": hive.bus.depth(a.name),
+             "crash_looping": a.crash_looping} for a in registry.all()
+        ]}
 
-    @tool("Manager: ask the operator to approve spawning an agent.")
-    async def request_spawn(name: str, runtime: str | None = None) -> dict[str, Any]:
-        async with refusals("request_spawn"):
-            me = manager()
-            return _approval(await hive.approvals.request_spawn(me.name, name, runtime))
+    @tool("Manager: ask the operator to approve spawning an agent.", manager_only=True)
+    async def request_spawn(me: Agent, name: AgentName, runtime: RuntimeName | None = None
+                            ) -> dict[str, Any]:
+        return _approval(await hive.approvals.request_spawn(me.name, name, runtime))
 
-    @tool("Manager: create a draft config repo and state dir (no container).")
-    async def request_spawn_draft(name: str) -> dict[str, Any]:
-        async with refusals("request_spawn_draft"):
-            me = manager()
-            draft = await hive.approvals.request_spawn_draft(me.name, name)
-            return {"name": draft.name, "head": draft.head,
-                    "config": f"/agents/{draft.name}/config"}
+    @tool("Manager: create a draft config repo and state dir (no container).",
+          manager_only=True)
+    async def request_spawn_draft(me: Agent, name: AgentName) -> dict[str, Any]:
+        draft = await hive.approvals.request_spawn_draft(me.name, name)
+        return {"name": draft.name, "head": draft.head, "config": f"/agents/{draft.name}/config"}
 
-    @tool("Manager: ask the operator to approve spawning a draft at a commit.")
-    async def request_spawn_commit(name: str, commit: str) -> dict[str, Any]:
-        async with refusals("request_spawn_commit"):
-            me = manager()
-            return _approval(await hive.approvals.request_spawn_commit(me.name, name, commit))
+    @tool("Manager: ask the operator to approve spawning a draft at a commit.",
+          manager_only=True)
+    async def request_spawn_commit(me: Agent, name: AgentName, commit: str) -> dict[str, Any]:
+        return _approval(await hive.approvals.request_spawn_commit(me.name, name, commit))
 
-    @tool("Manager: ask the operator to apply a config commit to an agent.")
-    async def request_apply_commit(agent: str, commit: str) -> dict[str, Any]:
-        async with refusals("request_apply_commit"):
-            me = manager()
-            return _approval(await hive.approvals.request_apply_commit(me.name, agent, commit))
+    @tool("Manager: ask the operator to apply a config commit to an agent.", manager_only=True)
+    async def request_apply_commit(me: Agent, agent: AgentName, commit: str) -> dict[str, Any]:
+        return _approval(await hive.approvals.request_apply_commit(me.name, agent, commit))
 
-    async def _lifecycle_op(op: str, agent: str) -> dict[str, Any]:
-        me = manager()
+    async def _lifecycle_op(me: Agent, op: str, agent: str) -> dict[str, Any]:
         registry.get(agent)
         if agent == me.name and op in ("stop", "kill"):
             raise HiveError("the manager cannot stop itself; ask the operator")
@@ -202,38 +191,26 @@ def register_tools(server: MCPServer, hive: Hive, only: Collection[str]) -> None
         await getattr(lifecycle(), op)(agent)
         return {"ok": True, "agent": agent, "operation": op}
 
-    @tool("Manager: start an agent's container.")
-    async def start(agent: str) -> dict[str, Any]:
-        async with refusals("start"):
-            return await _lifecycle_op("start", agent)
+    def lifecycle_tool(op: str, description: str) -> None:
+        async def body(me: Agent, agent: AgentName) -> dict[str, Any]:
+            return await _lifecycle_op(me, op, agent)
+        body.__name__ = body.__qualname__ = op
+        tool(description, manager_only=True)(body)
 
-    @tool("Manager: stop an agent's container.")
-    async def stop(agent: str) -> dict[str, Any]:
-        async with refusals("stop"):
-            return await _lifecycle_op("stop", agent)
+    lifecycle_tool("start", "Manager: start an agent's container.")
+    lifecycle_tool("stop", "Manager: stop an agent's container.")
+    lifecycle_tool("restart", "Manager: restart an agent's container.")
+    lifecycle_tool("kill", "Manager: kill an agent's container at once.")
 
-    @tool("Manager: restart an agent's container.")
-    async def restart(agent: str) -> dict[str, Any]:
-        async with refusals("restart"):
-            return await _lifecycle_op("restart", agent)
+    @tool("Manager: ask the operator a question; the answer arrives later.", manager_only=True)
+    async def ask_operator(me: Agent, question: str, options: list[str] | None = None
+                           ) -> dict[str, Any]:
+        q = await hive.questions.ask(me.name, question, options)
+        return {"id": q.id, "state": q.state}
 
-    @tool("Manager: kill an agent's container at once.")
-    async def kill(agent: str) -> dict[str, Any]:
-        async with refusals("kill"):
-            return await _lifecycle_op("kill", agent)
-
-    @tool("Manager: ask the operator a question; the answer arrives later.")
-    async def ask_operator(question: str, options: list[str] | None = None) -> dict[str, Any]:
-        async with refusals("ask_operator"):
-            me = manager()
-            q = await hive.questions.ask(me.name, question, options)
-            return {"id": q.id, "state": q.state}
-
-    @tool("Manager: the last lines of an agent's container log.")
-    async def get_logs(agent: str, lines: int = 50) -> dict[str, Any]:
-        async with refusals("get_logs"):
-            manager()
-            registry.get(agent)
-            if not 1 <= lines <= 5000:
-                raise HiveError(f"lines must be from 1 to 5000, got {lines}")
-            return {"agent": agent, "lines": await lifecycle().backend.logs(agent, lines)}
+    @tool("Manager: the last lines of an agent's container log.", manager_only=True)
+    async def get_logs(me: Agent, agent: AgentName,
+                       lines: Annotated[int, Field(ge=1, le=MAX_LOG_LINES)] = 50
+                       ) -> dict[str, Any]:
+        registry.get(agent)
+        return {"agent": agent, "lines": await lifecycle().backend.logs(agent, lines)}

@@ -28,13 +28,14 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from hivetui.core import beneath
 from hivetui.core.audit import AuditLog
 from hivetui.core.errors import ApprovalError, ContainerError, HiveError
 from hivetui.core.events import ApprovalResolved, ManagerEvent
 from hivetui.core.kept import KeptAgents
+from hivetui.core.kinds import ApprovalResult
 from hivetui.core.lifecycle import Lifecycle
 from hivetui.core.names import SYSTEM
 from hivetui.core.paths import StatePaths
@@ -45,7 +46,9 @@ from hivetui.core.views import Approval
 
 log = logging.getLogger(__name__)
 
-APPROVED, DENIED, FAILED = "approved", "denied", "failed"
+APPROVED: Final = "approved"
+DENIED: Final = "denied"
+FAILED: Final = "failed"
 CONFIG_APPLIED, CONTAINER_BUILT, STARTED = "config_applied", "container_built", "started"
 ROLLED_BACK, MANAGER_TOLD, PIN_REMOVED = "rolled_back", "manager_told", "pin_removed"
 FORWARD = (CONFIG_APPLIED, CONTAINER_BUILT, STARTED)
@@ -231,6 +234,7 @@ class ApprovalRun:
         manager = self._registry.manager()
         if manager is not None and await self._told(manager.name, a.id):
             return  # told before the core went down, not yet recorded
+        result: ApprovalResult
         if FAILED in steps:
             result, reason = FAILED, steps[FAILED]
             if steps.get(ROLLED_BACK):

@@ -38,26 +38,28 @@ from hivetui.core.audit import AuditLog
 from hivetui.core.errors import ApprovalError, HiveError, NotFoundError
 from hivetui.core.events import AgentChanged, ApprovalRequested, EventHub, ManagerEvent
 from hivetui.core.kept import KeptAgents
+from hivetui.core.kinds import APPROVAL_KINDS, SPAWN_KINDS
 from hivetui.core.lifecycle import Lifecycle
 from hivetui.core.names import validate_agent_name, validate_runtime
 from hivetui.core.paths import StatePaths, share_owner
 from hivetui.core.registry import Registry
 from hivetui.core.repos import ConfigRepos, default_files
+from hivetui.core.rows import Columns
 from hivetui.core.settings import AgentSettings
 from hivetui.core.store import Store
 from hivetui.core.views import AgentView, Approval, Draft
 
 log = logging.getLogger(__name__)
 
-KINDS = ("spawn", "spawn_commit", "apply_commit")
-SPAWN_KINDS = ("spawn", "spawn_commit")
 
-_COLS = ("id, kind, agent, commit_sha, diff, detail, state, requested_by, created_at, "
-         "resolved_at, resolved_by, reason")
+_COLS = Columns(id="id", kind="kind", agent="agent", commit="commit_sha", diff="diff",
+                detail="detail", state="state", requested_by="requested_by",
+                created_at="created_at", resolved_at="resolved_at", resolved_by="resolved_by",
+                reason="reason")
 
 
 def _approval(row: tuple[Any, ...]) -> Approval:
-    return Approval(*row)
+    return Approval(**_COLS.read(row))
 
 
 def network_change(before: AgentSettings | None, after: AgentSettings) -> str:
@@ -109,7 +111,8 @@ class Approvals:
         rows = await self._store.fetchall(f"SELECT {_COLS} FROM approvals{where} ORDER BY id")
         return [_approval(r) for r in rows]
 
-    async def _pending_for(self, name: str, kinds: tuple[str, ...] = KINDS) -> list[Approval]:
+    async def _pending_for(self, name: str, kinds: tuple[str, ...] = APPROVAL_KINDS
+                           ) -> list[Approval]:
         marks = ",".join("?" * len(kinds))
         rows = await self._store.fetchall(
             f"SELECT {_COLS} FROM approvals WHERE agent = ? AND state = 'pending' "

@@ -26,8 +26,10 @@ from hivetui.core.config import BusConfig
 from hivetui.core.errors import BackpressureError, BusError, NotFoundError, StoreError
 from hivetui.core.events import EventHub, MessageSent, MessagesReceived
 from hivetui.core.group_insert import GroupInsert
+from hivetui.core.kinds import MessageKind
 from hivetui.core.names import OPERATOR, SYSTEM
 from hivetui.core.registry import Registry
+from hivetui.core.rows import Columns
 from hivetui.core.store import Store
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,7 @@ class BusMessage:
     id: int
     sender: str
     recipient: str
-    kind: str
+    kind: MessageKind
     body: str
     ts: float
     delivered_at: float | None = None
@@ -63,8 +65,9 @@ class BusMessage:
 
 DeadHandler = Callable[[list[BusMessage]], Awaitable[None]]
 
-_COLS = ("id, sender, recipient, kind, body, created_at, delivered_at, attempts, dead_at, "
-         "last_failure")
+_COLS = Columns(id="id", sender="sender", recipient="recipient", kind="kind", body="body",
+                ts="created_at", delivered_at="delivered_at", attempts="attempts",
+                dead_at="dead_at", last_failure="last_failure")
 #: the reason kept for a message whose turns never reported (the harness died in them)
 UNREPORTED = "handed to turns that never reported an end (harness killed or bridge lost)"
 
@@ -119,7 +122,7 @@ class _Keyed:
     """What a keyed send keeps for its window: enough to answer a retry, not the body."""
 
     id: int
-    kind: str
+    kind: MessageKind
     recipient: str
     digest: bytes
     ts: float
@@ -137,8 +140,9 @@ def _checked_key(key: object) -> str:
 
 
 def _msg(row: tuple[Any, ...]) -> BusMessage:
-    return BusMessage(int(row[0]), row[1], row[2], row[3], row[4], float(row[5]), row[6],
-                   int(row[7]), row[8], row[9])
+    fields = _COLS.read(row)
+    return BusMessage(**{**fields, "id": int(fields["id"]), "ts": float(fields["ts"]),
+                         "attempts": int(fields["attempts"])})
 
 
 def _id_list(ids: object, limit: int) -> list[int]:
@@ -187,7 +191,8 @@ class MessageBus:
         keyed = await self._store.fetchall(
             f"SELECT {_COLS}, idem_key FROM messages WHERE idem_key IS NOT NULL "
             "AND created_at > ? ORDER BY id", (since,))
-        self._keyed = OrderedDict(((r[1], r[-1]), _Keyed.of(_msg(r))) for r in keyed)
+        messages = [(_msg(r), r[-1]) for r in keyed]  # r[-1]: the idem_key after _COLS
+        self._keyed = OrderedDict(((m.sender, key), _Keyed.of(m)) for m, key in messages)
         rows = await self._store.fetchall(
             "SELECT recipient, COUNT(*) FROM messages WHERE dead_at IS NOT NULL "
             "GROUP BY recipient")
@@ -202,7 +207,7 @@ class MessageBus:
         """Messages to ``name`` set aside as dead, live."""
         return self._dead.get(name, 0)
 
-    def _kind(self, sender: str) -> str:
+    def _kind(self, sender: str) -> MessageKind:
         if sender == OPERATOR:
             return "operator"
         if sender == SYSTEM:

@@ -53,6 +53,7 @@ def default_config_file() -> Path:
 BackendName = Literal["local", "nixos"]
 BACKEND_NAMES: tuple[BackendName, ...] = ("local", "nixos")
 
+
 class Section(BaseModel):
     """A table of the config file: typed keys, nothing unknown, checked on assignment."""
 
@@ -67,6 +68,8 @@ class Section(BaseModel):
 
 
 class BusConfig(Section):
+    """The message bus: sizes, depths and the timing of receives."""
+
     max_body_bytes: int = Field(64 * 1024, ge=1, le=4 * MIB,
                                 description="largest message body, bytes")
     max_inbox_depth: int = Field(1000, ge=1, le=10_000_000,
@@ -91,6 +94,8 @@ class BusConfig(Section):
 
 
 class BridgeConfig(Section):
+    """The agents' MCP endpoint and its per-agent session limits."""
+
     host: str = Field("127.0.0.1", description="IPv4 address the MCP bridge listens on")
     port: int = Field(0, ge=0, le=65535,
                       description="TCP port; 0: the previous core's if free, else any")
@@ -119,6 +124,8 @@ class BridgeConfig(Section):
 
 
 class ControlConfig(Section):
+    """The operators' control socket, as its clients (ctl, attach) use it."""
+
     # a spawn that builds a container can take minutes
     timeout_s: float = Field(300.0, gt=0, le=DAY_S,
                              description="how long ctl and attach wait for the core to "
@@ -126,7 +133,8 @@ class ControlConfig(Section):
 
 
 class LogsConfig(Section):
-    """Each log rotates by size (NAME -> NAME.1 -> … NAME.<keep>, the oldest dropped)."""
+    """Log sizes: each log rotates by size (NAME -> NAME.1 -> … NAME.<keep>, the oldest
+    dropped)."""
 
     core_max_bytes: int = Field(10 * MIB, ge=MIN_LOG_BYTES, le=1 << 40,
                                 description="<state>/logs/hivetui.log, bytes")
@@ -140,6 +148,8 @@ class LogsConfig(Section):
 
 
 class CrashWatchConfig(Section):
+    """How containers are watched and when crashes make a crash loop."""
+
     interval_s: float = Field(10.0, gt=0, le=3600,
                               description="how often containers are checked, seconds")
     loop_count: int = Field(3, ge=1, le=1_000_000,
@@ -155,6 +165,8 @@ class CrashWatchConfig(Section):
 
 
 class HarnessConfig(Section):
+    """The loop inside each container, and what new agents get."""
+
     turn_timeout_s: float = Field(1800.0, gt=0, le=7 * DAY_S,
                                   description="longest turn before it is killed, seconds")
     notes_compact_bytes: int = Field(64 * 1024, ge=1024, le=64 * MIB,
@@ -170,6 +182,8 @@ class HarnessConfig(Section):
 
 
 class ClaudeConfig(Section):
+    """The Claude Code CLI the claude runtime runs."""
+
     bin: str = Field("claude", min_length=1,
                      description="a path, or a name on the core's PATH; made visible in "
                                  "every container")
@@ -190,6 +204,8 @@ class AnthropicConfig(Section):
 
 
 class TelemetryConfig(Section):
+    """How long telemetry is kept, raw and downsampled."""
+
     raw_retention_s: float = Field(48 * 3600.0, gt=0, le=3650 * DAY_S,
                                    description="raw samples kept this long, seconds")
     downsample_bucket_s: float = Field(3600.0, ge=1, le=DAY_S,
@@ -208,6 +224,8 @@ class TranscriptConfig(Section):
 
 
 class SSHConfig(Section):
+    """The operators' SSH server (started by serve --ssh or ssh.listen)."""
+
     listen: str = Field("", description="HOST:PORT of the SSH server; empty: no SSH")
     authorized_keys: str = Field("", description="OpenSSH authorized_keys file of the "
                                                  "operators")
@@ -258,6 +276,8 @@ class TerminalConfig(Section):
 
 
 class HiveConfig(Section):
+    """hivetui's config.toml."""
+
     backend: BackendName = Field("local", description="container backend")
     allow_unisolated: bool = Field(False, description="run agents without namespaces when "
                                                       "isolation is unavailable")
@@ -293,6 +313,12 @@ class _FileAndEnvironment(BaseSettings, HiveConfig):
             file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return env_settings, init_settings  # the first wins: the environment over the file
+
+
+def config_schema() -> dict[str, Any]:
+    """The JSON schema of config.toml: nix/config-schema.json, which the NixOS module's
+    ``settings`` option is built from (``scripts/config-schema`` writes it)."""
+    return HiveConfig.model_json_schema()
 
 
 def load_config(path: Path | None, *, required: bool = False) -> HiveConfig:

@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from hivetui.core.kinds import ApprovalKind, ApprovalResult, MessageKind
+
 log = logging.getLogger(__name__)
 
 
@@ -57,8 +59,8 @@ class CrashLoop(ManagerEvent):
 class ApprovalResolved(ManagerEvent):
     event: ClassVar[str] = "approval_resolved"
     id: int
-    kind: str
-    result: str  # "approved" | "denied"
+    kind: ApprovalKind
+    result: ApprovalResult
     reason: str = ""
     commit: str = ""
     agent: str = ""
@@ -127,7 +129,7 @@ class MessageSent(Event):
     id: int
     sender: str
     recipient: str
-    kind: str
+    kind: MessageKind
     body: str
     depth: int  # recipient's inbox depth after this message
 

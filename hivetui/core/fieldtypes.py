@@ -2,8 +2,9 @@
 
 Kept apart from ``names`` because that module runs where pydantic is not installed (the
 local backend's supervisor imports it with only hivetui on its path).
-``RuntimeName`` and ``ModelName`` refuse with the rule's own message, before the type check
-(a value of another type is told the rule too); their JSON schema carries the pattern.
+``AgentName``, ``RuntimeName`` and ``ModelName`` refuse with the rule's own message, before
+the type check (a value of another type is told the rule too); their JSON schema carries
+the pattern.
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field
 
 from hivetui.core.errors import NameError_
-from hivetui.core.names import MODEL_PATTERN, RUNTIME_PATTERN, validate_model, validate_runtime
+from hivetui.core.names import (
+    MODEL_PATTERN,
+    NAME_RULE,
+    RUNTIME_PATTERN,
+    validate_agent_name,
+    validate_model,
+    validate_runtime,
+)
 
 
 def _as_value_error(check: Callable[[object], str]) -> Callable[[object], str]:
@@ -27,7 +35,10 @@ def _as_value_error(check: Callable[[object], str]) -> Callable[[object], str]:
     return validate
 
 
-RuntimeName = Annotated[str, BeforeValidator(_as_value_error(validate_runtime)),
-                        Field(pattern=f"^(?:{RUNTIME_PATTERN})$")]
-ModelName = Annotated[str, BeforeValidator(_as_value_error(validate_model)),
-                      Field(pattern=f"^{MODEL_PATTERN}$")]
+# the pattern first: pydantic's schema keeps a constraint written before a validator
+RuntimeName = Annotated[str, Field(pattern=f"^(?:{RUNTIME_PATTERN})$"),
+                        BeforeValidator(_as_value_error(validate_runtime))]
+ModelName = Annotated[str, Field(pattern=f"^{MODEL_PATTERN}$"),
+                      BeforeValidator(_as_value_error(validate_model))]
+AgentName = Annotated[str, Field(pattern=NAME_RULE),
+                      BeforeValidator(_as_value_error(validate_agent_name))]

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from hivetui.core.bus import MessageBus
 from hivetui.core.errors import TelemetryError
-from hivetui.core.names import KINDS
+from hivetui.core.kinds import MESSAGE_KINDS, MessageKind, TurnOutcome
 from hivetui.core.registry import Registry
 from hivetui.core.telemetry import HIVE, Telemetry
 
@@ -48,21 +48,21 @@ class Metrics:
         self._durations: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=100))
         self._depth_max: dict[str, int] = defaultdict(int)
 
-    async def record_turn(self, agent: str, outcome: str, duration_s: float,
+    async def record_turn(self, agent: str, outcome: TurnOutcome, duration_s: float,
                           tool_calls: Mapping[str, int], cost_usd: float,
-                          sent: Mapping[str, int], received: Mapping[str, int],
+                          sent: Mapping[MessageKind, int], received: Mapping[MessageKind, int],
                           notes_bytes: int, detail: str = "") -> None:
         if not 0 <= duration_s < 86400 * 7:
             raise TelemetryError(f"duration_s must be from 0 to a week, got {duration_s}")
         if len(tool_calls) > MAX_KEYS:
             raise TelemetryError(f"at most {MAX_KEYS} distinct tools per turn")
         for name, mapping in (("sent", sent), ("received", received)):
-            bad = set(mapping) - set(KINDS)
+            bad = set(mapping) - set(MESSAGE_KINDS)
             if bad:
-                raise TelemetryError(f"{name} keys must be among {', '.join(KINDS)}; got "
+                raise TelemetryError(f"{name} keys must be among {', '.join(MESSAGE_KINDS)}; got "
                                      f"{sorted(bad)}")
-        for mapping in (tool_calls, sent, received):
-            if any(not isinstance(v, int) or v < 0 for v in mapping.values()):
+        for counts in (tool_calls.values(), sent.values(), received.values()):
+            if any(not isinstance(v, int) or v < 0 for v in counts):
                 raise TelemetryError("counts must be non-negative integers")
         now = time.time()
         times = self._turn_times[agent]
@@ -79,7 +79,7 @@ class Metrics:
         }
         for tool, count in tool_calls.items():
             values[f"tool:{tool[:80]}"] = count
-        for kind in KINDS:
+        for kind in MESSAGE_KINDS:
             values[f"sent_{kind}"] = sent.get(kind, 0)
             values[f"received_{kind}"] = received.get(kind, 0)
         self._telemetry.record(agent, values, now)

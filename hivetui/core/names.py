@@ -5,7 +5,6 @@ limit), runtimes and model names."""
 from __future__ import annotations
 
 import re
-from typing import Literal, get_args
 
 from hivetui.core.bounded import quoted
 from hivetui.core.errors import NameError_
@@ -18,11 +17,6 @@ OPERATOR = "operator"
 SYSTEM = "system"
 RESERVED = frozenset({OPERATOR, SYSTEM})
 
-#: Who a bus message comes from, as its recipient sees it (``BusMessage.kind``): another
-#: worker, the operator, the manager, or the hive itself. The one list: the bus, the
-#: telemetry, the harness and the TUI's filter all read it.
-MessageKind = Literal["peer", "operator", "manager", "system"]
-KINDS: tuple[MessageKind, ...] = get_args(MessageKind)
 
 
 def validate_agent_name(name: object) -> str:

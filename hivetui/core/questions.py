@@ -12,6 +12,7 @@ from hivetui.core.audit import AuditLog
 from hivetui.core.errors import NotFoundError, QuestionError
 from hivetui.core.events import EventHub, ManagerEvent, OperatorAnswer, QuestionAsked
 from hivetui.core.registry import Registry
+from hivetui.core.rows import Columns
 from hivetui.core.store import Store
 from hivetui.core.views import Question
 
@@ -20,12 +21,14 @@ log = logging.getLogger(__name__)
 MAX_QUESTION = 4000
 MAX_OPTIONS = 20
 
-_COLS = "id, agent, question, options, state, answer, created_at, answered_at, answered_by"
+_COLS = Columns(id="id", agent="agent", question="question", options="options", state="state",
+                answer="answer", created_at="created_at", answered_at="answered_at",
+                answered_by="answered_by")
 
 
 def _question(row: tuple[Any, ...]) -> Question:
-    return Question(row[0], row[1], row[2], tuple(json.loads(row[3])), row[4], row[5], row[6],
-                    row[7], row[8])
+    fields = _COLS.read(row)
+    return Question(**{**fields, "options": tuple(json.loads(fields["options"]))})
 
 
 class Questions:

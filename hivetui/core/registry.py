@@ -18,18 +18,20 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, get_args
 
 from hivetui.core.bounded import quoted
 from hivetui.core.errors import NotFoundError, RegistryError
 from hivetui.core.events import AgentChanged, EventHub
+from hivetui.core.kinds import AgentRole, AgentState, AgentStatus
 from hivetui.core.names import validate_agent_name
 from hivetui.core.paths import StatePaths, ensure_private_dir, write_private_file
+from hivetui.core.rows import Columns
 from hivetui.core.store import Store
 
 log = logging.getLogger(__name__)
 
-ROLES = ("manager", "worker")
+ROLES: tuple[AgentRole, ...] = get_args(AgentRole)
 STATUSES = ("idle", "in_turn", "waiting_operator", "offline")
 
 
@@ -46,12 +48,12 @@ class Flag(enum.Enum):
 @dataclass(frozen=True)
 class Agent:
     name: str
-    role: str
+    role: AgentRole
     runtime: str
     model: str
     model_override: str | None
-    state: str
-    status: str
+    state: AgentState
+    status: AgentStatus
     status_detail: str
     crash_looping: bool
     created_at: float
@@ -73,13 +75,16 @@ class Agent:
 
 REVOKED = ""  # the stored hash of a revoked token: no SHA-256 hex digest is empty
 
-_COLUMNS = ("name, role, runtime, model, model_override, state, status, status_detail, "
-            "crash_looping, created_at, last_turn_at")
+_COLUMNS = Columns(name="name", role="role", runtime="runtime", model="model",
+                   model_override="model_override", state="state", status="status",
+                   status_detail="status_detail", crash_looping="crash_looping",
+                   created_at="created_at", last_turn_at="last_turn_at")
 
 
 def _agent(row: tuple[Any, ...]) -> Agent:
-    return Agent(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7],
-                 bool(row[8]), float(row[9]), row[10])
+    fields = _COLUMNS.read(row)
+    return Agent(**{**fields, "crash_looping": bool(fields["crash_looping"]),
+                    "created_at": float(fields["created_at"])})
 
 
 def _hash(token: str) -> str:

@@ -6,6 +6,15 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Self
 
+from hivetui.core.kinds import (
+    AgentRole,
+    AgentState,
+    AgentStatus,
+    ApprovalKind,
+    ApprovalState,
+    QuestionState,
+)
+
 
 class _Record:
     def to_dict(self) -> dict[str, Any]:
@@ -24,12 +33,12 @@ class _Record:
 @dataclass(frozen=True)
 class AgentView(_Record):
     name: str
-    role: str
+    role: AgentRole
     runtime: str
     model: str
     model_override: str | None
-    state: str  # created | running | stopped | crashed
-    status: str  # idle | in_turn | waiting_operator | offline
+    state: AgentState
+    status: AgentStatus
     status_detail: str
     crash_looping: bool
     created_at: float
@@ -69,12 +78,12 @@ class AgentView(_Record):
 @dataclass(frozen=True)
 class Approval(_Record):
     id: int
-    kind: str  # spawn | spawn_commit | apply_commit
+    kind: ApprovalKind
     agent: str
     commit: str
     diff: str
     detail: str
-    state: str  # pending | approved | denied | failed
+    state: ApprovalState
     requested_by: str
     created_at: float
     resolved_at: float | None = None
@@ -88,7 +97,7 @@ class Question(_Record):
     agent: str
     question: str
     options: tuple[str, ...]
-    state: str  # pending | answered
+    state: QuestionState
     answer: str | None
     created_at: float
     answered_at: float | None = None

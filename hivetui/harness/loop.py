@@ -22,7 +22,8 @@ from typing import Any
 
 from hivetui.core.backoff import Backoff
 from hivetui.core.errors import HarnessError
-from hivetui.core.names import KINDS, OPERATOR
+from hivetui.core.kinds import MESSAGE_KINDS
+from hivetui.core.names import OPERATOR
 from hivetui.harness.client import BridgeUnreachable, HarnessApi, InboxMessage, TurnReport
 from hivetui.harness.runtime import (
     AgentIdentity,
@@ -101,7 +102,7 @@ def idle_detail(result: TurnResult, duration_s: float, requested: str) -> str:
 
 def count_kinds(values: Iterable[str]) -> dict[str, int]:
     counts = Counter(values)
-    return {k: counts[k] for k in KINDS if counts[k]}
+    return {k: counts[k] for k in MESSAGE_KINDS if counts[k]}
 
 
 class TurnLoop:

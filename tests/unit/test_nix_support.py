@@ -91,6 +91,9 @@ let
     attrsOf = elem: ty "attrsOf" { inherit elem; };
     nullOr = elem: ty "nullOr" { inherit elem; };
     submodule = module: ty "submodule" { inherit module; };
+    number = ty "number" { };
+    ints.between = min: max: ty "intsBetween" { inherit min max; };
+    addCheck = t: check: t // { inherit check; };
   };
   attrByPath = path: default: set:
     if path == [ ] then set
@@ -127,6 +130,8 @@ let
     nameValuePair = name: value: { inherit name value; };
     all = b.all;
     genAttrs = names: f: b.listToAttrs (map (n: { name = n; value = f n; }) names);
+    mapAttrs = b.mapAttrs;
+    importJSON = path: b.fromJSON (b.readFile path);
     licenses.mit = "MIT";
     platforms.linux = [ "x86_64-linux" "aarch64-linux" ];
     makeBinPath = ps: b.concatStringsSep ":" (map (p: "${p}/bin") ps);

@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.widgets import RichLog
 
 from hivetui.core.bus import BusMessage
-from hivetui.core.names import KINDS
+from hivetui.core.kinds import MESSAGE_KINDS
 from hivetui.core.visible import visible, visible_line
 
 DEAD = "dead"  # the filter that shows only dead letters
@@ -72,7 +72,7 @@ class MessageLog(RichLog):
                     self.get_component_rich_style("msg--who", partial=True))
         text.append(visible_line(f"  [{m.kind}]  "),
                     self.get_component_rich_style(f"msg--{m.kind}", partial=True)
-                    if m.kind in KINDS else "")
+                    if m.kind in MESSAGE_KINDS else "")
         text.append(visible(m.body))
         if m.dead_at is not None:
             failure = visible_line(m.last_failure or "")

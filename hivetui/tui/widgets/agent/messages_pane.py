@@ -19,7 +19,7 @@ from textual.widgets import Input, Label, Select
 from hivetui.core.api import HiveAPI
 from hivetui.core.bus import BusMessage
 from hivetui.core.events import MessageSent
-from hivetui.core.names import KINDS
+from hivetui.core.kinds import MESSAGE_KINDS
 from hivetui.tui.commands import CommandError, SetModel, parse_compose
 from hivetui.tui.guard import attempt
 from hivetui.tui.screens.read_only import refuse_read_only
@@ -43,8 +43,8 @@ class MessagesPane(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(id="messages-bar"):
             yield Label("kind", id="kind-label")
-            yield Select([(k, k) for k in ("all", *KINDS, DEAD)], value="all", allow_blank=False,
-                         id="kind", compact=True)
+            yield Select([(k, k) for k in ("all", *MESSAGE_KINDS, DEAD)], value="all",
+                         allow_blank=False, id="kind", compact=True)
         yield MessageLog(self.agent, id="message-log")
         yield Label("", id="compose-error", markup=False)
         yield Input(placeholder=f"message to {self.agent} — or /model MODEL", id="compose")

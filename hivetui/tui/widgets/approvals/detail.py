@@ -9,12 +9,11 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from hivetui.core.ages import SYSTEM_CLOCK, Clock, format_age
+from hivetui.core.kinds import SPAWN_KINDS
 from hivetui.core.views import Approval
 from hivetui.core.visible import visible_line
 from hivetui.tui.widgets.approvals.queue import KIND_LABELS, short_commit
 from hivetui.tui.widgets.diff_view import DiffView
-
-SPAWN_KINDS = ("spawn", "spawn_commit")
 
 
 def detail_lines(detail: str) -> list[str]:
