@@ -47,7 +47,7 @@ def test_settings_round_trip_with_hostile_strings() -> None:
                                "'Read'"),
     ("packages = [1]", "settings key packages must be a list of strings, got 1"),
     ("foo = 1", "unknown settings key 'foo' (known here: allowed_tools, budget_usd_per_day, "
-                "mcp_servers, model, packages, private_users, runtime)"),
+                "mcp_servers, model, network, packages, private_users, runtime)"),
     ('[[mcp_servers]]\nname = "x"', "settings key mcp_servers[0].command is required: "
                                     "non-empty text"),
     ('[[mcp_servers]]\nname = "hive"\ncommand = "x"',

@@ -91,7 +91,6 @@ let
     attrsOf = elem: ty "attrsOf" { inherit elem; };
     nullOr = elem: ty "nullOr" { inherit elem; };
     submodule = module: ty "submodule" { inherit module; };
-    number = ty "number" { };
     ints.between = min: max: ty "intsBetween" { inherit min max; };
     addCheck = t: check: t // { inherit check; };
   };
