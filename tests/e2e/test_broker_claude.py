@@ -17,6 +17,7 @@ from hivetui.broker.credential import Credential
 from hivetui.broker.server import Broker
 from hivetui.core.config import HiveConfig
 from hivetui.core.events import BudgetExhausted, Event, Notification, TurnFailed
+from hivetui.core.forwards import inside_url
 from hivetui.core.hive import Hive
 from hivetui.core.settings import AgentSettings
 from hivetui.core.spend import cost_usd
@@ -90,7 +91,8 @@ async def test_an_agent_answers_through_the_broker_and_never_holds_the_key(
                                f"{OPERATOR_KEY} /state /run/hive /tmp /etc 2>/dev/null")
             gate.set()
             token = (node.paths.agent_run("alice") / "token").read_text().strip()
-            assert f"ANTHROPIC_BASE_URL={node.broker.url}" in seen.splitlines()
+            # the broker's fixed port inside the container's own network, forwarded to its socket
+            assert f"ANTHROPIC_BASE_URL={inside_url('broker')}" in seen.splitlines()
             assert f"ANTHROPIC_AUTH_TOKEN={token}" in seen.splitlines()
             assert OPERATOR_KEY not in seen  # in no process's environment, in no file
             assert "ANTHROPIC_API_KEY" not in seen
