@@ -110,7 +110,7 @@ async def test_demo_in_the_tui_driven_by_keys(tmp_path: Path) -> None:
                 crash = [t for t in toasts if t[0] in (f"{CRASHER} crashed", "container crashed")
                          or f"{CRASHER} crashed" in t[1] or f"{CRASHER} exited" in t[1]]
                 assert [title for title, _ in crash] == [f"{CRASHER} crashed"], toasts
-                assert len([t for t in toasts if ":approvals" in t[1]]) == 1, toasts
+                assert len([t for t in toasts if t[0] == "Approval requested"]) == 1, toasts
                 assert len([t for t in toasts if "Should w3 start" in t[1]]) == 1, toasts
         finally:
             await node.stop_all()
