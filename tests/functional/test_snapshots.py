@@ -18,6 +18,7 @@ import pytest
 from hivetui.tui.commands import OpenAgent
 from hivetui.tui.messages import HiveCommand
 from hivetui.tui.screens.agent_detail import AgentDetailScreen
+from hivetui.tui.widgets.agent.transcript_pane import TranscriptPane
 from tests.tui_fixtures import NOW, fixture_app, settle
 
 SnapCompare = Callable[..., bool]
@@ -36,8 +37,10 @@ def utc() -> Iterator[None]:
     time.tzset()
 
 
-def _before(*keys: str, agent: str | None = None, tab: str = "overview"
-            ) -> Callable[[Any], Awaitable[None]]:
+def _before(*keys: str, agent: str | None = None, tab: str = "overview",
+            ready: Callable[[Any], bool] | None = None) -> Callable[[Any], Awaitable[None]]:
+    """Open ``agent``'s ``tab``, wait until ``ready(app)`` (data a tab loads on its own),
+    then press ``keys``."""
     async def run_before(pilot: Any) -> None:
         app = pilot.app
         await settle(app)
@@ -47,6 +50,9 @@ def _before(*keys: str, agent: str | None = None, tab: str = "overview"
             while not isinstance(app.screen, AgentDetailScreen) and time.monotonic() < deadline:
                 await pilot.pause(0.05)
             await settle(app)
+        deadline = time.monotonic() + 5
+        while ready is not None and not ready(app) and time.monotonic() < deadline:
+            await pilot.pause(0.05)
         if keys:
             await pilot.press(*keys)
             await settle(app)
@@ -122,4 +128,11 @@ def test_agent_transcript(snap_compare: SnapCompare, tmp_path: Path) -> None:
     """alice's live turn, then the turn before it with its Edit expanded (Enter)."""
     assert snap_compare(fixture_app(tmp_path / "state"), terminal_size=(120, 32),
                         run_before=_before("left_square_bracket", *["down"] * 7, "enter",
-                                           agent="alice", tab="transcript"))
+                                           agent="alice", tab="transcript",
+                                           ready=_transcript_loaded))
+
+
+def _transcript_loaded(app: Any) -> bool:
+    """The tab knows its turns and shows one: ``[`` has somewhere to go."""
+    pane = app.screen.query_one(TranscriptPane)
+    return bool(pane.turns) and pane.shown_turn is not None
