@@ -286,6 +286,8 @@ class Broker:
         self.url = ""
         self.socket_path = host_socket(hive.paths, "broker")
         self._ready = asyncio.Event()
+        #: what stopped :meth:`run` from listening (``ready`` raises it at once)
+        self._start_error: BridgeError | None = None
         self._server: _QuietServer | None = None
         self._serve: asyncio.Task[None] | None = None
 
@@ -298,6 +300,8 @@ class Broker:
             await asyncio.wait_for(self._ready.wait(), timeout)
         except TimeoutError as exc:
             raise BridgeError(f"the credential broker did not start within {timeout}s") from exc
+        if self._start_error is not None:
+            raise self._start_error
         return self.url
 
     def _listen(self) -> socket.socket:
@@ -314,7 +318,18 @@ class Broker:
         else:
             log.info("broker: the operator's %s from %s", self.credential.kind,
                      self.credential.source)
-        sockets = [self._listen(), _unix(self.socket_path)]
+        sockets: list[socket.socket] = []
+        try:
+            sockets.append(self._listen())
+            sockets.append(_unix(self.socket_path))
+        except (BridgeError, OSError) as exc:
+            for sock in sockets:
+                sock.close()
+            self._start_error = exc if isinstance(exc, BridgeError) else BridgeError(
+                f"credential broker: cannot listen on {self.socket_path}: {exc}")
+            self._ready.set()
+            raise self._start_error from exc
+        self._start_error = None
         for sock in sockets:
             sock.listen(1024)
             sock.setblocking(False)

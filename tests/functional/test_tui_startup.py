@@ -76,8 +76,9 @@ async def test_keys_work_while_the_services_start_and_the_state_clears_when_up(
             assert node.bridge.url.startswith("http://127.0.0.1:")
             await asyncio.wait_for(spawn, 10)
             bridge_file = node.hive.paths.agent_run("walt") / "bridge.json"
-            assert json.loads(bridge_file.read_text()) == {
-                "url": "http://127.0.0.1:7801/mcp", "host_url": node.bridge.url}
+            written = json.loads(bridge_file.read_text())
+            assert (written["url"], written["host_url"]) == ("http://127.0.0.1:7801/mcp",
+                                                             node.bridge.url)
     finally:
         await node.aclose()
 

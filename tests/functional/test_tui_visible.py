@@ -84,7 +84,8 @@ async def test_every_view_shows_agent_escapes_visibly(tmp_path: Path) -> None:
     async with app.run_test(size=(160, 50)) as pilot:
         await settle(app)
         hive = hive_of(app)
-        # fleet DETAIL
+        # fleet DETAIL (bob's: alice is in a turn, and her DETAIL shows her current action)
+        await hive.registry.update("bob", status_detail=PAYLOAD)
         await hive.registry.update("alice", status_detail=PAYLOAD)
         await settle(app)
         await pilot.pause()
